@@ -1,0 +1,155 @@
+import type { AnalysisConfig } from './config.js';
+import { CHANNELS, type Channel, type PipelineEvent } from '../events.js';
+import { SileroVadModel, VAD_FRAME, VAD_RATE, type VadStream } from '../../models/vad.js';
+import { ProsodyAnalyzer, type FrameProsody } from './prosody.js';
+import { SpeechSegmenter } from './segmenter.js';
+import { EmotionDetector } from './emotion.js';
+import { ConversationTracker } from './conversation.js';
+
+export const PIPELINE_RATE = VAD_RATE;
+export const FRAME_SAMPLES = VAD_FRAME;
+export const FRAME_SEC = FRAME_SAMPLES / PIPELINE_RATE;
+
+export type PipelineListener = (event: PipelineEvent) => void;
+
+/** Per-side state: raw audio waiting to fill a frame, and frames analysed but not yet decided. */
+class ChannelLane {
+  private pending = new Float32Array(FRAME_SAMPLES * 8);
+  private pendingLength = 0;
+  readonly undecided: FrameProsody[] = [];
+  readonly decided: boolean[] = [];
+  readonly segmenter: SpeechSegmenter;
+  readonly emotion: EmotionDetector;
+  private readonly prosody = new ProsodyAnalyzer(PIPELINE_RATE);
+
+  constructor(readonly channel: Channel, readonly vad: VadStream, config: AnalysisConfig) {
+    this.segmenter = new SpeechSegmenter(config.vad, FRAME_SEC);
+    this.emotion = new EmotionDetector(channel, config.emotion, FRAME_SEC);
+  }
+
+  append(samples: Float32Array): void {
+    if (this.pendingLength + samples.length > this.pending.length) {
+      const grown = new Float32Array(Math.max(this.pending.length * 2, this.pendingLength + samples.length));
+      grown.set(this.pending.subarray(0, this.pendingLength));
+      this.pending = grown;
+    }
+    this.pending.set(samples, this.pendingLength);
+    this.pendingLength += samples.length;
+  }
+
+  get fullFrames(): number {
+    return Math.floor(this.pendingLength / FRAME_SAMPLES);
+  }
+
+  get pendingSamples(): number {
+    return this.pendingLength;
+  }
+
+  /** Copies out the frame at the head so the buffer can be compacted safely. */
+  takeFrame(): Float32Array {
+    const frame = new Float32Array(FRAME_SAMPLES);
+    frame.set(this.pending.subarray(0, Math.min(FRAME_SAMPLES, this.pendingLength)));
+    this.pending.copyWithin(0, FRAME_SAMPLES, Math.max(FRAME_SAMPLES, this.pendingLength));
+    this.pendingLength = Math.max(0, this.pendingLength - FRAME_SAMPLES);
+    return frame;
+  }
+
+  async analyzeFrame(frame: Float32Array): Promise<void> {
+    const probability = await this.vad.probability(frame);
+    this.undecided.push(this.prosody.analyze(frame, probability >= 0.2));
+    this.decided.push(...this.segmenter.push(probability));
+  }
+}
+
+/**
+ * The one analysis path for every source: a file replayed as fast as the CPU allows and a live line fed
+ * frame by frame go through exactly this. Audio is re-framed internally into fixed 32 ms frames, which is
+ * what makes the result independent of how callers chunk it.
+ */
+export class CallPipeline {
+  private readonly lanes: Record<Channel, ChannelLane>;
+  private readonly conversation: ConversationTracker;
+  private readonly listeners: PipelineListener[] = [];
+  private framesIn = 0;
+  private framesDecided = 0;
+  private samplesIn = 0;
+  private finished = false;
+
+  constructor(vadModel: SileroVadModel, private readonly config: AnalysisConfig) {
+    this.lanes = {
+      agent: new ChannelLane('agent', vadModel.createStream(), config),
+      customer: new ChannelLane('customer', vadModel.createStream(), config),
+    };
+    this.conversation = new ConversationTracker(config, FRAME_SEC);
+  }
+
+  on(listener: PipelineListener): this {
+    this.listeners.push(listener);
+    return this;
+  }
+
+  /** Seconds of audio heard so far: the media clock every event's `emittedAt` is read from. */
+  get heardSec(): number {
+    return this.framesIn * FRAME_SEC;
+  }
+
+  /** Feeds both sides at 16 kHz; the two arrays of one call should be of equal length over time. */
+  async push(agent: Float32Array, customer: Float32Array): Promise<void> {
+    if (this.finished) throw new Error('push() after finish()');
+    this.lanes.agent.append(agent);
+    this.lanes.customer.append(customer);
+    this.samplesIn += Math.max(agent.length, customer.length);
+    while (this.lanes.agent.fullFrames > 0 && this.lanes.customer.fullFrames > 0) {
+      await this.analyzeNextFrame();
+    }
+  }
+
+  /** The hang-up: flushes everything still undecided and emits `call.end`. */
+  async finish(): Promise<number> {
+    if (this.finished) throw new Error('finish() called twice');
+    this.finished = true;
+    while (this.lanes.agent.pendingSamples > 0 || this.lanes.customer.pendingSamples > 0) {
+      // The last partial frame is zero-padded; its events are clipped to the true duration below.
+      await this.analyzeNextFrame();
+    }
+    const durationSec = this.samplesIn / PIPELINE_RATE;
+    for (const lane of Object.values(this.lanes)) lane.decided.push(...lane.segmenter.flush());
+    this.drainDecided(durationSec);
+    const emittedAt = durationSec;
+    for (const lane of Object.values(this.lanes)) {
+      const emotion = lane.emotion.finish(emittedAt);
+      if (emotion) this.emit({ ...emotion, end: Math.min(emotion.end, durationSec) });
+    }
+    for (const event of this.conversation.finish(durationSec, emittedAt)) this.emit(event);
+    this.emit({ type: 'call.end', durationSec, emittedAt });
+    return durationSec;
+  }
+
+  private async analyzeNextFrame(): Promise<void> {
+    const frames = CHANNELS.map((c) => this.lanes[c].takeFrame());
+    await Promise.all(CHANNELS.map((c, i) => this.lanes[c].analyzeFrame(frames[i])));
+    this.framesIn++;
+    this.drainDecided();
+  }
+
+  /** Moves frames that both sides have decided into the conversation tracker, in lockstep. */
+  private drainDecided(clipTo = Infinity): void {
+    const { agent, customer } = this.lanes;
+    const emittedAt = Math.min(this.heardSec, clipTo);
+    while (agent.decided.length > 0 && customer.decided.length > 0) {
+      const frame = this.framesDecided++;
+      if (frame * FRAME_SEC >= clipTo) break;
+      const speaking = { agent: agent.decided.shift() as boolean, customer: customer.decided.shift() as boolean };
+      const prosody = { agent: agent.undecided.shift() as FrameProsody, customer: customer.undecided.shift() as FrameProsody };
+      for (const event of this.conversation.push(frame, speaking, prosody, emittedAt)) this.emit(event);
+      for (const channel of CHANNELS) {
+        const emotion = this.lanes[channel].emotion.push(frame, speaking[channel], prosody[channel], emittedAt);
+        if (emotion) this.emit(emotion);
+      }
+    }
+  }
+
+  private emit(event: PipelineEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+}

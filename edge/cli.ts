@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+import { writeFile } from 'node:fs/promises';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { AudioInputError } from '../device/wav.js';
+import type { CallAudioInput } from '../device/file-source.js';
+import { ConfigError, defaultConfig, loadConfigFile } from '../provisioning/config.js';
+import { analyzeRecording } from './analyze.js';
+import { formatSummary } from './summary.js';
+import { log } from './log.js';
+
+/** Exit status for input the user must fix (bad file, bad config, bad arguments), as opposed to our own failures. */
+const EXIT_BAD_INPUT = 2;
+
+class UsageError extends Error {}
+
+function progressPrinter(): ((heard: number, total: number) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  let last = -1;
+  return (heard, total) => {
+    if (total < 30) return; // short calls finish before a progress line would help
+    const pctDone = Math.floor((100 * heard) / total);
+    if (pctDone === last) return;
+    last = pctDone;
+    process.stderr.write(`\ranalysing ${pctDone}%`);
+    if (pctDone >= 100) process.stderr.write('\n');
+  };
+}
+
+const program = new Command()
+  .name('earshot')
+  .description('Edge speech analytics for call centres: understand every call on the box, publish only indexes and alerts.')
+  .showHelpAfterError()
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : EXIT_BAD_INPUT);
+  });
+
+program
+  .command('analyze')
+  .description('analyse a recorded call (stereo WAV, or two mono WAVs) and write its call index')
+  .argument('[call]', 'stereo WAV: 16-bit PCM or 8-bit G.711 mu-law/A-law at 8, 16, 44.1 or 48 kHz')
+  .option('--agent <wav>', 'mono WAV of the agent side (with --customer)')
+  .option('--customer <wav>', 'mono WAV of the customer side (with --agent)')
+  .addOption(new Option('--agent-channel <side>', 'which stereo channel is the agent').choices(['left', 'right']).default('left'))
+  .option('-o, --out <file>', 'write the call index JSON here')
+  .option('--json', 'print the call index JSON on stdout instead of the summary')
+  .option('--events', 'print pipeline events as JSON lines on stdout as they happen')
+  .option('-c, --config <file>', 'configuration file (YAML)')
+  .action(async (call: string | undefined, opts: { agent?: string; customer?: string; agentChannel: 'left' | 'right'; out?: string; json?: boolean; events?: boolean; config?: string }) => {
+    let input: CallAudioInput;
+    if (call && (opts.agent || opts.customer)) throw new UsageError('give either a stereo call or --agent and --customer, not both');
+    if (call) input = { stereo: call, agentChannel: opts.agentChannel };
+    else if (opts.agent && opts.customer) input = { agent: opts.agent, customer: opts.customer };
+    else throw new UsageError('no call given: earshot analyze <call.wav>, or --agent a.wav --customer b.wav');
+
+    const config = opts.config ? loadConfigFile(opts.config) : defaultConfig();
+    const { index } = await analyzeRecording(input, {
+      config,
+      onProgress: progressPrinter(),
+      onEvent: opts.events ? (e) => process.stdout.write(`${JSON.stringify(e)}\n`) : undefined,
+    });
+    const json = `${JSON.stringify(index, null, 2)}\n`;
+    if (opts.out) await writeFile(opts.out, json);
+    if (opts.json) process.stdout.write(json);
+    else if (!opts.events) process.stdout.write(`${formatSummary(index)}\n${opts.out ? `  index     written to ${opts.out}\n` : ''}`);
+  });
+
+try {
+  await program.parseAsync();
+} catch (err) {
+  if (err instanceof AudioInputError || err instanceof ConfigError) {
+    process.stderr.write(`earshot: ${err.file}: ${err.reason}\n`);
+    process.exit(EXIT_BAD_INPUT);
+  }
+  if (err instanceof UsageError || err instanceof InvalidArgumentError) {
+    process.stderr.write(`earshot: ${err.message}\n`);
+    process.exit(EXIT_BAD_INPUT);
+  }
+  log.error({ err }, 'analysis failed');
+  process.stderr.write(`earshot: ${(err as Error).message}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,69 @@
+/** The two sides of every call; a line's channel map decides which physical input is which. */
+export type Channel = 'agent' | 'customer';
+export const CHANNELS: readonly Channel[] = ['agent', 'customer'];
+
+export function otherChannel(channel: Channel): Channel {
+  return channel === 'agent' ? 'customer' : 'agent';
+}
+
+/**
+ * Every event carries `emittedAt`: how far into the call the pipeline had heard when it knew this. Rules and
+ * the alert-latency benchmark depend on it, so it is media time, not wall-clock time.
+ */
+interface EventBase {
+  emittedAt: number;
+}
+
+export interface UtteranceStarted extends EventBase {
+  type: 'utterance.start';
+  channel: Channel;
+  start: number;
+}
+
+export interface UtteranceEnded extends EventBase {
+  type: 'utterance.end';
+  channel: Channel;
+  start: number;
+  end: number;
+  /** Mean RMS level of the utterance's frames, dBFS. */
+  loudnessDb: number;
+  /** Median F0 over voiced frames; null when nothing in it was voiced. */
+  f0Hz: number | null;
+}
+
+export type SilencePosition = 'start' | 'mid' | 'end';
+
+export interface SilenceFound extends EventBase {
+  type: 'silence';
+  start: number;
+  end: number;
+  /** `start` precedes the first words, `end` follows the last: rules treat those differently from dead air. */
+  position: SilencePosition;
+}
+
+export interface OvertalkFound extends EventBase {
+  type: 'overtalk';
+  start: number;
+  end: number;
+  /** The side that started talking while the other was already speaking. */
+  by: Channel;
+}
+
+export interface EmotionFound extends EventBase {
+  type: 'emotion';
+  channel: Channel;
+  start: number;
+  end: number;
+  /** 0.5 at the configured thresholds, 1 at twice them. */
+  score: number;
+  f0RisePct: number;
+  loudnessRiseDb: number;
+}
+
+export interface CallEnded extends EventBase {
+  type: 'call.end';
+  durationSec: number;
+}
+
+export type PipelineEvent = UtteranceStarted | UtteranceEnded | SilenceFound | OvertalkFound | EmotionFound | CallEnded;
+export type PipelineEventOf<T extends PipelineEvent['type']> = Extract<PipelineEvent, { type: T }>;

@@ -1,0 +1,191 @@
+import type { Channel, PipelineEvent, SilencePosition } from '../events.js';
+
+export const CALL_INDEX_SCHEMA = 'earshot/call-index@1';
+
+export interface IndexedUtterance {
+  channel: Channel;
+  start: number;
+  end: number;
+  loudnessDb: number;
+  f0Hz: number | null;
+}
+
+export interface IndexedSilence {
+  start: number;
+  end: number;
+  durationSec: number;
+  position: SilencePosition;
+}
+
+export interface IndexedOvertalk {
+  start: number;
+  end: number;
+  durationSec: number;
+  by: Channel;
+}
+
+export interface IndexedEmotion {
+  channel: Channel;
+  start: number;
+  end: number;
+  score: number;
+  f0RisePct: number;
+  loudnessRiseDb: number;
+}
+
+export interface Monologue {
+  channel: Channel;
+  start: number;
+  end: number;
+  durationSec: number;
+}
+
+export interface CallMetrics {
+  agentTalkSec: number;
+  customerTalkSec: number;
+  /** Agent's share of all talk, 0..1; null when nobody spoke. */
+  talkRatio: number | null;
+  silenceTotalSec: number;
+  longestSilenceSec: number;
+  overtalkTotalSec: number;
+  overtalkCount: { agent: number; customer: number };
+  longestMonologue: Monologue | null;
+  utteranceCount: { agent: number; customer: number };
+}
+
+export interface CallSource {
+  files: string[];
+  encoding: string;
+  sampleRate: number;
+  agentChannel?: 'left' | 'right';
+}
+
+export interface CallIndex {
+  schema: typeof CALL_INDEX_SCHEMA;
+  callId: string;
+  source?: CallSource;
+  durationSec: number;
+  utterances: IndexedUtterance[];
+  silences: IndexedSilence[];
+  overtalk: IndexedOvertalk[];
+  emotion: IndexedEmotion[];
+  metrics: CallMetrics;
+}
+
+/** Index times are milliseconds-exact; more digits would only be noise from frame arithmetic. */
+const round = (x: number, digits = 3): number => Number(x.toFixed(digits));
+
+/**
+ * The call index is the fold of the pipeline's events: nothing here looks at audio, so an index rebuilt from
+ * a stored event log equals the live one.
+ */
+export class CallIndexBuilder {
+  private readonly utterances: IndexedUtterance[] = [];
+  private readonly silences: IndexedSilence[] = [];
+  private readonly overtalk: IndexedOvertalk[] = [];
+  private readonly emotion: IndexedEmotion[] = [];
+  private durationSec: number | null = null;
+
+  constructor(
+    private readonly callId: string,
+    private readonly monologueMaxPauseSec: number,
+    private readonly source?: CallSource,
+  ) {}
+
+  apply(event: PipelineEvent): void {
+    switch (event.type) {
+      case 'utterance.end':
+        this.utterances.push({
+          channel: event.channel,
+          start: round(event.start),
+          end: round(event.end),
+          loudnessDb: round(event.loudnessDb, 1),
+          f0Hz: event.f0Hz === null ? null : round(event.f0Hz, 1),
+        });
+        break;
+      case 'silence':
+        this.silences.push({ start: round(event.start), end: round(event.end), durationSec: round(event.end - event.start), position: event.position });
+        break;
+      case 'overtalk':
+        this.overtalk.push({ start: round(event.start), end: round(event.end), durationSec: round(event.end - event.start), by: event.by });
+        break;
+      case 'emotion':
+        this.emotion.push({
+          channel: event.channel,
+          start: round(event.start),
+          end: round(event.end),
+          score: round(event.score, 2),
+          f0RisePct: round(event.f0RisePct, 1),
+          loudnessRiseDb: round(event.loudnessRiseDb, 1),
+        });
+        break;
+      case 'call.end':
+        this.durationSec = round(event.durationSec);
+        break;
+      case 'utterance.start':
+        break;
+    }
+  }
+
+  get complete(): boolean {
+    return this.durationSec !== null;
+  }
+
+  build(): CallIndex {
+    if (this.durationSec === null) throw new Error('call index requested before call.end');
+    const byTime = <T extends { start: number }>(xs: T[]) => [...xs].sort((a, b) => a.start - b.start);
+    const utterances = byTime(this.utterances);
+    return {
+      schema: CALL_INDEX_SCHEMA,
+      callId: this.callId,
+      ...(this.source ? { source: this.source } : {}),
+      durationSec: this.durationSec,
+      utterances,
+      silences: byTime(this.silences),
+      overtalk: byTime(this.overtalk),
+      emotion: byTime(this.emotion),
+      metrics: this.metrics(utterances),
+    };
+  }
+
+  private metrics(utterances: IndexedUtterance[]): CallMetrics {
+    const talk = (c: Channel) => round(utterances.filter((u) => u.channel === c).reduce((s, u) => s + (u.end - u.start), 0));
+    const agentTalkSec = talk('agent');
+    const customerTalkSec = talk('customer');
+    const total = agentTalkSec + customerTalkSec;
+    return {
+      agentTalkSec,
+      customerTalkSec,
+      talkRatio: total > 0 ? round(agentTalkSec / total) : null,
+      silenceTotalSec: round(this.silences.reduce((s, x) => s + x.durationSec, 0)),
+      longestSilenceSec: round(Math.max(0, ...this.silences.map((s) => s.durationSec))),
+      overtalkTotalSec: round(this.overtalk.reduce((s, x) => s + x.durationSec, 0)),
+      overtalkCount: {
+        agent: this.overtalk.filter((o) => o.by === 'agent').length,
+        customer: this.overtalk.filter((o) => o.by === 'customer').length,
+      },
+      longestMonologue: longestMonologue(utterances, this.monologueMaxPauseSec),
+      utteranceCount: {
+        agent: utterances.filter((u) => u.channel === 'agent').length,
+        customer: utterances.filter((u) => u.channel === 'customer').length,
+      },
+    };
+  }
+}
+
+/** A monologue: one side's consecutive utterances, joined across short pauses, with no word from the other. */
+export function longestMonologue(utterances: IndexedUtterance[], maxPauseSec: number): Monologue | null {
+  let best: Monologue | null = null;
+  let current: Monologue | null = null;
+  for (const u of utterances) {
+    const continues = current && current.channel === u.channel && u.start - current.end <= maxPauseSec;
+    if (current && continues) {
+      current.end = Math.max(current.end, u.end);
+    } else {
+      current = { channel: u.channel, start: u.start, end: u.end, durationSec: 0 };
+    }
+    current.durationSec = round(current.end - current.start);
+    if (!best || current.durationSec > best.durationSec) best = { ...current };
+  }
+  return best;
+}

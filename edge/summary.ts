@@ -1,0 +1,28 @@
+import type { CallIndex } from './index/call-index.js';
+
+const clock = (sec: number): string => {
+  const m = Math.floor(sec / 60);
+  const s = sec - m * 60;
+  return `${m}:${s.toFixed(1).padStart(4, '0')}`;
+};
+const pct = (x: number | null): string => (x === null ? 'n/a' : `${Math.round(x * 100)}%`);
+
+/** What a QA supervisor reads first: the shape of the call and anything that stands out, on one screen. */
+export function formatSummary(index: CallIndex): string {
+  const m = index.metrics;
+  const lines = [
+    `Call ${index.callId}: ${clock(index.durationSec)} long`,
+    `  talk      agent ${m.agentTalkSec.toFixed(1)} s (${m.utteranceCount.agent} utterances), customer ${m.customerTalkSec.toFixed(1)} s (${m.utteranceCount.customer}); agent share ${pct(m.talkRatio)}`,
+  ];
+  if (m.longestMonologue) {
+    const lm = m.longestMonologue;
+    lines.push(`  monologue longest ${lm.durationSec.toFixed(1)} s by the ${lm.channel} at ${clock(lm.start)}`);
+  }
+  lines.push(`  silence   ${index.silences.length} stretch(es), ${m.silenceTotalSec.toFixed(1)} s in all, longest ${m.longestSilenceSec.toFixed(1)} s`);
+  for (const s of index.silences) lines.push(`            ${clock(s.start)}-${clock(s.end)}  ${s.durationSec.toFixed(1)} s  (${s.position === 'mid' ? 'mid-call' : s.position === 'start' ? 'before anyone spoke' : 'after the last words'})`);
+  lines.push(`  over-talk ${index.overtalk.length} time(s), ${m.overtalkTotalSec.toFixed(1)} s in all (agent interrupted ${m.overtalkCount.agent}, customer ${m.overtalkCount.customer})`);
+  for (const o of index.overtalk) lines.push(`            ${clock(o.start)}-${clock(o.end)}  ${o.durationSec.toFixed(1)} s  ${o.by} talked over the ${o.by === 'agent' ? 'customer' : 'agent'}`);
+  lines.push(`  emotion   ${index.emotion.length === 0 ? 'no raised stretches' : `${index.emotion.length} raised stretch(es)`}`);
+  for (const e of index.emotion) lines.push(`            ${clock(e.start)}-${clock(e.end)}  ${e.channel}: pitch +${e.f0RisePct.toFixed(0)}%, loudness +${e.loudnessRiseDb.toFixed(1)} dB (score ${e.score.toFixed(2)})`);
+  return lines.join('\n');
+}

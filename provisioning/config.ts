@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parseDocument } from 'yaml';
+import type { AnalysisConfig } from '../edge/analysis/config.js';
+import schema from './config.schema.json' with { type: 'json' };
+
+export interface EarshotConfig {
+  analysis: AnalysisConfig;
+}
+
+/** A configuration the installer has to fix; the message names the file and the offending setting. */
+export class ConfigError extends Error {
+  constructor(readonly file: string, readonly reason: string) {
+    super(`${file}: ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const ajv = new Ajv({ useDefaults: true, allErrors: true, strict: true });
+const validate = ajv.compile<EarshotConfig>(schema);
+
+function describe(error: ErrorObject): string {
+  const where = error.instancePath ? error.instancePath.slice(1).replaceAll('/', '.') : '(top level)';
+  if (error.keyword === 'additionalProperties') {
+    return `${where}: unknown setting "${(error.params as { additionalProperty: string }).additionalProperty}"`;
+  }
+  return `${where}: ${error.message}`;
+}
+
+/** Validates a parsed configuration and fills every default from the schema. */
+export function resolveConfig(raw: unknown, file = '(built-in)'): EarshotConfig {
+  const copy = structuredClone(raw ?? {});
+  if (!validate(copy)) throw new ConfigError(file, (validate.errors ?? []).map(describe).join('; '));
+  const { vad } = copy.analysis;
+  if (vad.negThreshold > vad.threshold) {
+    throw new ConfigError(file, 'analysis.vad.negThreshold must not exceed analysis.vad.threshold');
+  }
+  return copy;
+}
+
+export function loadConfigFile(file: string): EarshotConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message);
+  }
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0];
+    const at = first.linePos?.[0];
+    throw new ConfigError(file, `YAML syntax error${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${first.message.split('\n')[0]}`);
+  }
+  return resolveConfig(doc.toJS(), file);
+}
+
+export function defaultConfig(): EarshotConfig {
+  return resolveConfig({});
+}
