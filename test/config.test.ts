@@ -1,0 +1,51 @@
+import t from 'tap';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { ConfigError, defaultConfig, loadConfigFile } from '../provisioning/config.js';
+import { runCli } from './helpers/cli.js';
+
+t.test('an empty file is a complete configuration: every default comes from the schema', async (t) => {
+  const dir = t.testdir({ 'empty.yml': '', 'partial.yml': 'analysis:\n  silence:\n    minSec: 5\n' });
+  const empty = loadConfigFile(join(dir, 'empty.yml'));
+  t.same(empty, defaultConfig());
+  t.equal(empty.analysis.silence.minSec, 3);
+  const partial = loadConfigFile(join(dir, 'partial.yml'));
+  t.equal(partial.analysis.silence.minSec, 5, 'the installer’s value wins');
+  t.equal(partial.analysis.overtalk.minSec, 0.3, 'siblings keep their defaults');
+});
+
+t.test('a bad configuration names the file and the setting', async (t) => {
+  const dir = t.testdir({
+    'typo.yml': 'analysis:\n  silense:\n    minSec: 5\n',
+    'type.yml': 'analysis:\n  silence:\n    minSec: "long"\n',
+    'range.yml': 'analysis:\n  emotion:\n    f0Rise: -1\n',
+    'syntax.yml': 'analysis:\n  silence: [minSec: 5\n',
+    'hysteresis.yml': 'analysis:\n  vad:\n    threshold: 0.3\n    negThreshold: 0.6\n',
+  });
+  const expectations: Record<string, RegExp> = {
+    'typo.yml': /analysis: unknown setting "silense"/,
+    'type.yml': /analysis\.silence\.minSec: must be number/,
+    'range.yml': /analysis\.emotion\.f0Rise: must be >= 0\.01/,
+    'syntax.yml': /YAML syntax error at line \d+, column \d+/,
+    'hysteresis.yml': /negThreshold must not exceed/,
+  };
+  for (const [name, reason] of Object.entries(expectations)) {
+    const file = join(dir, name);
+    t.throws(() => loadConfigFile(file), ConfigError, name);
+    try {
+      loadConfigFile(file);
+    } catch (err) {
+      t.match((err as ConfigError).message, reason, name);
+      t.match((err as ConfigError).file, file);
+    }
+  }
+});
+
+t.test('the CLI refuses a bad config with exit 2 before touching audio', async (t) => {
+  const dir = t.testdir({});
+  const file = join(dir, 'bad.yml');
+  writeFileSync(file, 'analysis:\n  overtalk:\n    minSec: 0\n');
+  const result = await runCli(['analyze', 'demo/demo-call.wav', '--config', file]);
+  t.equal(result.code, 2);
+  t.match(result.stderr.trim(), /^earshot: .*bad\.yml: analysis\.overtalk\.minSec: must be >= 0\.05$/);
+});
