@@ -20,7 +20,7 @@ class ChannelLane {
   readonly decided: boolean[] = [];
   readonly segmenter: SpeechSegmenter;
   readonly emotion: EmotionDetector;
-  private readonly prosody = new ProsodyAnalyzer(PIPELINE_RATE);
+  private readonly prosody = new ProsodyAnalyzer(PIPELINE_RATE, FRAME_SAMPLES);
 
   constructor(readonly channel: Channel, readonly vad: VadStream, config: AnalysisConfig) {
     this.segmenter = new SpeechSegmenter(config.vad, FRAME_SEC);
