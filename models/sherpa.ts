@@ -1,0 +1,408 @@
+// Streaming recognition and keyword spotting on sherpa-onnx-node (1.13.8), one stream per channel.
+//
+// Everything here is synchronous because sherpa's decode is synchronous native work; callers keep it
+// off the main thread (worker_threads). Decoding is driven only by "is a full chunk of features
+// ready", so results do not depend on how the caller slices the audio.
+
+import { createRequire } from 'node:module';
+import { ModelError, requireFile, type VerifiedModel } from './manifest.js';
+import type { CompiledKeywords } from './keywords.js';
+
+export interface RecognizedWord { w: string; start: number; end: number; conf: number } // seconds from stream start
+export interface RecognizedSegment { text: string; start: number; end: number; words: RecognizedWord[]; tokens?: string[]; confidence: number }
+
+export interface StreamingRecognizer {
+  readonly language: string;
+  readonly model: string;
+  /** 16 kHz mono float [-1, 1], any chunk size. */
+  accept(samples: Float32Array): void;
+  /** Segments finalised (endpoint detected) since the last call. */
+  drain(): RecognizedSegment[];
+  /** Flushes the end of the call; the stream accepts nothing afterwards. */
+  finish(): RecognizedSegment[];
+}
+
+export interface KeywordHit { term: string; start: number; end: number; score: number }
+export interface StreamingKeywordSpotter { accept(samples: Float32Array): void; drain(): KeywordHit[]; finish(): KeywordHit[] }
+
+// ---- the subset of sherpa-onnx-node 1.13.8 used here (the package ships no TypeScript types) ----
+
+interface NativeStream {
+  acceptWaveform(wave: { samples: Float32Array; sampleRate: number }): void;
+  inputFinished(): void;
+}
+/** getResult() of OnlineRecognizer: timestamps are token start times relative to start_time. */
+interface NativeRecognizerResult {
+  text: string;
+  tokens: string[];
+  timestamps: number[];
+  /** Log-probability of each emitted token under the joiner (greedy search), natural log. */
+  ys_probs: number[];
+  start_time: number;
+  segment: number;
+  num_trailing_blanks: number;
+  is_final: boolean;
+}
+interface NativeRecognizer {
+  createStream(): NativeStream;
+  isReady(s: NativeStream): boolean;
+  decode(s: NativeStream): void;
+  isEndpoint(s: NativeStream): boolean;
+  reset(s: NativeStream): void;
+  getResult(s: NativeStream): NativeRecognizerResult;
+}
+/** getResult() of KeywordSpotter: keyword is '' until a hit; start_time is always 0 in 1.13.8. */
+interface NativeKeywordResult { keyword: string; tokens: string[]; timestamps: number[]; start_time: number }
+interface NativeKeywordSpotter {
+  createStream(): NativeStream;
+  isReady(s: NativeStream): boolean;
+  decode(s: NativeStream): void;
+  reset(s: NativeStream): void;
+  getResult(s: NativeStream): NativeKeywordResult;
+}
+interface SherpaModule {
+  OnlineRecognizer: new (config: object) => NativeRecognizer;
+  KeywordSpotter: new (config: object) => NativeKeywordSpotter;
+  version: string;
+}
+
+let loaded: SherpaModule | undefined;
+/** Loaded on first use so that manifest checks and the registry never pull in the native addon. */
+function sherpa(): SherpaModule {
+  loaded ??= createRequire(import.meta.url)('sherpa-onnx-node') as SherpaModule;
+  return loaded;
+}
+
+export const SAMPLE_RATE = 16000;
+/** One encoder output frame: sherpa hard-codes 10 ms features and subsampling 4 for transducers. */
+const OUTPUT_FRAME_S = 0.04;
+/**
+ * Token timestamps mark where a token starts; the transducer reports no ends. A word is taken to
+ * last until the next word starts, but at most this long after its last token starts (about one
+ * syllable or BPE piece in these models' output).
+ */
+const TOKEN_TAIL_S = 0.24;
+/** Silence appended at finish so the encoder's right context and last chunk get decoded. */
+const TAIL_PADDING_S = 0.8;
+const TRANSDUCER_FAMILY = 'sherpa-onnx/online-transducer';
+
+function transducerConfig(model: VerifiedModel, kind: 'recognizer' | 'keyword-spotter'): { featConfig: object; modelConfig: object } {
+  if (model.manifest.family !== TRANSDUCER_FAMILY) {
+    throw new ModelError('unsupported-model', model.dir, `family ${model.manifest.family} is not supported by the sherpa engine (want ${TRANSDUCER_FAMILY})`);
+  }
+  if (!model.kinds.includes(kind)) {
+    throw new ModelError('unsupported-model', model.dir, `model is ${model.kinds.join(', ')}, not ${kind}`);
+  }
+  const featureDim = model.manifest.options?.featureDim;
+  return {
+    featConfig: { sampleRate: model.manifest.sampleRate, featureDim: typeof featureDim === 'number' ? featureDim : 80 },
+    modelConfig: {
+      transducer: { encoder: requireFile(model, 'encoder'), decoder: requireFile(model, 'decoder'), joiner: requireFile(model, 'joiner') },
+      tokens: requireFile(model, 'tokens'),
+      // One thread per stream: the box scales with worker threads, one stream each, not intra-op threads.
+      numThreads: 1,
+      provider: 'cpu',
+      debug: 0,
+      // sherpa consults modelingUnit only to encode hotwords, which Earshot does not use; '' keeps it
+      // from demanding a bpe.vocab for BPE models.
+      modelingUnit: '',
+    },
+  };
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+const PINYIN_INITIALS = new Set(['b', 'p', 'm', 'f', 'd', 't', 'n', 'l', 'g', 'k', 'h', 'j', 'q', 'x', 'zh', 'ch', 'sh', 'r', 'z', 'c', 's', 'y', 'w']);
+
+/** Token indices per word: pinyin initial+final make a syllable; a BPE piece with a leading ▁ starts a word. */
+function groupWords(tokens: readonly string[], unit: string): number[][] {
+  const words: number[][] = [];
+  if (unit === 'ppinyin') {
+    let pendingInitial: number | undefined;
+    tokens.forEach((t, i) => {
+      if (PINYIN_INITIALS.has(t)) {
+        if (pendingInitial !== undefined) words.push([pendingInitial]);
+        pendingInitial = i;
+      } else {
+        words.push(pendingInitial !== undefined ? [pendingInitial, i] : [i]);
+        pendingInitial = undefined;
+      }
+    });
+    if (pendingInitial !== undefined) words.push([pendingInitial]);
+    return words;
+  }
+  tokens.forEach((t, i) => {
+    // sherpa's result turns the sentencepiece ▁ into a plain space.
+    if (words.length === 0 || t.startsWith(' ') || t.startsWith('▁')) words.push([i]);
+    else words[words.length - 1]!.push(i);
+  });
+  return words;
+}
+
+function toSegment(r: NativeRecognizerResult, unit: string): RecognizedSegment | undefined {
+  if (r.tokens.length === 0) return undefined;
+  // These BPE vocabularies are upper case only; lower case reads as ordinary text and matches rule phrases.
+  const lower = unit !== 'ppinyin';
+  const groups = groupWords(r.tokens, unit);
+  const starts = groups.map((g) => r.start_time + r.timestamps[g[0]!]!);
+  const words: RecognizedWord[] = groups.map((g, k) => {
+    const text = g.map((i) => r.tokens[i]!).join('').replace(/^[\s▁]+/, '');
+    const lastStart = r.start_time + r.timestamps[g[g.length - 1]!]!;
+    const next = starts[k + 1];
+    const end = next === undefined ? lastStart + TOKEN_TAIL_S : Math.max(lastStart, Math.min(next, lastStart + TOKEN_TAIL_S));
+    const logp = g.map((i) => r.ys_probs[i] ?? 0);
+    return { w: lower ? text.toLowerCase() : text, start: round3(starts[k]!), end: round3(end), conf: round3(Math.exp(mean(logp))) };
+  });
+  return {
+    text: words.map((w) => w.w).join(' '),
+    start: words[0]!.start,
+    end: words[words.length - 1]!.end,
+    words,
+    tokens: r.tokens.map((t) => t.replace(/^[\s▁]+/, '▁')),
+    confidence: round3(Math.exp(mean(r.ys_probs))),
+  };
+}
+
+export interface EndpointOptions {
+  /** Seconds of silence that end a segment in which nothing was recognised. */
+  rule1MinTrailingSilence?: number;
+  /** Seconds of silence that end a segment after speech. */
+  rule2MinTrailingSilence?: number;
+  /** Longest segment in seconds before it is cut regardless. */
+  rule3MinUtteranceLength?: number;
+}
+
+/** One loaded recognizer model; cheap streams (one per channel) share its weights. */
+export class SherpaRecognizer {
+  readonly language: string;
+  private readonly native: NativeRecognizer;
+
+  constructor(readonly model: VerifiedModel, endpoint: EndpointOptions = {}) {
+    this.language = model.manifest.languages[0] ?? '';
+    this.native = new (sherpa().OnlineRecognizer)({
+      ...transducerConfig(model, 'recognizer'),
+      decodingMethod: 'greedy_search',
+      enableEndpoint: 1,
+      rule1MinTrailingSilence: endpoint.rule1MinTrailingSilence ?? 2.4,
+      rule2MinTrailingSilence: endpoint.rule2MinTrailingSilence ?? 0.8,
+      rule3MinUtteranceLength: endpoint.rule3MinUtteranceLength ?? 20,
+    });
+  }
+
+  createStream(): StreamingRecognizer {
+    return new RecognizerStream(this.native, this.native.createStream(), this.language, this.model.name, this.model.manifest.modelingUnit);
+  }
+}
+
+class RecognizerStream implements StreamingRecognizer {
+  private pending: RecognizedSegment[] = [];
+  private finished = false;
+
+  constructor(
+    private readonly native: NativeRecognizer,
+    private readonly stream: NativeStream,
+    readonly language: string,
+    readonly model: string,
+    private readonly unit: string,
+  ) {}
+
+  accept(samples: Float32Array): void {
+    if (this.finished) throw new Error(`recognizer stream (${this.model}) already finished`);
+    this.stream.acceptWaveform({ samples, sampleRate: SAMPLE_RATE });
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.native.isReady(this.stream)) {
+      this.native.decode(this.stream);
+      if (this.native.isEndpoint(this.stream)) {
+        this.take();
+        this.native.reset(this.stream);
+      }
+    }
+  }
+
+  private take(): void {
+    const seg = toSegment(this.native.getResult(this.stream), this.unit);
+    if (seg) this.pending.push(seg);
+  }
+
+  drain(): RecognizedSegment[] {
+    const out = this.pending;
+    this.pending = [];
+    return out;
+  }
+
+  finish(): RecognizedSegment[] {
+    if (!this.finished) {
+      this.stream.acceptWaveform({ samples: new Float32Array(Math.round(TAIL_PADDING_S * SAMPLE_RATE)), sampleRate: SAMPLE_RATE });
+      this.stream.inputFinished();
+      this.pump();
+      this.take();
+      this.finished = true;
+    }
+    return this.drain();
+  }
+}
+
+export interface KeywordSpotterOptions {
+  /** Default trigger threshold (mean token probability) for phrases without their own. */
+  threshold?: number;
+  /** Default boost per token of a partially matched phrase. */
+  boost?: number;
+  /** Blank frames (40 ms each) beyond one that must follow the last token before a hit fires. */
+  numTrailingBlanks?: number;
+  maxActivePaths?: number;
+}
+
+/** One loaded keyword spotter with its compiled phrase list; streams (one per channel) share it. */
+export class SherpaKeywordSpotter {
+  private readonly native: NativeKeywordSpotter;
+  private readonly phraseByKey: Map<string, { phrase: string; threshold: number }>;
+  private readonly trailingBlanks: number;
+  private shiftSeconds?: number;
+
+  constructor(readonly model: VerifiedModel, keywords: CompiledKeywords, options: KeywordSpotterOptions = {}) {
+    const base = transducerConfig(model, 'keyword-spotter');
+    if (keywords.model !== model.name) {
+      throw new ModelError('no-keywords', model.dir, `keywords were compiled for ${keywords.model}, not this model`);
+    }
+    if (keywords.keywords.length === 0) {
+      // sherpa exits the process on an empty or unreadable keyword list; refuse here instead.
+      throw new ModelError('no-keywords', model.dir, 'no keyword compiled for this model (see CompiledKeywords.problems)');
+    }
+    const threshold = options.threshold ?? 0.25;
+    this.trailingBlanks = options.numTrailingBlanks ?? 1;
+    this.phraseByKey = new Map(keywords.keywords.map((k) => [k.key, { phrase: k.phrase, threshold: k.threshold ?? threshold }]));
+    this.native = new (sherpa().KeywordSpotter)({
+      ...base,
+      maxActivePaths: options.maxActivePaths ?? 4,
+      numTrailingBlanks: this.trailingBlanks,
+      keywordsScore: options.boost ?? 1.0,
+      keywordsThreshold: threshold,
+      keywordsBuf: keywords.text,
+      keywordsBufSize: Buffer.byteLength(keywords.text),
+    });
+  }
+
+  /**
+   * Seconds of audio each decode consumes. sherpa 1.13.8's keyword timestamps restart from zero at
+   * every reset and wrap during long runs, and it exposes no chunk size, so it is measured once by
+   * feeding silence one feature frame at a time and noting when decodes become due.
+   */
+  chunkSeconds(): number {
+    if (this.shiftSeconds === undefined) {
+      const s = this.native.createStream();
+      const frame = new Float32Array(SAMPLE_RATE / 100);
+      const dueAt: number[] = [];
+      for (let fed = frame.length; dueAt.length < 3 && fed <= 10 * SAMPLE_RATE; fed += frame.length) {
+        s.acceptWaveform({ samples: frame, sampleRate: SAMPLE_RATE });
+        while (this.native.isReady(s)) {
+          this.native.decode(s);
+          dueAt.push(fed);
+        }
+      }
+      if (dueAt.length < 3) throw new ModelError('unsupported-model', this.model.dir, 'could not measure the decode chunk size');
+      this.shiftSeconds = (dueAt[2]! - dueAt[1]!) / SAMPLE_RATE;
+    }
+    return this.shiftSeconds;
+  }
+
+  createStream(): StreamingKeywordSpotter {
+    return new KeywordStream(this, this.native, this.native.createStream());
+  }
+
+  /** Maps a native hit found in decode number `decodes` (1-based, since stream start) onto stream time. */
+  hitFromNative(r: NativeKeywordResult, decodes: number): KeywordHit {
+    const chunk = this.chunkSeconds();
+    const detectedAt = decodes * chunk;
+    // The last token precedes the hit by numTrailingBlanks + 1 blank frames, inside the deciding chunk;
+    // the native time is off by a whole number of chunks, so that window pins it down.
+    const latest = detectedAt - (this.trailingBlanks + 2) * OUTPUT_FRAME_S;
+    const ts = r.timestamps;
+    const lastTs = ts[ts.length - 1] ?? 0;
+    const lastAbs = lastTs + Math.floor((latest - lastTs) / chunk + 1e-6) * chunk;
+    let firstAbs = lastAbs;
+    for (let i = ts.length - 2; i >= 0; i--) {
+      const step = ts[i + 1]! - ts[i]!;
+      firstAbs -= step >= 0 ? step : OUTPUT_FRAME_S;
+    }
+    const known = this.phraseByKey.get(r.keyword);
+    return {
+      term: known?.phrase ?? r.keyword.replace(/_/g, ' '),
+      start: round3(Math.max(0, firstAbs)),
+      end: round3(Math.min(detectedAt, lastAbs + TOKEN_TAIL_S)),
+      // sherpa 1.13.8 reports no score for a hit; the threshold it cleared is the honest lower bound
+      // on its mean token probability.
+      score: known?.threshold ?? 0,
+    };
+  }
+}
+
+class KeywordStream implements StreamingKeywordSpotter {
+  private pending: KeywordHit[] = [];
+  private decodes = 0;
+  private finished = false;
+
+  constructor(
+    private readonly owner: SherpaKeywordSpotter,
+    private readonly native: NativeKeywordSpotter,
+    private readonly stream: NativeStream,
+  ) {
+    owner.chunkSeconds();
+  }
+
+  accept(samples: Float32Array): void {
+    if (this.finished) throw new Error(`keyword stream (${this.owner.model.name}) already finished`);
+    this.stream.acceptWaveform({ samples, sampleRate: SAMPLE_RATE });
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.native.isReady(this.stream)) {
+      this.native.decode(this.stream);
+      this.decodes++;
+      const r = this.native.getResult(this.stream);
+      if (r.keyword) {
+        this.pending.push(this.owner.hitFromNative(r, this.decodes));
+        // Without a reset sherpa keeps reporting the same hit.
+        this.native.reset(this.stream);
+      }
+    }
+  }
+
+  drain(): KeywordHit[] {
+    const out = this.pending;
+    this.pending = [];
+    return out;
+  }
+
+  finish(): KeywordHit[] {
+    if (!this.finished) {
+      this.stream.acceptWaveform({ samples: new Float32Array(Math.round(TAIL_PADDING_S * SAMPLE_RATE)), sampleRate: SAMPLE_RATE });
+      this.stream.inputFinished();
+      this.pump();
+      this.finished = true;
+    }
+    return this.drain();
+  }
+}
+
+/** Convenience for a single stream: loads the model for it alone. */
+export function createStreamingRecognizer(model: VerifiedModel, endpoint?: EndpointOptions): StreamingRecognizer {
+  return new SherpaRecognizer(model, endpoint).createStream();
+}
+
+export function createStreamingKeywordSpotter(model: VerifiedModel, keywords: CompiledKeywords, options?: KeywordSpotterOptions): StreamingKeywordSpotter {
+  return new SherpaKeywordSpotter(model, keywords, options).createStream();
+}
+
+export function sherpaVersion(): string {
+  return sherpa().version;
+}
