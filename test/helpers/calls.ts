@@ -1,0 +1,95 @@
+// Renders test/calls/<name>.yml on demand and caches the result under .cache/calls/,
+// keyed by the script text and generator version, so test runs after the first reuse
+// the audio instead of running TTS again.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import {
+  GENERATOR_VERSION,
+  outputPaths,
+  parseCallScript,
+  readWav,
+  renderCall,
+  type CallTruth,
+  type RenderedCall,
+  type Speaker,
+} from '../../scripts/make-call.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CALLS_DIR = path.join(REPO, 'test/calls');
+const CACHE_DIR = path.join(REPO, '.cache/calls');
+
+export async function renderCallByName(name: string): Promise<RenderedCall> {
+  const file = path.join(CALLS_DIR, `${name}.yml`);
+  const text = await readFile(file, 'utf8');
+  const script = parseCallScript(parseYaml(text), file);
+  const key = createHash('sha256').update(`${GENERATOR_VERSION}\0${text}`).digest('hex').slice(0, 16);
+  const dir = path.join(CACHE_DIR, `${name}-${key}`);
+  const outPath = path.join(dir, `${script.name}.wav`);
+
+  // The directory only ever appears complete (it is renamed into place), so its
+  // existence alone means a previous run finished rendering it.
+  if (!existsSync(dir)) {
+    await mkdir(CACHE_DIR, { recursive: true });
+    const staging = path.join(CACHE_DIR, `.tmp-${name}-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      await renderCall(script, path.join(staging, `${script.name}.wav`));
+      await rename(staging, dir);
+    } catch (err) {
+      // Another test process rendered the same script first; its copy is identical.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!(code === 'EEXIST' || code === 'ENOTEMPTY') || !existsSync(dir)) throw err;
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  }
+
+  const paths = outputPaths(outPath, script.channels);
+  const truth = JSON.parse(readFileSync(paths.truthPath, 'utf8')) as CallTruth;
+  return { ...paths, truth, script };
+}
+
+/** The agent and customer tracks of a rendered call, whichever layout it was written in. */
+export function callTracks(call: RenderedCall): { sampleRate: number; tracks: Record<Speaker, Float32Array> } {
+  if (call.wav) {
+    const { sampleRate, channels } = readWav(call.wav);
+    return { sampleRate, tracks: { agent: channels[0], customer: channels[1] } };
+  }
+  const agent = readWav(call.agentWav!);
+  const customer = readWav(call.customerWav!);
+  return { sampleRate: agent.sampleRate, tracks: { agent: agent.channels[0], customer: customer.channels[0] } };
+}
+
+/** RMS level in dBFS of samples [from, to) seconds. */
+export function rmsDb(track: Float32Array, sampleRate: number, from: number, to: number): number {
+  const a = Math.max(0, Math.round(from * sampleRate));
+  const b = Math.min(track.length, Math.round(to * sampleRate));
+  let sum = 0;
+  for (let i = a; i < b; i++) sum += track[i] * track[i];
+  return 10 * Math.log10(sum / Math.max(1, b - a) + 1e-20);
+}
+
+/** Peak level in dBFS of samples [from, to) seconds. */
+export function peakDb(track: Float32Array, sampleRate: number, from: number, to: number): number {
+  const a = Math.max(0, Math.round(from * sampleRate));
+  const b = Math.min(track.length, Math.round(to * sampleRate));
+  let peak = 0;
+  for (let i = a; i < b; i++) peak = Math.max(peak, Math.abs(track[i]));
+  return 20 * Math.log10(peak + 1e-20);
+}
+
+/** Stretches of [0, duration) where `speaker` is silent according to the truth. */
+export function idleSpans(truth: CallTruth, speaker: Speaker): Array<[number, number]> {
+  const spans: Array<[number, number]> = [];
+  let t = 0;
+  for (const turn of truth.turns.filter((x) => x.channel === speaker)) {
+    if (turn.start > t) spans.push([t, turn.start]);
+    t = Math.max(t, turn.end);
+  }
+  if (truth.durationSec > t) spans.push([t, truth.durationSec]);
+  return spans;
+}
