@@ -129,3 +129,16 @@ export async function readWav(file: string, targetRate: number): Promise<Decoded
   }
   return decodeWav(buffer, file, targetRate);
 }
+
+/** Speech engines that hear one voice at a time want mono; averaging keeps the level of a mono source. */
+export function mixToMono(channels: Float32Array[]): Float32Array {
+  if (channels.length === 1) return channels[0];
+  const out = new Float32Array(channels[0].length);
+  for (const ch of channels) for (let i = 0; i < out.length; i++) out[i] += ch[i] / channels.length;
+  return out;
+}
+
+/** A whole file as 16 kHz mono, for tests and benchmarks that feed one recogniser. */
+export async function readMono16k(file: string): Promise<Float32Array> {
+  return mixToMono((await readWav(file, 16000)).channels);
+}

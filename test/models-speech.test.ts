@@ -11,7 +11,7 @@ import { verifyFiles, type VerifiedModel } from '../models/manifest.js';
 import { repoManifest } from '../models/install.js';
 import { compileKeywords, pinyinTokens } from '../models/keywords.js';
 import { SherpaKeywordSpotter, SherpaRecognizer, SAMPLE_RATE, type KeywordHit, type RecognizedSegment, type StreamingRecognizer } from '../models/sherpa.js';
-import { readWav16kMono } from '../models/audio.js';
+import { readMono16k as readWav16kMono } from '../device/wav.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');

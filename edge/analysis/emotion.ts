@@ -54,6 +54,7 @@ export class EmotionDetector {
   /** A speaker's pauses between agitated sentences do not end the stretch. */
   private readonly maxGapSec = 1.0;
   private open: OpenStretch | null = null;
+  private lastVoicedAt = -Infinity;
 
   constructor(
     private readonly channel: Channel,
@@ -64,17 +65,21 @@ export class EmotionDetector {
     this.baselineFrames = Math.round(config.baselineSec / frameSec);
   }
 
-  /** Feeds one final frame; returns an emotion event when a stretch has just closed. */
+  /** Feeds one final frame; returns an emotion event when a raised stretch has just closed. */
   push(frameIndex: number, speaking: boolean, prosody: FrameProsody, emittedAt: number): EmotionFound | null {
     const time = frameIndex * this.frameSec;
     if (this.open && time - this.open.end > this.maxGapSec) return this.close(emittedAt);
     if (!speaking || prosody.f0 === null) return null;
 
+    // The window describes the speech in progress; after a pause it would compare a new sentence with the
+    // tail of an old one (an outburst would bleed into the calm reply that follows it).
+    if (time - this.lastVoicedAt > this.maxGapSec) this.window.length = 0;
+    this.lastVoicedAt = time;
     this.window.push({ f0: prosody.f0, power: prosody.power });
     if (this.window.length > this.windowFrames) this.window.shift();
 
-    const ready = this.f0Baseline.count >= this.baselineFrames && this.window.length === this.windowFrames;
-    let closed: EmotionFound | null = null;
+    // Half a window is enough to judge: an outburst often starts a fresh sentence, right after a pause.
+    const ready = this.f0Baseline.count >= this.baselineFrames && this.window.length * 2 >= this.windowFrames;
     if (ready) {
       const baseF0 = this.f0Baseline.median();
       const baseDb = this.dbBaseline.median();
@@ -95,12 +100,14 @@ export class EmotionDetector {
         this.open.frames++;
         return null;
       }
-      if (this.open) closed = this.close(emittedAt);
     }
-    // Only calm speech teaches the baseline, or a long outburst would become the new normal.
-    this.f0Baseline.add(prosody.f0);
-    this.dbBaseline.add(prosody.db);
-    return closed;
+    // A raised stretch tolerates a calmer syllable or two (closed by the gap check above); calm speech
+    // outside one teaches the baseline. Raised speech never does, or a long outburst would become the norm.
+    if (!this.open) {
+      this.f0Baseline.add(prosody.f0);
+      this.dbBaseline.add(prosody.db);
+    }
+    return null;
   }
 
   finish(emittedAt: number): EmotionFound | null {
