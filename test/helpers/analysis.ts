@@ -1,0 +1,47 @@
+import type { RenderedCall, TruthTurn } from '../../scripts/make-call.js';
+import type { CallAudioInput, ReplayOptions } from '../../device/file-source.js';
+import { analyzeRecording, type AnalyzeResult } from '../../edge/analyze.js';
+import { SileroVadModel } from '../../models/vad.js';
+import { defaultConfig, type EarshotConfig } from '../../provisioning/config.js';
+import type { Channel } from '../../edge/events.js';
+import type { IndexedUtterance } from '../../edge/index/call-index.js';
+
+let vad: Promise<SileroVadModel> | undefined;
+/** Tests share one VAD session, as every line on a box does. */
+export const sharedVad = (): Promise<SileroVadModel> => (vad ??= SileroVadModel.load());
+
+export function inputOf(call: RenderedCall): CallAudioInput {
+  return call.wav ? { stereo: call.wav } : { agent: call.agentWav as string, customer: call.customerWav as string };
+}
+
+export async function analyzeRendered(call: RenderedCall, replay: ReplayOptions = {}, config: EarshotConfig = defaultConfig()): Promise<AnalyzeResult> {
+  return analyzeRecording(inputOf(call), { ...replay, config, vadModel: await sharedVad() });
+}
+
+export interface Span {
+  start: number;
+  end: number;
+}
+
+/**
+ * A speaker's turns as the segmenter is configured to see them: turns of one side closer than the pause
+ * that splits utterances are one stretch of speech.
+ */
+export function truthSpans(turns: TruthTurn[], channel: Channel, minPauseSec: number): Span[] {
+  const spans: Span[] = [];
+  for (const t of turns.filter((x) => x.channel === channel).sort((a, b) => a.start - b.start)) {
+    const last = spans[spans.length - 1];
+    if (last && t.start - last.end < minPauseSec) last.end = Math.max(last.end, t.end);
+    else spans.push({ start: t.start, end: t.end });
+  }
+  return spans;
+}
+
+/** Detected utterances of one side, merged the same way, so a comma pause inside a turn is not a miss. */
+export function detectedSpans(utterances: IndexedUtterance[], channel: Channel, truth: Span[]): Span[] {
+  const mine = utterances.filter((u) => u.channel === channel);
+  return truth.map((t) => {
+    const inside = mine.filter((u) => u.end > t.start - 0.5 && u.start < t.end + 0.5);
+    return inside.length ? { start: Math.min(...inside.map((u) => u.start)), end: Math.max(...inside.map((u) => u.end)) } : { start: NaN, end: NaN };
+  });
+}
