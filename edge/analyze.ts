@@ -6,11 +6,14 @@ import { SileroVadModel } from '../models/vad.js';
 import { CallPipeline, PIPELINE_RATE } from './analysis/pipeline.js';
 import { CallIndexBuilder, type CallIndex, type CallSource } from './index/call-index.js';
 import type { PipelineEvent } from './events.js';
+import type { SpeechModels } from './analysis/speech.js';
 
 export interface AnalyzeOptions extends ReplayOptions {
   config: EarshotConfig;
   /** Shared across calls on a box; loaded on demand for one-off analyses. */
   vadModel?: SileroVadModel;
+  /** Without speech models a call still gets its full signal analysis; the index says recognition is off. */
+  speechModels?: SpeechModels;
   onEvent?: (event: PipelineEvent) => void;
   onProgress?: (heardSec: number, totalSec: number) => void;
 }
@@ -24,7 +27,8 @@ export interface AnalyzeResult {
 export async function analyzeSource(source: CaptureSource, callId: string, options: AnalyzeOptions, callSource?: CallSource): Promise<AnalyzeResult> {
   if (source.sampleRate !== PIPELINE_RATE) throw new Error(`capture source delivers ${source.sampleRate} Hz; the pipeline runs at ${PIPELINE_RATE} Hz`);
   const vadModel = options.vadModel ?? (await SileroVadModel.load());
-  const pipeline = new CallPipeline(vadModel, options.config.analysis);
+  const speech = options.speechModels ? { models: options.speechModels, language: options.config.recognition.language } : undefined;
+  const pipeline = new CallPipeline(vadModel, options.config.analysis, speech);
   const builder = new CallIndexBuilder(callId, options.config.analysis.monologue.maxPauseSec, callSource);
   const events: PipelineEvent[] = [];
   pipeline.on((event) => {
@@ -37,6 +41,7 @@ export async function analyzeSource(source: CaptureSource, callId: string, optio
     options.onProgress?.(pipeline.heardSec, source.durationSec ?? 0);
   }
   await pipeline.finish();
+  builder.setRecognition(pipeline.recognition);
   return { index: builder.build(), events };
 }
 

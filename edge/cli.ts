@@ -7,6 +7,9 @@ import { ConfigError, defaultConfig, loadConfigFile } from '../provisioning/conf
 import { analyzeRecording } from './analyze.js';
 import { formatSummary } from './summary.js';
 import { log } from './log.js';
+import { loadSpeechModels } from './speech-setup.js';
+import { installModel } from '../models/install.js';
+import { ModelError } from '../models/manifest.js';
 
 /** Exit status for input the user must fix (bad file, bad config, bad arguments), as opposed to our own failures. */
 const EXIT_BAD_INPUT = 2;
@@ -45,7 +48,9 @@ program
   .option('--json', 'print the call index JSON on stdout instead of the summary')
   .option('--events', 'print pipeline events as JSON lines on stdout as they happen')
   .option('-c, --config <file>', 'configuration file (YAML)')
-  .action(async (call: string | undefined, opts: { agent?: string; customer?: string; agentChannel: 'left' | 'right'; out?: string; json?: boolean; events?: boolean; config?: string }) => {
+  .option('-m, --models <root>', 'folder of model directories (default from config: /var/lib/earshot/models)')
+  .addOption(new Option('--lang <language>', 'language of the call (auto: decided per side from the first speech)').choices(['auto', 'en', 'zh']))
+  .action(async (call: string | undefined, opts: { agent?: string; customer?: string; agentChannel: 'left' | 'right'; out?: string; json?: boolean; events?: boolean; config?: string; models?: string; lang?: 'auto' | 'en' | 'zh' }) => {
     let input: CallAudioInput;
     if (call && (opts.agent || opts.customer)) throw new UsageError('give either a stereo call or --agent and --customer, not both');
     if (call) input = { stereo: call, agentChannel: opts.agentChannel };
@@ -53,8 +58,13 @@ program
     else throw new UsageError('no call given: earshot analyze <call.wav>, or --agent a.wav --customer b.wav');
 
     const config = opts.config ? loadConfigFile(opts.config) : defaultConfig();
+    if (opts.models) config.models.root = opts.models;
+    if (opts.lang) config.recognition.language = opts.lang;
+    const speechModels = await loadSpeechModels(config);
+    for (const problem of speechModels.problems) log.warn({ problem }, 'speech recognition degraded');
     const { index } = await analyzeRecording(input, {
       config,
+      speechModels,
       onProgress: progressPrinter(),
       onEvent: opts.events ? (e) => process.stdout.write(`${JSON.stringify(e)}\n`) : undefined,
     });
@@ -64,11 +74,27 @@ program
     else if (!opts.events) process.stdout.write(`${formatSummary(index)}\n${opts.out ? `  index     written to ${opts.out}\n` : ''}`);
   });
 
+const models = program.command('models').description('provision speech models on this box');
+models
+  .command('install')
+  .description('verify a model directory against its manifest and install it under the models root')
+  .argument('<dir>', 'model directory (with model.json, or named like a manifest in models/manifests)')
+  .option('--root <dir>', 'models root', '/var/lib/earshot/models')
+  .option('--replace', 'replace an installed model of the same name')
+  .action(async (dir: string, opts: { root: string; replace?: boolean }) => {
+    const installed = await installModel(dir, opts.root, undefined, { replace: opts.replace });
+    process.stdout.write(`installed ${installed.name} (${installed.manifest.kind}) in ${installed.dir}\n`);
+  });
+
 try {
   await program.parseAsync();
 } catch (err) {
   if (err instanceof AudioInputError || err instanceof ConfigError) {
     process.stderr.write(`earshot: ${err.file}: ${err.reason}\n`);
+    process.exit(EXIT_BAD_INPUT);
+  }
+  if (err instanceof ModelError) {
+    process.stderr.write(`earshot: ${err.message}\n`);
     process.exit(EXIT_BAD_INPUT);
   }
   if (err instanceof UsageError || err instanceof InvalidArgumentError) {

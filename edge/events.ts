@@ -60,10 +60,41 @@ export interface EmotionFound extends EventBase {
   loudnessRiseDb: number;
 }
 
+export interface RecognizedWordTiming {
+  w: string;
+  start: number;
+  end: number;
+  conf: number;
+}
+
+/** A stretch of recognised speech, final: the recogniser's endpoint closed it. */
+export interface WordsRecognized extends EventBase {
+  type: 'words';
+  channel: Channel;
+  language: 'en' | 'zh';
+  script: 'latin' | 'pinyin' | 'hanzi';
+  start: number;
+  end: number;
+  text: string;
+  words: RecognizedWordTiming[];
+  confidence: number;
+}
+
+/** A watched phrase heard by a keyword spotter. */
+export interface KeywordFound extends EventBase {
+  type: 'keyword';
+  channel: Channel;
+  term: string;
+  start: number;
+  end: number;
+  score: number;
+  source: 'kws' | 'asr';
+}
+
 export interface CallEnded extends EventBase {
   type: 'call.end';
   durationSec: number;
 }
 
-export type PipelineEvent = UtteranceStarted | UtteranceEnded | SilenceFound | OvertalkFound | EmotionFound | CallEnded;
+export type PipelineEvent = UtteranceStarted | UtteranceEnded | SilenceFound | OvertalkFound | EmotionFound | WordsRecognized | KeywordFound | CallEnded;
 export type PipelineEventOf<T extends PipelineEvent['type']> = Extract<PipelineEvent, { type: T }>;

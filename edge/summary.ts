@@ -24,5 +24,19 @@ export function formatSummary(index: CallIndex): string {
   for (const o of index.overtalk) lines.push(`            ${clock(o.start)}-${clock(o.end)}  ${o.durationSec.toFixed(1)} s  ${o.by} talked over the ${o.by === 'agent' ? 'customer' : 'agent'}`);
   lines.push(`  emotion   ${index.emotion.length === 0 ? 'no raised stretches' : `${index.emotion.length} raised stretch(es)`}`);
   for (const e of index.emotion) lines.push(`            ${clock(e.start)}-${clock(e.end)}  ${e.channel}: pitch +${e.f0RisePct.toFixed(0)}%, loudness +${e.loudnessRiseDb.toFixed(1)} dB (score ${e.score.toFixed(2)})`);
+  if (index.recognition) {
+    for (const [channel, r] of Object.entries(index.recognition)) {
+      lines.push(`  speech    ${channel}: ${r.language ? `${r.language} (${r.model}${r.script === 'pinyin' ? ', pinyin' : ''}) — ${r.reason}` : `not transcribed: ${r.reason}`}`);
+    }
+  }
+  if (index.keywords.length > 0) {
+    lines.push(`  watched   ${index.keywords.length} phrase hit(s)`);
+    for (const k of index.keywords) lines.push(`            ${clock(k.start)}  ${k.channel}: "${k.term}"`);
+  }
+  const spoken = index.utterances.filter((u) => u.text);
+  if (spoken.length > 0) {
+    lines.push('  transcript');
+    for (const u of spoken) lines.push(`            ${clock(u.start)} ${u.channel.padEnd(8)} ${u.text}`);
+  }
   return lines.join('\n');
 }

@@ -5,7 +5,27 @@
 // while the good models stay usable.
 
 import path from 'node:path';
-import { ModelError, primaryLanguage, verifyModelDir, type ModelErrorCode, type ModelKind, type VerifiedModel } from './manifest.js';
+import { ModelError, primaryLanguage, verifyFiles, verifyModelDir, type ModelErrorCode, type ModelKind, type VerifiedModel } from './manifest.js';
+import { repoManifest } from './install.js';
+
+/**
+ * Upstream model folders (as in ../shared/models) carry no model.json; the repo's manifest of the same
+ * name pins their files, exactly as `earshot models install` would.
+ */
+async function verifyWithFallback(dir: string): Promise<VerifiedModel> {
+  try {
+    return await verifyModelDir(dir);
+  } catch (err) {
+    if (!(err instanceof ModelError && err.code === 'missing-manifest')) throw err;
+    let manifest;
+    try {
+      manifest = await repoManifest(path.basename(path.resolve(dir)));
+    } catch {
+      throw err;
+    }
+    return verifyFiles(path.resolve(dir), manifest);
+  }
+}
 
 export interface ModelFailure {
   dir: string;
@@ -24,7 +44,7 @@ export class ModelRegistry {
 
   /** Verifies each directory (in config order, which is also lookup priority). */
   static async load(dirs: readonly string[]): Promise<ModelRegistry> {
-    const settled = await Promise.allSettled(dirs.map((d) => verifyModelDir(d)));
+    const settled = await Promise.allSettled(dirs.map((d) => verifyWithFallback(d)));
     const models: VerifiedModel[] = [];
     const failures: ModelFailure[] = [];
     settled.forEach((r, i) => {

@@ -6,6 +6,9 @@ import schema from './config.schema.json' with { type: 'json' };
 
 export interface EarshotConfig {
   analysis: AnalysisConfig;
+  models: { root: string; dirs: string[] };
+  recognition: { language: 'auto' | 'en' | 'zh' };
+  watch: { phrases: string[] };
 }
 
 /** A configuration the installer has to fix; the message names the file and the offending setting. */

@@ -5,6 +5,12 @@ import { ProsodyAnalyzer, type FrameProsody } from './prosody.js';
 import { SpeechSegmenter } from './segmenter.js';
 import { EmotionDetector } from './emotion.js';
 import { ConversationTracker } from './conversation.js';
+import { ChannelSpeech, type ChannelRecognition, type LanguageChoice, type SpeechModels } from './speech.js';
+
+export interface SpeechSetup {
+  models: SpeechModels;
+  language: LanguageChoice;
+}
 
 export const PIPELINE_RATE = VAD_RATE;
 export const FRAME_SAMPLES = VAD_FRAME;
@@ -21,10 +27,12 @@ class ChannelLane {
   readonly segmenter: SpeechSegmenter;
   readonly emotion: EmotionDetector;
   private readonly prosody = new ProsodyAnalyzer(PIPELINE_RATE, FRAME_SAMPLES);
+  readonly speech?: ChannelSpeech;
 
-  constructor(readonly channel: Channel, readonly vad: VadStream, config: AnalysisConfig) {
+  constructor(readonly channel: Channel, readonly vad: VadStream, config: AnalysisConfig, speech?: SpeechSetup) {
     this.segmenter = new SpeechSegmenter(config.vad, FRAME_SEC);
     this.emotion = new EmotionDetector(channel, config.emotion, FRAME_SEC);
+    if (speech) this.speech = new ChannelSpeech(channel, speech.models, speech.language);
   }
 
   append(samples: Float32Array): void {
@@ -54,10 +62,12 @@ class ChannelLane {
     return frame;
   }
 
-  async analyzeFrame(frame: Float32Array): Promise<void> {
+  /** Returns recognition events this frame completed; frame decisions are queued for the tracker. */
+  async analyzeFrame(frame: Float32Array): Promise<PipelineEvent[]> {
     const probability = await this.vad.probability(frame);
     this.undecided.push(this.prosody.analyze(frame, probability >= 0.2));
     this.decided.push(...this.segmenter.push(probability));
+    return this.speech ? this.speech.accept(frame) : [];
   }
 }
 
@@ -75,10 +85,10 @@ export class CallPipeline {
   private samplesIn = 0;
   private finished = false;
 
-  constructor(vadModel: SileroVadModel, private readonly config: AnalysisConfig) {
+  constructor(vadModel: SileroVadModel, private readonly config: AnalysisConfig, speech?: SpeechSetup) {
     this.lanes = {
-      agent: new ChannelLane('agent', vadModel.createStream(), config),
-      customer: new ChannelLane('customer', vadModel.createStream(), config),
+      agent: new ChannelLane('agent', vadModel.createStream(), config, speech),
+      customer: new ChannelLane('customer', vadModel.createStream(), config, speech),
     };
     this.conversation = new ConversationTracker(config, FRAME_SEC);
   }
@@ -86,6 +96,12 @@ export class CallPipeline {
   on(listener: PipelineListener): this {
     this.listeners.push(listener);
     return this;
+  }
+
+  /** Per channel: which language and model transcribe it, or why nothing does. */
+  get recognition(): Record<Channel, ChannelRecognition> | undefined {
+    const { agent, customer } = this.lanes;
+    return agent.speech && customer.speech ? { agent: agent.speech.recognition, customer: customer.speech.recognition } : undefined;
   }
 
   /** Seconds of audio heard so far: the media clock every event's `emittedAt` is read from. */
@@ -117,6 +133,9 @@ export class CallPipeline {
     this.drainDecided(durationSec);
     const emittedAt = durationSec;
     for (const lane of Object.values(this.lanes)) {
+      for (const event of lane.speech?.finish() ?? []) this.emit({ ...event, end: Math.min(event.end, durationSec), emittedAt });
+    }
+    for (const lane of Object.values(this.lanes)) {
       const emotion = lane.emotion.finish(emittedAt);
       if (emotion) this.emit({ ...emotion, end: Math.min(emotion.end, durationSec) });
     }
@@ -127,8 +146,9 @@ export class CallPipeline {
 
   private async analyzeNextFrame(): Promise<void> {
     const frames = CHANNELS.map((c) => this.lanes[c].takeFrame());
-    await Promise.all(CHANNELS.map((c, i) => this.lanes[c].analyzeFrame(frames[i])));
+    const speechEvents = await Promise.all(CHANNELS.map((c, i) => this.lanes[c].analyzeFrame(frames[i])));
     this.framesIn++;
+    for (const event of speechEvents.flat()) this.emit({ ...event, emittedAt: this.heardSec });
     this.drainDecided();
   }
 

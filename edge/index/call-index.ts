@@ -1,4 +1,5 @@
-import type { Channel, PipelineEvent, SilencePosition } from '../events.js';
+import type { Channel, PipelineEvent, RecognizedWordTiming, SilencePosition, WordsRecognized } from '../events.js';
+import type { ChannelRecognition } from '../analysis/speech.js';
 
 export const CALL_INDEX_SCHEMA = 'earshot/call-index@1';
 
@@ -8,6 +9,21 @@ export interface IndexedUtterance {
   end: number;
   loudnessDb: number;
   f0Hz: number | null;
+  /** Present when a recogniser transcribed this side. */
+  text?: string;
+  script?: 'latin' | 'pinyin' | 'hanzi';
+  words?: RecognizedWordTiming[];
+  /** Words per second (English) or syllables per second (Mandarin) over the utterance. */
+  rate?: number;
+}
+
+export interface IndexedKeyword {
+  term: string;
+  channel: Channel;
+  start: number;
+  end: number;
+  score: number;
+  source: 'kws' | 'asr';
 }
 
 export interface IndexedSilence {
@@ -51,6 +67,8 @@ export interface CallMetrics {
   overtalkCount: { agent: number; customer: number };
   longestMonologue: Monologue | null;
   utteranceCount: { agent: number; customer: number };
+  /** Words (or syllables) per second of that side's transcribed speech; null where nothing was transcribed. */
+  speechRate: { agent: number | null; customer: number | null };
 }
 
 export interface CallSource {
@@ -69,6 +87,8 @@ export interface CallIndex {
   silences: IndexedSilence[];
   overtalk: IndexedOvertalk[];
   emotion: IndexedEmotion[];
+  keywords: IndexedKeyword[];
+  recognition?: Record<Channel, ChannelRecognition>;
   metrics: CallMetrics;
 }
 
@@ -84,6 +104,9 @@ export class CallIndexBuilder {
   private readonly silences: IndexedSilence[] = [];
   private readonly overtalk: IndexedOvertalk[] = [];
   private readonly emotion: IndexedEmotion[] = [];
+  private readonly segments: WordsRecognized[] = [];
+  private readonly keywords: IndexedKeyword[] = [];
+  private recognition?: Record<Channel, ChannelRecognition>;
   private durationSec: number | null = null;
 
   constructor(
@@ -122,9 +145,20 @@ export class CallIndexBuilder {
       case 'call.end':
         this.durationSec = round(event.durationSec);
         break;
+      case 'words':
+        this.segments.push(event);
+        break;
+      case 'keyword':
+        this.keywords.push({ term: event.term, channel: event.channel, start: round(event.start), end: round(event.end), score: round(event.score, 2), source: event.source });
+        break;
       case 'utterance.start':
         break;
     }
+  }
+
+  /** Recognition status is state of the lines, not an event: the caller hands it over before build(). */
+  setRecognition(recognition: Record<Channel, ChannelRecognition> | undefined): void {
+    this.recognition = recognition;
   }
 
   get complete(): boolean {
@@ -134,7 +168,7 @@ export class CallIndexBuilder {
   build(): CallIndex {
     if (this.durationSec === null) throw new Error('call index requested before call.end');
     const byTime = <T extends { start: number }>(xs: T[]) => [...xs].sort((a, b) => a.start - b.start);
-    const utterances = byTime(this.utterances);
+    const utterances = attachWords(byTime(this.utterances), this.segments);
     return {
       schema: CALL_INDEX_SCHEMA,
       callId: this.callId,
@@ -144,6 +178,8 @@ export class CallIndexBuilder {
       silences: byTime(this.silences),
       overtalk: byTime(this.overtalk),
       emotion: byTime(this.emotion),
+      keywords: byTime(this.keywords),
+      ...(this.recognition ? { recognition: structuredClone(this.recognition) } : {}),
       metrics: this.metrics(utterances),
     };
   }
@@ -169,6 +205,7 @@ export class CallIndexBuilder {
         agent: utterances.filter((u) => u.channel === 'agent').length,
         customer: utterances.filter((u) => u.channel === 'customer').length,
       },
+      speechRate: { agent: speechRate(utterances, 'agent'), customer: speechRate(utterances, 'customer') },
     };
   }
 }
@@ -188,4 +225,31 @@ export function longestMonologue(utterances: IndexedUtterance[], maxPauseSec: nu
     if (!best || current.durationSec > best.durationSec) best = { ...current };
   }
   return best;
+}
+
+/** Recognised words join the utterance (VAD's view of the speech) they fall in, judged by their midpoint. */
+function attachWords(utterances: IndexedUtterance[], segments: WordsRecognized[]): IndexedUtterance[] {
+  const slack = 0.3;
+  for (const seg of segments) {
+    for (const word of seg.words) {
+      const mid = (word.start + word.end) / 2;
+      const home = utterances.find((u) => u.channel === seg.channel && mid >= u.start - slack && mid <= u.end + slack);
+      if (!home) continue; // the recogniser heard words where the VAD heard none: noise it hallucinated into
+      home.script = seg.script;
+      (home.words ??= []).push({ w: word.w, start: round(word.start), end: round(word.end), conf: round(word.conf, 2) });
+    }
+  }
+  for (const u of utterances) {
+    if (!u.words) continue;
+    u.words.sort((a, b) => a.start - b.start);
+    u.text = u.words.map((w) => w.w).join(' ');
+    u.rate = round(u.words.length / Math.max(0.1, u.end - u.start), 2);
+  }
+  return utterances;
+}
+
+function speechRate(utterances: IndexedUtterance[], channel: Channel): number | null {
+  const spoken = utterances.filter((u) => u.channel === channel && u.words?.length);
+  const seconds = spoken.reduce((s, u) => s + (u.end - u.start), 0);
+  return seconds > 0 ? round(spoken.reduce((s, u) => s + (u.words as RecognizedWordTiming[]).length, 0) / seconds, 2) : null;
 }

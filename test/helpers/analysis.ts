@@ -5,6 +5,7 @@ import { SileroVadModel } from '../../models/vad.js';
 import { defaultConfig, type EarshotConfig } from '../../provisioning/config.js';
 import type { Channel } from '../../edge/events.js';
 import type { IndexedUtterance } from '../../edge/index/call-index.js';
+import type { SpeechModels } from '../../edge/analysis/speech.js';
 
 let vad: Promise<SileroVadModel> | undefined;
 /** Tests share one VAD session, as every line on a box does. */
@@ -14,8 +15,13 @@ export function inputOf(call: RenderedCall): CallAudioInput {
   return call.wav ? { stereo: call.wav } : { agent: call.agentWav as string, customer: call.customerWav as string };
 }
 
-export async function analyzeRendered(call: RenderedCall, replay: ReplayOptions = {}, config: EarshotConfig = defaultConfig()): Promise<AnalyzeResult> {
-  return analyzeRecording(inputOf(call), { ...replay, config, vadModel: await sharedVad() });
+export async function analyzeRendered(
+  call: RenderedCall,
+  replay: ReplayOptions = {},
+  config: EarshotConfig = defaultConfig(),
+  speechModels?: SpeechModels,
+): Promise<AnalyzeResult> {
+  return analyzeRecording(inputOf(call), { ...replay, config, vadModel: await sharedVad(), speechModels });
 }
 
 export interface Span {

@@ -1,0 +1,165 @@
+import type { ModelRegistry } from '../../models/registry.js';
+import type { VerifiedModel } from '../../models/manifest.js';
+import { compileKeywords, type CompiledKeywords } from '../../models/keywords.js';
+import { SherpaKeywordSpotter, SherpaRecognizer, type RecognizedSegment, type StreamingKeywordSpotter, type StreamingRecognizer } from '../../models/sherpa.js';
+import type { Channel, KeywordFound, WordsRecognized } from '../events.js';
+
+export type LanguageChoice = 'auto' | 'en' | 'zh';
+export const LANGUAGES = ['en', 'zh'] as const;
+type Language = (typeof LANGUAGES)[number];
+
+export interface ChannelRecognition {
+  language: Language | null;
+  model: string | null;
+  script: 'latin' | 'pinyin' | 'hanzi' | null;
+  degraded: boolean;
+  reason: string;
+}
+
+/** Speech a channel must have produced before `auto` compares the two languages' confidence. */
+const AUTO_DECIDE_SEC = 2.0;
+/** ...unless the other model has recognised nothing by the time this much speech went by. */
+const AUTO_FORCE_SEC = 10.0;
+const CJK = /[\u3400-\u9fff]/;
+
+function scriptOf(model: VerifiedModel): 'latin' | 'pinyin' | 'hanzi' {
+  const lang = model.manifest.languages[0];
+  if (lang !== 'zh') return 'latin';
+  return model.manifest.modelingUnit === 'ppinyin' || model.manifest.modelingUnit === '' ? 'pinyin' : 'hanzi';
+}
+
+/**
+ * Loaded once per box: recognisers and keyword spotters are shared by every channel, each channel gets
+ * its own streams. Whatever is missing is recorded, and calls are still analysed without it.
+ */
+export class SpeechModels {
+  private constructor(
+    readonly recognizers: Partial<Record<Language, SherpaRecognizer>>,
+    readonly spotters: Partial<Record<Language, SherpaKeywordSpotter>>,
+    readonly problems: string[],
+  ) {}
+
+  static async load(registry: ModelRegistry, watched: readonly string[]): Promise<SpeechModels> {
+    const problems = registry.failures.map((f) => f.reason);
+    const recognizers: Partial<Record<Language, SherpaRecognizer>> = {};
+    const spotters: Partial<Record<Language, SherpaKeywordSpotter>> = {};
+    for (const lang of LANGUAGES) {
+      const rec = registry.recognizerFor(lang);
+      if (rec) recognizers[lang] = new SherpaRecognizer(rec);
+      else problems.push(`no ${lang} recognizer provisioned`);
+      const kws = registry.keywordSpotterFor(lang);
+      // A phrase goes to the model whose script can spell it: characters to Mandarin, letters to English.
+      const phrases = watched.filter((p) => CJK.test(p) === (lang === 'zh'));
+      if (kws && phrases.length > 0) {
+        const compiled: CompiledKeywords = await compileKeywords(kws, phrases);
+        for (const p of compiled.problems) problems.push(`watched phrase "${p.phrase}" (${lang}): ${p.reason}`);
+        if (compiled.keywords.length > 0) spotters[lang] = new SherpaKeywordSpotter(kws, compiled);
+      } else if (!kws && phrases.length > 0) {
+        problems.push(`no ${lang} keyword spotter provisioned: ${phrases.length} watched phrase(s) not spotted`);
+      }
+    }
+    return new SpeechModels(recognizers, spotters, problems);
+  }
+}
+
+type SpeechEvent = WordsRecognized | KeywordFound;
+
+/**
+ * One side of a call: the recogniser for its language (chosen by config or, for `auto`, by which model is
+ * more confident on the first speech) and the keyword spotters for every language with watched phrases.
+ */
+export class ChannelSpeech {
+  private candidates = new Map<Language, { stream: StreamingRecognizer; segments: RecognizedSegment[] }>();
+  private chosen: Language | null = null;
+  private readonly spotters: { lang: Language; stream: StreamingKeywordSpotter }[];
+  readonly recognition: ChannelRecognition;
+
+  constructor(private readonly channel: Channel, private readonly models: SpeechModels, choice: LanguageChoice) {
+    const available = LANGUAGES.filter((l) => models.recognizers[l]);
+    const wanted = choice === 'auto' ? available : available.filter((l) => l === choice);
+    for (const lang of wanted) this.candidates.set(lang, { stream: (models.recognizers[lang] as SherpaRecognizer).createStream(), segments: [] });
+    this.spotters = LANGUAGES.filter((l) => models.spotters[l]).map((lang) => ({ lang, stream: (models.spotters[lang] as SherpaKeywordSpotter).createStream() }));
+    this.recognition = { language: null, model: null, script: null, degraded: wanted.length === 0, reason: '' };
+    if (wanted.length === 0) {
+      this.recognition.reason = choice === 'auto' ? 'no recognizer provisioned' : `no ${choice} recognizer provisioned`;
+    } else if (wanted.length === 1) {
+      this.decide(wanted[0], choice === 'auto' ? `only ${wanted[0]} recognizer provisioned` : `configured language ${choice}`);
+    }
+  }
+
+  /** Feeds 16 kHz audio; returns what became known. Recognition is synchronous native work. */
+  accept(samples: Float32Array): SpeechEvent[] {
+    const events: SpeechEvent[] = [];
+    for (const c of this.candidates.values()) {
+      c.stream.accept(samples);
+      c.segments.push(...c.stream.drain());
+    }
+    for (const s of this.spotters) {
+      s.stream.accept(samples);
+      events.push(...s.stream.drain().map((h) => this.keywordEvent(h)));
+    }
+    if (this.chosen === null && this.candidates.size > 1) this.maybeDecide(false);
+    events.push(...this.takeWords());
+    return events;
+  }
+
+  finish(): SpeechEvent[] {
+    const events: SpeechEvent[] = [];
+    for (const c of this.candidates.values()) c.segments.push(...c.stream.finish());
+    for (const s of this.spotters) events.push(...s.stream.finish().map((h) => this.keywordEvent(h)));
+    if (this.chosen === null && this.candidates.size > 1) this.maybeDecide(true);
+    events.push(...this.takeWords());
+    return events;
+  }
+
+  private maybeDecide(final: boolean): void {
+    const scored = [...this.candidates.entries()].map(([lang, c]) => {
+      const words = c.segments.flatMap((s) => s.words);
+      const speech = c.segments.reduce((sum, s) => sum + (s.end - s.start), 0);
+      const confidence = words.length ? words.reduce((sum, w) => sum + w.conf, 0) / words.length : 0;
+      return { lang, speech, confidence, words: words.length };
+    });
+    // Each recogniser finalises at its own endpoints; judge only once all have spoken (or one has said a lot).
+    const enough = scored.every((s) => s.speech >= AUTO_DECIDE_SEC) || scored.some((s) => s.speech >= AUTO_FORCE_SEC);
+    if (!final && !enough) return;
+    if (scored.every((s) => s.words === 0)) {
+      if (final) this.recognition.reason = 'auto: no speech recognised on this channel';
+      return;
+    }
+    scored.sort((a, b) => b.confidence - a.confidence);
+    const [best, other] = scored;
+    this.decide(best.lang, `auto: ${best.lang} confidence ${best.confidence.toFixed(2)} vs ${other.lang} ${other.confidence.toFixed(2)} on the first ${best.speech.toFixed(1)} s of speech`);
+  }
+
+  private decide(lang: Language, reason: string): void {
+    this.chosen = lang;
+    for (const other of [...this.candidates.keys()]) if (other !== lang) this.candidates.delete(other);
+    const model = this.models.recognizers[lang]?.model as VerifiedModel;
+    Object.assign(this.recognition, { language: lang, model: model.name, script: scriptOf(model), degraded: false, reason });
+  }
+
+  private takeWords(): WordsRecognized[] {
+    if (this.chosen === null) return [];
+    const c = this.candidates.get(this.chosen);
+    if (!c) return [];
+    const segments = c.segments.splice(0);
+    return segments
+      .filter((s) => s.words.length > 0)
+      .map((s) => ({
+        type: 'words' as const,
+        channel: this.channel,
+        language: this.chosen as Language,
+        script: this.recognition.script as 'latin' | 'pinyin' | 'hanzi',
+        start: s.start,
+        end: s.end,
+        text: s.text,
+        words: s.words,
+        confidence: s.confidence,
+        emittedAt: 0,
+      }));
+  }
+
+  private keywordEvent(hit: { term: string; start: number; end: number; score: number }): KeywordFound {
+    return { type: 'keyword', channel: this.channel, term: hit.term, start: hit.start, end: hit.end, score: hit.score, source: 'kws', emittedAt: 0 };
+  }
+}
