@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import wavefile from 'wavefile';
+import { resample } from './resample.js';
 
 /** Rates a telephony recorder or headset realistically hands us; anything else is more likely a mistake. */
 export const SUPPORTED_RATES = [8000, 16000, 44100, 48000] as const;
@@ -80,7 +81,7 @@ function checkSizes(buffer: Buffer, file: string): void {
   throw new AudioInputError(file, sawFmt ? 'truncated: no data chunk after the header' : 'truncated header: no fmt chunk');
 }
 
-/** Decodes a WAV to float channels at `targetRate` (the pipeline's rate); resampling is done with a windowed sinc. */
+/** Decodes a WAV to float channels at `targetRate` (the pipeline's rate). */
 export function decodeWav(buffer: Buffer, file: string, targetRate: number): DecodedWav {
   checkSizes(buffer, file);
   let wav: InstanceType<typeof wavefile.WaveFile>;
@@ -91,7 +92,6 @@ export function decodeWav(buffer: Buffer, file: string, targetRate: number): Dec
   }
   const fmt = wav.fmt as { audioFormat: number; numChannels: number; sampleRate: number; bitsPerSample: number };
   const encoding = encodingOf(fmt.audioFormat, fmt.bitsPerSample, file);
-  // Read before resampling: wavefile rewrites fmt in place.
   const sourceRate = fmt.sampleRate;
   if (!(SUPPORTED_RATES as readonly number[]).includes(sourceRate)) {
     throw new AudioInputError(
@@ -104,13 +104,12 @@ export function decodeWav(buffer: Buffer, file: string, targetRate: number): Dec
   }
   if (encoding === 'mulaw') wav.fromMuLaw();
   if (encoding === 'alaw') wav.fromALaw();
-  if (sourceRate !== targetRate) wav.toSampleRate(targetRate, { method: 'sinc' });
   const raw = wav.getSamples(false, Float64Array) as unknown as Float64Array | Float64Array[];
   const perChannel = fmt.numChannels === 1 ? [raw as Float64Array] : (raw as Float64Array[]);
   const channels = perChannel.map((ch) => {
     const out = new Float32Array(ch.length);
     for (let i = 0; i < ch.length; i++) out[i] = ch[i] / 32768;
-    return out;
+    return resample(out, sourceRate, targetRate);
   });
   const length = channels[0]?.length ?? 0;
   if (length === 0) throw new AudioInputError(file, 'zero-length audio');
