@@ -12,8 +12,11 @@ export interface AnalyzeOptions extends ReplayOptions {
   config: EarshotConfig;
   /** Shared across calls on a box; loaded on demand for one-off analyses. */
   vadModel?: SileroVadModel;
-  /** Without speech models a call still gets its full signal analysis; the index says recognition is off. */
-  speechModels?: SpeechModels;
+  /**
+   * Without speech models a call still gets its full signal analysis; the index says recognition is off.
+   * A loader is called only once the audio has been opened, so a bad file is reported before models load.
+   */
+  speechModels?: SpeechModels | (() => Promise<SpeechModels>);
   onEvent?: (event: PipelineEvent) => void;
   onProgress?: (heardSec: number, totalSec: number) => void;
 }
@@ -27,7 +30,8 @@ export interface AnalyzeResult {
 export async function analyzeSource(source: CaptureSource, callId: string, options: AnalyzeOptions, callSource?: CallSource): Promise<AnalyzeResult> {
   if (source.sampleRate !== PIPELINE_RATE) throw new Error(`capture source delivers ${source.sampleRate} Hz; the pipeline runs at ${PIPELINE_RATE} Hz`);
   const vadModel = options.vadModel ?? (await SileroVadModel.load());
-  const speech = options.speechModels ? { models: options.speechModels, language: options.config.recognition.language } : undefined;
+  const models = typeof options.speechModels === 'function' ? await options.speechModels() : options.speechModels;
+  const speech = models ? { models, language: options.config.recognition.language } : undefined;
   const pipeline = new CallPipeline(vadModel, options.config.analysis, speech);
   const builder = new CallIndexBuilder(callId, options.config.analysis.monologue.maxPauseSec, callSource);
   const events: PipelineEvent[] = [];

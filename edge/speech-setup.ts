@@ -23,7 +23,7 @@ export function modelDirs(config: EarshotConfig['models']): { dirs: string[]; pr
 export async function loadSpeechModels(config: EarshotConfig): Promise<SpeechModels> {
   const { dirs, problems } = modelDirs(config.models);
   const registry = await ModelRegistry.load(dirs);
-  const models = await SpeechModels.load(registry, config.watch.phrases);
+  const models = await SpeechModels.load(registry, config.watch);
   models.problems.unshift(...problems);
   return models;
 }

@@ -8,7 +8,7 @@ export interface EarshotConfig {
   analysis: AnalysisConfig;
   models: { root: string; dirs: string[] };
   recognition: { language: 'auto' | 'en' | 'zh' };
-  watch: { phrases: string[] };
+  watch: { phrases: string[]; threshold: number; boost: number };
 }
 
 /** A configuration the installer has to fix; the message names the file and the offending setting. */

@@ -39,7 +39,8 @@ export class SpeechModels {
     readonly problems: string[],
   ) {}
 
-  static async load(registry: ModelRegistry, watched: readonly string[]): Promise<SpeechModels> {
+  static async load(registry: ModelRegistry, watch: { phrases: readonly string[]; threshold: number; boost: number }): Promise<SpeechModels> {
+    const watched = watch.phrases;
     const problems = registry.failures.map((f) => f.reason);
     const recognizers: Partial<Record<Language, SherpaRecognizer>> = {};
     const spotters: Partial<Record<Language, SherpaKeywordSpotter>> = {};
@@ -53,7 +54,7 @@ export class SpeechModels {
       if (kws && phrases.length > 0) {
         const compiled: CompiledKeywords = await compileKeywords(kws, phrases);
         for (const p of compiled.problems) problems.push(`watched phrase "${p.phrase}" (${lang}): ${p.reason}`);
-        if (compiled.keywords.length > 0) spotters[lang] = new SherpaKeywordSpotter(kws, compiled);
+        if (compiled.keywords.length > 0) spotters[lang] = new SherpaKeywordSpotter(kws, compiled, { threshold: watch.threshold, boost: watch.boost });
       } else if (!kws && phrases.length > 0) {
         problems.push(`no ${lang} keyword spotter provisioned: ${phrases.length} watched phrase(s) not spotted`);
       }
