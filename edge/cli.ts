@@ -10,6 +10,8 @@ import { log } from './log.js';
 import { loadSpeechModels } from './speech-setup.js';
 import { installModel } from '../models/install.js';
 import { ModelError } from '../models/manifest.js';
+import { IndexFileError, runSearch } from './search/search-command.js';
+import { QuerySyntaxError } from './search/query.js';
 
 /** Exit status for input the user must fix (bad file, bad config, bad arguments), as opposed to our own failures. */
 const EXIT_BAD_INPUT = 2;
@@ -60,11 +62,14 @@ program
     const config = opts.config ? loadConfigFile(opts.config) : defaultConfig();
     if (opts.models) config.models.root = opts.models;
     if (opts.lang) config.recognition.language = opts.lang;
-    const speechModels = await loadSpeechModels(config);
-    for (const problem of speechModels.problems) log.warn({ problem }, 'speech recognition degraded');
     const { index } = await analyzeRecording(input, {
       config,
-      speechModels,
+      speechModels: async () => {
+        const models = await loadSpeechModels(config);
+        // The summary and the index say which side is not transcribed and why; the log keeps the detail.
+        for (const problem of models.problems) log.info({ problem }, 'speech recognition degraded');
+        return models;
+      },
       onProgress: progressPrinter(),
       onEvent: opts.events ? (e) => process.stdout.write(`${JSON.stringify(e)}\n`) : undefined,
     });
@@ -72,6 +77,18 @@ program
     if (opts.out) await writeFile(opts.out, json);
     if (opts.json) process.stdout.write(json);
     else if (!opts.events) process.stdout.write(`${formatSummary(index)}\n${opts.out ? `  index     written to ${opts.out}\n` : ''}`);
+  });
+
+program
+  .command('search')
+  .description('find calls whose index matches a keyword query (see docs/search.md); exit 1 when none match')
+  .argument('<query>', `e.g. 'agent:"verification code" OR (refund NEAR/5 "bank card")' or '验证码'`)
+  .argument('<index...>', 'call index JSON files (from earshot analyze --out)')
+  .action(async (query: string, files: string[]) => {
+    const { output, matched } = await runSearch(query, files);
+    process.stdout.write(output);
+    // Like grep: scripts can branch on whether anything matched.
+    if (matched === 0) process.exitCode = 1;
   });
 
 const models = program.command('models').description('provision speech models on this box');
@@ -89,12 +106,16 @@ models
 try {
   await program.parseAsync();
 } catch (err) {
-  if (err instanceof AudioInputError || err instanceof ConfigError) {
+  if (err instanceof AudioInputError || err instanceof ConfigError || err instanceof IndexFileError) {
     process.stderr.write(`earshot: ${err.file}: ${err.reason}\n`);
     process.exit(EXIT_BAD_INPUT);
   }
   if (err instanceof ModelError) {
     process.stderr.write(`earshot: ${err.message}\n`);
+    process.exit(EXIT_BAD_INPUT);
+  }
+  if (err instanceof QuerySyntaxError) {
+    process.stderr.write(`earshot: query: ${err.message}\n`);
     process.exit(EXIT_BAD_INPUT);
   }
   if (err instanceof UsageError || err instanceof InvalidArgumentError) {
