@@ -73,6 +73,8 @@ export class ChannelSpeech {
   private candidates = new Map<Language, { stream: StreamingRecognizer; segments: RecognizedSegment[] }>();
   private chosen: Language | null = null;
   private readonly spotters: { lang: Language; stream: StreamingKeywordSpotter }[];
+  /** Hits waiting for the side's language: a spotter hearing the other language mostly hears noise. */
+  private heldHits: { lang: Language; event: KeywordFound }[] = [];
   readonly recognition: ChannelRecognition;
 
   constructor(private readonly channel: Channel, private readonly models: SpeechModels, choice: LanguageChoice) {
@@ -97,19 +99,19 @@ export class ChannelSpeech {
     }
     for (const s of this.spotters) {
       s.stream.accept(samples);
-      events.push(...s.stream.drain().map((h) => this.keywordEvent(h)));
+      this.heldHits.push(...s.stream.drain().map((h) => ({ lang: s.lang, event: this.keywordEvent(h) })));
     }
     if (this.chosen === null && this.candidates.size > 1) this.maybeDecide(false);
-    events.push(...this.takeWords());
+    events.push(...this.takeHits(), ...this.takeWords());
     return events;
   }
 
   finish(): SpeechEvent[] {
     const events: SpeechEvent[] = [];
     for (const c of this.candidates.values()) c.segments.push(...c.stream.finish());
-    for (const s of this.spotters) events.push(...s.stream.finish().map((h) => this.keywordEvent(h)));
+    for (const s of this.spotters) this.heldHits.push(...s.stream.finish().map((h) => ({ lang: s.lang, event: this.keywordEvent(h) })));
     if (this.chosen === null && this.candidates.size > 1) this.maybeDecide(true);
-    events.push(...this.takeWords());
+    events.push(...this.takeHits(true), ...this.takeWords());
     return events;
   }
 
@@ -158,6 +160,18 @@ export class ChannelSpeech {
         confidence: s.confidence,
         emittedAt: 0,
       }));
+  }
+
+  /**
+   * Measured on the generated calls: the English spotter fired on Mandarin speech ("guaranteed",
+   * "password") and the Mandarin one on English; once a side's language is known only its spotter counts.
+   * Without any recogniser there is nothing to decide by, and every hit is kept.
+   */
+  private takeHits(final = false): KeywordFound[] {
+    const undecidable = this.candidates.size === 0 && this.chosen === null;
+    if (this.chosen === null && !undecidable && !final) return [];
+    const hits = this.heldHits.splice(0);
+    return hits.filter((h) => undecidable || this.chosen === null || h.lang === this.chosen).map((h) => h.event);
   }
 
   private keywordEvent(hit: { term: string; start: number; end: number; score: number }): KeywordFound {
