@@ -23,7 +23,7 @@ export function modelDirs(config: EarshotConfig['models']): { dirs: string[]; pr
 export async function loadSpeechModels(config: EarshotConfig): Promise<SpeechModels> {
   const { dirs, problems } = modelDirs(config.models);
   const registry = await ModelRegistry.load(dirs);
-  const models = await SpeechModels.load(registry, config.watch);
+  const models = await SpeechModels.load(registry, config.watch, config.recognition);
   models.problems.unshift(...problems);
   return models;
 }

@@ -176,6 +176,9 @@ export interface EndpointOptions {
   rule2MinTrailingSilence?: number;
   /** Longest segment in seconds before it is cut regardless. */
   rule3MinUtteranceLength?: number;
+  /** Beam search keeps several hypotheses per frame: fewer errors, more compute. */
+  decodingMethod?: 'greedy_search' | 'modified_beam_search';
+  maxActivePaths?: number;
 }
 
 /** One loaded recognizer model; cheap streams (one per channel) share its weights. */
@@ -187,7 +190,8 @@ export class SherpaRecognizer {
     this.language = model.manifest.languages[0] ?? '';
     this.native = new (sherpa().OnlineRecognizer)({
       ...transducerConfig(model, 'recognizer'),
-      decodingMethod: 'greedy_search',
+      decodingMethod: endpoint.decodingMethod ?? 'greedy_search',
+      maxActivePaths: endpoint.maxActivePaths ?? 4,
       enableEndpoint: 1,
       rule1MinTrailingSilence: endpoint.rule1MinTrailingSilence ?? 2.4,
       rule2MinTrailingSilence: endpoint.rule2MinTrailingSilence ?? 0.8,

@@ -7,7 +7,7 @@ import schema from './config.schema.json' with { type: 'json' };
 export interface EarshotConfig {
   analysis: AnalysisConfig;
   models: { root: string; dirs: string[] };
-  recognition: { language: 'auto' | 'en' | 'zh' };
+  recognition: { language: 'auto' | 'en' | 'zh'; decoding: 'greedy_search' | 'modified_beam_search'; beam: number };
   watch: { phrases: string[]; threshold: number; boost: number };
 }
 

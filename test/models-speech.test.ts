@@ -11,6 +11,7 @@ import { verifyFiles, type VerifiedModel } from '../models/manifest.js';
 import { repoManifest } from '../models/install.js';
 import { compileKeywords, pinyinTokens } from '../models/keywords.js';
 import { SherpaKeywordSpotter, SherpaRecognizer, SAMPLE_RATE, type KeywordHit, type RecognizedSegment, type StreamingRecognizer } from '../models/sherpa.js';
+import { editDistance, englishWords } from './helpers/metrics.js';
 import { readMono16k as readWav16kMono } from '../device/wav.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -38,16 +39,6 @@ function transcribe(stream: StreamingRecognizer, audio: Float32Array, chunkSizes
   return [...out, ...stream.finish()];
 }
 
-function editDistance<T>(a: readonly T[], b: readonly T[]): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
 /** Deterministic chunk sizes, 1 sample to 0.5 s, so a failure reproduces. */
 function randomChunks(seed: number): () => number {
   let x = seed;
@@ -55,10 +46,6 @@ function randomChunks(seed: number): () => number {
     x = (x * 1103515245 + 12345) % 2147483648;
     return 1 + (x % 8000);
   };
-}
-
-function normaliseEnglish(text: string): string[] {
-  return text.toLowerCase().replace(/-/g, ' ').replace(/[^a-z' ]+/g, ' ').split(/\s+/).filter(Boolean);
 }
 
 const toneless = (s: string): string => s.normalize('NFD').replace(/\p{M}/gu, '');
@@ -84,13 +71,13 @@ t.test('English transcription of LibriVox clips (WER)', { skip: !hasLibrivox && 
   for (const line of lines) {
     const m = /^<s>\s*(.*?)\s*<\/s>\s*\((.+)\)$/.exec(line.trim());
     if (!m) continue;
-    const ref = normaliseEnglish(m[1]!);
+    const ref = englishWords(m[1]!);
     const audio = await readWav16kMono(path.join(LIBRIVOX, `${m[2]}.wav`));
     const t0 = performance.now();
     const segs = transcribe(enRecognizer.createStream(), audio);
     decodeMs += performance.now() - t0;
     audioSeconds += audio.length / SAMPLE_RATE;
-    const hyp = normaliseEnglish(segs.map((s) => s.text).join(' '));
+    const hyp = englishWords(segs.map((s) => s.text).join(' '));
     const e = editDistance(ref, hyp);
     errors += e;
     refWords += ref.length;

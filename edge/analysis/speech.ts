@@ -39,14 +39,18 @@ export class SpeechModels {
     readonly problems: string[],
   ) {}
 
-  static async load(registry: ModelRegistry, watch: { phrases: readonly string[]; threshold: number; boost: number }): Promise<SpeechModels> {
+  static async load(
+    registry: ModelRegistry,
+    watch: { phrases: readonly string[]; threshold: number; boost: number },
+    decoding: { decoding: 'greedy_search' | 'modified_beam_search'; beam: number } = { decoding: 'greedy_search', beam: 4 },
+  ): Promise<SpeechModels> {
     const watched = watch.phrases;
     const problems = registry.failures.map((f) => f.reason);
     const recognizers: Partial<Record<Language, SherpaRecognizer>> = {};
     const spotters: Partial<Record<Language, SherpaKeywordSpotter>> = {};
     for (const lang of LANGUAGES) {
       const rec = registry.recognizerFor(lang);
-      if (rec) recognizers[lang] = new SherpaRecognizer(rec);
+      if (rec) recognizers[lang] = new SherpaRecognizer(rec, { decodingMethod: decoding.decoding, maxActivePaths: decoding.beam });
       else problems.push(`no ${lang} recognizer provisioned`);
       const kws = registry.keywordSpotterFor(lang);
       // A phrase goes to the model whose script can spell it: characters to Mandarin, letters to English.
@@ -72,7 +76,7 @@ type SpeechEvent = WordsRecognized | KeywordFound;
 export class ChannelSpeech {
   private candidates = new Map<Language, { stream: StreamingRecognizer; segments: RecognizedSegment[] }>();
   private chosen: Language | null = null;
-  private readonly spotters: { lang: Language; stream: StreamingKeywordSpotter }[];
+  private spotters: { lang: Language; stream: StreamingKeywordSpotter }[];
   /** Hits waiting for the side's language: a spotter hearing the other language mostly hears noise. */
   private heldHits: { lang: Language; event: KeywordFound }[] = [];
   readonly recognition: ChannelRecognition;
@@ -137,6 +141,8 @@ export class ChannelSpeech {
   private decide(lang: Language, reason: string): void {
     this.chosen = lang;
     for (const other of [...this.candidates.keys()]) if (other !== lang) this.candidates.delete(other);
+    // Hits from the other language's spotter would be discarded (see takeHits), so it stops listening.
+    this.spotters = this.spotters.filter((s) => s.lang === lang);
     const model = this.models.recognizers[lang]?.model as VerifiedModel;
     Object.assign(this.recognition, { language: lang, model: model.name, script: scriptOf(model), degraded: false, reason });
   }
