@@ -32,7 +32,7 @@ class ChannelLane {
   constructor(readonly channel: Channel, readonly vad: VadStream, config: AnalysisConfig, speech?: SpeechSetup) {
     this.segmenter = new SpeechSegmenter(config.vad, FRAME_SEC);
     this.emotion = new EmotionDetector(channel, config.emotion, FRAME_SEC);
-    if (speech) this.speech = new ChannelSpeech(channel, speech.models, speech.language);
+    if (speech) this.speech = new ChannelSpeech(channel, speech.models, speech.language, FRAME_SEC);
   }
 
   append(samples: Float32Array): void {
@@ -67,7 +67,7 @@ class ChannelLane {
     const probability = await this.vad.probability(frame);
     this.undecided.push(this.prosody.analyze(frame, probability >= 0.2));
     this.decided.push(...this.segmenter.push(probability));
-    return this.speech ? this.speech.accept(frame) : [];
+    return this.speech ? this.speech.accept(frame, probability) : [];
   }
 }
 

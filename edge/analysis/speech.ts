@@ -69,6 +69,57 @@ export class SpeechModels {
 
 type SpeechEvent = WordsRecognized | KeywordFound;
 
+/** A frame counts as possible speech for the gate from this VAD probability (as for pitch analysis). */
+const GATE_PROBABILITY = 0.2;
+/** Audio fed before the first speech frame, so onsets the VAD is late on still reach the recogniser. */
+const PRE_ROLL_SEC = 0.32;
+/** Audio fed after the last speech frame: longer than the recogniser's 0.8 s endpoint rule, so it closes. */
+const HANGOVER_SEC = 1.2;
+
+/**
+ * Feeds the speech engines only around speech. On a call each side is quiet more than half the time
+ * (the other side is talking), and decoding silence costs as much as decoding words. The engines then
+ * see a compressed timeline; `toCallTime` maps their times back onto the call.
+ */
+class SpeechGate {
+  private readonly preRoll: Float32Array[] = [];
+  private readonly preRollFrames: number;
+  private lastSpeechAt = -Infinity;
+  private open = false;
+  private heardSec = 0;
+  private fedSec = 0;
+  /** Where each stretch of fed audio starts, in engine time and in call time. */
+  private readonly anchors: { fed: number; call: number }[] = [];
+
+  constructor(private readonly frameSec: number) {
+    this.preRollFrames = Math.round(PRE_ROLL_SEC / frameSec);
+  }
+
+  /** Returns the frames to feed now (none while the side is quiet). */
+  pass(frame: Float32Array, probability: number): Float32Array[] {
+    const t = this.heardSec;
+    this.heardSec += this.frameSec;
+    if (probability >= GATE_PROBABILITY) this.lastSpeechAt = t;
+    if (t - this.lastSpeechAt > HANGOVER_SEC) {
+      this.open = false;
+      this.preRoll.push(frame);
+      if (this.preRoll.length > this.preRollFrames) this.preRoll.shift();
+      return [];
+    }
+    const out = this.open ? [frame] : [...this.preRoll.splice(0), frame];
+    if (!this.open) this.anchors.push({ fed: this.fedSec, call: t - (out.length - 1) * this.frameSec });
+    this.open = true;
+    this.fedSec += out.length * this.frameSec;
+    return out;
+  }
+
+  toCallTime(fed: number): number {
+    let anchor = this.anchors[0] ?? { fed: 0, call: 0 };
+    for (const a of this.anchors) if (a.fed <= fed + 1e-9) anchor = a;
+    return anchor.call + (fed - anchor.fed);
+  }
+}
+
 /**
  * One side of a call: the recogniser for its language (chosen by config or, for `auto`, by which model is
  * more confident on the first speech) and the keyword spotters for every language with watched phrases.
@@ -79,9 +130,11 @@ export class ChannelSpeech {
   private spotters: { lang: Language; stream: StreamingKeywordSpotter }[];
   /** Hits waiting for the side's language: a spotter hearing the other language mostly hears noise. */
   private heldHits: { lang: Language; event: KeywordFound }[] = [];
+  private readonly gate: SpeechGate;
   readonly recognition: ChannelRecognition;
 
-  constructor(private readonly channel: Channel, private readonly models: SpeechModels, choice: LanguageChoice) {
+  constructor(private readonly channel: Channel, private readonly models: SpeechModels, choice: LanguageChoice, frameSec: number) {
+    this.gate = new SpeechGate(frameSec);
     const available = LANGUAGES.filter((l) => models.recognizers[l]);
     const wanted = choice === 'auto' ? available : available.filter((l) => l === choice);
     for (const lang of wanted) this.candidates.set(lang, { stream: (models.recognizers[lang] as SherpaRecognizer).createStream(), segments: [] });
@@ -94,15 +147,15 @@ export class ChannelSpeech {
     }
   }
 
-  /** Feeds 16 kHz audio; returns what became known. Recognition is synchronous native work. */
-  accept(samples: Float32Array): SpeechEvent[] {
+  /** Feeds one 16 kHz frame and its VAD probability; returns what became known. Decoding is synchronous. */
+  accept(frame: Float32Array, probability: number): SpeechEvent[] {
     const events: SpeechEvent[] = [];
-    for (const c of this.candidates.values()) {
-      c.stream.accept(samples);
-      c.segments.push(...c.stream.drain());
+    for (const samples of this.gate.pass(frame, probability)) {
+      for (const c of this.candidates.values()) c.stream.accept(samples);
+      for (const s of this.spotters) s.stream.accept(samples);
     }
+    for (const c of this.candidates.values()) c.segments.push(...c.stream.drain().map((seg) => this.onCallTime(seg)));
     for (const s of this.spotters) {
-      s.stream.accept(samples);
       this.heldHits.push(...s.stream.drain().map((h) => ({ lang: s.lang, event: this.keywordEvent(h) })));
     }
     if (this.chosen === null && this.candidates.size > 1) this.maybeDecide(false);
@@ -112,7 +165,7 @@ export class ChannelSpeech {
 
   finish(): SpeechEvent[] {
     const events: SpeechEvent[] = [];
-    for (const c of this.candidates.values()) c.segments.push(...c.stream.finish());
+    for (const c of this.candidates.values()) c.segments.push(...c.stream.finish().map((seg) => this.onCallTime(seg)));
     for (const s of this.spotters) this.heldHits.push(...s.stream.finish().map((h) => ({ lang: s.lang, event: this.keywordEvent(h) })));
     if (this.chosen === null && this.candidates.size > 1) this.maybeDecide(true);
     events.push(...this.takeHits(true), ...this.takeWords());
@@ -180,7 +233,13 @@ export class ChannelSpeech {
     return hits.filter((h) => undecidable || this.chosen === null || h.lang === this.chosen).map((h) => h.event);
   }
 
+  private onCallTime(seg: RecognizedSegment): RecognizedSegment {
+    const at = (x: number) => this.gate.toCallTime(x);
+    return { ...seg, start: at(seg.start), end: at(seg.end), words: seg.words.map((w) => ({ ...w, start: at(w.start), end: at(w.end) })) };
+  }
+
   private keywordEvent(hit: { term: string; start: number; end: number; score: number }): KeywordFound {
-    return { type: 'keyword', channel: this.channel, term: hit.term, start: hit.start, end: hit.end, score: hit.score, source: 'kws', emittedAt: 0 };
+    const start = this.gate.toCallTime(hit.start);
+    return { type: 'keyword', channel: this.channel, term: hit.term, start, end: start + (hit.end - hit.start), score: hit.score, source: 'kws', emittedAt: 0 };
   }
 }
