@@ -33,7 +33,7 @@ export async function analyzeSource(source: CaptureSource, callId: string, optio
   const models = typeof options.speechModels === 'function' ? await options.speechModels() : options.speechModels;
   const speech = models ? { models, language: options.config.recognition.language } : undefined;
   const pipeline = new CallPipeline(vadModel, options.config.analysis, speech);
-  const builder = new CallIndexBuilder(callId, options.config.analysis.monologue.maxPauseSec, callSource);
+  const builder = new CallIndexBuilder(callId, options.config.analysis.monologue.maxPauseSec, callSource, options.config.watch.phrases);
   const events: PipelineEvent[] = [];
   pipeline.on((event) => {
     events.push(event);

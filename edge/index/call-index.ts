@@ -1,5 +1,6 @@
 import type { Channel, PipelineEvent, RecognizedWordTiming, SilencePosition, WordsRecognized } from '../events.js';
 import type { ChannelRecognition } from '../analysis/speech.js';
+import { matchCall, parseQuery } from '../search/query.js';
 
 export const CALL_INDEX_SCHEMA = 'earshot/call-index@1';
 
@@ -113,6 +114,8 @@ export class CallIndexBuilder {
     private readonly callId: string,
     private readonly monologueMaxPauseSec: number,
     private readonly source?: CallSource,
+    /** Watched phrases are also looked for in the transcript, where the spotter may have missed them. */
+    private readonly watched: readonly string[] = [],
   ) {}
 
   apply(event: PipelineEvent): void {
@@ -178,7 +181,7 @@ export class CallIndexBuilder {
       silences: byTime(this.silences),
       overtalk: byTime(this.overtalk),
       emotion: byTime(this.emotion),
-      keywords: byTime(this.keywords),
+      keywords: byTime([...this.keywords, ...transcriptHits(utterances, this.keywords, this.watched)]),
       ...(this.recognition ? { recognition: structuredClone(this.recognition) } : {}),
       metrics: this.metrics(utterances),
     };
@@ -252,4 +255,27 @@ function speechRate(utterances: IndexedUtterance[], channel: Channel): number | 
   const spoken = utterances.filter((u) => u.channel === channel && u.words?.length);
   const seconds = spoken.reduce((s, u) => s + (u.end - u.start), 0);
   return seconds > 0 ? round(spoken.reduce((s, u) => s + (u.words as RecognizedWordTiming[]).length, 0) / seconds, 2) : null;
+}
+
+/**
+ * Watched phrases found in the recognised words (`source: "asr"`), Mandarin phonetically, where no
+ * spotter hit of the same phrase on the same side overlaps them. Score: mean confidence of the words.
+ */
+function transcriptHits(utterances: IndexedUtterance[], spotted: IndexedKeyword[], watched: readonly string[]): IndexedKeyword[] {
+  if (!utterances.some((u) => u.words?.length)) return [];
+  const found: IndexedKeyword[] = [];
+  for (const term of watched) {
+    const match = matchCall(parseQuery(`"${term.replaceAll('"', '')}"`), { utterances, keywords: [] });
+    for (const hit of match?.hits ?? []) {
+      const already = spotted.some((k) => k.term === term && k.channel === hit.channel && k.start < hit.end + 0.5 && hit.start < k.end + 0.5);
+      if (already) continue;
+      const words = utterances
+        .filter((u) => u.channel === hit.channel)
+        .flatMap((u) => u.words ?? [])
+        .filter((w) => w.start < hit.end && hit.start < w.end);
+      const score = words.length ? words.reduce((s, w) => s + w.conf, 0) / words.length : 0;
+      found.push({ term, channel: hit.channel, start: round(hit.start), end: round(hit.end), score: round(score, 2), source: 'asr' });
+    }
+  }
+  return found;
 }
