@@ -6,11 +6,8 @@ import { defaultConfig, type EarshotConfig } from '../provisioning/config.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
 import { callIndexProblems } from '../edge/index/validate.js';
 import { CHANNELS } from '../edge/events.js';
-import { writeFileSync } from 'node:fs';
-import wavefile from 'wavefile';
-import { readMono16k } from '../device/wav.js';
 import { analyzeRecording } from '../edge/analyze.js';
-import { analyzeRendered, sharedVad } from './helpers/analysis.js';
+import { analyzeRendered, monoClipAsCall, sharedVad, ZH_REAL_PHRASES } from './helpers/analysis.js';
 import type { CallIndex } from '../edge/index/call-index.js';
 import { errorRate, sideTokens } from './helpers/metrics.js';
 
@@ -82,23 +79,14 @@ t.test('watched Mandarin phrases are spotted through the pipeline on real speech
   // each clip becomes the customer side of a call whose agent side is a quiet line.
   const dir = t.testdir({});
   const zh = path.join(shared, 'audio', 'zh-real');
-  const said: Record<string, string[]> = { '3.wav': ['文森特卡索', '法国'], '4.wav': ['蒋友伯', '女儿'], '5.wav': ['周望军', '落实'], '6.wav': ['朱丽楠', '见面会'] };
-  const config = configWith([...Object.values(said).flat(), '保本', '验证码']);
+  const config = configWith([...Object.values(ZH_REAL_PHRASES).flat(), '保本', '验证码']);
   const speechModels = await loadSpeechModels(config);
   let found = 0;
   let expected = 0;
   let falseAlarms = 0;
-  for (const clip of ['0.wav', '1.wav', '2.wav', '3.wav', '4.wav', '5.wav', '6.wav']) {
-    const voice = await readMono16k(path.join(zh, clip));
-    const wav = new wavefile.WaveFile();
-    const quiet = new Int16Array(voice.length + 16000);
-    const customer = new Int16Array(voice.length + 16000);
-    voice.forEach((x, i) => (customer[8000 + i] = Math.round(x * 32767)));
-    wav.fromScratch(2, 16000, '16', [quiet, customer]);
-    const file = path.join(dir, `call-${clip}`);
-    writeFileSync(file, wav.toBuffer());
+  for (const [clip, want] of Object.entries(ZH_REAL_PHRASES)) {
+    const file = await monoClipAsCall(path.join(zh, `${clip}.wav`), path.join(dir, `call-${clip}.wav`));
     const { index } = await analyzeRecording({ stereo: file }, { config, speechModels, vadModel: await sharedVad() });
-    const want = said[clip] ?? [];
     expected += want.length;
     for (const k of index.keywords) {
       t.equal(k.channel, 'customer', `${clip}: ${k.term} heard on the side that said it`);

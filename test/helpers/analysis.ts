@@ -1,4 +1,7 @@
+import { writeFile } from 'node:fs/promises';
+import wavefile from 'wavefile';
 import type { RenderedCall, TruthTurn } from '../../scripts/make-call.js';
+import { readMono16k } from '../../device/wav.js';
 import type { CallAudioInput, ReplayOptions } from '../../device/file-source.js';
 import { analyzeRecording, type AnalyzeResult } from '../../edge/analyze.js';
 import { SileroVadModel } from '../../models/vad.js';
@@ -50,4 +53,25 @@ export function detectedSpans(utterances: IndexedUtterance[], channel: Channel, 
     const inside = mine.filter((u) => u.end > t.start - 0.5 && u.start < t.end + 0.5);
     return inside.length ? { start: Math.min(...inside.map((u) => u.start)), end: Math.max(...inside.map((u) => u.end)) } : { start: NaN, end: NaN };
   });
+}
+
+/** The real Mandarin clips and the phrases each contains (clips 0-2 contain none of them). */
+export const ZH_REAL_PHRASES: Record<string, string[]> = {
+  '0': [], '1': [], '2': [],
+  '3': ['文森特卡索', '法国'], '4': ['蒋友伯', '女儿'], '5': ['周望军', '落实'], '6': ['朱丽楠', '见面会'],
+};
+
+/**
+ * A real mono recording as the customer side of a call (0.5 s in, 0.5 s out) whose agent side is a quiet
+ * line, so real speech goes through the same pipeline as a call.
+ */
+export async function monoClipAsCall(clip: string, file: string): Promise<string> {
+  const voice = await readMono16k(clip);
+  const quiet = new Int16Array(voice.length + 16000);
+  const customer = new Int16Array(voice.length + 16000);
+  voice.forEach((x, i) => (customer[8000 + i] = Math.round(x * 32767)));
+  const wav = new wavefile.WaveFile();
+  wav.fromScratch(2, 16000, '16', [quiet, customer]);
+  await writeFile(file, wav.toBuffer());
+  return file;
 }
