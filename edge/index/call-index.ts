@@ -1,4 +1,4 @@
-import type { Channel, PipelineEvent, RecognizedWordTiming, SilencePosition, WordsRecognized } from '../events.js';
+import type { Channel, EmotionFound, KeywordFound, PipelineEvent, RecognizedWordTiming, SilencePosition, WordsRecognized } from '../events.js';
 import type { ChannelRecognition } from '../analysis/speech.js';
 import { matchCall, parseQuery } from '../search/query.js';
 
@@ -18,14 +18,7 @@ export interface IndexedUtterance {
   rate?: number;
 }
 
-export interface IndexedKeyword {
-  term: string;
-  channel: Channel;
-  start: number;
-  end: number;
-  score: number;
-  source: 'kws' | 'asr';
-}
+export type IndexedKeyword = Omit<KeywordFound, 'type' | 'emittedAt'>;
 
 export interface IndexedSilence {
   start: number;
@@ -41,14 +34,7 @@ export interface IndexedOvertalk {
   by: Channel;
 }
 
-export interface IndexedEmotion {
-  channel: Channel;
-  start: number;
-  end: number;
-  score: number;
-  f0RisePct: number;
-  loudnessRiseDb: number;
-}
+export type IndexedEmotion = Omit<EmotionFound, 'type' | 'emittedAt'>;
 
 export interface Monologue {
   channel: Channel;
