@@ -6,4 +6,4 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-  festival festvox-us-slt-hts festvox-kallpc16k espeak-ng sox libsox-fmt-all pocketsphinx-testdata >/dev/null
+  festival festvox-us-slt-hts festvox-kallpc16k espeak-ng sox libsox-fmt-all pocketsphinx-testdata mosquitto >/dev/null
