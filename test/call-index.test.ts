@@ -36,6 +36,16 @@ t.test('watched phrases said but not spotted are indexed from the transcript (so
   t.same(zh.keywords.map((k) => [k.term, k.source]), [['验证码', 'asr']], 'Mandarin matched through pinyin');
 });
 
+t.test('a character model: characters in text, pinyin beside them, and pinyin search still works', async (t) => {
+  const ev = words('agent', 1.2, '请 告诉 我 验证码', 'zh');
+  if (ev.type === 'words') ev.script = 'hanzi';
+  const index = build([utterance('agent', 1, 6), ev], ['验证码']);
+  t.same(callIndexProblems(index), []);
+  t.equal(index.utterances[0].text, '请告诉我验证码');
+  t.equal(index.utterances[0].pinyin, 'qǐng gào sù wǒ yàn zhèng mǎ');
+  t.same(index.keywords.map((k) => [k.term, k.source]), [['验证码', 'asr']]);
+});
+
 t.test('longest monologue joins one side across short pauses, broken by the other side', async (t) => {
   const u = (channel: 'agent' | 'customer', start: number, end: number) => ({ channel, start, end, loudnessDb: -20, f0Hz: null });
   t.same(longestMonologue([u('agent', 0, 3), u('agent', 4, 9), u('customer', 9.5, 10), u('agent', 11, 14)], 2), { channel: 'agent', start: 0, end: 9, durationSec: 9 });

@@ -1,5 +1,6 @@
 import type { Channel, EmotionFound, KeywordFound, PipelineEvent, RecognizedWordTiming, SilencePosition, WordsRecognized } from '../events.js';
 import type { ChannelRecognition } from '../analysis/speech.js';
+import { pinyin } from 'pinyin-pro';
 import { matchCall, parseQuery } from '../search/query.js';
 
 export const CALL_INDEX_SCHEMA = 'earshot/call-index@1';
@@ -13,6 +14,8 @@ export interface IndexedUtterance {
   /** Present when a recogniser transcribed this side. */
   text?: string;
   script?: 'latin' | 'pinyin' | 'hanzi';
+  /** For a character model's Mandarin: the same words in tone-marked pinyin, for phonetic search. */
+  pinyin?: string;
   words?: RecognizedWordTiming[];
   /** Words per second (English) or syllables per second (Mandarin) over the utterance. */
   rate?: number;
@@ -231,7 +234,9 @@ function attachWords(utterances: IndexedUtterance[], segments: WordsRecognized[]
   for (const u of utterances) {
     if (!u.words) continue;
     u.words.sort((a, b) => a.start - b.start);
-    u.text = u.words.map((w) => w.w).join(' ');
+    // Characters need no spaces between words; pinyin and English do.
+    u.text = u.words.map((w) => w.w).join(u.script === 'hanzi' ? '' : ' ');
+    if (u.script === 'hanzi') u.pinyin = pinyin(u.text, { type: 'array', nonZh: 'consecutive' }).join(' ');
     u.rate = round(u.words.length / Math.max(0.1, u.end - u.start), 2);
   }
   return utterances;
