@@ -18,16 +18,21 @@ const EXIT_BAD_INPUT = 2;
 
 class UsageError extends Error {}
 
-function progressPrinter(): ((heard: number, total: number) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined;
+/** Progress on a terminal only: a pipe or a log file gets none of it. */
+function progressPrinter(): { update?: (heard: number, total: number) => void; done: () => void } {
+  if (!process.stderr.isTTY) return { done: () => {} };
   let last = -1;
-  return (heard, total) => {
-    if (total < 30) return; // short calls finish before a progress line would help
-    const pctDone = Math.floor((100 * heard) / total);
-    if (pctDone === last) return;
-    last = pctDone;
-    process.stderr.write(`\ranalysing ${pctDone}%`);
-    if (pctDone >= 100) process.stderr.write('\n');
+  return {
+    update: (heard, total) => {
+      if (total < 30) return; // short calls finish before a progress line would help
+      const pctDone = Math.min(99, Math.floor((100 * heard) / total));
+      if (pctDone === last) return;
+      last = pctDone;
+      process.stderr.write(`\ranalysing ${pctDone}%`);
+    },
+    done: () => {
+      if (last >= 0) process.stderr.write('\ranalysing 100%\n');
+    },
   };
 }
 
@@ -62,6 +67,7 @@ program
     const config = opts.config ? loadConfigFile(opts.config) : defaultConfig();
     if (opts.models) config.models.root = opts.models;
     if (opts.lang) config.recognition.language = opts.lang;
+    const progress = progressPrinter();
     const { index } = await analyzeRecording(input, {
       config,
       speechModels: async () => {
@@ -70,9 +76,10 @@ program
         for (const problem of models.problems) log.info({ problem }, 'speech recognition degraded');
         return models;
       },
-      onProgress: progressPrinter(),
+      onProgress: progress.update,
       onEvent: opts.events ? (e) => process.stdout.write(`${JSON.stringify(e)}\n`) : undefined,
     });
+    progress.done();
     const json = `${JSON.stringify(index, null, 2)}\n`;
     if (opts.out) await writeFile(opts.out, json);
     if (opts.json) process.stdout.write(json);
