@@ -147,9 +147,20 @@ export class CallPipeline {
   private async analyzeNextFrame(): Promise<void> {
     const frames = CHANNELS.map((c) => this.lanes[c].takeFrame());
     const speechEvents = await Promise.all(CHANNELS.map((c, i) => this.lanes[c].analyzeFrame(frames[i])));
+    this.shareLanguage(speechEvents);
     this.framesIn++;
     for (const event of speechEvents.flat()) this.emit({ ...event, emittedAt: this.heardSec });
     this.drainDecided();
+  }
+
+  /** Once one side's language is decided, an undecided side follows it (see ChannelSpeech.follow). */
+  private shareLanguage(speechEvents: PipelineEvent[][]): void {
+    const { agent, customer } = this.lanes;
+    if (!agent.speech || !customer.speech) return;
+    for (const [side, other, otherName, i] of [[agent, customer, 'customer', 0], [customer, agent, 'agent', 1]] as const) {
+      const lang = other.speech?.language;
+      if (lang && side.speech && side.speech.language === null) speechEvents[i].push(...side.speech.follow(lang, otherName));
+    }
   }
 
   /** Moves frames that both sides have decided into the conversation tracker, in lockstep. */

@@ -172,6 +172,23 @@ export class ChannelSpeech {
     return events;
   }
 
+  /** The language this side settled on, or null while still listening. */
+  get language(): Language | null {
+    return this.chosen;
+  }
+
+  /**
+   * Both sides of a call almost always speak one language (agents answer in the caller's). A side with too
+   * little speech of its own to judge takes the other side's decision rather than hold its words and
+   * keyword hits back until it has said 2 s worth, which for a terse caller can be the end of the call.
+   */
+  follow(language: Language, otherSide: Channel): SpeechEvent[] {
+    if (this.chosen !== null || !this.candidates.has(language)) return [];
+    this.decide(language, `auto: follows the ${otherSide} side (${language}): too little speech of its own yet`);
+    // What this side said while undecided is released now, in the chosen language.
+    return [...this.takeHits(), ...this.takeWords()];
+  }
+
   private maybeDecide(final: boolean): void {
     const scored = [...this.candidates.entries()].map(([lang, c]) => {
       const words = c.segments.flatMap((s) => s.words);
