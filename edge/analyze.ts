@@ -7,6 +7,8 @@ import { CallPipeline, PIPELINE_RATE } from './analysis/pipeline.js';
 import { CallIndexBuilder, type CallIndex, type CallSource } from './index/call-index.js';
 import type { PipelineEvent } from './events.js';
 import type { SpeechModels } from './analysis/speech.js';
+import { RuleEngine, decisionLagSec } from './rules/engine.js';
+import type { Alert, CompiledRule } from './rules/types.js';
 
 export interface AnalyzeOptions extends ReplayOptions {
   config: EarshotConfig;
@@ -17,6 +19,9 @@ export interface AnalyzeOptions extends ReplayOptions {
    * A loader is called only once the audio has been opened, so a bad file is reported before models load.
    */
   speechModels?: SpeechModels | (() => Promise<SpeechModels>);
+  /** Rules to run live on the call; each alert is handed to onAlert the moment it is raised. */
+  rules?: CompiledRule[];
+  onAlert?: (alert: Alert) => void;
   onEvent?: (event: PipelineEvent) => void;
   onProgress?: (heardSec: number, totalSec: number) => void;
 }
@@ -24,6 +29,7 @@ export interface AnalyzeOptions extends ReplayOptions {
 export interface AnalyzeResult {
   index: CallIndex;
   events: PipelineEvent[];
+  alerts: Alert[];
 }
 
 /** Runs any capture source through the pipeline until it ends, folding events into the call index. */
@@ -35,18 +41,32 @@ export async function analyzeSource(source: CaptureSource, callId: string, optio
   const pipeline = new CallPipeline(vadModel, options.config.analysis, speech);
   const builder = new CallIndexBuilder(callId, options.config.analysis.monologue.maxPauseSec, callSource, options.config.watch.phrases);
   const events: PipelineEvent[] = [];
+  const engine = new RuleEngine(options.rules ?? [], {
+    decisionLagSec: decisionLagSec(options.config.analysis.vad),
+    monologueMaxPauseSec: options.config.analysis.monologue.maxPauseSec,
+  });
+  const raise = (alerts: Alert[]) => {
+    for (const alert of alerts) {
+      builder.addAlert(alert);
+      options.onAlert?.(alert);
+    }
+  };
   pipeline.on((event) => {
     events.push(event);
     builder.apply(event);
     options.onEvent?.(event);
+    raise(engine.push(event));
   });
   for await (const chunk of source.chunks()) {
     await pipeline.push(chunk.agent, chunk.customer);
+    // Timers (dead air, silent agent) must fire during silence, when no event arrives to wake the engine.
+    raise(engine.tick(pipeline.heardSec));
     options.onProgress?.(pipeline.heardSec, source.durationSec ?? 0);
   }
   await pipeline.finish();
+  raise(engine.finish());
   builder.setRecognition(pipeline.recognition);
-  return { index: builder.build(), events };
+  return { index: builder.build(), events, alerts: [...engine.alerts] };
 }
 
 export function callIdFor(input: CallAudioInput): string {

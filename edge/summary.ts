@@ -24,6 +24,10 @@ export function formatSummary(index: CallIndex): string {
   for (const o of index.overtalk) lines.push(`            ${clock(o.start)}-${clock(o.end)}  ${o.durationSec.toFixed(1)} s  ${o.by} talked over the ${o.by === 'agent' ? 'customer' : 'agent'}`);
   lines.push(`  emotion   ${index.emotion.length === 0 ? 'no raised stretches' : `${index.emotion.length} raised stretch(es)`}`);
   for (const e of index.emotion) lines.push(`            ${clock(e.start)}-${clock(e.end)}  ${e.channel}: pitch +${e.f0RisePct.toFixed(0)}%, loudness +${e.loudnessRiseDb.toFixed(1)} dB (score ${e.score.toFixed(2)})`);
+  lines.push(`  alerts    ${index.alerts.length === 0 ? 'none' : `${index.alerts.length}`}`);
+  for (const a of index.alerts) {
+    lines.push(`            ${clock(a.start)}-${clock(a.end)}  ${a.severity.padEnd(8)} ${a.rule} (${a.channel}, raised at ${clock(a.raisedAt)}): ${a.evidence}`);
+  }
   if (index.recognition) {
     for (const [channel, r] of Object.entries(index.recognition)) {
       lines.push(`  speech    ${channel}: ${r.language ? `${r.language} (${r.model}${r.script === 'pinyin' ? ', pinyin' : ''}) — ${r.reason}` : `not transcribed: ${r.reason}`}`);

@@ -1,6 +1,7 @@
 import type { Channel, EmotionFound, KeywordFound, PipelineEvent, RecognizedWordTiming, SilencePosition, WordsRecognized } from '../events.js';
 import type { ChannelRecognition } from '../analysis/speech.js';
 import { pinyin } from 'pinyin-pro';
+import type { Alert } from '../rules/types.js';
 import { matchCall, parseQuery } from '../search/query.js';
 
 export const CALL_INDEX_SCHEMA = 'earshot/call-index@1';
@@ -78,6 +79,8 @@ export interface CallIndex {
   overtalk: IndexedOvertalk[];
   emotion: IndexedEmotion[];
   keywords: IndexedKeyword[];
+  /** Raised by the rules while the call ran, in the order raised; evidence is already redacted. */
+  alerts: Alert[];
   recognition?: Record<Channel, ChannelRecognition>;
   metrics: CallMetrics;
 }
@@ -97,6 +100,7 @@ export class CallIndexBuilder {
   private readonly segments: WordsRecognized[] = [];
   private readonly keywords: IndexedKeyword[] = [];
   private recognition?: Record<Channel, ChannelRecognition>;
+  private readonly alerts: Alert[] = [];
   private durationSec: number | null = null;
 
   constructor(
@@ -148,6 +152,10 @@ export class CallIndexBuilder {
     }
   }
 
+  addAlert(alert: Alert): void {
+    this.alerts.push(alert);
+  }
+
   /** Recognition status is state of the lines, not an event: the caller hands it over before build(). */
   setRecognition(recognition: Record<Channel, ChannelRecognition> | undefined): void {
     this.recognition = recognition;
@@ -171,6 +179,7 @@ export class CallIndexBuilder {
       overtalk: byTime(this.overtalk),
       emotion: byTime(this.emotion),
       keywords: byTime([...this.keywords, ...transcriptHits(utterances, this.keywords, this.watched)]),
+      alerts: [...this.alerts],
       ...(this.recognition ? { recognition: structuredClone(this.recognition) } : {}),
       metrics: this.metrics(utterances),
     };

@@ -1,0 +1,139 @@
+import type { Channel } from '../events.js';
+import type { QueryNode } from '../search/query.js';
+
+export type Severity = 'info' | 'warning' | 'critical';
+export const SEVERITIES: readonly Severity[] = ['info', 'warning', 'critical'];
+
+/** One raised alert. Times are seconds into the call, rounded to the millisecond. */
+export interface Alert {
+  /** Deterministic per call: `${rule}-${n}`, n counting that rule's alerts from 1. */
+  id: string;
+  rule: string;
+  severity: Severity;
+  title: string;
+  /** Whose words or silence the evidence is; `both` for dead air, or evidence from both sides. */
+  channel: Channel | 'both';
+  start: number;
+  end: number;
+  /** The media time (seconds heard) at which the engine raised it: the `emittedAt` of the completing event. */
+  raisedAt: number;
+  /** Redacted: the matched text with its neighbouring words, or what the signal showed. */
+  evidence: string;
+}
+
+/** Built-in signal detectors a rule can use with its own thresholds. */
+export type DetectorKind = 'late-hangup' | 'dead-air' | 'silent-agent' | 'hurried-hangup' | 'emotion' | 'overtalk';
+
+/** Every detector's parameters and their defaults; a pack or the config overrides them per rule. */
+export const DETECTOR_PARAMS: Record<DetectorKind, Record<string, number>> = {
+  // silence after a closing phrase; closings in the first seconds are greetings ("thank you for calling X");
+  // speech after the closing longer than reopenSec means the conversation went on
+  'late-hangup': { silenceSec: 8, ignoreFirstSec: 10, reopenSec: 2 },
+  'dead-air': { silenceSec: 10 },
+  // connectSec: the agent's first words; unansweredSec: agent silent while the customer spoke, paused at
+  // least yieldGapSec for an answer, and spoke again
+  'silent-agent': { connectSec: 6, unansweredSec: 6, yieldGapSec: 1 },
+  'hurried-hangup': { withinSec: 1 },
+  emotion: { minScore: 0.5, minDurationSec: 0 },
+  overtalk: { minSec: 1 },
+};
+
+export type MetricName =
+  | 'durationSec'
+  | 'agentTalkSec'
+  | 'customerTalkSec'
+  | 'talkRatio'
+  | 'silenceTotalSec'
+  | 'longestSilenceSec'
+  | 'overtalkTotalSec'
+  | 'agentOvertalkCount'
+  | 'customerOvertalkCount'
+  | 'longestMonologueSec'
+  | 'agentUtterances'
+  | 'customerUtterances'
+  | 'customerEmotionCount'
+  | 'agentEmotionCount'
+  | 'agentSpeechRate'
+  | 'customerSpeechRate';
+
+/** Metrics that only grow during a call: a `min` on them, once met, stays met, so it can be judged live. */
+export const GROWING_METRICS: ReadonlySet<MetricName> = new Set<MetricName>([
+  'durationSec',
+  'agentTalkSec',
+  'customerTalkSec',
+  'silenceTotalSec',
+  'longestSilenceSec',
+  'overtalkTotalSec',
+  'agentOvertalkCount',
+  'customerOvertalkCount',
+  'longestMonologueSec',
+  'agentUtterances',
+  'customerUtterances',
+  'customerEmotionCount',
+  'agentEmotionCount',
+]);
+
+export interface Bound {
+  min?: number;
+  max?: number;
+}
+
+export interface PhraseLists {
+  zh?: string[];
+  en?: string[];
+}
+
+/** A rule as written in a pack (after schema validation). */
+export interface RuleSpec {
+  id: string;
+  title?: string;
+  description?: string;
+  severity: Severity;
+  enabled?: boolean;
+  channel?: Channel | 'any';
+  detector?: DetectorKind;
+  params?: Record<string, number>;
+  phrases?: PhraseLists;
+  near?: { phrases: PhraseLists; withinSec: number; channel?: Channel | 'any' };
+  query?: string;
+  when?: {
+    window?: { first?: number; last?: number; from?: number; to?: number };
+    metrics?: Partial<Record<MetricName, Bound>>;
+  };
+  cooldownSec?: number;
+}
+
+export interface PackSpec {
+  pack: string;
+  description?: string;
+  rules: RuleSpec[];
+}
+
+/** A rule ready to run. */
+export interface CompiledRule {
+  id: string;
+  title: string;
+  severity: Severity;
+  enabled: boolean;
+  /** Side the rule is about; undefined: either. */
+  channel?: Channel;
+  pack: string;
+  file: string;
+  line: number;
+  detector?: DetectorKind;
+  params: Record<string, number>;
+  /** Phrase/query rules: what must be said. Late-hangup: the closing phrases. */
+  query?: QueryNode;
+  queryText?: string;
+  /** Every term the query looks for: the keyword spotters should listen for them. */
+  terms: string[];
+  /** Hits must start inside [from, to]. */
+  window?: { from?: number; to?: number };
+  metrics?: Partial<Record<MetricName, Bound>>;
+  /** Decided only at the hang-up: the query has NOT or last:, or a metric condition can still change. */
+  atEnd: boolean;
+  cooldownSec: number;
+}
+
+/** Per-rule changes from the box configuration (`rules.overrides` in config). */
+export type RuleOverrides = Record<string, { enabled?: boolean; severity?: Severity; params?: Record<string, number> }>;

@@ -1,0 +1,306 @@
+// The rule engine on hand-made event streams: fast, exact about timing, no audio.
+import t from 'tap';
+import type { Channel, PipelineEvent } from '../edge/events.js';
+import { RuleEngine } from '../edge/rules/engine.js';
+import { RulePackRegistry, parseRulePack } from '../edge/rules/pack.js';
+import type { Alert, CompiledRule } from '../edge/rules/types.js';
+import { MASK } from '../edge/redact.js';
+
+const LAG = 0.8;
+const builtins = RulePackRegistry.withBuiltins().rules();
+const only = (...ids: string[]) => builtins.filter((r) => ids.includes(r.id));
+
+/** A call as the pipeline would report it; emittedAt follows the pipeline's lags unless given. */
+class Call {
+  readonly events: PipelineEvent[] = [];
+  say(channel: Channel, start: number, end: number, text?: string, opts: { zh?: boolean; wordsAt?: number } = {}): this {
+    this.events.push({ type: 'utterance.start', channel, start, emittedAt: start + 0.3 });
+    this.events.push({ type: 'utterance.end', channel, start, end, loudnessDb: -25, f0Hz: 150, emittedAt: end + 0.5 });
+    if (text) {
+      const ws = text.split(/\s+/);
+      const step = (end - start) / ws.length;
+      this.events.push({
+        type: 'words',
+        channel,
+        language: opts.zh ? 'zh' : 'en',
+        script: opts.zh ? 'pinyin' : 'latin',
+        start,
+        end,
+        text,
+        words: ws.map((w, i) => ({ w, start: start + i * step, end: start + (i + 1) * step, conf: 0.9 })),
+        confidence: 0.9,
+        emittedAt: opts.wordsAt ?? end + 0.9,
+      });
+    }
+    return this;
+  }
+  keyword(channel: Channel, term: string, start: number, end: number, emittedAt = end + 0.3): this {
+    this.events.push({ type: 'keyword', channel, term, start, end, score: 0.1, source: 'kws', emittedAt });
+    return this;
+  }
+  add(e: PipelineEvent): this {
+    this.events.push(e);
+    return this;
+  }
+  end(durationSec: number): PipelineEvent[] {
+    // at the hang-up the pipeline flushes what is still open, then reports the end
+    const events = this.events.map((e) => ({ ...e, emittedAt: Math.min(e.emittedAt, durationSec) }));
+    return [...events.sort((a, b) => a.emittedAt - b.emittedAt), { type: 'call.end', durationSec, emittedAt: durationSec }];
+  }
+}
+
+/** Feeds events in order; with ticks, also advances the clock every 100 ms as live capture does. */
+function run(rules: CompiledRule[], events: PipelineEvent[], ticks = true): Alert[] {
+  const engine = new RuleEngine(rules, { decisionLagSec: LAG });
+  const alerts: Alert[] = [];
+  let clock = 0;
+  for (const e of events) {
+    if (ticks) for (; clock + 0.1 <= e.emittedAt; clock += 0.1) alerts.push(...engine.tick(clock + 0.1));
+    alerts.push(...engine.push(e));
+  }
+  alerts.push(...engine.finish());
+  return alerts;
+}
+
+t.test('a forbidden phrase in the agent words raises one alert when the words arrive, with neighbours as evidence', async (t) => {
+  const events = new Call()
+    .say('agent', 0.5, 3, 'good morning how can I help')
+    .say('customer', 3.5, 7, 'my sofa arrived broken and I am upset')
+    .say('agent', 7.5, 12, 'please calm down that is not my problem at all', { wordsAt: 12.9 })
+    .say('customer', 12.5, 14, 'calm down yourself')
+    .end(20);
+  const alerts = run(only('forbidden-phrase'), events);
+  t.equal(alerts.length, 1, 'both phrases of one utterance are one piece of evidence');
+  const a = alerts[0];
+  t.match(a, { id: 'forbidden-phrase-1', rule: 'forbidden-phrase', severity: 'warning', channel: 'agent', raisedAt: 12.9 });
+  t.ok(a.start >= 7.5 && a.end <= 12, `span ${a.start}-${a.end} inside the utterance`);
+  t.match(a.evidence, /please calm down that is not my problem/);
+  t.notOk(alerts.some((x) => x.channel === 'customer'), 'the customer saying it is not the agent');
+});
+
+t.test('a spotter hit and the transcript of the same words are the same evidence', async (t) => {
+  const events = new Call()
+    .say('agent', 1, 6, 'please read me the verification code and your password', { wordsAt: 8 })
+    .keyword('agent', 'verification code', 2.9, 4.0, 4.3)
+    .keyword('agent', 'password', 5.2, 5.9, 6.2)
+    .end(12);
+  const alerts = run(only('credential-request'), events);
+  t.same(
+    alerts.map((a) => [a.id, a.raisedAt]),
+    [
+      ['credential-request-1', 4.3],
+      ['credential-request-2', 6.2],
+    ],
+    'raised on each spotter hit, the later transcript adds nothing new',
+  );
+  t.match(alerts[0].evidence, /verification code.*keyword spotter/);
+});
+
+t.test('Mandarin phrases match the pinyin transcript phonetically, and spotter hits by their characters', async (t) => {
+  const events = new Call()
+    .say('agent', 1, 4, 'wǒ bù zhī dào nǐ zì jǐ kàn ba', { zh: true })
+    .say('agent', 10, 13, 'qǐng gào sù wǒ nín de mì mǎ', { zh: true })
+    .keyword('agent', '验证码', 14, 15)
+    .end(20);
+  const alerts = run(only('forbidden-phrase', 'credential-request'), events);
+  t.same(
+    alerts.map((a) => a.rule),
+    ['forbidden-phrase', 'credential-request', 'credential-request'],
+  );
+  t.match(alerts[0].evidence, /bù zhī dào/);
+});
+
+t.test('evidence is redacted', async (t) => {
+  const events = new Call().say('agent', 1, 8, 'okay so your verification code is four five six seven eight right').end(12);
+  const [a] = run(only('credential-request'), events);
+  t.match(a.evidence, `verification code is ${MASK}`);
+  t.notMatch(a.evidence, /four|five|six|seven|eight/);
+});
+
+t.test('refund-lure needs the refund and the agent asking for the card within the window', async (t) => {
+  const lure = new Call()
+    .say('agent', 1, 5, 'we are issuing a refund today')
+    .say('customer', 6, 7, 'oh nice')
+    .say('agent', 8, 12, 'I need the number on your bank card', { wordsAt: 13 })
+    .say('agent', 14, 17, 'the bank card number please')
+    .end(20);
+  const alerts = run(only('refund-lure'), lure);
+  t.equal(alerts.length, 1, 'card talk within the cooldown is the same lure');
+  t.match(alerts[0], { rule: 'refund-lure', severity: 'critical', raisedAt: 13 });
+  t.match(alerts[0].evidence, /refund.*bank card/);
+
+  const refundOnly = new Call().say('agent', 1, 5, 'we are issuing a refund today').say('agent', 8, 12, 'it goes back to how you paid').end(20);
+  t.same(run(only('refund-lure'), refundOnly), []);
+  const farApart = new Call().say('agent', 1, 5, 'we are issuing a refund today').say('agent', 90, 94, 'what is your bank card number').end(100);
+  t.same(run(only('refund-lure'), farApart), [], 'more than 60 s apart');
+  const customerAsksCard = new Call().say('agent', 1, 5, 'we are issuing a refund today').say('customer', 8, 12, 'do you need my bank card').end(20);
+  t.same(run(only('refund-lure'), customerAsksCard), [], 'the card request must come from the agent');
+});
+
+t.test('dead air: raised as soon as the silence passes the threshold, and only mid-call', async (t) => {
+  const events = new Call().say('agent', 0.5, 3, 'let me check that').say('agent', 16, 19, 'thank you for waiting').say('customer', 19.5, 21, 'thanks').end(23);
+  const silence: PipelineEvent = { type: 'silence', start: 3, end: 16, position: 'mid', emittedAt: 16.3 };
+  const withSilence = [...events, silence].sort((a, b) => a.emittedAt - b.emittedAt);
+  const live = run(only('dead-air'), withSilence);
+  t.equal(live.length, 1);
+  t.match(live[0], { rule: 'dead-air', channel: 'both', start: 3, end: 13 });
+  t.ok(live[0].raisedAt >= 13 + LAG && live[0].raisedAt <= 13 + LAG + 0.11, `raised at ${live[0].raisedAt}, before the silence ended`);
+
+  const noTicks = run(only('dead-air'), withSilence, false);
+  t.match(noTicks, [{ start: 3, end: 16, raisedAt: 16.3 }], 'without ticks, from the silence event');
+
+  const short = new Call().say('agent', 0.5, 3).say('agent', 12, 14).end(16);
+  t.same(run(only('dead-air'), short), [], '9 s is not dead air');
+  const atEnd = new Call().say('agent', 0.5, 3).end(13.5);
+  t.same(run(only('dead-air'), atEnd), [], 'the quiet after the last words is not dead air once the call has ended');
+});
+
+t.test('late hang-up: a closing, then the line stays open', async (t) => {
+  const base = () =>
+    new Call()
+      .say('agent', 0.5, 4, 'thank you for calling northwind how can I help')
+      .say('customer', 4.5, 8, 'I wanted to check my bill')
+      .say('agent', 8.5, 12, 'it is paid have a lovely day goodbye');
+  const late = run(only('late-hangup', 'dead-air'), base().end(25));
+  t.equal(late.length, 1, 'the silence after the closing is late-hangup, not dead air');
+  t.match(late[0], { rule: 'late-hangup', start: 12, end: 20 });
+  t.ok(late[0].raisedAt < 25, `raised at ${late[0].raisedAt}, before the hang-up`);
+  t.match(late[0].evidence, /goodbye/);
+
+  t.match(run(only('late-hangup'), base().end(25), false), [{ rule: 'late-hangup', raisedAt: 25 }], 'without ticks, at the hang-up');
+  t.same(run(only('late-hangup'), base().end(15)), [], 'hang-up 3 s after the goodbye');
+  const greetingOnly = new Call().say('agent', 0.5, 4, 'thank you for calling northwind how can I help').end(30);
+  t.same(run(only('late-hangup'), greetingOnly).map((a) => a.rule), [], 'the greeting is not a closing');
+  const reopened = base().say('customer', 13, 17, 'oh wait one more thing about roaming charges please').end(30);
+  t.match(run(only('late-hangup', 'dead-air'), reopened).map((a) => a.rule), ['dead-air'], 'the call went on after the goodbye');
+  const shortReply = base().say('customer', 12.5, 13.2, 'bye').end(30);
+  t.match(run(only('late-hangup'), shortReply), [{ rule: 'late-hangup', start: 13.2 }], 'a short reply keeps the closing, the silence counts from it');
+});
+
+t.test('silent agent: after connect, and while the customer keeps talking', async (t) => {
+  const connect = new Call().say('customer', 0.5, 2, 'hello is this support').say('customer', 4.5, 6, 'hello anyone there').say('agent', 9, 12, 'sorry how can I help').end(15);
+  const a = run(only('silent-agent'), connect);
+  t.equal(a.length, 1, 'one alert for one silence of the agent');
+  t.match(a[0], { rule: 'silent-agent', channel: 'agent', start: 0, end: 6 });
+  t.ok(a[0].raisedAt <= 6 + LAG + 0.11, `raised at ${a[0].raisedAt}`);
+  t.match(a[0].evidence, /hello is this support/);
+
+  const greeted = new Call().say('agent', 0.5, 2, 'northwind hello').say('customer', 2.5, 6).say('agent', 6.5, 9).end(12);
+  t.same(run(only('silent-agent'), greeted), []);
+
+  const unanswered = new Call()
+    .say('agent', 0.5, 2, 'hello')
+    .say('customer', 2.5, 5, 'I have a question about my bill')
+    .say('customer', 7, 9, 'hello are you there')
+    .say('customer', 11, 13, 'hello')
+    .say('agent', 16, 18, 'sorry')
+    .end(20);
+  t.match(run(only('silent-agent'), unanswered), [{ rule: 'silent-agent', start: 5, end: 11 }]);
+  const monologue = new Call().say('agent', 0.5, 2).say('customer', 2.5, 8).say('customer', 8.6, 14).say('agent', 14.5, 16).end(18);
+  t.same(run(only('silent-agent'), monologue), [], 'a customer explaining with short pauses is not ignored');
+});
+
+t.test('hurried hang-up: the call ends on the customer', async (t) => {
+  const cut = new Call().say('agent', 0.5, 3).say('customer', 3.5, 10, 'I also wanted to ask about roaming because').end(10);
+  t.match(run(only('hurried-hangup'), cut), [{ rule: 'hurried-hangup', channel: 'customer', start: 3.5, end: 10, raisedAt: 10 }]);
+  t.match(run(only('hurried-hangup'), cut)[0].evidence, /still speaking.*roaming because/);
+  const quick = new Call().say('agent', 0.5, 3).say('customer', 3.5, 9).end(9.6);
+  t.equal(run(only('hurried-hangup'), quick).length, 1, '0.6 s after the last words');
+  const fine = new Call().say('customer', 0.5, 3).say('agent', 3.5, 6, 'goodbye').end(8.5);
+  t.same(run(only('hurried-hangup'), fine), []);
+});
+
+t.test('customer agitation from emotion events above the threshold', async (t) => {
+  const emo = (channel: Channel, score: number, start: number): PipelineEvent => ({ type: 'emotion', channel, start, end: start + 3, score, f0RisePct: 30, loudnessRiseDb: 7, emittedAt: start + 3.5 });
+  const events = new Call().say('customer', 1, 10, 'this is ridiculous I am not paying').add(emo('customer', 0.8, 5)).add(emo('agent', 0.9, 12)).add(emo('customer', 0.4, 15)).end(20);
+  const alerts = run(only('customer-agitation'), events);
+  t.match(alerts, [{ rule: 'customer-agitation', channel: 'customer', start: 5, end: 8, raisedAt: 8.5 }]);
+  t.equal(alerts.length, 1);
+  t.match(alerts[0].evidence, /pitch \+30%.*score 0\.80/);
+});
+
+t.test('agent interruptions: raised while the over-talk goes on, once', async (t) => {
+  const events = new Call().say('customer', 1, 8, 'I ordered a sofa two weeks ago and it has not arrived').say('agent', 6, 10, 'yes I can see it here').end(12);
+  const overtalk: PipelineEvent = { type: 'overtalk', start: 6, end: 8, by: 'agent', emittedAt: 8.5 };
+  const all = [...events, overtalk].sort((a, b) => a.emittedAt - b.emittedAt);
+  const alerts = run(only('agent-interrupts'), all);
+  t.equal(alerts.length, 1);
+  t.match(alerts[0], { rule: 'agent-interrupts', channel: 'agent', start: 6, end: 7 });
+  t.ok(alerts[0].raisedAt < 8.5, `raised at ${alerts[0].raisedAt}, before the over-talk ended`);
+  t.match(run(only('agent-interrupts'), all, false), [{ start: 6, end: 8, raisedAt: 8.5 }], 'without ticks, from the overtalk event');
+  const customerCutsIn = new Call().say('agent', 1, 8).say('customer', 6, 10).end(12);
+  t.same(run(only('agent-interrupts'), customerCutsIn), []);
+  const brief = new Call().say('customer', 1, 8).say('agent', 7.5, 10).end(12);
+  t.same(run(only('agent-interrupts'), brief), [], '0.5 s of over-talk');
+});
+
+const custom = (yaml: string): CompiledRule[] => parseRulePack(`pack: site\nrules:\n${yaml}`, 'site.yml').rules;
+
+t.test('custom rules: a query with metric conditions, windows, and absence', async (t) => {
+  const rules = custom(`
+  - id: cancel-after-long-call
+    severity: info
+    query: 'customer:(cancel OR 取消)'
+    when:
+      metrics:
+        durationSec: { min: 30 }
+  - id: no-goodbye
+    severity: info
+    query: 'NOT agent:(goodbye OR 再见)'
+  - id: early-complaint
+    severity: warning
+    phrases: { en: [complaint] }
+    when:
+      window: { to: 10 }
+  - id: long-monologue
+    severity: info
+    when:
+      metrics:
+        longestMonologueSec: { min: 20 }
+  - id: agent-dominates
+    severity: info
+    when:
+      metrics:
+        talkRatio: { min: 0.7 }
+`);
+  const events = new Call()
+    .say('customer', 1, 4, 'I want to make a complaint')
+    .say('customer', 5, 8, 'and cancel my contract', { wordsAt: 9 })
+    .say('agent', 9, 33, 'let me explain our offers')
+    .say('customer', 34, 36, 'another complaint')
+    .end(40);
+  const alerts = run(rules, events);
+  const byRule = (id: string) => alerts.filter((a) => a.rule === id);
+  t.equal(byRule('cancel-after-long-call').length, 1, 'the words matched early, the metric later');
+  t.ok(byRule('cancel-after-long-call')[0].raisedAt >= 30, `raised once the call was 30 s long (${byRule('cancel-after-long-call')[0].raisedAt})`);
+  t.match(byRule('cancel-after-long-call')[0].evidence, /cancel my contract.*durationSec/);
+  t.match(byRule('no-goodbye'), [{ raisedAt: 40, start: 0, end: 40 }], 'absence is decided at the hang-up');
+  t.ok(byRule('early-complaint')[0].start < 10, 'only the complaint inside the window');
+  t.equal(byRule('early-complaint').length, 1);
+  t.equal(byRule('long-monologue').length, 1);
+  t.ok(byRule('long-monologue')[0].raisedAt < 33, 'a growing metric is judged live');
+  t.match(byRule('agent-dominates'), [{ raisedAt: 40 }], 'a ratio is only known at the end');
+});
+
+t.test('ids are deterministic per call and nothing is raised after the end', async (t) => {
+  const events = new Call().say('agent', 1, 3, 'calm down').say('agent', 20, 22, 'read the manual').end(30);
+  const a = run(only('forbidden-phrase'), events).map((x) => x.id);
+  const b = run(only('forbidden-phrase'), events).map((x) => x.id);
+  t.same(a, ['forbidden-phrase-1', 'forbidden-phrase-2']);
+  t.same(a, b);
+  const engine = new RuleEngine(builtins, { decisionLagSec: LAG });
+  for (const e of events) engine.push(e);
+  t.same(engine.push({ type: 'keyword', channel: 'agent', term: 'password', start: 31, end: 32, score: 1, source: 'kws', emittedAt: 33 }), []);
+  t.same(engine.finish(), []);
+});
+
+t.test('query rules are re-evaluated only on new words, cheaply', async (t) => {
+  const call = new Call();
+  for (let i = 0; i < 600; i++) call.say(i % 2 ? 'customer' : 'agent', i * 2, i * 2 + 1.5, 'just some ordinary words about a bill and a phone');
+  const events = call.end(1300);
+  const t0 = performance.now();
+  const alerts = run(builtins, events, false);
+  const ms = performance.now() - t0;
+  t.same(alerts.filter((a) => a.rule !== 'hurried-hangup'), []);
+  t.ok(ms < 3000, `a 20-minute call of 600 utterances through every built-in rule in ${ms.toFixed(0)} ms`);
+});
