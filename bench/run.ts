@@ -1,11 +1,15 @@
 /**
  * `npm run bench`: speed, capacity and accuracy, as JSON on stdout. Speed is a real-time factor (compute
  * seconds per second of one channel's audio), so figures from different machines compare; the machine is
- * stated alongside. Sections: `pipeline` (signal analysis), `recognition` (speech models, ../shared/models).
+ * stated alongside. Sections: `pipeline` (signal analysis), `recognition` (speech models, ../shared/models), `rules`
+ * (precision, recall and alert latency per rule), `outbox` (durable writes, publish-to-ack latency through
+ * mosquitto on loopback); `npm run bench -- <section>` runs one.
  */
 import os from 'node:os';
 import { pipelineBench, r } from './pipeline.js';
 import { recognitionBench } from './recognition.js';
+import { rulesBench } from './rules.js';
+import { outboxBench } from './outbox.js';
 
 const only = process.argv[2];
 const report: Record<string, unknown> = {
@@ -14,5 +18,7 @@ const report: Record<string, unknown> = {
 };
 if (!only || only === 'pipeline') Object.assign(report, await pipelineBench());
 if (!only || only === 'recognition') report.recognition = await recognitionBench();
+if (!only || only === 'rules') report.rules = await rulesBench();
+if (!only || only === 'outbox') Object.assign(report, await outboxBench());
 report.peakRssMiB = r(process.resourceUsage().maxRSS / 1024, 1);
 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

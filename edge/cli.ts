@@ -12,6 +12,9 @@ import { installModel } from '../models/install.js';
 import { ModelError } from '../models/manifest.js';
 import { IndexFileError, runSearch } from './search/search-command.js';
 import { QuerySyntaxError } from './search/query.js';
+import { startIngest } from './ingest/ingest.js';
+import { loadRules } from './rules/setup.js';
+import { RulePackError } from './rules/pack.js';
 
 /** Exit status for input the user must fix (bad file, bad config, bad arguments), as opposed to our own failures. */
 const EXIT_BAD_INPUT = 2;
@@ -57,7 +60,8 @@ program
   .option('-c, --config <file>', 'configuration file (YAML)')
   .option('-m, --models <root>', 'folder of model directories (default from config: /var/lib/earshot/models)')
   .addOption(new Option('--lang <language>', 'language of the call (auto: decided per side from the first speech)').choices(['auto', 'en', 'zh']))
-  .action(async (call: string | undefined, opts: { agent?: string; customer?: string; agentChannel: 'left' | 'right'; out?: string; json?: boolean; events?: boolean; config?: string; models?: string; lang?: 'auto' | 'en' | 'zh' }) => {
+  .option('-r, --rules <pack...>', 'rule pack(s) to run besides the built-in ones (docs/rules.md)')
+  .action(async (call: string | undefined, opts: { agent?: string; customer?: string; agentChannel: 'left' | 'right'; out?: string; json?: boolean; events?: boolean; config?: string; models?: string; lang?: 'auto' | 'en' | 'zh'; rules?: string[] }) => {
     let input: CallAudioInput;
     if (call && (opts.agent || opts.customer)) throw new UsageError('give either a stereo call or --agent and --customer, not both');
     if (call) input = { stereo: call, agentChannel: opts.agentChannel };
@@ -67,6 +71,7 @@ program
     const config = opts.config ? loadConfigFile(opts.config) : defaultConfig();
     if (opts.models) config.models.root = opts.models;
     if (opts.lang) config.recognition.language = opts.lang;
+    const rules = loadRules(config, opts.rules);
     const progress = progressPrinter();
     const { index } = await analyzeRecording(input, {
       config,
@@ -77,7 +82,9 @@ program
         return models;
       },
       onProgress: progress.update,
+      rules,
       onEvent: opts.events ? (e) => process.stdout.write(`${JSON.stringify(e)}\n`) : undefined,
+      onAlert: opts.events ? (a) => process.stdout.write(`${JSON.stringify({ type: 'alert', ...a })}\n`) : undefined,
     });
     progress.done();
     const json = `${JSON.stringify(index, null, 2)}\n`;
@@ -110,11 +117,44 @@ models
     process.stdout.write(`installed ${installed.name} (${installed.manifest.kind}) in ${installed.dir}\n`);
   });
 
+program
+  .command('ingest')
+  .description('reference central ingest: store every box\'s indexes and alerts from the broker in SQLite, once each, and ack them (docs/mqtt.md)')
+  .option('-b, --broker <url>', 'broker URL (default from config: mqtt://127.0.0.1:1883)')
+  .option('--db <file>', 'SQLite database (default from config: ingest.sqlite)')
+  .option('-g, --group <name>', 'shared-subscription group: ingest processes in one group split the load (default ingest)')
+  .option('--prefix <prefix>', 'topic prefix the boxes publish under (default earshot)')
+  .option('--client-id <id>', 'MQTT client id of this ingest process (persistent session)')
+  .option('-c, --config <file>', 'configuration file (YAML; section ingest)')
+  .action(async (opts: { broker?: string; db?: string; group?: string; prefix?: string; clientId?: string; config?: string }) => {
+    const config = opts.config ? loadConfigFile(opts.config) : defaultConfig();
+    const ic = { ...config.ingest };
+    if (opts.broker) ic.broker = opts.broker;
+    if (opts.db) ic.db = opts.db;
+    if (opts.group) ic.group = opts.group;
+    if (opts.prefix) ic.prefix = opts.prefix;
+    if (opts.clientId) ic.clientId = opts.clientId;
+    if (!/^(mqtts?|wss?|tcp|ssl):\/\//.test(ic.broker)) throw new UsageError(`--broker: not an MQTT URL: ${ic.broker}`);
+    if (/[#+/]/.test(ic.group)) throw new UsageError(`--group: may not contain # + or /: ${ic.group}`);
+    const ingest = startIngest(ic);
+    process.stderr.write(`earshot ingest: ${ic.broker} -> ${ic.db} (group ${ic.group})\n`);
+    await new Promise<void>((resolve) => {
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+    });
+    await ingest.stop();
+    const c = ingest.counters;
+    process.stderr.write(`earshot ingest: stored ${c.stored}, duplicates ${c.duplicates}, invalid ${c.invalid}\n`);
+  });
+
 try {
   await program.parseAsync();
 } catch (err) {
   if (err instanceof AudioInputError || err instanceof ConfigError || err instanceof IndexFileError) {
     process.stderr.write(`earshot: ${err.file}: ${err.reason}\n`);
+    process.exit(EXIT_BAD_INPUT);
+  }
+  if (err instanceof RulePackError) {
+    process.stderr.write(`earshot: ${err.message}\n`);
     process.exit(EXIT_BAD_INPUT);
   }
   if (err instanceof ModelError) {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import type { AnalysisConfig } from '../edge/analysis/config.js';
+import type { RuleOverrides } from '../edge/rules/types.js';
 import schema from './config.schema.json' with { type: 'json' };
 
 export interface EarshotConfig {
@@ -9,6 +10,52 @@ export interface EarshotConfig {
   models: { root: string; dirs: string[] };
   recognition: { language: 'auto' | 'en' | 'zh'; decoding: 'greedy_search' | 'modified_beam_search'; beam: number };
   watch: { phrases: string[]; threshold: number; boost: number };
+  rules: { builtin: boolean; packs: string[]; overrides: RuleOverrides };
+  outbox: OutboxConfig;
+  uplink: UplinkConfig;
+  ingest: IngestConfig;
+}
+
+export type MqttProtocolSetting = 'auto' | '5' | '3.1.1';
+export interface TlsConfig { ca: string; cert: string; key: string; rejectUnauthorized: boolean }
+
+export interface OutboxConfig { path: string; quotaMB: number; statusReserveMB: number }
+
+export interface UplinkConfig {
+  enabled: boolean;
+  broker: string;
+  prefix: string;
+  site: string;
+  /** empty: the host name */
+  box: string;
+  protocol: MqttProtocolSetting;
+  ackMode: 'ingest' | 'puback';
+  inflight: number;
+  ackTimeoutSec: number;
+  stalledAfter: number;
+  keepaliveSec: number;
+  connectTimeoutSec: number;
+  reconnect: { minSec: number; maxSec: number; jitter: number };
+  deniedBackoff: { minSec: number; maxSec: number };
+  statsIntervalSec: number;
+  statsExpirySec: number;
+  username: string;
+  passwordFile: string;
+  tls: TlsConfig;
+}
+
+export interface IngestConfig {
+  broker: string;
+  db: string;
+  group: string;
+  prefix: string;
+  clientId: string;
+  ackDelayMs: number;
+  ackBatchMax: number;
+  protocol: MqttProtocolSetting;
+  username: string;
+  passwordFile: string;
+  tls: TlsConfig;
 }
 
 /** A configuration the installer has to fix; the message names the file and the offending setting. */
@@ -37,6 +84,12 @@ export function resolveConfig(raw: unknown, file = '(built-in)'): EarshotConfig 
   const { vad } = copy.analysis;
   if (vad.negThreshold > vad.threshold) {
     throw new ConfigError(file, 'analysis.vad.negThreshold must not exceed analysis.vad.threshold');
+  }
+  if (copy.uplink.reconnect.minSec > copy.uplink.reconnect.maxSec) {
+    throw new ConfigError(file, 'uplink.reconnect.minSec must not exceed uplink.reconnect.maxSec');
+  }
+  if (copy.uplink.deniedBackoff.minSec > copy.uplink.deniedBackoff.maxSec) {
+    throw new ConfigError(file, 'uplink.deniedBackoff.minSec must not exceed uplink.deniedBackoff.maxSec');
   }
   return copy;
 }

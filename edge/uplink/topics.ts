@@ -1,0 +1,71 @@
+/**
+ * Topic layout (docs/mqtt.md): `<prefix>/<site>/<box>/<leaf>`.
+ */
+import type { RecordKind } from '../outbox/outbox.js';
+
+export const RECORD_SCHEMA = 'earshot/record@1';
+export const ACK_SCHEMA = 'earshot/ack@1';
+export const STATS_SCHEMA = 'earshot/stats@1';
+export const STATUS_SCHEMA = 'earshot/status@1';
+export const COMMAND_SCHEMA = 'earshot/command@1';
+
+/** Which leaf topic each outbox kind is published on. */
+export const KIND_LEAF: Record<RecordKind, string> = { index: 'index', alert: 'alerts', status: 'events' };
+export const LEAF_KIND: Record<string, RecordKind> = { index: 'index', alerts: 'alert', events: 'status' };
+
+export class Topics {
+  readonly base: string;
+  constructor(readonly prefix: string, readonly site: string, readonly box: string) {
+    this.base = `${prefix}/${site}/${box}`;
+  }
+  get availability(): string {
+    return `${this.base}/availability`;
+  }
+  get stats(): string {
+    return `${this.base}/stats`;
+  }
+  get status(): string {
+    return `${this.base}/status`;
+  }
+  get command(): string {
+    return `${this.base}/command`;
+  }
+  get ack(): string {
+    return `${this.base}/ack`;
+  }
+  record(kind: RecordKind): string {
+    return `${this.base}/${KIND_LEAF[kind]}`;
+  }
+}
+
+/** The envelope every outbox record is published in. */
+export interface RecordEnvelope {
+  schema: typeof RECORD_SCHEMA;
+  box: string;
+  site: string;
+  seq: number;
+  kind: RecordKind;
+  /** when the box accepted the record (ISO 8601) */
+  at: string;
+  /** the record itself (e.g. an earshot/call-index@1 document), redacted */
+  data: unknown;
+}
+
+export interface AckMessage {
+  schema: typeof ACK_SCHEMA;
+  box: string;
+  /** inclusive ranges of acknowledged seqs */
+  ranges: [number, number][];
+}
+
+/** Sorted, deduplicated seqs as inclusive ranges: [1,2,3,7] -> [[1,3],[7,7]]. */
+export function toRanges(seqs: Iterable<number>): [number, number][] {
+  const sorted = [...new Set(seqs)].sort((a, b) => a - b);
+  const out: [number, number][] = [];
+  for (const s of sorted) {
+    const last = out[out.length - 1];
+    if (last && s === last[1] + 1) last[1] = s;
+    else out.push([s, s]);
+  }
+  return out;
+}

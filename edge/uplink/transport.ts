@@ -1,0 +1,63 @@
+/**
+ * How the box talks upstream, whatever carries it (cf. Frigate's Communicator: publish, subscribe, stop).
+ * The uplink depends only on this interface; `MqttTransport` (mqtt-transport.ts) is the implementation.
+ *
+ * Contract: a transport never queues. `publish` while disconnected rejects at once with NotConnectedError,
+ * and a connection lost with publishes in flight rejects them all: records wait in the outbox, not in a
+ * client library's memory.
+ */
+import type { EventEmitter } from 'node:events';
+
+export type ProtocolName = '5' | '3.1.1';
+
+export interface PublishOptions {
+  qos: 0 | 1;
+  retain?: boolean;
+  /** MQTT 5 message expiry, seconds (ignored on 3.1.1). Only for stats: records never expire. */
+  expirySec?: number;
+}
+
+export interface Transport extends EventEmitter {
+  readonly connected: boolean;
+  /** the protocol of the current (or last) connection, null before the first */
+  readonly protocol: ProtocolName | null;
+  /** starts connecting (and keeps reconnecting with backoff until close) */
+  start(): void;
+  /** resolves when the broker acknowledged (QoS 1) or the packet was written (QoS 0) */
+  publish(topic: string, payload: string | Buffer, options: PublishOptions): Promise<void>;
+  /**
+   * Topic filters subscribed (QoS 1) now and again on every new connection; a function gets the connection's
+   * protocol (e.g. shared subscriptions only on MQTT 5).
+   */
+  subscribe(filters: string[] | ((protocol: ProtocolName) => string[])): void;
+  /** publishes `last` (if connected), disconnects cleanly (no Last Will), stops reconnecting */
+  close(last?: { topic: string; payload: string; retain: boolean }): Promise<void>;
+  // events: 'connect' (protocol), 'disconnect' (reason: string), 'message' (topic: string, payload: Buffer)
+}
+
+/** The transport is not connected: nothing was sent. */
+export class NotConnectedError extends Error {
+  constructor(message = 'not connected to the broker') {
+    super(message);
+    this.name = 'NotConnectedError';
+  }
+}
+
+/** The broker answered the publish with a failure reason code (MQTT 5 PUBACK >= 0x80). */
+export class PublishRefusedError extends Error {
+  constructor(readonly topic: string, readonly reasonCode: number, readonly reason: string) {
+    super(`broker refused publish to ${topic}: ${reason} (reason code 0x${reasonCode.toString(16)})`);
+    this.name = 'PublishRefusedError';
+  }
+}
+
+/** MQTT 5 PUBACK reason codes that mean "refused" (0x80 and up). */
+export const PUBACK_REASONS: Record<number, string> = {
+  0x80: 'unspecified error',
+  0x83: 'implementation specific error',
+  0x87: 'not authorized',
+  0x90: 'topic name invalid',
+  0x91: 'packet identifier in use',
+  0x97: 'quota exceeded',
+  0x99: 'payload format invalid',
+};

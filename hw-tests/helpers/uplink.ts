@@ -1,0 +1,48 @@
+/** Shared pieces of the uplink hardware tests: an in-process ingest, a watcher on the broker, waiting. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import pino, { type Logger } from 'pino';
+import { Ingest, startIngest } from '../../edge/ingest/ingest.js';
+import { defaultConfig } from '../../provisioning/config.js';
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function tempDir(tag: string): string {
+  return mkdtempSync(join(tmpdir(), `earshot-${tag}-`));
+}
+
+/** Polls until `cond` holds; fails with `what` after `timeoutMs`. */
+export async function waitFor(what: string, cond: () => boolean, timeoutMs: number, everyMs = 25): Promise<number> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+  return Date.now() - t0;
+}
+
+/** A pino logger that keeps its lines (JSON objects) in memory. */
+export function memoryLog(level = 'info'): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
+  return { log, lines };
+}
+
+export async function ingestOn(url: string, dir: string, clientId = 'ingest-1', group = 'ingest'): Promise<Ingest> {
+  const ingest = startIngest({ ...defaultConfig().ingest, broker: url, db: join(dir, `${clientId}.sqlite`), clientId, group }, memoryLog('warn').log);
+  await waitFor('ingest to connect', () => ingest.connected, 10_000);
+  await sleep(100); // its subscription (SUBACK) follows the CONNACK
+  return ingest;
+}
+
+/** Every message the broker delivers under `filter` (topic, payload, retain), as a passive subscriber. */
+export async function watch(url: string, filter: string): Promise<{ messages: { topic: string; payload: Buffer; retain: boolean }[]; close: () => Promise<void> }> {
+  const client = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 200, clientId: `watch-${process.pid}-${Math.random().toString(16).slice(2, 8)}` });
+  const messages: { topic: string; payload: Buffer; retain: boolean }[] = [];
+  client.on('message', (topic, payload, packet) => messages.push({ topic, payload, retain: packet.retain }));
+  client.on('connect', () => void client.subscribe(filter, { qos: 1 }));
+  await client.subscribeAsync(filter, { qos: 1 });
+  return { messages, close: async () => void (await client.endAsync(true)) };
+}
