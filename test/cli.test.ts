@@ -79,3 +79,29 @@ t.test('search: matches, no match (exit 1), bad query (exit 2 with position)', a
   t.equal(bad.code, 2);
   t.match(bad.stderr, /^earshot: query: .*position 12/);
 });
+
+t.test('--rules: a site pack raises its alert in the summary; a bad pack is refused naming file, line and rule', async (t) => {
+  const dir = t.testdir({
+    'site.yml': [
+      'pack: site',
+      'description: words this site cares about',
+      'rules:',
+      '  - id: bank-card-mention',
+      '    title: Bank card discussed',
+      '    severity: warning',
+      '    channel: agent',
+      '    phrases:',
+      '      en: ["bank card"]',
+      '',
+    ].join('\n'),
+    'bad.yml': ['pack: bad', 'rules:', '  - id: broken', '    title: no kind at all', '    severity: loud', ''].join('\n'),
+  });
+  const call = await renderCallByName('en-refund-scam');
+  const ok = await runCli(['analyze', call.wav as string, '--models', path.join(shared, 'models'), '--lang', 'en', '--rules', path.join(dir, 'site.yml')]);
+  t.equal(ok.code, 0, ok.stderr);
+  t.match(ok.stdout, /warning\s+bank-card-mention \(agent, raised at \d:\d\d\.\d\): .*bank card/);
+  t.match(ok.stdout, /critical\s+credential-request/, 'the built-in compliance pack runs too');
+  const bad = await runCli(['analyze', call.wav as string, '--rules', path.join(dir, 'bad.yml')]);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr.trim(), /^earshot: .*bad\.yml:\d+: rule "broken": /);
+});
