@@ -1,14 +1,15 @@
 import t from 'tap';
-import { MASK, redact } from '../edge/redact.js';
+import { redact, redactTranscript, redactWords } from '../edge/redact.js';
 
 const masked = (s: string) => redact(s);
 
 t.test('card numbers written as numerals, 13-19 digits with spaces or dashes', async (t) => {
-  t.equal(masked('my card is 4111 1111 1111 1111 thanks'), `my card is ${MASK} thanks`);
-  t.equal(masked('4111-1111-1111-1111'), MASK);
-  t.equal(masked('number 4111111111111111, expiry next year'), `number ${MASK}, expiry next year`);
-  t.equal(masked('amex 3782 822463 10005'), `amex ${MASK}`);
-  t.equal(masked('卡号6222021234567890123'), `卡号${MASK}`);
+  t.equal(masked('my card is 4111 1111 1111 1111 thanks'), 'my card is 4111 **** **** 1111 thanks');
+  t.equal(masked('4111-1111-1111-1111'), '4111-****-****-1111');
+  t.equal(masked('number 4111111111111111, expiry next year'), 'number 4111********1111, expiry next year');
+  t.equal(masked('amex 3782 822463 10005'), 'amex 3782 ****** *0005');
+  t.equal(masked('卡号6222021234567890123'), '卡号6222***********0123');
+  t.equal(masked('身份证号11010519491231002X'), '身份证号1101**********002X', 'a resident ID number with its X check character');
   // too short or too long a run of numerals alone is not a card
   t.equal(masked('order 4472 arrived'), 'order 4472 arrived');
   t.equal(masked('call 0800 123 456'), 'call 0800 123 456');
@@ -16,13 +17,16 @@ t.test('card numbers written as numerals, 13-19 digits with spaces or dashes', a
 });
 
 t.test('spelled-out digits: English words, Chinese characters and pinyin, runs of four or more', async (t) => {
-  t.equal(masked('it is four five six seven eight'), `it is ${MASK}`);
-  t.equal(masked('sure, it is oh seven seven, one two three, four five six.'), `sure, it is ${MASK}.`);
-  t.equal(masked('Four Five Six Seven'), MASK);
-  t.equal(masked('卡号是六二二二零二一二三四'), `卡号是${MASK}`);
-  t.equal(masked('幺三八零零一三八零零零'), MASK);
-  t.equal(masked('kǎ hào shì liù èr èr èr líng èr'), `kǎ hào shì ${MASK}`);
-  t.equal(masked('wǒ de shǒu jī hào yāo sān bā'), 'wǒ de shǒu jī hào yāo sān bā', 'three digits are not a number worth hiding');
+  t.equal(masked('it is four five six seven eight'), 'it is * * * * *', 'one mark per spoken digit: word lengths would give digits away');
+  t.equal(masked('sure, it is oh seven seven, one two three, four five six.'), 'sure, it is * * *, * * *, * * *.');
+  t.equal(masked('Four Five Six Seven'), '* * * *');
+  t.equal(masked('卡号是六二二二零二一二三四'), '卡号是**********');
+  t.equal(masked('幺三八零零一三八零零零'), '***********');
+  t.equal(masked('kǎ hào shì liù èr èr èr líng èr'), 'kǎ hào shì * * * * * *');
+  t.equal(masked('wǒ de shǒu jī hào yāo sān bā'), 'wǒ de shǒu jī hào * * *', 'three spoken digits are masked: a CVV is three');
+  t.equal(masked('the security poets seven three one'), 'the security poets * * *', 'even when the recogniser garbled the cue');
+  t.equal(masked('the code is to wait for six nine one'), 'the code is to wait * * * *', 'digit homophones join a run of digits');
+  t.equal(masked('I am going to four seasons'), 'I am going to four seasons');
 });
 
 t.test('ordinary numbers stay', async (t) => {
@@ -44,20 +48,22 @@ t.test('ordinary numbers stay', async (t) => {
 });
 
 t.test('values after cue words are masked, the cue is kept', async (t) => {
-  t.equal(masked('the verification code is 482913'), `the verification code is ${MASK}`);
-  t.equal(masked('my PIN is 1 2 3 4'), `my PIN is ${MASK}`);
-  t.equal(masked('my PIN number is four four two one'), `my PIN number is ${MASK}`);
-  t.equal(masked('CVV 123'), `CVV ${MASK}`);
-  t.equal(masked('security code: 7 7 1'), `security code: ${MASK}`);
-  t.equal(masked('password is hunter2 okay'), `password is ${MASK} okay`);
-  t.equal(masked('the passcode is A B 9 9'), `the passcode is ${MASK}`);
-  t.equal(masked('the code is nine one'), `the code is ${MASK}`);
-  t.equal(masked('密码是123456'), `密码是${MASK}`);
-  t.equal(masked('验证码是六五四'), `验证码是${MASK}`);
-  t.equal(masked('安全码 321'), `安全码 ${MASK}`);
-  t.equal(masked('yàn zhèng mǎ shì liù wǔ sì'), `yàn zhèng mǎ shì ${MASK}`);
-  t.equal(masked('mì mǎ yī èr sān'), `mì mǎ ${MASK}`);
-  t.equal(masked('an quan ma 5 5 1'), `an quan ma ${MASK}`);
+  t.equal(masked('the verification code is 482913'), 'the verification code is ******');
+  t.equal(masked('my PIN is 1 2 3 4'), 'my PIN is * * * *');
+  t.equal(masked('my PIN number is four four two one'), 'my PIN number is * * * *');
+  t.equal(masked('CVV 123'), 'CVV ***');
+  t.equal(masked('security code: 7 7 1'), 'security code: * * *');
+  t.equal(masked('password is hunter2 okay'), 'password is ******* okay');
+  t.equal(masked('my password is sunshine seventy seven'), 'my password is ******** ******* *', 'a spoken password is words');
+  t.equal(masked('密码是春天. 好的'), '密码是**. 好的');
+  t.equal(masked('the passcode is A B 9 9'), 'the passcode is * * * *');
+  t.equal(masked('the code is nine one'), 'the code is * *');
+  t.equal(masked('密码是123456'), '密码是******');
+  t.equal(masked('验证码是六五四'), '验证码是***');
+  t.equal(masked('安全码 321'), '安全码 ***');
+  t.equal(masked('yàn zhèng mǎ shì liù wǔ sì'), 'yàn zhèng mǎ shì * * *');
+  t.equal(masked('mì mǎ yī èr sān'), 'mì mǎ * * *');
+  t.equal(masked('an quan ma 5 5 1'), 'an quan ma * * *');
 });
 
 t.test('a cue with no value after it masks nothing', async (t) => {
@@ -74,6 +80,34 @@ t.test('a cue with no value after it masks nothing', async (t) => {
 
 t.test('redaction is idempotent and keeps the rest of the text', async (t) => {
   const once = masked('agent 0:19.2 "… the verification code is 4 8 2 9 1 3 and your card 4111 1111 1111 1111 …"');
-  t.equal(once, `agent 0:19.2 "… the verification code is ${MASK} and your card ${MASK} …"`);
+  t.equal(once, 'agent 0:19.2 "… the verification code is * * * * * * and your card 4111 **** **** 1111 …"');
   t.equal(masked(once), once);
+});
+
+t.test('a transcript kept as words is redacted across the words, one mask per masked word', async (t) => {
+  const words = 'my card is four one one one one one one one one one one one one one one one thanks'.split(' ');
+  const out = redactWords(words);
+  t.equal(out.length, words.length);
+  t.same(out.slice(0, 3), ['my', 'card', 'is']);
+  t.equal(out[out.length - 1], 'thanks');
+  t.ok(out.slice(3, -1).every((w) => w === '*'), 'every spoken digit masked, though no single word is a card number');
+  t.same(redactWords(['yàn', 'zhèng', 'mǎ', 'shì', 'liù', 'wǔ', 'sì', 'bā']), ['yàn', 'zhèng', 'mǎ', 'shì', '*', '*', '*', '*']);
+});
+
+t.test("the customer's answer to a request for a secret is masked whole, even with its cue garbled", async (t) => {
+  const said = [
+    { channel: 'agent', start: 10, end: 12, text: 'please confirm your online banking password' },
+    { channel: 'customer', start: 12.5, end: 14, text: 'my passlert is sunshine', words: [{ w: 'my' }, { w: 'passlert' }, { w: 'is' }, { w: 'sunshine' }] },
+    { channel: 'customer', start: 40, end: 42, text: 'thank you goodbye' },
+    { channel: 'agent', start: 50, end: 51, text: 'yàn zhèng mǎ shì duō shǎo' },
+    { channel: 'customer', start: 51.5, end: 53, text: 'wǔ wǔ èr yāo' },
+  ];
+  const out = redactTranscript(said);
+  t.equal(out[1].text, '** ******** ** ********');
+  t.same(out[1].words?.map((w) => w.w), ['**', '********', '**', '********']);
+  t.equal(out[2].text, 'thank you goodbye', 'words long after the request are not an answer');
+  t.equal(out[4].text, '* * * *');
+  t.equal(out[0].text, said[0].text, "the agent's question stays readable");
+  const spotted = redactTranscript([{ channel: 'customer', start: 31, end: 33, text: 'it is blue monkey' }], [30]);
+  t.equal(spotted[0].text, '** ** **** ******', 'a request heard only by the keyword spotter counts too');
 });

@@ -4,7 +4,6 @@ import type { Channel, PipelineEvent } from '../edge/events.js';
 import { RuleEngine } from '../edge/rules/engine.js';
 import { RulePackRegistry, parseRulePack } from '../edge/rules/pack.js';
 import type { Alert, CompiledRule } from '../edge/rules/types.js';
-import { MASK } from '../edge/redact.js';
 
 const LAG = 0.8;
 const builtins = RulePackRegistry.withBuiltins().rules();
@@ -113,7 +112,7 @@ t.test('Mandarin phrases match the pinyin transcript phonetically, and spotter h
 t.test('evidence is redacted', async (t) => {
   const events = new Call().say('agent', 1, 8, 'okay so your verification code is four five six seven eight right').end(12);
   const [a] = run(only('credential-request'), events);
-  t.match(a.evidence, `verification code is ${MASK}`);
+  t.match(a.evidence, /verification code is \* \* \* \*/);
   t.notMatch(a.evidence, /four|five|six|seven|eight/);
 });
 

@@ -3,12 +3,16 @@
  * `sanitizeForUplink` before it reaches the outbox (so nothing unredacted is ever stored for upload, logged
  * by the uplink, or published):
  * - every string value is passed through `redact` (card numbers, CVV, PIN, passwords, verification codes,
- *   resident ID numbers: see edge/redact.ts);
+ *   resident ID numbers: see edge/redact.ts), and an utterance's `words[]` are redacted together, since a
+ *   card number spoken as words is only recognisable across them;
  * - audio never leaves: binary values (Buffer, typed arrays, ArrayBuffer) are refused outright, and fields
  *   whose name says audio (`audio`, `pcm`, `wav`, `samples`, …) are dropped.
  * Object keys are kept as they are (they are field names chosen by our code, not speech).
  */
-import { redact } from '../redact.js';
+import { redact, redactTranscript, redactWords, type TranscriptUtterance } from '../redact.js';
+
+/** Credential phrases a keyword spotter may have heard the agent ask for (alerts and keywords[] name them). */
+const SECRET_TERMS = /password|passcode|\bpin\b|cvv|security code|verification code|one time code|密码|验证码|安全码|校验码/i;
 
 const AUDIO_KEYS = /^(audio|pcm|wav|samples|waveform|recording)([A-Z_].*)?$/i;
 
@@ -29,8 +33,21 @@ function walk(value: unknown, path: string): unknown {
   if (Array.isArray(value)) return value.map((v, i) => walk(v, `${path}[${i}]`));
   if (value instanceof Date) return value.toISOString();
   const out: Record<string, unknown> = {};
+  // A call index: the customer's answers to the agent's requests for secrets are masked whole first.
+  const utterances = (value as { utterances?: unknown }).utterances;
+  if (Array.isArray(utterances) && utterances.every((u) => typeof (u as TranscriptUtterance)?.channel === 'string')) {
+    const keywords = (value as { keywords?: { term?: unknown; channel?: unknown; start?: unknown }[] }).keywords ?? [];
+    const asks = keywords.filter((k) => k.channel === 'agent' && typeof k.term === 'string' && SECRET_TERMS.test(k.term) && typeof k.start === 'number').map((k) => k.start as number);
+    out.utterances = walk(redactTranscript(utterances as TranscriptUtterance[], asks), `${path}.utterances`);
+  }
+  // An utterance's words are published one by one; a number spoken as words is only visible across them.
+  const words = (value as { words?: unknown }).words;
+  if (Array.isArray(words) && words.length > 0 && words.every((w) => typeof (w as { w?: unknown })?.w === 'string')) {
+    const masked = redactWords(words.map((w) => (w as { w: string }).w));
+    out.words = words.map((w, i) => walk({ ...(w as object), w: masked[i] }, `${path}.words[${i}]`));
+  }
   for (const [k, v] of Object.entries(value)) {
-    if (AUDIO_KEYS.test(k)) continue;
+    if (AUDIO_KEYS.test(k) || k in out) continue;
     if (v === undefined || typeof v === 'function') continue;
     out[k] = walk(v, path ? `${path}.${k}` : k);
   }
