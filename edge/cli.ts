@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { AudioInputError } from '../device/wav.js';
 import type { CallAudioInput } from '../device/file-source.js';
 import { ConfigError, defaultConfig, loadConfigFile } from '../provisioning/config.js';
-import { analyzeRecording } from './analyze.js';
+import { analyzeRecording, callIdFor } from './analyze.js';
 import { formatSummary } from './summary.js';
 import { log } from './log.js';
 import { loadSpeechModels } from './speech-setup.js';
@@ -14,6 +14,7 @@ import { IndexFileError, runSearch } from './search/search-command.js';
 import { QuerySyntaxError } from './search/query.js';
 import { startIngest } from './ingest/ingest.js';
 import { loadRules } from './rules/setup.js';
+import { CallPublisher } from './publish.js';
 import { RulePackError } from './rules/pack.js';
 
 /** Exit status for input the user must fix (bad file, bad config, bad arguments), as opposed to our own failures. */
@@ -61,7 +62,10 @@ program
   .option('-m, --models <root>', 'folder of model directories (default from config: /var/lib/earshot/models)')
   .addOption(new Option('--lang <language>', 'language of the call (auto: decided per side from the first speech)').choices(['auto', 'en', 'zh']))
   .option('-r, --rules <pack...>', 'rule pack(s) to run besides the built-in ones (docs/rules.md)')
-  .action(async (call: string | undefined, opts: { agent?: string; customer?: string; agentChannel: 'left' | 'right'; out?: string; json?: boolean; events?: boolean; config?: string; models?: string; lang?: 'auto' | 'en' | 'zh'; rules?: string[] }) => {
+  .option('-p, --publish', 'publish alerts (as raised) and the index (at the end) through the outbox and uplink (config uplink.*)')
+  .option('--broker <url>', 'with --publish: the MQTT broker (default from config: uplink.broker)')
+  .option('--publish-wait <sec>', 'with --publish: how long to wait for ingest to acknowledge before leaving the rest in the outbox', '10')
+  .action(async (call: string | undefined, opts: { agent?: string; customer?: string; agentChannel: 'left' | 'right'; out?: string; json?: boolean; events?: boolean; config?: string; models?: string; lang?: 'auto' | 'en' | 'zh'; rules?: string[]; publish?: boolean; broker?: string; publishWait: string }) => {
     let input: CallAudioInput;
     if (call && (opts.agent || opts.customer)) throw new UsageError('give either a stereo call or --agent and --customer, not both');
     if (call) input = { stereo: call, agentChannel: opts.agentChannel };
@@ -72,6 +76,9 @@ program
     if (opts.models) config.models.root = opts.models;
     if (opts.lang) config.recognition.language = opts.lang;
     const rules = loadRules(config, opts.rules);
+    if (opts.broker) config.uplink.broker = opts.broker;
+    const publisher = opts.publish ? CallPublisher.start(config) : undefined;
+    const callId = callIdFor(input);
     const progress = progressPrinter();
     const { index } = await analyzeRecording(input, {
       config,
@@ -84,13 +91,23 @@ program
       onProgress: progress.update,
       rules,
       onEvent: opts.events ? (e) => process.stdout.write(`${JSON.stringify(e)}\n`) : undefined,
-      onAlert: opts.events ? (a) => process.stdout.write(`${JSON.stringify({ type: 'alert', ...a })}\n`) : undefined,
+      onAlert: (a) => {
+        publisher?.alert(callId, a);
+        if (opts.events) process.stdout.write(`${JSON.stringify({ type: 'alert', ...a })}\n`);
+      },
     });
     progress.done();
+    let publishNote = '';
+    if (publisher) {
+      publisher.index(index);
+      const waiting = await publisher.drain(Number(opts.publishWait));
+      await publisher.stop();
+      publishNote = waiting === 0 ? '  published index and alerts, acknowledged by ingest\n' : `  published; ${waiting} record(s) await acknowledgement in the outbox ${config.outbox.path}\n`;
+    }
     const json = `${JSON.stringify(index, null, 2)}\n`;
     if (opts.out) await writeFile(opts.out, json);
     if (opts.json) process.stdout.write(json);
-    else if (!opts.events) process.stdout.write(`${formatSummary(index)}\n${opts.out ? `  index     written to ${opts.out}\n` : ''}`);
+    else if (!opts.events) process.stdout.write(`${formatSummary(index)}\n${opts.out ? `  index     written to ${opts.out}\n` : ''}${publishNote}`);
   });
 
 program

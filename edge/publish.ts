@@ -1,0 +1,46 @@
+import { basename } from 'node:path';
+import type { EarshotConfig } from '../provisioning/config.js';
+import type { CallIndex } from './index/call-index.js';
+import type { Alert } from './rules/types.js';
+import { startUplink, type Uplink } from './uplink/uplink.js';
+import type { Outbox } from './outbox/outbox.js';
+import { log } from './log.js';
+
+/**
+ * Publishing a call's results: each alert the moment it is raised, the index when the call ends. Both go
+ * through the outbox (redacted, durable) before they count as accepted, whatever the broker is doing.
+ */
+export class CallPublisher {
+  private constructor(private readonly uplink: Uplink, private readonly outbox: Outbox) {}
+
+  static start(config: EarshotConfig): CallPublisher {
+    const { uplink, outbox } = startUplink(config, { log });
+    return new CallPublisher(uplink, outbox);
+  }
+
+  alert(callId: string, alert: Alert): void {
+    this.accept(this.uplink.submit('alert', { callId, ...alert }), `alert ${alert.id} of ${callId}`);
+  }
+
+  index(index: CallIndex): void {
+    // Where the recording sits on this box is nobody's business upstream.
+    const published = index.source ? { ...index, source: { ...index.source, files: index.source.files.map((f) => basename(f)) } } : index;
+    this.accept(this.uplink.submit('index', published), `index of ${index.callId}`);
+  }
+
+  /** Waits until everything accepted is acknowledged, or the time is up; returns how many records still wait. */
+  async drain(timeoutSec: number): Promise<number> {
+    const until = Date.now() + timeoutSec * 1000;
+    while (this.outbox.depth() > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    return this.outbox.depth();
+  }
+
+  async stop(): Promise<void> {
+    await this.uplink.stop();
+  }
+
+  private accept(result: { seq: number } | { refused: true; reason: string }, what: string): void {
+    // A full outbox never stops the analysis; the status topic and stats already say so.
+    if ('refused' in result) log.error({ what, reason: result.reason }, 'outbox refused a record');
+  }
+}
