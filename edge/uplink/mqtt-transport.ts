@@ -41,6 +41,32 @@ export function backoffDelayMs(attempt: number, minSec: number, maxSec: number, 
 
 const REFUSED_V5 = new Set([1, 0x84]); // v3 "unacceptable protocol version", v5 "unsupported protocol version"
 
+/**
+ * Why a connection attempt failed, in words an installer can act on, and whether the broker (or its TLS
+ * layer) refused us — a configuration problem, logged as an error — rather than the network failing (warn).
+ */
+export function describeConnectError(err: Error | null): { reason: string; refused: boolean } {
+  if (!err) return { reason: 'connection closed before the broker accepted it', refused: false };
+  const code = (err as Error & { code?: unknown }).code;
+  if (typeof code === 'number') return { reason: `broker refused the connection: ${err.message}`, refused: true };
+  // OpenSSL's text: "...:error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:../deps/..."
+  const ssl = /SSL routines:[^:]*:([^:]+)/.exec(err.message)?.[1]?.trim();
+  // Node's own verification of the broker's certificate: CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, ...
+  const serverCert = !ssl && /CERT|UNABLE_TO_|SIGNATURE|ISSUER/.test(String(code ?? ''));
+  if (ssl || serverCert || /SSL|TLS/.test(String(code ?? ''))) {
+    const what = ssl ?? err.message;
+    const hint = serverCert
+      ? " (the broker's certificate does not verify: uplink.tls.ca, and the host name or IP in uplink.broker)"
+      : /certificate required|handshake failure/.test(what)
+        ? ' (the broker wants a client certificate: uplink.tls.cert and uplink.tls.key)'
+        : /unknown ca|bad certificate|certificate unknown|certificate expired|certificate revoked|unsupported certificate|decrypt error/.test(what)
+          ? ' (the broker does not accept this client certificate: is it signed by a CA the broker trusts, and valid?)'
+          : '';
+    return { reason: `TLS: ${what}${hint}`, refused: true };
+  }
+  return { reason: err.message, refused: false };
+}
+
 export class MqttTransport extends EventEmitter implements Transport {
   private client: MqttClient | null = null;
   private version: 4 | 5;
@@ -48,6 +74,8 @@ export class MqttTransport extends EventEmitter implements Transport {
   private lastProtocol: ProtocolName | null = null;
   private closing = false;
   private attempt = 0;
+  /** the reason of the last connect failure logged above debug: the same reason again is logged at debug only */
+  private lastFailure: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly filterSources: ((protocol: ProtocolName) => string[])[] = [];
   private readonly pending = new Set<(err: Error) => void>();
@@ -110,6 +138,7 @@ export class MqttTransport extends EventEmitter implements Transport {
     c.on('connect', () => {
       if (this.client !== c) return;
       this.attempt = 0;
+      this.lastFailure = null;
       this.isConnected = true;
       // Small messages, one at a time: without this, Nagle plus delayed ACKs add ~40 ms to every ack round trip.
       (c.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
@@ -147,7 +176,17 @@ export class MqttTransport extends EventEmitter implements Transport {
       }
       const { minSec, maxSec, jitter } = this.opts.reconnect;
       const delay = backoffDelayMs(this.attempt++, minSec, maxSec, jitter);
-      if (!was) this.opts.log.debug({ url: this.opts.url, err: lastError?.message, retryInMs: delay }, 'mqtt connect failed');
+      if (!was) {
+        // One clear line per distinct reason (a refused TLS handshake or CONNACK is an error: it will not fix
+        // itself), then debug lines per attempt: the backoff bounds the attempts, this bounds the log.
+        const { reason, refused } = describeConnectError(lastError);
+        const fields = { url: this.opts.url, err: lastError?.message, reason, retryInMs: delay };
+        if (reason !== this.lastFailure) {
+          this.lastFailure = reason;
+          this.opts.log[refused ? 'error' : 'warn'](fields, `cannot connect to ${this.opts.url}: ${reason}; retrying with backoff`);
+        }
+        this.opts.log.debug(fields, 'mqtt connect failed');
+      }
       this.timer = setTimeout(() => this.connectNow(), delay);
     });
     // Never let the client's 'error' go unhandled (MQTT.js emits it for refused connections).

@@ -42,6 +42,12 @@ export interface BrokerOptions {
   acl?: string;
   /** more mosquitto.conf lines */
   extra?: string;
+  /**
+   * A second listener, TLS, on its own free port (`tlsPort`, `tlsUrl`): the broker's certificate and key, the CA
+   * it trusts for client certificates, whether a client must present one (`require_certificate`), and whether
+   * the certificate's common name becomes the user name (`use_identity_as_username`).
+   */
+  tls?: { ca: string; cert: string; key: string; requireCertificate?: boolean; useIdentityAsUsername?: boolean };
 }
 
 export class Broker {
@@ -49,7 +55,7 @@ export class Broker {
   private proc: ChildProcess | null = null;
   log = '';
 
-  private constructor(readonly port: number, private readonly options: BrokerOptions) {
+  private constructor(readonly port: number, private readonly options: BrokerOptions, readonly tlsPort: number | null = null) {
     this.dir = mkdtempSync(join(tmpdir(), 'earshot-mosquitto-'));
     const conf = [
       `listener ${port} 127.0.0.1`,
@@ -71,17 +77,32 @@ export class Broker {
       conf.push(`acl_file ${join(this.dir, 'acl')}`);
     }
     if (options.extra) conf.push(options.extra);
+    // Last: the lines after a `listener` line configure that listener.
+    if (options.tls && tlsPort !== null) {
+      const tls = options.tls;
+      conf.push(`listener ${tlsPort} 127.0.0.1`, `cafile ${tls.ca}`, `certfile ${tls.cert}`, `keyfile ${tls.key}`);
+      conf.push(`require_certificate ${tls.requireCertificate ?? true}`, `use_identity_as_username ${tls.useIdentityAsUsername ?? false}`);
+    }
     writeFileSync(join(this.dir, 'mosquitto.conf'), `${conf.join('\n')}\n`);
   }
 
   static async start(options: BrokerOptions = {}): Promise<Broker> {
-    const b = new Broker(await freePort(), options);
+    const port = await freePort();
+    let tlsPort: number | null = null;
+    while (options.tls && (tlsPort === null || tlsPort === port)) tlsPort = await freePort();
+    const b = new Broker(port, options, tlsPort);
     await b.start();
     return b;
   }
 
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  /** `mqtts://127.0.0.1:<tlsPort>` (only with the `tls` option) */
+  get tlsUrl(): string {
+    if (this.tlsPort === null) throw new Error('this broker has no TLS listener (BrokerOptions.tls)');
+    return `mqtts://127.0.0.1:${this.tlsPort}`;
   }
 
   get running(): boolean {
@@ -105,7 +126,7 @@ export class Broker {
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       if (!this.proc) throw new Error(`mosquitto exited at start:\n${this.log}`);
-      if (await canConnect(this.port)) return;
+      if ((await canConnect(this.port)) && (this.tlsPort === null || (await canConnect(this.tlsPort)))) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`mosquitto did not listen on ${this.port} within 10 s:\n${this.log}`);
