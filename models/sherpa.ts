@@ -204,54 +204,69 @@ export class SherpaRecognizer {
   }
 }
 
-class RecognizerStream implements StreamingRecognizer {
-  private pending: RecognizedSegment[] = [];
+/**
+ * What both engines' streams share: audio in, results queued until drained, and a finish that pads the tail
+ * with silence (so the last words are decoded) before flushing. Subclasses decode in pump().
+ */
+abstract class NativeStreamBase<T> {
+  protected pending: T[] = [];
   private finished = false;
 
-  constructor(
-    private readonly native: NativeRecognizer,
-    private readonly stream: NativeStream,
-    readonly language: string,
-    readonly model: string,
-    private readonly unit: string,
-  ) {}
+  protected constructor(protected readonly stream: NativeStream, private readonly label: string) {}
 
   accept(samples: Float32Array): void {
-    if (this.finished) throw new Error(`recognizer stream (${this.model}) already finished`);
+    if (this.finished) throw new Error(`${this.label} already finished`);
     this.stream.acceptWaveform({ samples, sampleRate: SAMPLE_RATE });
     this.pump();
   }
 
-  private pump(): void {
-    while (this.native.isReady(this.stream)) {
-      this.native.decode(this.stream);
-      if (this.native.isEndpoint(this.stream)) {
-        this.take();
-        this.native.reset(this.stream);
-      }
-    }
-  }
-
-  private take(): void {
-    const seg = toSegment(this.native.getResult(this.stream), this.unit);
-    if (seg) this.pending.push(seg);
-  }
-
-  drain(): RecognizedSegment[] {
+  drain(): T[] {
     const out = this.pending;
     this.pending = [];
     return out;
   }
 
-  finish(): RecognizedSegment[] {
+  finish(): T[] {
     if (!this.finished) {
       this.stream.acceptWaveform({ samples: new Float32Array(Math.round(TAIL_PADDING_S * SAMPLE_RATE)), sampleRate: SAMPLE_RATE });
       this.stream.inputFinished();
       this.pump();
-      this.take();
+      this.flushLast();
       this.finished = true;
     }
     return this.drain();
+  }
+
+  protected abstract pump(): void;
+  /** Whatever the engine still holds once the input has ended. */
+  protected flushLast(): void {}
+}
+
+class RecognizerStream extends NativeStreamBase<RecognizedSegment> implements StreamingRecognizer {
+  constructor(
+    private readonly native: NativeRecognizer,
+    stream: NativeStream,
+    readonly language: string,
+    readonly model: string,
+    private readonly unit: string,
+  ) {
+    super(stream, `recognizer stream (${model})`);
+  }
+
+  protected pump(): void {
+    while (this.native.isReady(this.stream)) {
+      this.native.decode(this.stream);
+      if (this.native.isEndpoint(this.stream)) {
+        this.flushLast();
+        this.native.reset(this.stream);
+      }
+    }
+  }
+
+  /** The segment in progress becomes final. */
+  protected override flushLast(): void {
+    const seg = toSegment(this.native.getResult(this.stream), this.unit);
+    if (seg) this.pending.push(seg);
   }
 }
 
@@ -349,26 +364,19 @@ export class SherpaKeywordSpotter {
   }
 }
 
-class KeywordStream implements StreamingKeywordSpotter {
-  private pending: KeywordHit[] = [];
+class KeywordStream extends NativeStreamBase<KeywordHit> implements StreamingKeywordSpotter {
   private decodes = 0;
-  private finished = false;
 
   constructor(
     private readonly owner: SherpaKeywordSpotter,
     private readonly native: NativeKeywordSpotter,
-    private readonly stream: NativeStream,
+    stream: NativeStream,
   ) {
+    super(stream, `keyword stream (${owner.model.name})`);
     owner.chunkSeconds();
   }
 
-  accept(samples: Float32Array): void {
-    if (this.finished) throw new Error(`keyword stream (${this.owner.model.name}) already finished`);
-    this.stream.acceptWaveform({ samples, sampleRate: SAMPLE_RATE });
-    this.pump();
-  }
-
-  private pump(): void {
+  protected pump(): void {
     while (this.native.isReady(this.stream)) {
       this.native.decode(this.stream);
       this.decodes++;
@@ -379,22 +387,6 @@ class KeywordStream implements StreamingKeywordSpotter {
         this.native.reset(this.stream);
       }
     }
-  }
-
-  drain(): KeywordHit[] {
-    const out = this.pending;
-    this.pending = [];
-    return out;
-  }
-
-  finish(): KeywordHit[] {
-    if (!this.finished) {
-      this.stream.acceptWaveform({ samples: new Float32Array(Math.round(TAIL_PADDING_S * SAMPLE_RATE)), sampleRate: SAMPLE_RATE });
-      this.stream.inputFinished();
-      this.pump();
-      this.finished = true;
-    }
-    return this.drain();
   }
 }
 
