@@ -7,6 +7,8 @@
  * tone-marked pinyin syllables (matched tone-insensitively).
  */
 
+import { foldWord } from './text.js';
+
 /** The character that stands in for each masked letter or digit: the shape of what was removed stays visible. */
 export const MASK_CHAR = '*';
 
@@ -27,10 +29,7 @@ function tokenize(text: string): Token[] {
   const out: Token[] = [];
   for (const m of text.matchAll(TOKEN)) {
     const raw = m[0];
-    const norm = raw
-      .normalize('NFD')
-      .replace(/[\p{M}'\u2019]/gu, '')
-      .toLowerCase();
+    const norm = foldWord(raw);
     out.push({ norm, raw, from: m.index!, to: m.index! + raw.length, han: HAN.test(raw) });
   }
   return out;

@@ -11,6 +11,7 @@ import { verifyFiles, type VerifiedModel } from '../models/manifest.js';
 import { repoManifest } from '../models/install.js';
 import { compileKeywords, pinyinTokens } from '../models/keywords.js';
 import { SherpaKeywordSpotter, SherpaRecognizer, SAMPLE_RATE, type KeywordHit, type RecognizedSegment, type StreamingRecognizer } from '../models/sherpa.js';
+import { normalizeSyllable } from '../edge/search/query.js';
 import { editDistance, englishWords } from './helpers/metrics.js';
 import { readMono16k as readWav16kMono } from '../device/wav.js';
 
@@ -48,7 +49,6 @@ function randomChunks(seed: number): () => number {
   };
 }
 
-const toneless = (s: string): string => s.normalize('NFD').replace(/\p{M}/gu, '');
 
 function syllables(tokens: string[]): string[] {
   // Same grouping the recognizer uses: an initial joins the final after it.
@@ -135,11 +135,11 @@ t.test('Mandarin pinyin on zh-real (tone-insensitive)', async (t) => {
     const segs = transcribe(zhRecognizer.createStream(), audio);
     decodeMs += performance.now() - t0;
     audioSeconds += audio.length / SAMPLE_RATE;
-    const heard = segs.flatMap((s) => s.words.map((w) => toneless(w.w)));
+    const heard = segs.flatMap((s) => s.words.map((w) => normalizeSyllable(w.w)));
     t.comment(`${clip}: ${segs.map((s) => s.text).join(' / ')}`);
     t.ok(heard.length >= 5, `clip ${clip} transcribed`);
     for (const phrase of expected) {
-      const want = syllables(pinyinTokens(phrase).tokens).map(toneless);
+      const want = syllables(pinyinTokens(phrase).tokens).map(normalizeSyllable);
       // Best-matching window of the same length: substitutions are what a keyword-sized model gets wrong.
       let best = want.length;
       for (let i = 0; i + want.length <= heard.length; i++) best = Math.min(best, editDistance(want, heard.slice(i, i + want.length)));

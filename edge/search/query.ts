@@ -1,4 +1,5 @@
 import { pinyin } from 'pinyin-pro';
+import { foldWord } from '../text.js';
 import type { Channel } from '../events.js';
 
 /**
@@ -310,10 +311,7 @@ const hasCjk = (s: string) => CJK.test(s);
 function latinTokensWithOffsets(text: string): { token: string; from: number; to: number }[] {
   const out: { token: string; from: number; to: number }[] = [];
   for (const m of text.matchAll(/[\p{L}\p{N}\p{M}'\u2019]+/gu)) {
-    const token = m[0]
-      .normalize('NFD')
-      .replace(/[\p{M}'\u2019]/gu, '')
-      .toLowerCase();
+    const token = foldWord(m[0]);
     if (token) out.push({ token, from: m.index!, to: m.index! + m[0].length });
   }
   return out;

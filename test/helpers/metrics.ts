@@ -1,4 +1,5 @@
 import { pinyin } from 'pinyin-pro';
+import { normalizeSyllable } from '../../edge/search/query.js';
 import type { TruthTurn } from '../../scripts/make-call.js';
 import type { CallIndex } from '../../edge/index/call-index.js';
 import type { Channel } from '../../edge/events.js';
@@ -19,9 +20,8 @@ export const errorRate = (ref: string[], hyp: string[]): number => editDistance(
 /** Lower-case words; hyphenated words count as two, as recognisers emit them. */
 export const englishWords = (s: string): string[] => s.toLowerCase().replace(/-/g, ' ').replace(/[^a-z' ]+/g, ' ').split(/\s+/).filter(Boolean);
 
-/** Tone-insensitive pinyin syllables, ü written v, as the search module compares them. */
-export const tonelessSyllables = (s: string): string[] =>
-  s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/ü/g, 'v').toLowerCase().split(/\s+/).filter(Boolean);
+/** Tone-insensitive pinyin syllables, ü written v: exactly as the search module compares them. */
+export const tonelessSyllables = (s: string): string[] => s.split(/\s+/).map(normalizeSyllable).filter(Boolean);
 
 export const hanziToSyllables = (s: string): string[] =>
   pinyin(s.replace(/[^\u3400-\u9fff]/g, ''), { toneType: 'none', type: 'array', v: true });
