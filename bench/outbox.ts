@@ -14,14 +14,10 @@ import { startUplink } from '../edge/uplink/uplink.js';
 import { syntheticRecord } from '../edge/uplink/agent-harness.js';
 import { resolveConfig } from '../provisioning/config.js';
 import { Broker, MOSQUITTO } from '../hw-tests/helpers/mosquitto.js';
+import { percentile, r } from './pipeline.js';
 
-const r = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 const quiet = pino({ level: 'silent' });
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 
 function appendRate(dir: string, batch: number, seconds: number): number {
   const ob = new Outbox(join(dir, `rate-${batch}.sqlite`));
@@ -32,7 +28,7 @@ function appendRate(dir: string, batch: number, seconds: number): number {
   }
   const rate = n / ((performance.now() - t0) / 1000);
   ob.close();
-  return r(rate);
+  return r(rate, 0);
 }
 
 export async function outboxBench(): Promise<Record<string, unknown>> {
@@ -97,8 +93,8 @@ export async function outboxBench(): Promise<Record<string, unknown>> {
       outbox,
       uplink: {
         note: 'append -> mosquitto (loopback, MQTT 5, QoS 1) -> ingest (SQLite, fsync, acks batched every 10 ms) -> ack -> deleted from the outbox',
-        publishToAckMs: { p50: r(pct(latencies, 50), 1), p95: r(pct(latencies, 95), 1), max: r(latencies[latencies.length - 1], 1), n: latencies.length },
-        endToEndRecordsPerSec: r(N / drainSec),
+        publishToAckMs: { p50: r(percentile(latencies, 0.5), 1), p95: r(percentile(latencies, 0.95), 1), max: r(latencies[latencies.length - 1], 1), n: latencies.length },
+        endToEndRecordsPerSec: r(N / drainSec, 0),
         inflight: 1000,
       },
     };
