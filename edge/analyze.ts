@@ -4,7 +4,7 @@ import { WavReplaySource, type CallAudioInput, type ReplayOptions } from '../dev
 import type { EarshotConfig } from '../provisioning/config.js';
 import { SileroVadModel } from '../models/vad.js';
 import { CallPipeline, PIPELINE_RATE } from './analysis/pipeline.js';
-import { CallIndexBuilder, type CallIndex, type CallSource } from './index/call-index.js';
+import { CallIndexBuilder, type CallIndex, type CallLine, type CallSource, type Span } from './index/call-index.js';
 import type { PipelineEvent } from './events.js';
 import type { SpeechModels } from './analysis/speech.js';
 import { RuleEngine, decisionLagSec } from './rules/engine.js';
@@ -32,41 +32,91 @@ export interface AnalyzeResult {
   alerts: Alert[];
 }
 
+export interface CallAnalysisOptions {
+  config: EarshotConfig;
+  vadModel: SileroVadModel;
+  speechModels?: SpeechModels;
+  rules?: CompiledRule[];
+  onAlert?: (alert: Alert) => void;
+  onEvent?: (event: PipelineEvent) => void;
+  /** A recorded call keeps its event log for the caller; a live line does not hold hours of events. */
+  keepEvents?: boolean;
+}
+
+/**
+ * One call, from the first sample to the hang-up: the pipeline, the rules watching it live, and the index
+ * folded from its events. The one home for that wiring, whether the audio is a file or a line.
+ */
+export class CallAnalysis {
+  private readonly pipeline: CallPipeline;
+  private readonly builder: CallIndexBuilder;
+  private readonly engine: RuleEngine;
+  private readonly events: PipelineEvent[] = [];
+
+  constructor(readonly callId: string, private readonly options: CallAnalysisOptions, callSource?: CallSource) {
+    const { config } = options;
+    const speech = options.speechModels ? { models: options.speechModels, language: config.recognition.language } : undefined;
+    this.pipeline = new CallPipeline(options.vadModel, config.analysis, speech);
+    this.builder = new CallIndexBuilder(callId, config.analysis.monologue.maxPauseSec, callSource, config.watch.phrases);
+    this.engine = new RuleEngine(options.rules ?? [], {
+      decisionLagSec: decisionLagSec(config.analysis.vad),
+      monologueMaxPauseSec: config.analysis.monologue.maxPauseSec,
+    });
+    this.pipeline.on((event) => {
+      if (options.keepEvents !== false) this.events.push(event);
+      this.builder.apply(event);
+      options.onEvent?.(event);
+      this.raise(this.engine.push(event));
+    });
+  }
+
+  get heardSec(): number {
+    return this.pipeline.heardSec;
+  }
+
+  get shedding(): boolean {
+    return this.pipeline.shedding;
+  }
+
+  shedRecognition(on: boolean): void {
+    this.pipeline.shedRecognition(on);
+  }
+
+  async push(agent: Float32Array, customer: Float32Array): Promise<void> {
+    await this.pipeline.push(agent, customer);
+    // Timers (dead air, silent agent) must fire during silence, when no event arrives to wake the engine.
+    this.raise(this.engine.tick(this.pipeline.heardSec));
+  }
+
+  /** The hang-up. A live call hands over where it happened and what audio it lost before the index is built. */
+  async finish(live: { line?: CallLine; audioDropped?: Span[] } = {}): Promise<AnalyzeResult> {
+    await this.pipeline.finish();
+    this.raise(this.engine.finish());
+    this.builder.setRecognition(this.pipeline.recognition);
+    if (live.line) this.builder.setLine(live.line);
+    this.builder.setDegraded({ recognitionShed: this.pipeline.shedRanges, audioDropped: live.audioDropped ?? [] });
+    return { index: this.builder.build(), events: this.events, alerts: [...this.engine.alerts] };
+  }
+
+  private raise(alerts: Alert[]): void {
+    for (const alert of alerts) {
+      this.builder.addAlert(alert);
+      this.options.onAlert?.(alert);
+    }
+  }
+}
+
 /** Runs any capture source through the pipeline until it ends, folding events into the call index. */
 export async function analyzeSource(source: CaptureSource, callId: string, options: AnalyzeOptions, callSource?: CallSource): Promise<AnalyzeResult> {
   if (source.sampleRate !== PIPELINE_RATE) throw new Error(`capture source delivers ${source.sampleRate} Hz; the pipeline runs at ${PIPELINE_RATE} Hz`);
   const vadModel = options.vadModel ?? (await SileroVadModel.load());
-  const models = typeof options.speechModels === 'function' ? await options.speechModels() : options.speechModels;
-  const speech = models ? { models, language: options.config.recognition.language } : undefined;
-  const pipeline = new CallPipeline(vadModel, options.config.analysis, speech);
-  const builder = new CallIndexBuilder(callId, options.config.analysis.monologue.maxPauseSec, callSource, options.config.watch.phrases);
-  const events: PipelineEvent[] = [];
-  const engine = new RuleEngine(options.rules ?? [], {
-    decisionLagSec: decisionLagSec(options.config.analysis.vad),
-    monologueMaxPauseSec: options.config.analysis.monologue.maxPauseSec,
-  });
-  const raise = (alerts: Alert[]) => {
-    for (const alert of alerts) {
-      builder.addAlert(alert);
-      options.onAlert?.(alert);
-    }
-  };
-  pipeline.on((event) => {
-    events.push(event);
-    builder.apply(event);
-    options.onEvent?.(event);
-    raise(engine.push(event));
-  });
+  const speechModels = typeof options.speechModels === 'function' ? await options.speechModels() : options.speechModels;
+  const call = new CallAnalysis(callId, { ...options, vadModel, speechModels }, callSource);
   for await (const chunk of source.chunks()) {
-    await pipeline.push(chunk.agent, chunk.customer);
-    // Timers (dead air, silent agent) must fire during silence, when no event arrives to wake the engine.
-    raise(engine.tick(pipeline.heardSec));
-    options.onProgress?.(pipeline.heardSec, source.durationSec ?? 0);
+    await call.push(chunk.agent, chunk.customer);
+    options.onProgress?.(call.heardSec, source.durationSec ?? 0);
   }
-  await pipeline.finish();
-  raise(engine.finish());
-  builder.setRecognition(pipeline.recognition);
-  return { index: builder.build(), events, alerts: [...engine.alerts] };
+  return call.finish();
 }
 
 export function callIdFor(input: CallAudioInput): string {

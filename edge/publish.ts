@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import type { EarshotConfig } from '../provisioning/config.js';
 import type { CallIndex } from './index/call-index.js';
 import type { Alert } from './rules/types.js';
+import type { LiveCallRef } from './run/line.js';
 import { startUplink, type Uplink } from './uplink/uplink.js';
 import type { Outbox } from './outbox/outbox.js';
 import { log } from './log.js';
@@ -13,13 +14,23 @@ import { log } from './log.js';
 export class CallPublisher {
   private constructor(private readonly uplink: Uplink, private readonly outbox: Outbox) {}
 
-  static start(config: EarshotConfig): CallPublisher {
-    const { uplink, outbox } = startUplink(config, { log });
+  /** extraStats: what the box adds to every stats message (the daemon's lines). */
+  static start(config: EarshotConfig, extraStats?: () => Record<string, unknown>): CallPublisher {
+    const { uplink, outbox } = startUplink(config, { log, extraStats });
     return new CallPublisher(uplink, outbox);
   }
 
-  alert(callId: string, alert: Alert): void {
-    this.accept(this.uplink.submit('alert', { callId, ...alert }), `alert ${alert.id} of ${callId}`);
+  /** A live call's alert names its line and agent, so a supervisor knows whose desk to walk to. */
+  alert(callId: string, alert: Alert, line?: LiveCallRef): void {
+    this.accept(this.uplink.submit('alert', { callId, ...(line ? { line } : {}), ...alert }), `alert ${alert.id} of ${callId}`);
+  }
+
+  get outboxDepth(): number {
+    return this.outbox.depth();
+  }
+
+  get connection(): Uplink {
+    return this.uplink;
   }
 
   index(index: CallIndex): void {

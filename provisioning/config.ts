@@ -14,6 +14,54 @@ export interface EarshotConfig {
   outbox: OutboxConfig;
   uplink: UplinkConfig;
   ingest: IngestConfig;
+  /** As written, per line: provisioning/lines.ts resolves each into what the line runs with. */
+  lines: Record<string, LineConfig>;
+  pbx: Record<string, PbxPortConfig>;
+  run: RunConfig;
+}
+
+export type DeviceRef = string | number;
+export type ChannelRef = number | 'left' | 'right';
+
+export interface LineConfig {
+  enabled: boolean;
+  agent: { id?: string; extension?: string };
+  audio: {
+    device?: DeviceRef;
+    agentDevice?: DeviceRef;
+    customerDevice?: DeviceRef;
+    replay?: string[];
+    loop?: boolean;
+    gapSec?: number;
+    pipe?: string;
+    sampleRate?: number;
+    channels?: number;
+    agentChannel?: ChannelRef;
+    customerChannel?: ChannelRef;
+  };
+  callState: {
+    pbx?: string;
+    hook?: { path: string; baudRate: number; offHook?: string; onHook?: string };
+    auto?: { endAfterQuietSec: number; minCallSec: number };
+  };
+  analysis?: Record<string, unknown>;
+  recognition?: { language?: 'auto' | 'en' | 'zh' };
+}
+
+export interface PbxPortConfig {
+  path: string;
+  baudRate: number;
+  pattern?: string;
+  startEvents?: string[];
+  endEvents?: string[];
+}
+
+export interface RunConfig {
+  healthPort: number;
+  retry: { minSec: number; maxSec: number };
+  shed: { behindSec: number; caughtUpSec: number; maxBacklogSec: number };
+  ringBufferMin: number;
+  printAlerts: boolean;
 }
 
 export type MqttProtocolSetting = 'auto' | '5' | '3.1.1';
@@ -88,6 +136,8 @@ export function resolveConfig(raw: unknown, file = '(built-in)'): EarshotConfig 
   if (copy.uplink.reconnect.minSec > copy.uplink.reconnect.maxSec) {
     throw new ConfigError(file, 'uplink.reconnect.minSec must not exceed uplink.reconnect.maxSec');
   }
+  if (copy.run.retry.minSec > copy.run.retry.maxSec) throw new ConfigError(file, 'run.retry.minSec must not exceed run.retry.maxSec');
+  if (copy.run.shed.caughtUpSec >= copy.run.shed.behindSec) throw new ConfigError(file, 'run.shed.caughtUpSec must be below run.shed.behindSec');
   if (copy.uplink.deniedBackoff.minSec > copy.uplink.deniedBackoff.maxSec) {
     throw new ConfigError(file, 'uplink.deniedBackoff.minSec must not exceed uplink.deniedBackoff.maxSec');
   }

@@ -62,12 +62,16 @@ class ChannelLane {
     return frame;
   }
 
-  /** Returns recognition events this frame completed; frame decisions are queued for the tracker. */
-  async analyzeFrame(frame: Float32Array): Promise<PipelineEvent[]> {
+  /**
+   * Returns recognition events this frame completed; frame decisions are queued for the tracker. While
+   * recognition is shed the speech engines hear "no speech": the open stretch finishes decoding through
+   * the gate's hangover and then they are fed nothing, which is what makes shedding cheap.
+   */
+  async analyzeFrame(frame: Float32Array, shed: boolean): Promise<PipelineEvent[]> {
     const probability = await this.vad.probability(frame);
     this.undecided.push(this.prosody.analyze(frame, probability >= 0.2));
     this.decided.push(...this.segmenter.push(probability));
-    return this.speech ? this.speech.accept(frame, probability) : [];
+    return this.speech ? this.speech.accept(frame, shed ? 0 : probability) : [];
   }
 }
 
@@ -84,6 +88,9 @@ export class CallPipeline {
   private framesDecided = 0;
   private samplesIn = 0;
   private finished = false;
+  private shedSince: number | null = null;
+  /** Stretches of the call (media seconds) that were not transcribed because the box was behind. */
+  readonly shedRanges: { start: number; end: number }[] = [];
 
   constructor(vadModel: SileroVadModel, private readonly config: AnalysisConfig, speech?: SpeechSetup) {
     this.lanes = {
@@ -109,6 +116,22 @@ export class CallPipeline {
     return this.framesIn * FRAME_SEC;
   }
 
+  get shedding(): boolean {
+    return this.shedSince !== null;
+  }
+
+  /**
+   * Stops (or resumes) feeding the speech engines from the current position on; VAD, silence, over-talk and
+   * emotion go on. For a box that is behind real time: text is the expensive part and the part that can wait.
+   */
+  shedRecognition(on: boolean): void {
+    if (on && this.shedSince === null) this.shedSince = this.heardSec;
+    if (!on && this.shedSince !== null) {
+      this.shedRanges.push({ start: this.shedSince, end: this.heardSec });
+      this.shedSince = null;
+    }
+  }
+
   /** Feeds both sides at 16 kHz; the two arrays of one call should be of equal length over time. */
   async push(agent: Float32Array, customer: Float32Array): Promise<void> {
     if (this.finished) throw new Error('push() after finish()');
@@ -129,6 +152,8 @@ export class CallPipeline {
       await this.analyzeNextFrame();
     }
     const durationSec = this.samplesIn / PIPELINE_RATE;
+    if (this.shedSince !== null) this.shedRanges.push({ start: this.shedSince, end: durationSec });
+    this.shedSince = null;
     for (const lane of Object.values(this.lanes)) lane.decided.push(...lane.segmenter.flush());
     this.drainDecided(durationSec);
     const emittedAt = durationSec;
@@ -146,7 +171,8 @@ export class CallPipeline {
 
   private async analyzeNextFrame(): Promise<void> {
     const frames = CHANNELS.map((c) => this.lanes[c].takeFrame());
-    const speechEvents = await Promise.all(CHANNELS.map((c, i) => this.lanes[c].analyzeFrame(frames[i])));
+    const shed = this.shedSince !== null;
+    const speechEvents = await Promise.all(CHANNELS.map((c, i) => this.lanes[c].analyzeFrame(frames[i], shed)));
     this.shareLanguage(speechEvents);
     this.framesIn++;
     for (const event of speechEvents.flat()) this.emit({ ...event, emittedAt: this.heardSec });

@@ -69,10 +69,35 @@ export interface CallSource {
   agentChannel?: 'left' | 'right';
 }
 
+/** A live call's place on the floor; see the schema for each field. */
+export interface CallLine {
+  name: string;
+  agentId?: string;
+  extension?: string;
+  startedAt: string;
+  endedAt: string;
+  boundaries: 'pbx' | 'hook' | 'audio' | 'file';
+  endedBy: 'pbx' | 'hook' | 'quiet' | 'file-end' | 'next-call' | 'shutdown' | 'fault';
+  callRef?: string;
+  caller?: string;
+}
+
+export interface Span {
+  start: number;
+  end: number;
+}
+
+export interface CallDegraded {
+  recognitionShed: Span[];
+  audioDropped: Span[];
+}
+
 export interface CallIndex {
   schema: typeof CALL_INDEX_SCHEMA;
   callId: string;
   source?: CallSource;
+  line?: CallLine;
+  degraded?: CallDegraded;
   durationSec: number;
   utterances: IndexedUtterance[];
   silences: IndexedSilence[];
@@ -102,6 +127,8 @@ export class CallIndexBuilder {
   private recognition?: Record<Channel, ChannelRecognition>;
   private readonly alerts: Alert[] = [];
   private durationSec: number | null = null;
+  private line?: CallLine;
+  private degraded?: CallDegraded;
 
   constructor(
     private readonly callId: string,
@@ -161,6 +188,17 @@ export class CallIndexBuilder {
     this.recognition = recognition;
   }
 
+  /** Where a live call happened; handed over at the hang-up, when its end is known. */
+  setLine(line: CallLine): void {
+    this.line = line;
+  }
+
+  setDegraded(degraded: CallDegraded): void {
+    const spans = (xs: Span[]) => xs.map((x) => ({ start: round(x.start), end: round(x.end) })).filter((x) => x.end > x.start);
+    const clean = { recognitionShed: spans(degraded.recognitionShed), audioDropped: spans(degraded.audioDropped) };
+    this.degraded = clean.recognitionShed.length || clean.audioDropped.length ? clean : undefined;
+  }
+
   get complete(): boolean {
     return this.durationSec !== null;
   }
@@ -173,6 +211,8 @@ export class CallIndexBuilder {
       schema: CALL_INDEX_SCHEMA,
       callId: this.callId,
       ...(this.source ? { source: this.source } : {}),
+      ...(this.line ? { line: { ...this.line } } : {}),
+      ...(this.degraded ? { degraded: structuredClone(this.degraded) } : {}),
       durationSec: this.durationSec,
       utterances,
       silences: byTime(this.silences),
