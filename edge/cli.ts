@@ -2,6 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { AudioInputError } from '../device/wav.js';
+import { CaptureError } from '../device/capture.js';
 import type { CallAudioInput } from '../device/file-source.js';
 import { ConfigError, defaultConfig, loadConfigFile } from '../provisioning/config.js';
 import { analyzeRecording, callIdFor } from './analyze.js';
@@ -16,6 +17,7 @@ import { startIngest } from './ingest/ingest.js';
 import { loadRules } from './rules/setup.js';
 import { CallPublisher } from './publish.js';
 import { RulePackError } from './rules/pack.js';
+import { runCommand } from './run/run-command.js';
 
 /** Exit status for input the user must fix (bad file, bad config, bad arguments), as opposed to our own failures. */
 const EXIT_BAD_INPUT = 2;
@@ -163,6 +165,35 @@ program
     process.stderr.write(`earshot ingest: stored ${c.stored}, duplicates ${c.duplicates}, invalid ${c.invalid}\n`);
   });
 
+program
+  .command('run')
+  .description('the appliance: listen to every line in the config, live, until SIGTERM (docs/run.md)')
+  .option('-c, --config <file>', 'configuration file (YAML) with a lines: section')
+  .option('--demo', 'replay the bundled calls on a few lines in real time to a broker on loopback, print alerts as published, then stop')
+  .option('--loop', 'with --demo: keep replaying until Ctrl-C')
+  .option('--broker <url>', 'MQTT broker (default from config; --demo starts an embedded one when not given)')
+  .option('-m, --models <root>', 'folder of model directories (default from config)')
+  .option('--health-port <port>', 'local health endpoint on 127.0.0.1 (0: off; default from config: 8787)', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port number 0-65535');
+    return n;
+  })
+  .option('--print-alerts', 'also print each alert on stdout as it is raised')
+  .action(async (opts: { config?: string; demo?: boolean; loop?: boolean; broker?: string; models?: string; healthPort?: number; printAlerts?: boolean }) => {
+    if (!opts.demo && !opts.config) throw new UsageError('earshot run needs --config <earshot.yml> (or --demo)');
+    if (opts.loop && !opts.demo) throw new UsageError('--loop goes with --demo');
+    process.exitCode = await runCommand(opts, (s) => process.stdout.write(s));
+  });
+
+program
+  .command('devices')
+  .description('list the audio inputs and serial ports this box can see, to fill in earshot.yml')
+  .option('--json', 'as JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const { devicesCommand } = await import('../device/devices.js');
+    process.exitCode = await devicesCommand({ json: Boolean(opts.json), out: (s) => process.stdout.write(s) });
+  });
+
 try {
   await program.parseAsync();
 } catch (err) {
@@ -183,6 +214,10 @@ try {
     process.exit(EXIT_BAD_INPUT);
   }
   if (err instanceof UsageError || err instanceof InvalidArgumentError) {
+    process.stderr.write(`earshot: ${err.message}\n`);
+    process.exit(EXIT_BAD_INPUT);
+  }
+  if (err instanceof CaptureError) {
     process.stderr.write(`earshot: ${err.message}\n`);
     process.exit(EXIT_BAD_INPUT);
   }

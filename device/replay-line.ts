@@ -1,0 +1,97 @@
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CaptureError, type LiveCaptureSource, type StereoChunk } from './capture.js';
+import { WavReplaySource, type CallAudioInput } from './file-source.js';
+import { AudioInputError } from './wav.js';
+
+export interface ReplayLineOptions {
+  files: string[];
+  agentChannel: 'left' | 'right';
+  sampleRate: number;
+  /** Start again after the last file. */
+  loop: boolean;
+  /** Quiet (delivered as silence, in real time) before each file after the first. */
+  gapSec: number;
+  /** Quiet before the first file: staggers demo lines so their calls do not all start at once. */
+  startDelaySec?: number;
+  /** Samples per chunk; live devices deliver 20-100 ms at a time. */
+  chunkSamples?: number;
+}
+
+export interface ReplayBoundary {
+  kind: 'start' | 'end';
+  file: string;
+}
+
+/**
+ * A line whose audio is recorded calls replayed at wall-clock speed, for demos and soak tests. It is a live
+ * source like a headset (quiet between calls included), and it also says where each file begins and ends,
+ * which is the call state when nothing else provides one. Boundaries are emitted in order with the chunks:
+ * `start` just before a file's first chunk, `end` just after its last.
+ */
+export class ReplayLineSource extends EventEmitter<{ boundary: [ReplayBoundary] }> implements LiveCaptureSource {
+  readonly description: string;
+  private closed = false;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly options: ReplayLineOptions) {
+    super();
+    this.description = `replay of ${options.files.length === 1 ? options.files[0] : `${options.files.length} files`}${options.loop ? ' (looped)' : ''}`;
+  }
+
+  get sampleRate(): number {
+    return this.options.sampleRate;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.abort.abort();
+  }
+
+  async *chunks(): AsyncIterable<StereoChunk> {
+    const { sampleRate } = this.options;
+    const chunkSamples = this.options.chunkSamples ?? sampleRate / 10;
+    const started = Date.now();
+    let pos = 0;
+    const paced = async function* (this: ReplayLineSource, agent: Float32Array, customer: Float32Array): AsyncGenerator<StereoChunk> {
+      for (let i = 0; i < agent.length && !this.closed; i += chunkSamples) {
+        const end = Math.min(agent.length, i + chunkSamples);
+        const chunk = { t0: pos / sampleRate, agent: agent.subarray(i, end), customer: customer.subarray(i, end) };
+        pos += end - i;
+        const wait = started + (pos / sampleRate) * 1000 - Date.now();
+        if (wait > 0) await sleep(wait, undefined, { signal: this.abort.signal }).catch(() => undefined);
+        if (this.closed) return;
+        yield { ...chunk, capturedAt: Date.now() };
+      }
+    }.bind(this);
+    const quiet = (sec: number) => {
+      const silence = new Float32Array(Math.round(sec * sampleRate));
+      return paced(silence, silence);
+    };
+    if (this.options.startDelaySec) yield* quiet(this.options.startDelaySec);
+    let first = true;
+    do {
+      for (const file of this.options.files) {
+        if (this.closed) return;
+        if (!first && this.options.gapSec > 0) yield* quiet(this.options.gapSec);
+        first = false;
+        const input: CallAudioInput = { stereo: file, agentChannel: this.options.agentChannel };
+        let recording: WavReplaySource;
+        try {
+          // One chunk: the whole recording, re-chunked and paced below.
+          recording = await WavReplaySource.open(input, sampleRate, { chunkSamples: Number.MAX_SAFE_INTEGER });
+        } catch (err) {
+          // A bad file in a replay list is the installer's to fix; the line faults naming it.
+          throw new CaptureError(file, err instanceof AudioInputError ? err.reason : (err as Error).message);
+        }
+        let whole: StereoChunk | undefined;
+        for await (const c of recording.chunks()) whole = c;
+        if (!whole) continue;
+        this.emit('boundary', { kind: 'start', file });
+        yield* paced(whole.agent, whole.customer);
+        if (this.closed) return;
+        this.emit('boundary', { kind: 'end', file });
+      }
+    } while (this.options.loop && !this.closed);
+  }
+}

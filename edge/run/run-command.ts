@@ -1,0 +1,93 @@
+import type { MqttClient } from 'mqtt';
+import { ConfigError, defaultConfig, loadConfigFile, type EarshotConfig } from '../../provisioning/config.js';
+import { log, logToStdout } from '../log.js';
+import type { Alert } from '../rules/types.js';
+import { Daemon } from './daemon.js';
+import { demoConfig, EmbeddedBroker, watchBroker } from './demo.js';
+import type { LiveCallRef } from './line.js';
+
+export interface RunOptions {
+  config?: string;
+  demo?: boolean;
+  loop?: boolean;
+  broker?: string;
+  models?: string;
+  healthPort?: number;
+  printAlerts?: boolean;
+  /** Seconds to let the uplink deliver at shutdown. */
+  drainSec?: number;
+}
+
+const clock = (d = new Date()) => d.toTimeString().slice(0, 8);
+const mmss = (sec: number) => `${Math.floor(sec / 60)}:${(sec % 60).toFixed(1).padStart(4, '0')}`;
+
+/** One alert as a supervisor reads it: when, how bad, what, whose desk, where in the call, the evidence. */
+export function formatAlert(a: Alert & { callId: string; line?: Partial<LiveCallRef> }): string {
+  const who = a.line ? `${a.line.name}${a.line.agentId ? ` (agent ${a.line.agentId})` : ''}` : a.callId;
+  return `${clock()}  ${a.severity.toUpperCase().padEnd(8)} ${a.rule.padEnd(22)} ${who.padEnd(20)} at ${mmss(a.start)}  ${a.evidence}`;
+}
+
+/**
+ * `earshot run`: the daemon until SIGTERM or SIGINT. `--demo` builds its own lines from the bundled calls,
+ * starts a broker on loopback unless one is given, prints alerts as a supervisor subscribed to the broker
+ * receives them, and stops once every demo call has been indexed (or runs on with --loop).
+ */
+export async function runCommand(opts: RunOptions, out: (s: string) => void): Promise<number> {
+  let config: EarshotConfig = opts.config ? loadConfigFile(opts.config) : defaultConfig();
+  const file = opts.config ?? '(built-in)';
+  if (opts.models) config.models.root = opts.models;
+  if (opts.broker) config.uplink.broker = opts.broker;
+  if (opts.healthPort !== undefined) config.run.healthPort = opts.healthPort;
+  logToStdout(opts.demo ? (process.env.EARSHOT_LOG_LEVEL ?? 'warn') : undefined);
+
+  let broker: EmbeddedBroker | undefined;
+  let watcher: MqttClient | undefined;
+  let cleanup = () => {};
+  if (opts.demo) {
+    if (!opts.broker) broker = await EmbeddedBroker.start();
+    const demo = demoConfig(config, { broker: opts.broker ?? (broker as EmbeddedBroker).url, loop: Boolean(opts.loop), models: opts.models, embedded: Boolean(broker) });
+    config = demo.config;
+    cleanup = demo.cleanup;
+    out(`earshot demo: ${Object.keys(config.lines).length} lines replaying bundled calls in real time -> ${config.uplink.broker}${broker ? ' (embedded broker)' : ''}\n`);
+    out(`  speech models from ${config.models.root}; alerts below are what a supervisor subscribed to the broker receives\n\n`);
+    watcher = await watchBroker(config.uplink.broker, config.uplink.prefix, (leaf, data) => {
+      if (leaf === 'alerts') out(`${formatAlert(data as unknown as Alert & { callId: string; line?: LiveCallRef })}\n`);
+      if (leaf === 'index') {
+        const line = (data.line ?? {}) as { name?: string; endedBy?: string };
+        const alerts = (data.alerts as unknown[] | undefined)?.length ?? 0;
+        const sec = Number(data.durationSec ?? 0);
+        out(`${clock()}  INDEX    ${String(data.callId)}: ${mmss(sec)} long, ${alerts} alert(s), ended by ${line.endedBy ?? '?'}\n`);
+      }
+    });
+  } else if (Object.keys(config.lines).length === 0) {
+    throw new ConfigError(file, 'no lines configured: add a lines: section (see docs/run.md), or try earshot run --demo');
+  }
+
+  const printLocally = !opts.demo && (opts.printAlerts || config.run.printAlerts);
+  const daemon = await Daemon.start(config, {
+    log,
+    file,
+    staggerSec: opts.demo ? 4 : 0,
+    onAlert: printLocally ? (a) => out(`${formatAlert(a)}\n`) : undefined,
+  });
+  if (daemon.healthPort) log.info({ url: `http://127.0.0.1:${daemon.healthPort}/health` }, 'health endpoint');
+
+  const signalled = new Promise<string>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve(sig));
+  });
+  const why = await Promise.race([signalled, opts.demo && !opts.loop ? daemon.linesDone().then(() => 'done') : new Promise<string>(() => {})]);
+  log.info({ why }, 'stopping');
+  const { waiting } = await daemon.stop(opts.drainSec ?? 5);
+  const statuses = daemon.lineStatuses();
+  const calls = statuses.reduce((s, l) => s + l.counters.calls, 0);
+  const alerts = statuses.reduce((s, l) => s + l.counters.alerts, 0);
+  // The supervisor's view gets a moment to receive the last records before the broker goes away.
+  await new Promise((r) => setTimeout(r, 300));
+  await watcher?.endAsync(true);
+  await broker?.close();
+  cleanup();
+  if (opts.demo || why !== 'done') {
+    out(`\nearshot: stopped (${why}): ${calls} call(s) indexed, ${alerts} alert(s) raised, ${waiting} record(s) left in the outbox\n`);
+  }
+  return 0;
+}
