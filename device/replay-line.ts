@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import { CaptureError, type LiveCaptureSource, type StereoChunk } from './capture.js';
 import { WavReplaySource, type CallAudioInput } from './file-source.js';
 import { AudioInputError } from './wav.js';
@@ -16,6 +16,8 @@ export interface ReplayLineOptions {
   startDelaySec?: number;
   /** Samples per chunk; live devices deliver 20-100 ms at a time. */
   chunkSamples?: number;
+  /** Wall-clock speed, as a line delivers (default). Off: as fast as the reader takes it, for tests and load. */
+  paced?: boolean;
 }
 
 export interface ReplayBoundary {
@@ -59,7 +61,8 @@ export class ReplayLineSource extends EventEmitter<{ boundary: [ReplayBoundary] 
         const chunk = { t0: pos / sampleRate, agent: agent.subarray(i, end), customer: customer.subarray(i, end) };
         pos += end - i;
         const wait = started + (pos / sampleRate) * 1000 - Date.now();
-        if (wait > 0) await sleep(wait, undefined, { signal: this.abort.signal }).catch(() => undefined);
+        if (this.options.paced === false) await setImmediate(); // lets the reader's consumers run between chunks
+        else if (wait > 0) await sleep(wait, undefined, { signal: this.abort.signal }).catch(() => undefined);
         if (this.closed) return;
         yield { ...chunk, capturedAt: Date.now() };
       }
