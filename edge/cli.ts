@@ -179,7 +179,8 @@ program
     return n;
   })
   .option('--print-alerts', 'also print each alert on stdout as it is raised')
-  .action(async (opts: { config?: string; demo?: boolean; loop?: boolean; broker?: string; models?: string; healthPort?: number; printAlerts?: boolean }) => {
+  .option('--check', 'validate the configuration (lines, PBX patterns, rule packs) and exit')
+  .action(async (opts: { config?: string; demo?: boolean; loop?: boolean; broker?: string; models?: string; healthPort?: number; printAlerts?: boolean; check?: boolean }) => {
     if (!opts.demo && !opts.config) throw new UsageError('earshot run needs --config <earshot.yml> (or --demo)');
     if (opts.loop && !opts.demo) throw new UsageError('--loop goes with --demo');
     process.exitCode = await runCommand(opts, (s) => process.stdout.write(s));

@@ -325,6 +325,11 @@ export class Line {
 
   private openCall(boundaries: CallLine['boundaries'], at: number, b: Partial<CallBoundary> = {}): void {
     const s = this.deps.settings;
+    // A replayed file is exactly the call; only live signals lag the first word.
+    if (boundaries === 'file') {
+      this.preRoll = [];
+      this.preRollSec = 0;
+    }
     const startedAt = new Date(at - this.preRollSec * 1000);
     this.callSeq++;
     const callId = `${this.name}-${compactTime(startedAt)}-${this.callSeq}`;

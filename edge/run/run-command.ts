@@ -3,6 +3,9 @@ import { ConfigError, defaultConfig, loadConfigFile, type EarshotConfig } from '
 import { log, logToStdout } from '../log.js';
 import type { Alert } from '../rules/types.js';
 import { Daemon } from './daemon.js';
+import { CallStateInputs } from './call-state-inputs.js';
+import { resolveLines } from '../../provisioning/lines.js';
+import { loadRules } from '../rules/setup.js';
 import { demoConfig, EmbeddedBroker, watchBroker } from './demo.js';
 import type { LiveCallRef } from './line.js';
 
@@ -16,6 +19,8 @@ export interface RunOptions {
   printAlerts?: boolean;
   /** Seconds to let the uplink deliver at shutdown. */
   drainSec?: number;
+  /** Validate the configuration (lines, PBX patterns, rules) and exit without opening anything. */
+  check?: boolean;
 }
 
 const clock = (d = new Date()) => d.toTimeString().slice(0, 8);
@@ -25,6 +30,21 @@ const mmss = (sec: number) => `${Math.floor(sec / 60)}:${(sec % 60).toFixed(1).p
 export function formatAlert(a: Alert & { callId: string; line?: Partial<LiveCallRef> }): string {
   const who = a.line ? `${a.line.name}${a.line.agentId ? ` (agent ${a.line.agentId})` : ''}` : a.callId;
   return `${clock()}  ${a.severity.toUpperCase().padEnd(8)} ${a.rule.padEnd(22)} ${who.padEnd(20)} at ${mmss(a.start)}  ${a.evidence}`;
+}
+
+/** `earshot run --check`: everything an installer can get wrong, found before the box goes live. */
+function checkConfig(config: EarshotConfig, file: string, out: (s: string) => void): number {
+  const lines = resolveLines(config, file);
+  if (lines.length === 0) throw new ConfigError(file, 'no lines configured: add a lines: section (see docs/run.md)');
+  // Compiles every PBX and hook pattern (nothing is opened until start()).
+  new CallStateInputs(config, lines, [], log, file);
+  const rules = loadRules(config);
+  out(`${file}: OK: ${lines.length} line(s), ${rules.length} rule(s)\n`);
+  for (const l of lines) {
+    const agent = l.agent.id ? ` agent ${l.agent.id}` : '';
+    out(`  ${l.name.padEnd(16)} audio ${l.audio.kind.padEnd(8)} calls by ${l.callState.kind.padEnd(5)} language ${l.config.recognition.language}${agent}\n`);
+  }
+  return 0;
 }
 
 /**
@@ -38,6 +58,7 @@ export async function runCommand(opts: RunOptions, out: (s: string) => void): Pr
   if (opts.models) config.models.root = opts.models;
   if (opts.broker) config.uplink.broker = opts.broker;
   if (opts.healthPort !== undefined) config.run.healthPort = opts.healthPort;
+  if (opts.check) return checkConfig(config, file, out);
   logToStdout(opts.demo ? (process.env.EARSHOT_LOG_LEVEL ?? 'warn') : undefined);
 
   let broker: EmbeddedBroker | undefined;
