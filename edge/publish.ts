@@ -15,8 +15,8 @@ export class CallPublisher {
   private constructor(private readonly uplink: Uplink, private readonly outbox: Outbox) {}
 
   /** extraStats: what the box adds to every stats message (the daemon's lines). */
-  static start(config: EarshotConfig, extraStats?: () => Record<string, unknown>): CallPublisher {
-    const { uplink, outbox } = startUplink(config, { log, extraStats });
+  static start(config: EarshotConfig, extraStats?: () => Record<string, unknown>, connect = true): CallPublisher {
+    const { uplink, outbox } = startUplink(config, { log, extraStats, connect });
     return new CallPublisher(uplink, outbox);
   }
 

@@ -62,6 +62,7 @@ export interface RunConfig {
   shed: { behindSec: number; caughtUpSec: number; maxBacklogSec: number };
   ringBufferMin: number;
   printAlerts: boolean;
+  workers: number;
 }
 
 export type MqttProtocolSetting = 'auto' | '5' | '3.1.1';

@@ -3,7 +3,7 @@ import { HookSwitchParser, PbxRecordParser, type CallStateEvent } from '../../de
 import { SerialCallState } from '../../device/serial-call-state.js';
 import { ConfigError, type EarshotConfig } from '../../provisioning/config.js';
 import type { LineSettings } from '../../provisioning/lines.js';
-import type { Line } from './line.js';
+import type { CallBoundary } from './line.js';
 
 interface Port {
   name: string;
@@ -22,12 +22,11 @@ export class CallStateInputs {
   private readonly ports: Port[] = [];
 
   /** Builds every parser first, so a bad pattern is a ConfigError before anything opens. */
-  constructor(config: EarshotConfig, settings: LineSettings[], lines: Line[], private readonly log: Logger, file = '(config)') {
-    const byName = new Map(lines.map((l) => [l.name, l]));
+  constructor(config: EarshotConfig, settings: LineSettings[], route: (line: string, boundary: CallBoundary) => void, private readonly log: Logger, file = '(config)') {
     const retry = config.run.retry;
     const pbxLines = settings.filter((s) => s.callState.kind === 'pbx');
     for (const [name, port] of Object.entries(config.pbx)) {
-      const routes = new Map(pbxLines.filter((s) => s.callState.kind === 'pbx' && s.callState.port === name).map((s) => [(s.callState as { extension: string }).extension, byName.get(s.name) as Line]));
+      const routes = new Map(pbxLines.filter((s) => s.callState.kind === 'pbx' && s.callState.port === name).map((s) => [(s.callState as { extension: string }).extension, s.name]));
       if (routes.size === 0) continue;
       let parser: PbxRecordParser;
       try {
@@ -43,13 +42,12 @@ export class CallStateInputs {
           this.log.debug({ port: name, extension: e.extension }, 'PBX record for an extension no line listens to');
           return;
         }
-        line.boundary(toBoundary(e, 'pbx'));
+        route(line, toBoundary(e, 'pbx'));
       });
       this.ports.push(p);
     }
     for (const s of settings) {
       if (s.callState.kind !== 'hook') continue;
-      const line = byName.get(s.name) as Line;
       let parser: HookSwitchParser;
       try {
         parser = new HookSwitchParser({ offHook: s.callState.offHook, onHook: s.callState.onHook });
@@ -57,7 +55,7 @@ export class CallStateInputs {
         throw new ConfigError(file, `lines.${s.name}.callState.hook: ${(err as Error).message}`);
       }
       const p: Port = { name: `hook:${s.name}`, kind: 'hook', path: s.callState.path, serial: new SerialCallState({ path: s.callState.path, baudRate: s.callState.baudRate, parser, retry }), unrouted: 0 };
-      p.serial.on('call', (e) => line.boundary(toBoundary(e, 'hook')));
+      p.serial.on('call', (e) => route(s.name, toBoundary(e, 'hook')));
       this.ports.push(p);
     }
     for (const p of this.ports) {
@@ -82,7 +80,7 @@ export class CallStateInputs {
   }
 }
 
-function toBoundary(e: CallStateEvent, by: 'pbx' | 'hook') {
+function toBoundary(e: CallStateEvent, by: 'pbx' | 'hook'): CallBoundary {
   return {
     kind: e.kind,
     by,

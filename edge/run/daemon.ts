@@ -1,20 +1,15 @@
 import os from 'node:os';
 import type { Logger } from 'pino';
-import type { LiveCaptureSource } from '../../device/capture.js';
-import { ReplayLineSource } from '../../device/replay-line.js';
-import { SileroVadModel } from '../../models/vad.js';
 import type { EarshotConfig } from '../../provisioning/config.js';
 import { resolveLines, type LineSettings } from '../../provisioning/lines.js';
-import { PIPELINE_RATE } from '../analysis/pipeline.js';
-import type { SpeechModels } from '../analysis/speech.js';
 import { CallPublisher } from '../publish.js';
 import { loadRules } from '../rules/setup.js';
 import type { Alert } from '../rules/types.js';
-import { loadSpeechModels } from '../speech-setup.js';
-import { AudioRing } from './audio-ring.js';
 import { CallStateInputs } from './call-state-inputs.js';
 import { startHealthServer } from './health.js';
-import { Line, type LiveCallRef } from './line.js';
+import { LocalLineGroup, type GroupSinks, type LineGroupHandle } from './line-group.js';
+import type { LineStatus, LiveCallRef } from './line.js';
+import { WorkerLineGroup } from './worker-line-group.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -27,20 +22,25 @@ export interface DaemonOptions {
   file?: string;
 }
 
+/** How many threads analyse lines: run.workers, or one per core (never more than lines); 1 = this thread. */
+export function workerCount(config: EarshotConfig, lines: number): number {
+  const wanted = config.run.workers > 0 ? config.run.workers : os.availableParallelism();
+  return Math.max(1, Math.min(wanted, lines));
+}
+
 /**
- * `earshot run`: every configured line, live, until SIGTERM. The box process owns what is shared (the VAD
- * and speech models, the rules, the outbox and uplink, the serial ports); each line owns its audio and its
- * calls and fails alone.
+ * `earshot run`: every configured line, live, until SIGTERM. The main thread owns what is shared (the outbox
+ * and uplink, the serial ports, the health endpoint); lines run in groups, one per core, each group with its
+ * own copy of the models. Each line owns its audio and its calls and fails alone.
  */
 export class Daemon {
-  private readonly lines: Line[] = [];
+  private groups: LineGroupHandle[] = [];
+  private readonly groupOf = new Map<string, LineGroupHandle>();
   private state: 'starting' | 'running' | 'stopping' | 'stopped' = 'starting';
   private publisher?: CallPublisher;
   private callState?: CallStateInputs;
   private health?: { port: number; close: () => Promise<void> };
-  private readonly rings = new Map<string, AudioRing>();
   private readonly started = Date.now();
-  private speechProblems: string[] = [];
   private readonly cpuAtStart = process.cpuUsage();
 
   private constructor(private readonly config: EarshotConfig, private readonly settings: LineSettings[], private readonly options: DaemonOptions) {}
@@ -48,9 +48,9 @@ export class Daemon {
   /** Validates everything an installer can get wrong before any line opens, then starts them all. */
   static async start(config: EarshotConfig, options: DaemonOptions): Promise<Daemon> {
     const settings = resolveLines(config, options.file);
-    const rules = loadRules(config);
+    loadRules(config);
     const daemon = new Daemon(config, settings, options);
-    await daemon.startAll(rules);
+    await daemon.startAll();
     return daemon;
   }
 
@@ -59,52 +59,58 @@ export class Daemon {
   }
 
   get lineNames(): string[] {
-    return this.lines.map((l) => l.name);
+    return this.settings.map((s) => s.name);
   }
 
-  private async startAll(rules: ReturnType<typeof loadRules>): Promise<void> {
+  get threads(): number {
+    return this.groups.length;
+  }
+
+  private async startAll(): Promise<void> {
     const { log } = this.options;
-    const vadModel = await SileroVadModel.load();
-    let speechModels: SpeechModels | undefined;
-    if (this.settings.length > 0) {
-      speechModels = await loadSpeechModels(this.config);
-      this.speechProblems = [...speechModels.problems];
-      for (const problem of speechModels.problems) log.warn({ problem }, 'speech recognition degraded');
-    }
-    for (const s of this.settings) {
-      const ring = this.config.run.ringBufferMin > 0 ? new AudioRing(this.config.run.ringBufferMin) : undefined;
-      if (ring) this.rings.set(s.name, ring);
-      const line: Line = new Line({
-        settings: s,
-        vadModel,
-        speechModels,
-        rules,
-        run: this.config.run,
-        log,
-        ring,
-        openSource: () => this.openSource(s, line),
-        publisher: {
-          alert: (callId, alert, ref) => {
-            this.publisher?.alert(callId, alert, ref as LiveCallRef);
-            this.options.onAlert?.({ ...alert, callId, line: ref as LiveCallRef });
-          },
-          index: (index) => {
-            this.publisher?.index(index);
-            this.options.onIndex?.(index.callId, s.name);
-          },
-        },
-      });
-      this.lines.push(line);
-    }
-    this.callState = new CallStateInputs(this.config, this.settings, this.lines, log, this.options.file);
-    this.publisher = CallPublisher.start(this.config, () => this.stats());
+    this.callState = new CallStateInputs(this.config, this.settings, (line, b) => this.groupOf.get(line)?.boundary(line, b), log, this.options.file);
+    const sinks: GroupSinks = {
+      alert: (callId, alert, ref) => {
+        this.publisher?.alert(callId, alert, ref);
+        this.options.onAlert?.({ ...alert, callId, line: ref });
+      },
+      index: (index) => {
+        this.publisher?.index(index);
+        this.options.onIndex?.(index.callId, index.line?.name ?? '');
+      },
+    };
+    const threads = workerCount(this.config, this.settings.length);
+    const order = Object.fromEntries(this.settings.map((s, i) => [s.name, i]));
+    const shares = Array.from({ length: threads }, (_, i) => this.settings.filter((_, j) => j % threads === i));
+    this.groups =
+      threads === 1
+        ? [new LocalLineGroup({ config: this.config, settings: this.settings, log, staggerSec: this.options.staggerSec, order }, sinks)]
+        : shares.map(
+            (share, id) =>
+              new WorkerLineGroup(
+                { id, config: this.config, settings: share, staggerSec: this.options.staggerSec, order, logLevel: log.level, logToStdout: true, statusEveryMs: 500 },
+                sinks,
+                log,
+              ),
+          );
+    for (const g of this.groups) for (const name of g.names) this.groupOf.set(name, g);
+    if (!this.config.uplink.enabled) log.warn({ outbox: this.config.outbox.path }, 'uplink.enabled is false: indexes and alerts are kept in the outbox and not published');
+    this.publisher = CallPublisher.start(this.config, () => this.stats(), this.config.uplink.enabled);
     this.callState.start();
-    for (const line of this.lines) line.start();
+    try {
+      await Promise.all(this.groups.map((g) => g.start()));
+    } catch (err) {
+      await this.stop(0);
+      throw err;
+    }
     if (this.config.run.healthPort > 0) {
       this.health = await startHealthServer(this.config.run.healthPort, {
         health: () => this.healthReport(),
-        lines: () => this.lines.map((l) => l.status()),
-        lineAudio: (name, sec) => (this.lines.some((l) => l.name === name) ? this.rings.get(name)?.wav(sec) : 'no-such-line'),
+        lines: () => this.lineStatuses(),
+        lineAudio: async (name, sec) => {
+          const group = this.groupOf.get(name);
+          return group ? group.audio(name, sec) : 'no-such-line';
+        },
       }).catch((err: Error) => {
         // Another process on the port must not keep the lines from running; the log says why there is no endpoint.
         log.error({ port: this.config.run.healthPort, err: err.message }, 'health endpoint could not start');
@@ -112,60 +118,30 @@ export class Daemon {
       });
     }
     this.state = 'running';
-    log.info({ lines: this.lineNames, health: this.health?.port ?? null }, 'earshot running');
+    log.info({ lines: this.lineNames, threads, health: this.health?.port ?? null }, 'earshot running');
   }
 
-  private async openSource(s: LineSettings, line: Line): Promise<LiveCaptureSource> {
-    const a = s.audio;
-    switch (a.kind) {
-      case 'replay': {
-        const source = new ReplayLineSource({
-          files: a.files,
-          agentChannel: a.agentChannel,
-          sampleRate: PIPELINE_RATE,
-          loop: a.loop,
-          gapSec: a.gapSec,
-          startDelaySec: (this.options.staggerSec ?? 0) * this.settings.indexOf(s),
-        });
-        if (s.callState.kind === 'file') source.on('boundary', (b) => line.boundary({ kind: b.kind, by: 'file', at: Date.now() }));
-        return source;
-      }
-      case 'pipe': {
-        const { PipeSource } = await import('../../device/pipe-source.js');
-        const source = new PipeSource({ path: a.path, sampleRate: a.sampleRate, channels: a.channels, agentChannel: a.agentChannel, customerChannel: a.customerChannel });
-        await source.open();
-        return source;
-      }
-      case 'device': {
-        const { PortAudioSource } = await import('../../device/portaudio-source.js');
-        const source = new PortAudioSource({ device: a.device, channels: a.channels, sampleRate: a.sampleRate, agentChannel: a.agentChannel, customerChannel: a.customerChannel });
-        await source.open();
-        return source;
-      }
-      case 'devices': {
-        const { PortAudioSource } = await import('../../device/portaudio-source.js');
-        const source = new PortAudioSource({ agent: { device: a.agentDevice }, customer: { device: a.customerDevice }, sampleRate: a.sampleRate });
-        await source.open();
-        return source;
-      }
-    }
+  lineStatuses(): LineStatus[] {
+    const all = this.groups.flatMap((g) => g.statuses());
+    return this.settings.map((s) => all.find((l) => l.name === s.name)).filter((l): l is LineStatus => Boolean(l));
   }
 
-  healthReport(): ReturnType<Parameters<typeof startHealthServer>[1]['health']> {
+  healthReport() {
     const problems: string[] = [];
-    const lines = this.lines.map((l) => l.status());
+    const lines = this.lineStatuses();
     for (const l of lines) {
       if (l.state === 'faulted') problems.push(`line ${l.name}: ${l.fault}`);
       if (l.shedding) problems.push(`line ${l.name}: behind real time, recognition shed`);
     }
     problems.push(...(this.callState?.problems() ?? []));
-    problems.push(...this.speechProblems.map((p) => `recognition: ${p}`));
+    problems.push(...new Set(this.groups.flatMap((g) => g.problems())));
     const uplink = this.publisher?.connection;
-    const status = this.state === 'running' ? (problems.length ? 'degraded' : 'ok') : this.state === 'starting' ? 'starting' : 'stopping';
+    const status: 'ok' | 'degraded' | 'starting' | 'stopping' = this.state === 'running' ? (problems.length ? 'degraded' : 'ok') : this.state === 'starting' ? 'starting' : 'stopping';
     return {
       status,
       problems,
       uptimeSec: Math.round((Date.now() - this.started) / 1000),
+      threads: this.groups.length,
       lines: Object.fromEntries(lines.map((l) => [l.name, l.state])),
       outboxDepth: this.publisher?.outboxDepth ?? 0,
       uplink: uplink ? { ...uplink.counters } : null,
@@ -174,7 +150,7 @@ export class Daemon {
 
   /** Added to the uplink's stats message every uplink.statsIntervalSec. */
   stats(): Record<string, unknown> {
-    const lines = this.lines.map((l) => l.status());
+    const lines = this.lineStatuses();
     const cpu = process.cpuUsage(this.cpuAtStart);
     const wallSec = (Date.now() - this.started) / 1000;
     return {
@@ -183,12 +159,18 @@ export class Daemon {
       linesShedding: lines.filter((l) => l.shedding).length,
       process: {
         rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
-        // Share of one core used since start: on a 2-core box, 2.0 is everything.
+        // Cores used on average since start (all threads): on a 2-core box, 2.0 is everything.
         cpuCores: Number(((cpu.user + cpu.system) / 1e6 / Math.max(1, wallSec)).toFixed(2)),
         cores: os.availableParallelism(),
+        threads: this.groups.length,
       },
       callState: this.callState?.stats() ?? {},
     };
+  }
+
+  /** Every line has stopped by itself (replayed calls without loop, as in the demo). */
+  async linesDone(): Promise<void> {
+    await Promise.all(this.groups.map((g) => g.done()));
   }
 
   /**
@@ -200,20 +182,11 @@ export class Daemon {
     if (this.state === 'stopping' || this.state === 'stopped') return { waiting: this.publisher?.outboxDepth ?? 0 };
     this.state = 'stopping';
     await this.callState?.stop();
-    await Promise.all(this.lines.map((l) => l.stop()));
+    await Promise.all(this.groups.map((g) => g.stop()));
     const waiting = (await this.publisher?.drain(drainSec)) ?? 0;
     await this.publisher?.stop();
     await this.health?.close();
     this.state = 'stopped';
     return { waiting };
-  }
-
-  /** Every line has stopped by itself (replayed calls without loop, as in the demo). */
-  async linesDone(): Promise<void> {
-    await Promise.all(this.lines.map((l) => l.done));
-  }
-
-  lineStatuses() {
-    return this.lines.map((l) => l.status());
   }
 }

@@ -48,7 +48,7 @@ export function demoConfig(base: EarshotConfig, opts: { broker: string; loop: bo
     models: { ...base.models, root: opts.models ?? demoModelsRoot(base.models.root) },
     outbox: { ...base.outbox, path: path.join(dir, 'outbox.sqlite') },
     // Nobody acknowledges on the demo's broker but the broker itself.
-    uplink: { ...base.uplink, broker: opts.broker, site: 'demo', box: 'demo-box', ackMode: 'puback', statsIntervalSec: 10, ...(opts.embedded ? { protocol: '3.1.1' } : {}) },
+    uplink: { ...base.uplink, enabled: true, broker: opts.broker, site: 'demo', box: 'demo-box', ackMode: 'puback', statsIntervalSec: 10, ...(opts.embedded ? { protocol: '3.1.1' } : {}) },
     run: { ...base.run, healthPort: base.run.healthPort },
   });
   return { config, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

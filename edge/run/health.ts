@@ -6,7 +6,7 @@ export interface HealthSource {
   health(): { status: 'ok' | 'degraded' | 'starting' | 'stopping'; problems: string[] } & Record<string, unknown>;
   lines(): unknown[];
   /** A line's recent audio as WAV, from its in-memory ring; undefined when the line has no ring. */
-  lineAudio(name: string, sec: number): Buffer | undefined | 'no-such-line';
+  lineAudio(name: string, sec: number): Promise<Buffer | undefined | 'no-such-line'>;
 }
 
 /**
@@ -19,7 +19,7 @@ export interface HealthSource {
  *   GET /lines/<name>/audio?sec=60   the last seconds of that line's audio (run.ringBufferMin > 0)
  */
 export async function startHealthServer(port: number, source: HealthSource): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
-  const server = createServer((req, res) => {
+  const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const json = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -34,7 +34,7 @@ export async function startHealthServer(port: number, source: HealthSource): Pro
     const audio = /^\/lines\/([^/]+)\/audio$/.exec(url.pathname);
     if (audio) {
       const sec = Math.max(1, Math.min(3600, Number(url.searchParams.get('sec') ?? 60) || 60));
-      const wav = source.lineAudio(decodeURIComponent(audio[1]), sec);
+      const wav = await source.lineAudio(decodeURIComponent(audio[1]), sec);
       if (wav === 'no-such-line') return json(404, { error: `no line ${audio[1]}` });
       if (!wav) return json(404, { error: 'no audio ring on this box (run.ringBufferMin is 0)' });
       res.writeHead(200, { 'content-type': 'audio/wav', 'content-length': wav.length });

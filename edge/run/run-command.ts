@@ -37,7 +37,7 @@ function checkConfig(config: EarshotConfig, file: string, out: (s: string) => vo
   const lines = resolveLines(config, file);
   if (lines.length === 0) throw new ConfigError(file, 'no lines configured: add a lines: section (see docs/run.md)');
   // Compiles every PBX and hook pattern (nothing is opened until start()).
-  new CallStateInputs(config, lines, [], log, file);
+  new CallStateInputs(config, lines, () => {}, log, file);
   const rules = loadRules(config);
   out(`${file}: OK: ${lines.length} line(s), ${rules.length} rule(s)\n`);
   for (const l of lines) {

@@ -409,7 +409,8 @@ export function boxId(config: UplinkConfig): string {
 }
 
 /** Opens the outbox and the MQTT transport from the configuration and starts the uplink. */
-export function startUplink(config: EarshotConfig, options: { log?: Logger; extraStats?: () => Record<string, unknown> } = {}): { uplink: Uplink; outbox: Outbox } {
+/** connect: false keeps records in the outbox without contacting any broker (the daemon with uplink.enabled false). */
+export function startUplink(config: EarshotConfig, options: { log?: Logger; extraStats?: () => Record<string, unknown>; connect?: boolean } = {}): { uplink: Uplink; outbox: Outbox } {
   const u = config.uplink;
   const log = options.log ?? defaultLog;
   const box = boxId(u);
@@ -443,6 +444,6 @@ export function startUplink(config: EarshotConfig, options: { log?: Logger; extr
     extraStats: options.extraStats,
     log,
   });
-  uplink.start();
+  if (options.connect !== false) uplink.start();
   return { uplink, outbox };
 }

@@ -1,0 +1,216 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { EarshotConfig } from '../../provisioning/config.js';
+import type { LineSettings } from '../../provisioning/lines.js';
+import type { CallIndex } from '../index/call-index.js';
+import type { Alert } from '../rules/types.js';
+import type { GroupSinks, LineGroupHandle } from './line-group.js';
+import type { CallBoundary, LineStatus, LiveCallRef } from './line.js';
+
+export interface WorkerInit {
+  id: number;
+  config: EarshotConfig;
+  settings: LineSettings[];
+  staggerSec?: number;
+  order?: Record<string, number>;
+  logLevel: string;
+  logToStdout: boolean;
+  statusEveryMs: number;
+}
+
+export type ToWorker =
+  | { type: 'boundary'; line: string; boundary: CallBoundary }
+  | { type: 'audio'; id: number; line: string; sec: number }
+  | { type: 'stop' };
+
+export type FromWorker =
+  | { type: 'started'; statuses: LineStatus[]; problems: string[] }
+  | { type: 'status'; statuses: LineStatus[]; problems: string[] }
+  | { type: 'alert'; callId: string; alert: Alert; ref: LiveCallRef }
+  | { type: 'index'; index: CallIndex }
+  | { type: 'audio'; id: number; wav: Uint8Array | undefined }
+  | { type: 'done'; statuses: LineStatus[] }
+  | { type: 'failed'; message: string }
+  | { type: 'stopped' };
+
+/** The worker's module: compiled in dist/, or TypeScript source when running under a loader (tests, tsx). */
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './line-worker.ts' : './line-worker.js', import.meta.url);
+
+function spawnWorker(workerData: WorkerInit): Worker {
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData });
+  // Loader hooks from --import do not reach worker threads on Node 20; the source worker registers tsx itself.
+  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
+  return new Worker(boot, { eval: true, workerData });
+}
+
+/**
+ * Lines in a worker thread. Decoding is synchronous native work, so one thread can only use one core; a
+ * box with two cores runs its lines in two workers, each with its own copy of the models (~100 MB). The
+ * outbox, the uplink and the serial ports stay in the main thread.
+ *
+ * A worker that dies (a native crash in a model, an out-of-memory) takes only its own lines down: they show
+ * as faulted, the calls open in it are lost (logged), and the worker is started again with backoff.
+ */
+export class WorkerLineGroup implements LineGroupHandle {
+  private worker?: Worker;
+  private alive = false;
+  private cached: LineStatus[] = [];
+  private groupProblems: string[] = [];
+  private crash?: string;
+  private stopping = false;
+  private stopped?: () => void;
+  private finished = false;
+  private doneWaiters: (() => void)[] = [];
+  private audioWaiters = new Map<number, (wav: Buffer | undefined) => void>();
+  private nextAudioId = 1;
+  private restartDelaySec: number;
+  readonly counters = { restarts: 0 };
+
+  constructor(private readonly init: WorkerInit, private readonly sinks: GroupSinks, private readonly log: Logger) {
+    this.restartDelaySec = init.config.run.retry.minSec;
+    this.cached = init.settings.map((s) => placeholder(s, 'starting'));
+  }
+
+  get names(): string[] {
+    return this.init.settings.map((s) => s.name);
+  }
+
+  /** Resolves once the worker has loaded its models and opened its lines (or failed to, which is a fault). */
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const worker = spawnWorker(this.init);
+      this.worker = worker;
+      this.alive = true;
+      let started = false;
+      worker.on('message', (m: FromWorker) => {
+        switch (m.type) {
+          case 'started':
+            started = true;
+            this.crash = undefined;
+            this.restartDelaySec = this.init.config.run.retry.minSec;
+            this.cached = m.statuses;
+            this.groupProblems = m.problems;
+            resolve();
+            break;
+          case 'status':
+            this.cached = m.statuses;
+            this.groupProblems = m.problems;
+            break;
+          case 'alert':
+            this.sinks.alert(m.callId, m.alert, m.ref);
+            break;
+          case 'index':
+            this.sinks.index(m.index);
+            break;
+          case 'audio':
+            this.audioWaiters.get(m.id)?.(m.wav ? Buffer.from(m.wav) : undefined);
+            this.audioWaiters.delete(m.id);
+            break;
+          case 'done':
+            this.cached = m.statuses;
+            this.finish();
+            break;
+          case 'failed':
+            if (!started) reject(new Error(`worker ${this.init.id}: ${m.message}`));
+            break;
+          case 'stopped':
+            this.stopped?.();
+            break;
+        }
+      });
+      worker.on('error', (err) => {
+        this.log.error({ worker: this.init.id, lines: this.names, err }, 'line worker crashed; its lines fault and it restarts');
+        this.crash = err.message;
+      });
+      worker.on('exit', (code) => {
+        this.alive = false;
+        for (const w of this.audioWaiters.values()) w(undefined);
+        this.audioWaiters.clear();
+        if (this.stopping) {
+          this.stopped?.();
+          return;
+        }
+        if (!started) {
+          reject(new Error(`worker ${this.init.id} exited (${code}) before its lines started${this.crash ? `: ${this.crash}` : ''}`));
+          return;
+        }
+        this.onCrash(code);
+      });
+    });
+  }
+
+  private onCrash(code: number): void {
+    const reason = `worker crashed (${this.crash ?? `exit ${code}`}); calls open on it were lost`;
+    const open = this.cached.filter((s) => s.call).map((s) => s.call?.callId);
+    this.log.error({ worker: this.init.id, lostCalls: open, retryInSec: this.restartDelaySec }, 'line worker gone');
+    this.cached = this.init.settings.map((s) => ({ ...placeholder(s, 'faulted'), fault: reason, faultSince: new Date().toISOString(), retryInSec: this.restartDelaySec }));
+    const delay = this.restartDelaySec;
+    this.restartDelaySec = Math.min(this.init.config.run.retry.maxSec, this.restartDelaySec * 2);
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.counters.restarts++;
+      this.start().catch((err: Error) => {
+        this.log.error({ worker: this.init.id, err: err.message }, 'line worker could not restart');
+        this.onCrash(1);
+      });
+    }, delay * 1000).unref();
+  }
+
+  boundary(line: string, boundary: CallBoundary): void {
+    this.worker?.postMessage({ type: 'boundary', line, boundary } satisfies ToWorker);
+  }
+
+  statuses(): LineStatus[] {
+    return this.cached;
+  }
+
+  problems(): string[] {
+    return this.crash ? [...this.groupProblems, `worker ${this.init.id}: ${this.crash}`] : this.groupProblems;
+  }
+
+  audio(line: string, sec: number): Promise<Buffer | undefined> {
+    const id = this.nextAudioId++;
+    return new Promise((resolve) => {
+      this.audioWaiters.set(id, resolve);
+      this.worker?.postMessage({ type: 'audio', id, line, sec } satisfies ToWorker);
+    });
+  }
+
+  done(): Promise<void> {
+    if (this.finished) return Promise.resolve();
+    return new Promise((resolve) => this.doneWaiters.push(resolve));
+  }
+
+  private finish(): void {
+    this.finished = true;
+    for (const w of this.doneWaiters.splice(0)) w();
+  }
+
+  /** The worker ends its calls and posts their indexes before it says stopped; only then is it terminated. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const worker = this.worker;
+    if (worker && this.alive) {
+      await new Promise<void>((resolve) => {
+        this.stopped = resolve;
+        worker.postMessage({ type: 'stop' } satisfies ToWorker);
+      });
+      await worker.terminate();
+    }
+    this.finish();
+  }
+}
+
+function placeholder(s: LineSettings, state: LineStatus['state']): LineStatus {
+  return {
+    name: s.name,
+    state,
+    agent: { ...s.agent },
+    audio: s.audio.kind,
+    callState: s.callState.kind,
+    backlogSec: 0,
+    shedding: false,
+    counters: { calls: 0, alerts: 0, callsCut: 0, falseStarts: 0, faults: 0, shedSec: 0, droppedSec: 0, heardSec: 0, busySec: 0, maxBacklogSec: 0 },
+  };
+}

@@ -1,0 +1,83 @@
+import t from 'tap';
+import path from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import wavefile from 'wavefile';
+import { readWav } from '../device/wav.js';
+import { resolveConfig } from '../provisioning/config.js';
+import { Daemon, workerCount } from '../edge/run/daemon.js';
+import { PIPELINE_RATE } from '../edge/analysis/pipeline.js';
+import { freePort } from '../hw-tests/helpers/mosquitto.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
+
+/** The first seconds of the invest call: the agent's "guaranteed return" is at 0:07.9. */
+async function shortCall(dir: string, sec: number): Promise<string> {
+  const wav = await readWav(path.join(repoRoot, 'demo', 'demo-invest-en.wav'), PIPELINE_RATE);
+  const toInt = (x: Float32Array) => Int16Array.from(x.subarray(0, sec * PIPELINE_RATE), (v) => Math.round(Math.max(-1, Math.min(1, v)) * 32767));
+  const out = new wavefile.WaveFile();
+  out.fromScratch(2, PIPELINE_RATE, '16', wav.channels.map(toInt));
+  const file = path.join(dir, 'short.wav');
+  writeFileSync(file, out.toBuffer());
+  return file;
+}
+
+t.test('lines run in one worker per core; a line that cannot open faults alone and health says which', async (t) => {
+  const dir = t.testdir({});
+  const call = await shortCall(dir, 11);
+  const port = await freePort();
+  const config = resolveConfig({
+    models: { root: path.join(shared, 'models') },
+    recognition: { language: 'en' },
+    outbox: { path: path.join(dir, 'outbox.sqlite') },
+    run: { healthPort: port, workers: 2, ringBufferMin: 1, retry: { minSec: 0.2, maxSec: 1 } },
+    lines: {
+      'desk-1': { agent: { id: 'A1' }, audio: { replay: [call] } },
+      'desk-2': { agent: { id: 'A2' }, audio: { replay: [call] } },
+      'desk-3': { audio: { replay: [path.join(dir, 'missing.wav')] } },
+    },
+  });
+  const alerts: { rule: string; line: string }[] = [];
+  const indexes: string[] = [];
+  const log = pino({ level: 'silent' });
+  const daemon = await Daemon.start(config, { log, onAlert: (a) => alerts.push({ rule: a.rule, line: a.line.name }), onIndex: (_id, line) => indexes.push(line) });
+  t.equal(daemon.threads, 2, 'two threads on request');
+  await new Promise((r) => setTimeout(r, 3000));
+  const health = await fetch(`http://127.0.0.1:${port}/health`);
+  t.equal(health.status, 503, 'degraded while a line is faulted');
+  const report = (await health.json()) as { status: string; problems: string[]; lines: Record<string, string> };
+  t.equal(report.status, 'degraded');
+  t.match(report.problems.join('\n'), /line desk-3: .*missing\.wav/, 'the problem names the line and the file');
+  t.same(report.lines, { 'desk-1': 'in-call', 'desk-2': 'in-call', 'desk-3': 'faulted' });
+  const lines = (await (await fetch(`http://127.0.0.1:${port}/lines`)).json()) as { name: string; state: string; retryInSec?: number }[];
+  t.match(lines.find((l) => l.name === 'desk-3'), { state: 'faulted', retryInSec: Number });
+  const audio = await fetch(`http://127.0.0.1:${port}/lines/desk-2/audio?sec=2`);
+  t.equal(audio.headers.get('content-type'), 'audio/wav', 'a line’s recent audio can be listened to on the box');
+  const wav = new wavefile.WaveFile(new Uint8Array(await audio.arrayBuffer()));
+  t.ok(Math.abs((wav.data as { chunkSize: number }).chunkSize / 4 / PIPELINE_RATE - 2) < 0.05, 'two seconds of it, from the worker that runs the line');
+  t.equal((await fetch(`http://127.0.0.1:${port}/lines/nope/audio`)).status, 404);
+
+  await Promise.race([Promise.all([until(() => indexes.length >= 2)]), new Promise((r) => setTimeout(r, 20000))]);
+  t.same(indexes.sort(), ['desk-1', 'desk-2'], 'both good lines indexed their call');
+  t.same(alerts.filter((a) => a.rule === 'guaranteed-return').map((a) => a.line).sort(), ['desk-1', 'desk-2'], 'alerts come back from the workers with their line');
+  // Worker threads report their lines' counters every 500 ms.
+  await Promise.race([until(() => daemon.lineStatuses()[0].counters.calls === 1), new Promise((r) => setTimeout(r, 3000))]);
+  const stats = daemon.stats() as { lines: Record<string, { calls: number; faults: number }>; process: { threads: number } };
+  t.equal(stats.lines['desk-1'].calls, 1);
+  t.ok(stats.lines['desk-3'].faults >= 2, 'the bad line keeps retrying');
+  t.equal(stats.process.threads, 2);
+  await daemon.stop(0);
+});
+
+t.test('threads: one per core, never more than lines, or as configured', async (t) => {
+  t.equal(workerCount(resolveConfig({ run: { workers: 3 } }), 8), 3);
+  t.equal(workerCount(resolveConfig({ run: { workers: 8 } }), 2), 2);
+  t.equal(workerCount(resolveConfig({ run: { workers: 1 } }), 8), 1);
+  t.ok(workerCount(resolveConfig({}), 64) >= 1);
+});
+
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 100));
+}
