@@ -3,13 +3,16 @@
  * seconds per second of one channel's audio), so figures from different machines compare; the machine is
  * stated alongside. Sections: `pipeline` (signal analysis), `recognition` (speech models, ../shared/models), `rules`
  * (precision, recall and alert latency per rule), `outbox` (durable writes, publish-to-ack latency through
- * mosquitto on loopback); `npm run bench -- <section>` runs one.
+ * mosquitto on loopback), `lines` (lines `earshot run` sustains in real time with recognition on and off, CPU and RSS
+ * per line, alert latency under that load; bench/lines.ts lists its EARSHOT_BENCH_LINES_* settings);
+ * `npm run bench -- <section>` runs one.
  */
 import os from 'node:os';
 import { pipelineBench, r } from './pipeline.js';
 import { recognitionBench } from './recognition.js';
 import { rulesBench } from './rules.js';
 import { outboxBench } from './outbox.js';
+import { linesBench } from './lines.js';
 
 const only = process.argv[2];
 const report: Record<string, unknown> = {
@@ -20,5 +23,6 @@ if (!only || only === 'pipeline') Object.assign(report, await pipelineBench());
 if (!only || only === 'recognition') report.recognition = await recognitionBench();
 if (!only || only === 'rules') report.rules = await rulesBench();
 if (!only || only === 'outbox') Object.assign(report, await outboxBench());
+if (!only || only === 'lines') report.lines = await linesBench();
 report.peakRssMiB = r(process.resourceUsage().maxRSS / 1024, 1);
 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
