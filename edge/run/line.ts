@@ -37,6 +37,8 @@ export interface LineCounters {
   shedSec: number;
   /** Seconds of audio dropped beyond the backlog limit: always counted, never silent. */
   droppedSec: number;
+  /** Seconds the capture device itself lost (a driver overrun, two inputs drifting apart), as the source counts them. */
+  captureDroppedSec: number;
   /** Audio analysed, in seconds (inside and outside calls). */
   heardSec: number;
   /** CPU-side processing time of that audio. */
@@ -125,7 +127,7 @@ export class Line {
   private preRollSec = 0;
   private droppedPending = 0;
   private readonly idle: { vad: VadStream[]; pending: Float32Array[]; speechRun: number };
-  readonly counters: LineCounters = { calls: 0, alerts: 0, callsCut: 0, falseStarts: 0, faults: 0, shedSec: 0, droppedSec: 0, heardSec: 0, busySec: 0, maxBacklogSec: 0 };
+  readonly counters: LineCounters = { calls: 0, alerts: 0, callsCut: 0, falseStarts: 0, faults: 0, shedSec: 0, droppedSec: 0, captureDroppedSec: 0, heardSec: 0, busySec: 0, maxBacklogSec: 0 };
   private readonly log: Logger;
 
   constructor(private readonly deps: LineDeps) {
@@ -179,8 +181,15 @@ export class Line {
       ...(this.call ? { call: { callId: this.call.analysis.callId, startedAt: this.call.ref.startedAt, heardSec: Number(this.call.analysis.heardSec.toFixed(1)) } } : {}),
       backlogSec: Number(this.queuedSec.toFixed(2)),
       shedding: this.call?.analysis.shedding ?? false,
-      counters: { ...this.counters, heardSec: Number(this.counters.heardSec.toFixed(1)), busySec: Number(this.counters.busySec.toFixed(2)) },
+      counters: { ...this.counters, captureDroppedSec: this.captureDroppedSec(), heardSec: Number(this.counters.heardSec.toFixed(1)), busySec: Number(this.counters.busySec.toFixed(2)) },
     };
+  }
+
+  private captureDropped = 0;
+
+  private captureDroppedSec(): number {
+    const current = (this.source as { droppedSamples?: number } | undefined)?.droppedSamples ?? 0;
+    return Number(((this.captureDropped + current) / PIPELINE_RATE).toFixed(2));
   }
 
   private async run(): Promise<void> {
@@ -189,6 +198,8 @@ export class Line {
     while (!this.stopping) {
       let delivered = false;
       try {
+        this.captureDropped += (this.source as { droppedSamples?: number } | undefined)?.droppedSamples ?? 0;
+        this.source = undefined;
         this.source = await this.deps.openSource();
         this.log.info({ audio: this.source.description }, 'line open');
         this.fault = undefined;

@@ -211,6 +211,6 @@ function placeholder(s: LineSettings, state: LineStatus['state']): LineStatus {
     callState: s.callState.kind,
     backlogSec: 0,
     shedding: false,
-    counters: { calls: 0, alerts: 0, callsCut: 0, falseStarts: 0, faults: 0, shedSec: 0, droppedSec: 0, heardSec: 0, busySec: 0, maxBacklogSec: 0 },
+    counters: { calls: 0, alerts: 0, callsCut: 0, falseStarts: 0, faults: 0, shedSec: 0, droppedSec: 0, captureDroppedSec: 0, heardSec: 0, busySec: 0, maxBacklogSec: 0 },
   };
 }
