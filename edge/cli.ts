@@ -19,6 +19,11 @@ import { CallPublisher } from './publish.js';
 import { RulePackError } from './rules/pack.js';
 import { runCommand } from './run/run-command.js';
 
+// Each running PortAudio input holds a libuv threadpool thread while it waits for audio (naudiodon's
+// design), and stopping one needs another: the default pool of 4 would stall a box with a few sound cards.
+// Set before anything uses the pool, which is created on first use.
+process.env.UV_THREADPOOL_SIZE ??= '32';
+
 /** Exit status for input the user must fix (bad file, bad config, bad arguments), as opposed to our own failures. */
 const EXIT_BAD_INPUT = 2;
 
