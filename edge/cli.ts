@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { AudioInputError } from '../device/wav.js';
@@ -196,6 +197,22 @@ program
   .description('list the audio inputs and serial ports this box can see, to fill in earshot.yml')
   .option('--json', 'as JSON')
   .action(async (opts: { json?: boolean }) => {
+    if (!process.env.EARSHOT_DEVICES_CHILD) {
+      // libasound prints dozens of "ALSA lib ... Unknown PCM" lines on stderr while PortAudio probes a machine
+      // without every card its config names; an installer needs the list, not those. The listing runs in a
+      // child whose stderr is filtered.
+      process.exitCode = await new Promise<number>((resolve) => {
+        const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { env: { ...process.env, EARSHOT_DEVICES_CHILD: '1' }, stdio: ['ignore', 'inherit', 'pipe'] });
+        let rest = '';
+        child.stderr.on('data', (d: Buffer) => {
+          const lines = (rest + d.toString('utf8')).split('\n');
+          rest = lines.pop() ?? '';
+          for (const l of lines) if (!l.startsWith('ALSA lib ')) process.stderr.write(`${l}\n`);
+        });
+        child.on('close', (code) => resolve(code ?? 1));
+      });
+      return;
+    }
     const { devicesCommand } = await import('../device/devices.js');
     process.exitCode = await devicesCommand({ json: Boolean(opts.json), out: (s) => process.stdout.write(s) });
   });
