@@ -1,6 +1,7 @@
 import t from 'tap';
 import path from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { createWriteStream, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import wavefile from 'wavefile';
@@ -81,3 +82,37 @@ t.test('threads: one per core, never more than lines, or as configured', async (
 async function until(cond: () => boolean): Promise<void> {
   while (!cond()) await new Promise((r) => setTimeout(r, 100));
 }
+
+t.test('a call recorder writing raw PCM to a named pipe: the call is found in the audio and indexed', async (t) => {
+  const dir = t.testdir({});
+  const fifo = path.join(dir, 'trunk.pcm');
+  execFileSync('mkfifo', [fifo]);
+  // The first 11 s of the invest call as a recorder would write it: 8 kHz s16le stereo, then 6 s of quiet.
+  const wav = await readWav(path.join(repoRoot, 'demo', 'demo-invest-en.wav'), 8000);
+  const n = 11 * 8000;
+  const pcm = Buffer.alloc((n + 6 * 8000) * 4);
+  for (let i = 0; i < n; i++) {
+    pcm.writeInt16LE(Math.round(Math.max(-1, Math.min(1, wav.channels[0][i])) * 32767), i * 4);
+    pcm.writeInt16LE(Math.round(Math.max(-1, Math.min(1, wav.channels[1][i])) * 32767), i * 4 + 2);
+  }
+  const config = resolveConfig({
+    models: { root: path.join(shared, 'models') },
+    recognition: { language: 'en' },
+    outbox: { path: path.join(dir, 'outbox.sqlite') },
+    run: { healthPort: 0, workers: 1, shed: { behindSec: 1000, caughtUpSec: 1, maxBacklogSec: 2000 } },
+    lines: { 'trunk-7': { audio: { pipe: fifo, sampleRate: 8000 }, callState: { auto: { endAfterQuietSec: 4 } } } },
+  });
+  const indexes: string[] = [];
+  const alerts: string[] = [];
+  const daemon = await Daemon.start(config, { log: pino({ level: 'silent' }), onIndex: (id) => indexes.push(id), onAlert: (a) => alerts.push(a.rule) });
+  const writer = createWriteStream(fifo);
+  writer.end(pcm);
+  await Promise.race([until(() => indexes.length === 1), new Promise((r) => setTimeout(r, 30000))]);
+  t.equal(indexes.length, 1, 'one call');
+  t.match(indexes[0], /^trunk-7-/);
+  t.ok(alerts.includes('guaranteed-return'), 'its alert was raised');
+  const [status] = daemon.lineStatuses();
+  t.equal(status.state, 'idle', 'after the call the line listens for the next one');
+  t.equal(status.counters.calls, 1);
+  await daemon.stop(0);
+});
