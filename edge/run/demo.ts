@@ -61,15 +61,15 @@ export function demoConfig(base: EarshotConfig, opts: { broker: string; loop: bo
 export class EmbeddedBroker {
   private readonly sockets = new Set<Socket>();
 
-  private constructor(readonly port: number, private readonly aedes: ReturnType<typeof aedesModule.createBroker>, private readonly server: Server) {
+  private constructor(readonly port: number, readonly aedes: ReturnType<typeof aedesModule.createBroker>, private readonly server: Server) {
     server.on('connection', (s) => {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
     });
   }
 
-  static async start(port = 0): Promise<EmbeddedBroker> {
-    const aedes = aedesModule.createBroker();
+  static async start(port = 0, options?: Parameters<typeof aedesModule.createBroker>[0]): Promise<EmbeddedBroker> {
+    const aedes = aedesModule.createBroker(options);
     const server = createServer(aedes.handle);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

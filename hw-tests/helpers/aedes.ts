@@ -3,57 +3,48 @@
  * MQTT 5 CONNECT with CONNACK "unacceptable protocol version", which is what the uplink's `protocol: auto` must
  * fall back from. Records what it sees: each CONNECT's protocol version, each subscription.
  */
-import { createServer, type Server, type Socket } from 'node:net';
-import aedesModule from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
-import { freePort } from './mosquitto.js';
+import { EmbeddedBroker } from '../../edge/run/demo.js';
 
-// aedes is CommonJS: from ESM its default import is module.exports, the factory (also as .createBroker).
-type Aedes = ReturnType<typeof aedesModule.createBroker>;
-
+/** The product's embedded broker (what `earshot run --demo` starts), watched by a test. */
 export class AedesBroker {
   /** every CONNECT the broker received: client id and protocol version (4: 3.1.1, 5: MQTT 5) */
   readonly connects: { clientId: string; protocolVersion: number }[];
   /** every subscription granted: client id and topic filter */
   readonly subscriptions: { clientId: string; topic: string }[] = [];
-  private readonly sockets = new Set<Socket>();
 
-  private constructor(readonly port: number, readonly aedes: Aedes, private readonly server: Server, connects: AedesBroker['connects']) {
+  private constructor(private readonly broker: EmbeddedBroker, connects: AedesBroker['connects']) {
     this.connects = connects;
-    server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.once('close', () => this.sockets.delete(s));
-    });
-    aedes.on('subscribe', (subs, client) => {
+    broker.aedes.on('subscribe', (subs, client) => {
       for (const s of subs) this.subscriptions.push({ clientId: client?.id ?? '', topic: s.topic });
     });
   }
 
   static async start(): Promise<AedesBroker> {
-    const port = await freePort();
     const connects: AedesBroker['connects'] = [];
-    const aedes = aedesModule.createBroker({
+    const broker = await EmbeddedBroker.start(0, {
       preConnect: (_client, packet, done) => {
         connects.push({ clientId: packet.clientId, protocolVersion: packet.protocolVersion ?? 4 });
         done(null, true);
       },
     });
-    const server = createServer(aedes.handle);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
-    });
-    return new AedesBroker(port, aedes, server, connects);
+    return new AedesBroker(broker, connects);
+  }
+
+  get port(): number {
+    return this.broker.port;
+  }
+
+  get aedes(): EmbeddedBroker['aedes'] {
+    return this.broker.aedes;
   }
 
   get url(): string {
-    return `mqtt://127.0.0.1:${this.port}`;
+    return this.broker.url;
   }
 
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+  close(): Promise<void> {
+    return this.broker.close();
   }
 }
 
