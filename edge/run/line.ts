@@ -82,7 +82,7 @@ export interface LineDeps {
   ring?: AudioRing;
 }
 
-type FeedItem = { kind: 'audio'; chunk: StereoChunk; sec: number } | { kind: 'call'; boundary: CallBoundary };
+type FeedItem = { kind: 'audio'; chunk: StereoChunk; sec: number } | { kind: 'call'; boundary: CallBoundary } | { kind: 'end'; error?: unknown };
 
 interface OpenCall {
   analysis: CallAnalysis;
@@ -196,42 +196,43 @@ export class Line {
     const { retry } = this.deps.run;
     let delaySec = retry.minSec;
     while (!this.stopping) {
-      let delivered = false;
       try {
         this.captureDropped += (this.source as { droppedSamples?: number } | undefined)?.droppedSamples ?? 0;
         this.source = undefined;
-        this.source = await this.deps.openSource();
-        this.log.info({ audio: this.source.description }, 'line open');
+        const source = await this.deps.openSource();
+        this.source = source;
+        // stop() may have come while the device was opening, before there was a source to close.
+        if (this.stopping) await source.close();
+        this.log.info({ audio: source.description }, 'line open');
         this.fault = undefined;
         this.state = this.call ? 'in-call' : 'idle';
-        const pump = this.pump(this.source).then(() => (delivered = true));
-        await Promise.all([pump, this.process()]);
+        this.pumping = this.pump(source);
+        const sourceError = await this.process();
+        if (sourceError) throw sourceError;
         if (this.stopping) break;
         // A source that simply ends (a replay list without loop) leaves the line with nothing to do.
-        if (delivered) {
-          this.log.info('audio source ended');
-          break;
-        }
+        this.log.info('audio source ended');
+        break;
       } catch (err) {
+        // A processing error leaves the pump running: stop the source and let the pump finish first.
+        await this.source?.close().catch(() => undefined);
+        await this.pumping;
+        this.queue.length = 0;
+        this.queuedSec = 0;
         if (this.stopping) break;
         this.counters.faults++;
         const reason = err instanceof CaptureError ? err.message : `internal error: ${(err as Error).message}`;
         if (!(err instanceof CaptureError)) this.log.error({ err }, 'line failed; other lines go on');
         await this.endCall('fault');
-        this.queue.length = 0;
-        this.queuedSec = 0;
         const wait = delaySec * (0.8 + 0.4 * Math.random());
         this.fault = { reason, since: this.fault?.since ?? Date.now(), retryAt: Date.now() + wait * 1000 };
         this.state = 'faulted';
         this.log.warn({ reason, retryInSec: Number(wait.toFixed(1)) }, 'line faulted');
-        await this.source?.close().catch(() => undefined);
         await this.sleepUnlessStopped(wait);
         delaySec = Math.min(retry.maxSec, delaySec * 2);
         continue;
       }
-      delaySec = retry.minSec;
     }
-    await this.drainQueue();
     await this.endCall('shutdown');
     this.state = 'stopped';
   }
@@ -241,30 +242,32 @@ export class Line {
     while (!this.stopping && Date.now() < until) await sleep(Math.min(200, until - Date.now()));
   }
 
-  /** Reads the source as fast as it delivers; ends with the source. Errors surface to run(). */
+  private pumping: Promise<void> = Promise.resolve();
+
+  /**
+   * Reads the source as fast as it delivers. Never rejects: how the source ended (by itself, by close(), or
+   * with a CaptureError) travels as the last item of the queue, so it is seen after the audio before it.
+   */
   private async pump(source: LiveCaptureSource): Promise<void> {
+    let error: unknown;
     try {
       for await (const chunk of source.chunks()) {
         this.deps.ring?.write(chunk.agent, chunk.customer);
         this.enqueue({ kind: 'audio', chunk, sec: chunk.agent.length / source.sampleRate });
         if (this.stopping) break;
       }
-    } finally {
-      this.enqueue(null);
+    } catch (err) {
+      error = err;
     }
+    this.enqueue({ kind: 'end', error });
   }
 
-  private sourceEnded = false;
-
-  private enqueue(item: FeedItem | null): void {
-    if (item === null) this.sourceEnded = true;
-    else {
-      this.queue.push(item);
-      if (item.kind === 'audio') {
-        this.queuedSec += item.sec;
-        this.counters.maxBacklogSec = Math.max(this.counters.maxBacklogSec, Number(this.queuedSec.toFixed(2)));
-        this.dropBeyondBacklog();
-      }
+  private enqueue(item: FeedItem): void {
+    this.queue.push(item);
+    if (item.kind === 'audio') {
+      this.queuedSec += item.sec;
+      this.counters.maxBacklogSec = Math.max(this.counters.maxBacklogSec, Number(this.queuedSec.toFixed(2)));
+      this.dropBeyondBacklog();
     }
     this.wake?.();
   }
@@ -289,9 +292,8 @@ export class Line {
     this.log.warn({ droppedSec: Number(dropped.toFixed(2)), backlogSec: Number(this.queuedSec.toFixed(1)) }, 'line too far behind: audio dropped');
   }
 
-  private async next(): Promise<FeedItem | null> {
+  private async next(): Promise<FeedItem> {
     while (this.queue.length === 0) {
-      if (this.sourceEnded || this.stopping) return null;
       await new Promise<void>((resolve) => (this.wake = resolve));
       this.wake = undefined;
     }
@@ -300,18 +302,16 @@ export class Line {
     return item;
   }
 
-  private async process(): Promise<void> {
-    this.sourceEnded = false;
-    for (let item = await this.next(); item; item = await this.next()) await this.handle(item);
+  /** Analyses the queue until the source's end marker; returns the error the source ended with, if any. */
+  private async process(): Promise<unknown> {
+    for (;;) {
+      const item = await this.next();
+      if (item.kind === 'end') return item.error;
+      await this.handle(item);
+    }
   }
 
-  /** After stop: what was captured before the stop is still analysed. */
-  private async drainQueue(): Promise<void> {
-    this.sourceEnded = true;
-    for (let item = await this.next(); item; item = await this.next()) await this.handle(item);
-  }
-
-  private async handle(item: FeedItem): Promise<void> {
+  private async handle(item: Exclude<FeedItem, { kind: 'end' }>): Promise<void> {
     if (item.kind === 'call') {
       await this.onBoundary(item.boundary);
       return;
