@@ -23,6 +23,8 @@ export interface ReplayLineOptions {
 export interface ReplayBoundary {
   kind: 'start' | 'end';
   file: string;
+  /** Wall-clock ms of the boundary on the replay's own clock (not when the event happened to be emitted). */
+  at: number;
 }
 
 /**
@@ -90,10 +92,10 @@ export class ReplayLineSource extends EventEmitter<{ boundary: [ReplayBoundary] 
         let whole: StereoChunk | undefined;
         for await (const c of recording.chunks()) whole = c;
         if (!whole) continue;
-        this.emit('boundary', { kind: 'start', file });
+        this.emit('boundary', { kind: 'start', file, at: started + (pos / sampleRate) * 1000 });
         yield* paced(whole.agent, whole.customer);
         if (this.closed) return;
-        this.emit('boundary', { kind: 'end', file });
+        this.emit('boundary', { kind: 'end', file, at: started + (pos / sampleRate) * 1000 });
       }
     } while (this.options.loop && !this.closed);
   }

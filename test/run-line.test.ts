@@ -57,7 +57,7 @@ async function lineWith(
 function replay(files: string[], paced = false, extra: Partial<ConstructorParameters<typeof ReplayLineSource>[0]> = {}) {
   return async (line: Line) => {
     const source = new ReplayLineSource({ files, agentChannel: 'left', sampleRate: PIPELINE_RATE, loop: false, gapSec: 1, paced, ...extra });
-    if (line.callState.kind === 'file') source.on('boundary', (b) => line.boundary({ kind: b.kind, by: 'file', at: Date.now() }));
+    if (line.callState.kind === 'file') source.on('boundary', (b) => line.boundary({ kind: b.kind, by: 'file', at: b.at }));
     return source;
   };
 }

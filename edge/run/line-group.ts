@@ -123,7 +123,7 @@ export class LocalLineGroup implements LineGroupHandle {
           gapSec: a.gapSec,
           startDelaySec: (this.options.staggerSec ?? 0) * (this.options.order?.[s.name] ?? 0),
         });
-        if (s.callState.kind === 'file') source.on('boundary', (b) => line.boundary({ kind: b.kind, by: 'file', at: Date.now() }));
+        if (s.callState.kind === 'file') source.on('boundary', (b) => line.boundary({ kind: b.kind, by: 'file', at: b.at }));
         return source;
       }
       case 'pipe': {

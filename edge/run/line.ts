@@ -194,7 +194,7 @@ export class Line {
 
   private async run(): Promise<void> {
     const { retry } = this.deps.run;
-    let delaySec = retry.minSec;
+    this.retryDelaySec = retry.minSec;
     while (!this.stopping) {
       try {
         this.captureDropped += (this.source as { droppedSamples?: number } | undefined)?.droppedSamples ?? 0;
@@ -204,8 +204,8 @@ export class Line {
         // stop() may have come while the device was opening, before there was a source to close.
         if (this.stopping) await source.close();
         this.log.info({ audio: source.description }, 'line open');
-        this.fault = undefined;
-        this.state = this.call ? 'in-call' : 'idle';
+        // A faulted line stays faulted until audio flows again (see pump); a fresh one is ready now.
+        if (!this.fault) this.state = this.call ? 'in-call' : 'idle';
         this.pumping = this.pump(source);
         const sourceError = await this.process();
         if (sourceError) throw sourceError;
@@ -224,12 +224,12 @@ export class Line {
         const reason = err instanceof CaptureError ? err.message : `internal error: ${(err as Error).message}`;
         if (!(err instanceof CaptureError)) this.log.error({ err }, 'line failed; other lines go on');
         await this.endCall('fault');
-        const wait = delaySec * (0.8 + 0.4 * Math.random());
+        const wait = this.retryDelaySec * (0.8 + 0.4 * Math.random());
         this.fault = { reason, since: this.fault?.since ?? Date.now(), retryAt: Date.now() + wait * 1000 };
         this.state = 'faulted';
         this.log.warn({ reason, retryInSec: Number(wait.toFixed(1)) }, 'line faulted');
         await this.sleepUnlessStopped(wait);
-        delaySec = Math.min(retry.maxSec, delaySec * 2);
+        this.retryDelaySec = Math.min(retry.maxSec, this.retryDelaySec * 2);
         continue;
       }
     }
@@ -243,6 +243,7 @@ export class Line {
   }
 
   private pumping: Promise<void> = Promise.resolve();
+  private retryDelaySec = 1;
 
   /**
    * Reads the source as fast as it delivers. Never rejects: how the source ended (by itself, by close(), or
@@ -250,8 +251,16 @@ export class Line {
    */
   private async pump(source: LiveCaptureSource): Promise<void> {
     let error: unknown;
+    let first = true;
     try {
       for await (const chunk of source.chunks()) {
+        // A line is healthy once audio flows: some sources (a replay list) only find a bad file when read.
+        if (first) {
+          first = false;
+          this.fault = undefined;
+          this.retryDelaySec = this.deps.run.retry.minSec;
+          if (!this.call) this.state = 'idle';
+        }
         this.deps.ring?.write(chunk.agent, chunk.customer);
         this.enqueue({ kind: 'audio', chunk, sec: chunk.agent.length / source.sampleRate });
         if (this.stopping) break;
