@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { stat } from 'node:fs/promises';
 import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import { CaptureError, type LiveCaptureSource, type StereoChunk } from './capture.js';
 import { WavReplaySource, type CallAudioInput } from './file-source.js';
@@ -80,17 +81,13 @@ export class ReplayLineSource extends EventEmitter<{ boundary: [ReplayBoundary] 
         if (this.closed) return;
         if (!first && this.options.gapSec > 0) yield* quiet(this.options.gapSec);
         first = false;
-        const input: CallAudioInput = { stereo: file, agentChannel: this.options.agentChannel };
-        let recording: WavReplaySource;
+        let whole: StereoChunk | undefined;
         try {
-          // One chunk: the whole recording, re-chunked and paced below.
-          recording = await WavReplaySource.open(input, sampleRate, { chunkSamples: Number.MAX_SAFE_INTEGER });
+          whole = await decodedRecording(file, this.options.agentChannel, sampleRate);
         } catch (err) {
           // A bad file in a replay list is the installer's to fix; the line faults naming it.
           throw new CaptureError(file, err instanceof AudioInputError ? err.reason : (err as Error).message);
         }
-        let whole: StereoChunk | undefined;
-        for await (const c of recording.chunks()) whole = c;
         if (!whole) continue;
         this.emit('boundary', { kind: 'start', file, at: started + (pos / sampleRate) * 1000 });
         yield* paced(whole.agent, whole.customer);
@@ -99,4 +96,29 @@ export class ReplayLineSource extends EventEmitter<{ boundary: [ReplayBoundary] 
       }
     } while (this.options.loop && !this.closed);
   }
+}
+
+/**
+ * Decoded recordings, shared by every line of the process that replays them: a soak test puts the same few
+ * calls on dozens of lines, and 6 MB of decoded audio per line per file is what would otherwise fill memory.
+ * Read-only: lines take subarrays. A file that changes on disk is decoded again.
+ */
+const decoded = new Map<string, { mtimeMs: number; audio: Promise<StereoChunk | undefined> }>();
+
+async function decodedRecording(file: string, agentChannel: 'left' | 'right', sampleRate: number): Promise<StereoChunk | undefined> {
+  const key = `${file}\0${agentChannel}\0${sampleRate}`;
+  const mtimeMs = (await stat(file).catch(() => undefined))?.mtimeMs ?? -1;
+  const cached = decoded.get(key);
+  if (cached && cached.mtimeMs === mtimeMs) return cached.audio;
+  const input: CallAudioInput = { stereo: file, agentChannel };
+  const audio = (async () => {
+    // One chunk: the whole recording, re-chunked and paced by the reader.
+    const recording = await WavReplaySource.open(input, sampleRate, { chunkSamples: Number.MAX_SAFE_INTEGER });
+    let whole: StereoChunk | undefined;
+    for await (const c of recording.chunks()) whole = c;
+    return whole;
+  })();
+  decoded.set(key, { mtimeMs, audio });
+  audio.catch(() => decoded.delete(key));
+  return audio;
 }
