@@ -181,6 +181,8 @@ async function trialIn(dir: string, spec: TrialSpec, Daemon: typeof import('../e
   const config = resolveConfig({
     lines,
     models: { root: spec.modelsRoot },
+    // EARSHOT_BENCH_LINES_SPOT=agent: keyword spotters on the agent side only (config watch.channels).
+    ...(process.env.EARSHOT_BENCH_LINES_SPOT ? { watch: { channels: process.env.EARSHOT_BENCH_LINES_SPOT.split(',') } } : {}),
     outbox: { path: path.join(dir, 'outbox.sqlite') },
     uplink: { enabled: false, broker: `mqtt://127.0.0.1:${await freeLoopbackPort()}`, reconnect: { minSec: 3600, maxSec: 3600, jitter: 0 } },
     run: { healthPort: 0, ...(spec.workers === undefined ? {} : { workers: spec.workers }) },

@@ -9,7 +9,7 @@ export interface EarshotConfig {
   analysis: AnalysisConfig;
   models: { root: string; dirs: string[] };
   recognition: { language: 'auto' | 'en' | 'zh'; decoding: 'greedy_search' | 'modified_beam_search'; beam: number };
-  watch: { phrases: string[]; threshold: number; boost: number };
+  watch: { phrases: string[]; threshold: number; boost: number; channels: ('agent' | 'customer')[] };
   rules: { builtin: boolean; packs: string[]; overrides: RuleOverrides };
   outbox: OutboxConfig;
   uplink: UplinkConfig;

@@ -44,11 +44,13 @@ export class SpeechModels {
     readonly recognizers: Partial<Record<Language, SherpaRecognizer>>,
     readonly spotters: Partial<Record<Language, SherpaKeywordSpotter>>,
     readonly problems: string[],
+    /** The sides the spotters listen to; the other side's phrases are found in its transcript only. */
+    readonly spotOn: readonly Channel[] = ['agent', 'customer'],
   ) {}
 
   static async load(
     registry: ModelRegistry,
-    watch: { phrases: readonly string[]; threshold: number; boost: number },
+    watch: { phrases: readonly string[]; threshold: number; boost: number; channels?: readonly Channel[] },
     decoding: { decoding: 'greedy_search' | 'modified_beam_search'; beam: number } = { decoding: 'greedy_search', beam: 4 },
   ): Promise<SpeechModels> {
     const watched = watch.phrases;
@@ -70,7 +72,7 @@ export class SpeechModels {
         problems.push(`no ${lang} keyword spotter provisioned: ${phrases.length} watched phrase(s) not spotted`);
       }
     }
-    return new SpeechModels(recognizers, spotters, problems);
+    return new SpeechModels(recognizers, spotters, problems, watch.channels);
   }
 }
 
@@ -145,7 +147,9 @@ export class ChannelSpeech {
     const available = LANGUAGES.filter((l) => models.recognizers[l]);
     const wanted = choice === 'auto' ? available : available.filter((l) => l === choice);
     for (const lang of wanted) this.candidates.set(lang, { stream: (models.recognizers[lang] as SherpaRecognizer).createStream(), segments: [] });
-    this.spotters = LANGUAGES.filter((l) => models.spotters[l]).map((lang) => ({ lang, stream: (models.spotters[lang] as SherpaKeywordSpotter).createStream() }));
+    this.spotters = models.spotOn.includes(channel)
+      ? LANGUAGES.filter((l) => models.spotters[l]).map((lang) => ({ lang, stream: (models.spotters[lang] as SherpaKeywordSpotter).createStream() }))
+      : [];
     this.recognition = { language: null, model: null, script: null, degraded: wanted.length === 0, reason: '' };
     if (wanted.length === 0) {
       this.recognition.reason = choice === 'auto' ? 'no recognizer provisioned' : `no ${choice} recognizer provisioned`;
