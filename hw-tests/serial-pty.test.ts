@@ -4,84 +4,13 @@
  * skipped without losing what follows, and the line vanishing and coming back (socat killed and restarted).
  */
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PtyPair } from './helpers/pty.js';
 import { HookSwitchParser, PbxRecordParser, type CallStateEvent } from '../device/call-state.js';
 import { SerialCallState } from '../device/serial-call-state.js';
-
-const SOCAT = process.env.SOCAT ?? 'socat';
-
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const p of live) p.kill('SIGKILL');
-});
-
-/** A socat pty pair. `box` is the end the source reads (optionally at a stable symlink); `pbx` the end the test writes. */
-class PtyPair {
-  private writer?: number;
-
-  private constructor(
-    private readonly proc: ChildProcess,
-    readonly box: string,
-    readonly pbx: string,
-  ) {}
-
-  static start(boxLink?: string): Promise<PtyPair> {
-    const boxAddr = boxLink ? `pty,raw,echo=0,link=${boxLink}` : 'pty,raw,echo=0';
-    const proc = spawn(SOCAT, ['-d', '-d', boxAddr, 'pty,raw,echo=0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    live.add(proc);
-    proc.once('exit', () => live.delete(proc));
-    return new Promise((resolve, reject) => {
-      let err = '';
-      const ptys: string[] = [];
-      const timer = setTimeout(() => fail(new Error(`socat printed no pty pair in 5 s: ${err}`)), 5000);
-      const fail = (e: Error) => {
-        clearTimeout(timer);
-        proc.kill('SIGKILL');
-        reject(e);
-      };
-      proc.once('error', fail);
-      proc.once('exit', (code) => fail(new Error(`socat exited (${code}) before the pty pair was up: ${err}`)));
-      proc.stderr!.setEncoding('utf8');
-      proc.stderr!.on('data', (s: string) => {
-        err += s;
-        for (const m of s.matchAll(/PTY is (\/dev\/pts\/\d+)/g)) ptys.push(m[1]);
-        // Both ptys exist once socat says so; the data loop line means the link is in place too.
-        if (ptys.length === 2 && /starting data transfer loop/.test(err)) {
-          clearTimeout(timer);
-          proc.removeAllListeners('exit');
-          proc.once('exit', () => live.delete(proc));
-          resolve(new PtyPair(proc, boxLink ?? ptys[0], ptys[1]));
-        }
-      });
-    });
-  }
-
-  write(data: string | Buffer): void {
-    this.writer ??= openSync(this.pbx, constants.O_WRONLY | constants.O_NOCTTY);
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    for (let off = 0; off < buf.length; ) off += writeSync(this.writer, buf, off);
-  }
-
-  /** Whatever state the pair is in; never throws. */
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    if (this.writer !== undefined) {
-      try {
-        closeSync(this.writer);
-      } catch {
-        /* the pty may already be gone */
-      }
-      this.writer = undefined;
-    }
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.proc.once('exit', resolve));
-    this.proc.kill(signal);
-    await exited;
-  }
-}
 
 async function waitFor(what: string, cond: () => boolean, timeoutMs = 3000): Promise<void> {
   const until = Date.now() + timeoutMs;

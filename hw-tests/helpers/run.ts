@@ -7,35 +7,16 @@
  * process.on('exit') does not run on a signal.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { onExit } from 'signal-exit';
 import { stringify } from 'yaml';
 import { repoRoot } from '../../test/helpers/cli.js';
+import { track } from './children.js';
 
-export const SOCAT = process.env.SOCAT ?? 'socat';
+export { atExit } from './children.js';
+export { PtyPair } from './pty.js';
 
-const live = new Set<ChildProcess>();
-onExit(() => {
-  for (const p of live) p.kill('SIGKILL');
-});
-
-/** Runs `fn` (synchronous work only) when the test process ends, by exit or by a signal. */
-export function atExit(fn: () => void): void {
-  onExit(() => {
-    try {
-      fn();
-    } catch {
-      /* at exit, nothing more can be done */
-    }
-  });
-}
-
-function track(p: ChildProcess): void {
-  live.add(p);
-  p.once('exit', () => live.delete(p));
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -244,66 +225,6 @@ export async function getJson(port: number, path: string, timeoutMs = 5000): Pro
     body = text;
   }
   return { status: res.status, body };
-}
-
-/** A socat pty pair: `box` is the end the daemon reads, `pbx` the end the test writes as the PBX. */
-export class PtyPair {
-  private writer?: number;
-
-  private constructor(
-    private readonly proc: ChildProcess,
-    readonly box: string,
-    readonly pbx: string,
-  ) {}
-
-  static start(): Promise<PtyPair> {
-    const proc = spawn(SOCAT, ['-d', '-d', 'pty,raw,echo=0', 'pty,raw,echo=0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    track(proc);
-    return new Promise((resolve, reject) => {
-      let err = '';
-      const ptys: string[] = [];
-      const timer = setTimeout(() => fail(new Error(`socat printed no pty pair in 5 s: ${err}`)), 5000);
-      const fail = (e: Error) => {
-        clearTimeout(timer);
-        proc.kill('SIGKILL');
-        reject(e);
-      };
-      proc.once('error', fail);
-      proc.once('exit', (code) => fail(new Error(`socat exited (${code}) before the pty pair was up: ${err}`)));
-      proc.stderr!.setEncoding('utf8');
-      proc.stderr!.on('data', (s: string) => {
-        err += s;
-        for (const m of s.matchAll(/PTY is (\/dev\/pts\/\d+)/g)) ptys.push(m[1]);
-        if (ptys.length === 2 && /starting data transfer loop/.test(err)) {
-          clearTimeout(timer);
-          proc.removeAllListeners('exit');
-          resolve(new PtyPair(proc, ptys[0], ptys[1]));
-        }
-      });
-    });
-  }
-
-  write(data: string | Buffer): void {
-    this.writer ??= openSync(this.pbx, constants.O_WRONLY | constants.O_NOCTTY);
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    for (let off = 0; off < buf.length; ) off += writeSync(this.writer, buf, off);
-  }
-
-  /** Whatever state the pair is in; never throws. */
-  async kill(): Promise<void> {
-    if (this.writer !== undefined) {
-      try {
-        closeSync(this.writer);
-      } catch {
-        /* the pty may already be gone */
-      }
-      this.writer = undefined;
-    }
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.proc.once('exit', resolve));
-    this.proc.kill('SIGKILL');
-    await exited;
-  }
 }
 
 /** A PBX record's time field, in the box's local time as the default pattern expects: `YYYY-MM-DD HH:MM:SS`. */
