@@ -7,9 +7,9 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Broker } from './helpers/mosquitto.js';
-import { ingestOn, sleep, tempDir, waitFor } from './helpers/uplink.js';
-import { repoRoot } from '../test/helpers/cli.js';
+import { Broker } from '../helpers/mosquitto.js';
+import { ingestOn, sleep, tempDir, waitFor } from '../helpers/uplink.js';
+import { repoRoot } from '../../test/helpers/cli.js';
 
 const KILLS = Number(process.env.EARSHOT_HW_KILLS ?? 50);
 const HARNESS = join(repoRoot, 'edge/uplink/agent-harness.ts');
