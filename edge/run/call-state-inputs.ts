@@ -58,9 +58,6 @@ export class CallStateInputs {
       p.serial.on('call', (e) => route(s.name, toBoundary(e, 'hook')));
       this.ports.push(p);
     }
-    for (const p of this.ports) {
-      p.serial.on('status', (st) => this.log[st.state === 'fault' ? 'warn' : 'info']({ port: p.name, path: p.path, state: st.state, reason: st.reason }, 'serial call-state port'));
-    }
   }
 
   start(): void {

@@ -486,7 +486,8 @@ export class Line {
   }
 }
 
-function describeAudio(s: LineSettings): string {
+/** A line's audio as the installer configured it, before (or without) an open source to ask. */
+export function describeAudio(s: LineSettings): string {
   const a = s.audio;
   switch (a.kind) {
     case 'device':

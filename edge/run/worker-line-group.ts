@@ -5,7 +5,7 @@ import type { LineSettings } from '../../provisioning/lines.js';
 import type { CallIndex } from '../index/call-index.js';
 import type { Alert } from '../rules/types.js';
 import type { GroupSinks, LineGroupHandle } from './line-group.js';
-import type { CallBoundary, LineStatus, LiveCallRef } from './line.js';
+import { describeAudio, type CallBoundary, type LineStatus, type LiveCallRef } from './line.js';
 
 export interface WorkerInit {
   id: number;
@@ -207,7 +207,7 @@ function placeholder(s: LineSettings, state: LineStatus['state']): LineStatus {
     name: s.name,
     state,
     agent: { ...s.agent },
-    audio: s.audio.kind,
+    audio: describeAudio(s),
     callState: s.callState.kind,
     backlogSec: 0,
     shedding: false,
