@@ -18,6 +18,8 @@ export interface StreamingRecognizer {
   accept(samples: Float32Array): void;
   /** Segments finalised (endpoint detected) since the last call. */
   drain(): RecognizedSegment[];
+  /** The segment still being decoded, as recognised so far (its last words may yet change). */
+  partial(): RecognizedSegment | undefined;
   /** Flushes the end of the call; the stream accepts nothing afterwards. */
   finish(): RecognizedSegment[];
 }
@@ -261,6 +263,10 @@ class RecognizerStream extends NativeStreamBase<RecognizedSegment> implements St
         this.native.reset(this.stream);
       }
     }
+  }
+
+  partial(): RecognizedSegment | undefined {
+    return toSegment(this.native.getResult(this.stream), this.unit);
   }
 
   /** The segment in progress becomes final. */

@@ -5,6 +5,7 @@ import { resolveConfig } from '../provisioning/config.js';
 import { analyzeRecording } from '../edge/analyze.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
 import { sharedVad } from './helpers/analysis.js';
+import { loadRules } from '../edge/rules/setup.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
@@ -14,12 +15,26 @@ t.test('watch.channels: spotting only the agent side keeps the agent hits and th
   const results = [];
   for (const channels of [['agent', 'customer'], ['agent']]) {
     const config = resolveConfig({ models: { root: path.join(shared, 'models') }, watch: { channels } });
-    results.push((await analyzeRecording(call, { config, vadModel: await sharedVad(), speechModels: await loadSpeechModels(config) })).index);
+    const rules = loadRules(config);
+    results.push((await analyzeRecording(call, { config, rules, vadModel: await sharedVad(), speechModels: await loadSpeechModels(config) })).index);
   }
   const [both, agentOnly] = results;
   const spotted = (i: typeof both, channel: string) => i.keywords.filter((k) => k.channel === channel && k.source === 'kws').map((k) => `${k.term}@${k.start}`);
   t.ok(spotted(both, 'customer').length > 0, 'with both sides, the customer’s "验证码" is spotted');
   t.same(spotted(agentOnly, 'customer'), [], 'with the agent side only, no customer hit comes from a spotter');
   t.same(spotted(agentOnly, 'agent'), spotted(both, 'agent'), 'the agent side is spotted exactly as before');
+  t.ok(both.alerts.some((a) => a.rule === 'credential-request'), 'the agent’s credential requests are alerted');
   t.same(agentOnly.alerts.map((a) => a.rule), both.alerts.map((a) => a.rule), 'and the compliance alerts are the same');
+});
+
+t.test('language auto does not hold an opening sentence back: its watched phrase alerts while it is being said', async (t) => {
+  // The agent opens with a long sentence that promises a guaranteed return 7.9 s in; the first pause comes later.
+  const config = resolveConfig({ models: { root: path.join(shared, 'models') } });
+  const rules = loadRules(config);
+  const { index } = await analyzeRecording({ stereo: path.join(repoRoot, 'demo', 'demo-invest-en.wav') }, { config, rules, vadModel: await sharedVad(), speechModels: await loadSpeechModels(config) });
+  const first = index.alerts.find((a) => a.rule === 'guaranteed-return');
+  t.ok(first, 'the guarantee is alerted');
+  t.ok(first!.start < 9, `it is the opening one (at ${first!.start} s)`);
+  t.ok(first!.raisedAt - first!.end < 0.6, `raised ${(first!.raisedAt - first!.end).toFixed(2)} s after the phrase, not at the end of the sentence`);
+  t.match(index.recognition?.agent.reason ?? '', /auto/, 'the language was decided automatically');
 });

@@ -27,6 +27,12 @@ const AUTO_DECIDE_SEC = 2.0;
 const ZH_CONFIDENCE_HANDICAP = 0.1;
 /** ...unless the other model has recognised nothing by the time this much speech went by. */
 const AUTO_FORCE_SEC = 10.0;
+/**
+ * How often an undecided side looks at the segments still being decoded (one decode chunk is 0.32 s). Judging
+ * only finished segments meant waiting for the first pause after 2 s of speech: a long opening sentence held
+ * every word and keyword hit (and so the alerts they raise) back by many seconds.
+ */
+const AUTO_CHECK_EVERY_SEC = 0.25;
 const CJK = /[\u3400-\u9fff]/;
 
 function scriptOf(model: VerifiedModel): 'latin' | 'pinyin' | 'hanzi' {
@@ -122,6 +128,11 @@ class SpeechGate {
     return out;
   }
 
+  /** Seconds of audio passed to the engines so far. */
+  get fedSeconds(): number {
+    return this.fedSec;
+  }
+
   toCallTime(fed: number): number {
     let anchor = this.anchors[0] ?? { fed: 0, call: 0 };
     for (const a of this.anchors) if (a.fed <= fed + 1e-9) anchor = a;
@@ -140,6 +151,7 @@ export class ChannelSpeech {
   /** Hits waiting for the side's language: a spotter hearing the other language mostly hears noise. */
   private heldHits: { lang: Language; event: KeywordFound }[] = [];
   private readonly gate: SpeechGate;
+  private lastAutoCheckFedSec = 0;
   readonly recognition: ChannelRecognition;
 
   constructor(private readonly channel: Channel, private readonly models: SpeechModels, choice: LanguageChoice, frameSec: number) {
@@ -169,7 +181,10 @@ export class ChannelSpeech {
     for (const s of this.spotters) {
       this.heldHits.push(...s.stream.drain().map((h) => ({ lang: s.lang, event: this.keywordEvent(h) })));
     }
-    if (this.chosen === null && this.candidates.size > 1) this.maybeDecide(false);
+    if (this.chosen === null && this.candidates.size > 1 && this.gate.fedSeconds - this.lastAutoCheckFedSec >= AUTO_CHECK_EVERY_SEC) {
+      this.lastAutoCheckFedSec = this.gate.fedSeconds;
+      if (this.gate.fedSeconds >= AUTO_DECIDE_SEC) this.maybeDecide(false);
+    }
     events.push(...this.takeHits(), ...this.takeWords());
     return events;
   }
@@ -202,12 +217,15 @@ export class ChannelSpeech {
 
   private maybeDecide(final: boolean): void {
     const scored = [...this.candidates.entries()].map(([lang, c]) => {
-      const words = c.segments.flatMap((s) => s.words);
-      const speech = c.segments.reduce((sum, s) => sum + (s.end - s.start), 0);
+      // After finish() nothing is in progress: the last segment is among the finished ones.
+      const inProgress = final ? undefined : c.stream.partial();
+      const segments = inProgress ? [...c.segments, inProgress] : c.segments;
+      const words = segments.flatMap((s) => s.words);
+      const speech = segments.reduce((sum, s) => sum + (s.end - s.start), 0);
       const confidence = words.length ? words.reduce((sum, w) => sum + w.conf, 0) / words.length : 0;
       return { lang, speech, confidence, words: words.length };
     });
-    // Each recogniser finalises at its own endpoints; judge only once all have spoken (or one has said a lot).
+    // Judge only once every recogniser has heard enough words (or one has heard a lot).
     const enough = scored.every((s) => s.speech >= AUTO_DECIDE_SEC) || scored.some((s) => s.speech >= AUTO_FORCE_SEC);
     if (!final && !enough) return;
     if (scored.every((s) => s.words === 0)) {
