@@ -42,7 +42,7 @@ import { percentile, r } from './pipeline.js';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 const CALLS = ['demo-call.wav', 'demo-fraud-zh.wav', 'demo-invest-en.wav'].map((f) => path.join(repoRoot, 'demo', f));
-/** Seconds of each bundled call, for the size of what a replay line holds in memory (16 kHz float32 stereo). */
+/** Seconds of each bundled call, for the size of what replay lines hold in memory (16 kHz 16-bit stereo). */
 const CALL_SEC: Record<string, number> = { 'demo-call.wav': 47.341, 'demo-fraud-zh.wav': 38.24, 'demo-invest-en.wav': 39.306 };
 /** The rate replay lines decode to (edge/analysis/pipeline.ts PIPELINE_RATE, not imported: it loads the models). */
 const PIPELINE_RATE = 16000;
@@ -93,6 +93,22 @@ function phaseShifted(dir: string, file: string, i: number): string {
   cut.fromScratch(2, fmt.sampleRate, '8m', codes.subarray(skip * 2));
   writeFileSync(out, cut.toBuffer());
   return out;
+}
+
+/**
+ * What the replayed audio itself holds: every thread decodes the three calls once, and each line joined
+ * part-way holds its own cut of its first call (phaseShifted keeps at least 12 s of it).
+ */
+function replayHeldMB(spec: TrialSpec, threads: number): number {
+  const secOf = (file: string) => CALL_SEC[path.basename(file)] ?? 0;
+  let sec = threads * CALLS.reduce((sum, f) => sum + secOf(f), 0);
+  if (spec.phaseDir) {
+    for (let i = 1; i < spec.lines; i++) {
+      const whole = secOf(CALLS[i % CALLS.length]);
+      sec += whole - phaseOf(i) * Math.max(0, whole - 12);
+    }
+  }
+  return (sec * PIPELINE_RATE * 2 * 2) / 2 ** 20;
 }
 
 interface AlertSample {
@@ -513,7 +529,7 @@ export async function linesBench(): Promise<Record<string, unknown>> {
 
       const at = best ?? last;
       const linesSustained = best?.spec.lines ?? 0;
-      const replayMB = (at.spec.lines * CALLS.reduce((s, f) => s + CALL_SEC[path.basename(f)], 0) / CALLS.length * PIPELINE_RATE * 2 * 4) / 2 ** 20;
+      const replayMB = replayHeldMB(at.spec, at.threads);
       const rssPerLine = (at.rssMB - baseline.rssMB) / at.spec.lines;
       const slope = rssSlope(done);
       const report: Record<string, unknown> = {
@@ -533,7 +549,7 @@ export async function linesBench(): Promise<Record<string, unknown>> {
           mainThreadEventLoopUtilisation: at.eventLoopUtilisation,
           rssMB: at.rssMB,
           rssPerLineMB: r(rssPerLine, 2),
-          // Replay lines hold the call they are playing, decoded (16 kHz float32 stereo); a headset line does not.
+          // Replay lines hold their calls decoded (16 kHz 16-bit stereo, once per thread); a headset line does not.
           replayAudioHeldMB: r(replayMB, 1),
           rssPerLineExcludingReplayAudioMB: r(rssPerLine - replayMB / at.spec.lines, 2),
           // What one more line adds, from the trials at different line counts (the models' copies excluded).
