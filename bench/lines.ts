@@ -19,19 +19,22 @@
  * processes on the machine take cores too: each trial reports the CPU they used (othersCores), the estimate
  * plans on the cores they left free, and the report says when the figures were taken on a busy machine.
  *
- * Environment: EARSHOT_BENCH_LINES_SEC (paced run, default 45), EARSHOT_BENCH_LINES_ESTIMATE_SEC (default 15),
+ * Trials run the compiled build (dist/, rebuilt first), as a box runs `earshot run`: under the TypeScript loader every
+ * worker thread carries its own compiler, which is not what a box holds.
+ *
+ * Environment: EARSHOT_BENCH_LINES_SOURCE=1 (run the source instead), EARSHOT_BENCH_LINES_SEC (paced run, default 45), EARSHOT_BENCH_LINES_ESTIMATE_SEC (default 15),
  * EARSHOT_BENCH_LINES_BUDGET_SEC (whole section, default 240), EARSHOT_BENCH_LINES_MAX (cap, default 96),
  * EARSHOT_BENCH_LINES_N (skip the search: one paced run per mode at N), EARSHOT_BENCH_LINES_MODES (on,off),
  * EARSHOT_BENCH_LINES_WORKERS (run.workers; default the daemon's), EARSHOT_BENCH_LINES_PHASES=aligned (every
  * line plays whole calls from the start instead of joining its first call part-way), EARSHOT_SHARED (models
  * under <shared>/models, as in the recognition section).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import wavefile from 'wavefile';
@@ -164,6 +167,18 @@ function machineBusySec(): number {
 // ---------------------------------------------------------------------------------------------------------
 // One trial, in its own process.
 
+const DIST = path.join(repoRoot, 'dist');
+/** EARSHOT_BENCH_LINES_SOURCE=1: trials run the TypeScript source (each worker thread then carries a tsx compiler). */
+const fromSource = process.env.EARSHOT_BENCH_LINES_SOURCE === '1';
+
+/** The daemon as a box runs it: the compiled build (linesBench builds it first), unless told to run the source. */
+async function boxDaemon(): Promise<typeof import('../edge/run/daemon.js').Daemon> {
+  const from = (rel: string) => (fromSource ? `../${rel}.js` : pathToFileURL(path.join(DIST, `${rel}.js`)).href);
+  const { log: boxLog } = (await import(from('edge/log'))) as typeof import('../edge/log.js');
+  boxLog.level = 'silent';
+  return ((await import(from('edge/run/daemon'))) as typeof import('../edge/run/daemon.js')).Daemon;
+}
+
 async function freeLoopbackPort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
@@ -174,9 +189,7 @@ async function freeLoopbackPort(): Promise<number> {
 
 async function runTrial(spec: TrialSpec): Promise<TrialResult> {
   // The uplink's own logger (edge/log.ts) would report the missing broker on stderr; a bench wants it quiet.
-  const { log: boxLog } = await import('../edge/log.js');
-  boxLog.level = 'silent';
-  const { Daemon } = await import('../edge/run/daemon.js');
+  const Daemon = await boxDaemon();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'earshot-bench-lines-'));
   try {
     return await trialIn(dir, spec, Daemon);
@@ -296,9 +309,7 @@ async function trialIn(dir: string, spec: TrialSpec, Daemon: typeof import('../e
 
 /** A trial holding the daemon with no lines: the box's fixed RSS (node, VAD session, outbox, uplink). */
 async function runBaseline(): Promise<{ rssMB: number }> {
-  const { log: boxLog } = await import('../edge/log.js');
-  boxLog.level = 'silent';
-  const { Daemon } = await import('../edge/run/daemon.js');
+  const Daemon = await boxDaemon();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'earshot-bench-lines-'));
   try {
     const config = resolveConfig({
@@ -424,6 +435,8 @@ export async function linesBench(): Promise<Record<string, unknown>> {
   const estimateSec = envNum('EARSHOT_BENCH_LINES_ESTIMATE_SEC', 15);
   const budgetSec = envNum('EARSHOT_BENCH_LINES_BUDGET_SEC', 240);
   const maxLines = Math.floor(envNum('EARSHOT_BENCH_LINES_MAX', 96));
+  // RSS and CPU are the installed box's: the build of this checkout, not the source under a TypeScript loader.
+  if (!fromSource) execFileSync(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(repoRoot, 'tsconfig.build.json')], { stdio: 'inherit' });
   const fixedN = process.env.EARSHOT_BENCH_LINES_N ? Math.floor(envNum('EARSHOT_BENCH_LINES_N', 1)) : undefined;
   const modes = (process.env.EARSHOT_BENCH_LINES_MODES ?? 'on,off').split(',').map((m) => m.trim()).filter((m): m is Mode => m === 'on' || m === 'off');
   const emptyModels = mkdtempSync(path.join(os.tmpdir(), 'earshot-bench-nomodels-'));
@@ -457,6 +470,7 @@ export async function linesBench(): Promise<Record<string, unknown>> {
         'N is sustained when no line shed recognition, dropped audio or fell run.shed.behindSec behind. Each trial is a fresh process; othersCores is CPU other processes took meanwhile.',
       machine: { cpu: os.cpus()[0]?.model, cores, memGiB: r(os.totalmem() / 2 ** 30, 1), node: process.version },
       settings: {
+        build: fromSource ? 'TypeScript source under tsx (EARSHOT_BENCH_LINES_SOURCE=1)' : 'dist/, compiled from this checkout (as `npm ci` installs it)',
         phases: aligned
           ? 'aligned: every line plays whole calls from their start'
           : 'spread: line i joins its first call at an evenly spread point in it (then whole calls), so lines are not all in the same part of the same recording',
