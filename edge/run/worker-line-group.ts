@@ -37,11 +37,19 @@ export type FromWorker =
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER_URL = new URL(FROM_SOURCE ? './line-worker.ts' : './line-worker.js', import.meta.url);
 
+/**
+ * A line makes garbage at audio rate (frames, VAD tensors, chunks) that dies within milliseconds. With V8's
+ * default 16 MB semi-spaces a worker let it pile up to ~100 MB of heap and ~50 MB of dead audio buffers
+ * between collections; small young generations collect it while it is small.
+ */
+const WORKER_YOUNG_GENERATION_MB = Number(process.env.EARSHOT_WORKER_YOUNG_MB ?? 12);
+
 function spawnWorker(workerData: WorkerInit): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData });
+  const resourceLimits = { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB };
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData, resourceLimits });
   // Loader hooks from --import do not reach worker threads on Node 20; the source worker registers tsx itself.
   const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
-  return new Worker(boot, { eval: true, workerData });
+  return new Worker(boot, { eval: true, workerData, resourceLimits });
 }
 
 /**
