@@ -42,7 +42,7 @@ const WORKER_URL = new URL(FROM_SOURCE ? './line-worker.ts' : './line-worker.js'
  * default 16 MB semi-spaces a worker let it pile up to ~100 MB of heap and ~50 MB of dead audio buffers
  * between collections; small young generations collect it while it is small.
  */
-const WORKER_YOUNG_GENERATION_MB = Number(process.env.EARSHOT_WORKER_YOUNG_MB ?? 12);
+const WORKER_YOUNG_GENERATION_MB = 12;
 
 function spawnWorker(workerData: WorkerInit): Worker {
   const resourceLimits = { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB };
