@@ -23,7 +23,7 @@
  * worker thread carries its own compiler, which is not what a box holds.
  *
  * Environment: EARSHOT_BENCH_LINES_SOURCE=1 (run the source instead), EARSHOT_BENCH_LINES_SEC (paced run, default 45), EARSHOT_BENCH_LINES_ESTIMATE_SEC (default 15),
- * EARSHOT_BENCH_LINES_BUDGET_SEC (whole section, default 240), EARSHOT_BENCH_LINES_MAX (cap, default 96),
+ * EARSHOT_BENCH_LINES_BUDGET_SEC (whole section, default 360), EARSHOT_BENCH_LINES_MAX (cap, default 96),
  * EARSHOT_BENCH_LINES_N (skip the search: one paced run per mode at N), EARSHOT_BENCH_LINES_MODES (on,off),
  * EARSHOT_BENCH_LINES_WORKERS (run.workers; default the daemon's), EARSHOT_BENCH_LINES_PHASES=aligned (every
  * line plays whole calls from the start instead of joining its first call part-way), EARSHOT_SHARED (models
@@ -433,7 +433,7 @@ export async function linesBench(): Promise<Record<string, unknown>> {
   const cores = os.availableParallelism();
   const seconds = envNum('EARSHOT_BENCH_LINES_SEC', 45);
   const estimateSec = envNum('EARSHOT_BENCH_LINES_ESTIMATE_SEC', 15);
-  const budgetSec = envNum('EARSHOT_BENCH_LINES_BUDGET_SEC', 240);
+  const budgetSec = envNum('EARSHOT_BENCH_LINES_BUDGET_SEC', 360);
   const maxLines = Math.floor(envNum('EARSHOT_BENCH_LINES_MAX', 96));
   // RSS and CPU are the installed box's: the build of this checkout, not the source under a TypeScript loader.
   if (!fromSource) execFileSync(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(repoRoot, 'tsconfig.build.json')], { stdio: 'inherit' });
