@@ -8,6 +8,13 @@ import { StreamResampler } from './resample.js';
  */
 export const CAPTURE_RATE = 16000;
 
+/** Mean power of float samples in [-1, 1] (1 = full scale): level checks and dBFS both start here. */
+export function meanPower(samples: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < samples.length; i++) sum += samples[i]! * samples[i]!;
+  return samples.length ? sum / samples.length : 0;
+}
+
 const BYTES_PER_SAMPLE = 2;
 const EMPTY_BYTES = Buffer.alloc(0);
 const EMPTY_SAMPLES = new Float32Array(0);

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import ort from 'onnxruntime-node';
+import { meanPower } from '../device/pcm.js';
 
 const require = createRequire(import.meta.url);
 
@@ -39,12 +40,12 @@ export class SileroVadModel {
 }
 
 /**
- * Frames below -60 dBFS (mean square 1e-6) carry no speech: speech on a telephone line sits at -35..-10 dBFS,
+ * Frames below -60 dBFS (mean power 1e-6) carry no speech: speech on a telephone line sits at -35..-10 dBFS,
  * trunk noise and G.711 idle codes well under this. A line sits mostly in such quiet (between calls, and each
  * side while the other talks), and the model costs about as much per frame as all the rest of a line's
- * signal analysis; so after a short run of quiet the model is not asked until the signal comes back.
+ * signal analysis; so after a second of quiet the model is not asked until the signal comes back.
  */
-const QUIET_MEAN_SQUARE = 1e-6;
+const QUIET_POWER = 1e-6;
 /**
  * Quiet frames the model still hears before it is skipped: a second, longer than the pauses inside an
  * utterance (which the model's state bridges), so what it decides about speech is what it decided before.
@@ -56,17 +57,21 @@ export class VadStream {
   private readonly input = new Float32Array(CONTEXT + VAD_FRAME);
   private readonly rate = new ort.Tensor('int64', BigInt64Array.from([BigInt(VAD_RATE)]), []);
   private quietFrames = 0;
-  /** Frames the model was not asked about, being quiet. */
-  skippedFrames = 0;
+  private skipped = 0;
 
   constructor(private readonly session: ort.InferenceSession) {}
+
+  /** Frames the model was not asked about, being quiet. */
+  get skippedFrames(): number {
+    return this.skipped;
+  }
 
   /** Speech probability of one 32 ms frame at 16 kHz. */
   async probability(frame: Float32Array): Promise<number> {
     if (frame.length !== VAD_FRAME) throw new Error(`VAD frame must be ${VAD_FRAME} samples, got ${frame.length}`);
-    if (meanSquare(frame) < QUIET_MEAN_SQUARE) {
+    if (meanPower(frame) < QUIET_POWER) {
       if (++this.quietFrames > QUIET_FRAMES_HEARD) {
-        this.skippedFrames++;
+        this.skipped++;
         return 0;
       }
     } else {
@@ -84,10 +89,4 @@ export class VadStream {
     this.input.copyWithin(0, VAD_FRAME, VAD_FRAME + CONTEXT);
     return (result[probName].data as Float32Array)[0];
   }
-}
-
-function meanSquare(frame: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < frame.length; i++) sum += frame[i]! * frame[i]!;
-  return sum / frame.length;
 }

@@ -1,4 +1,5 @@
 import Pitchfinder from 'pitchfinder';
+import { meanPower } from '../../device/pcm.js';
 
 export interface FrameProsody {
   /** RMS level, dBFS. */
@@ -30,9 +31,7 @@ export class ProsodyAnalyzer {
   }
 
   analyze(frame: Float32Array, mayBeSpeech: boolean): FrameProsody {
-    let sum = 0;
-    for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
-    const power = sum / frame.length;
+    const power = meanPower(frame);
     const db = 10 * Math.log10(power + 1e-12);
     let f0: number | null = null;
     if (mayBeSpeech && db > VOICING_FLOOR_DB) {

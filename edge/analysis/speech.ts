@@ -33,6 +33,12 @@ const AUTO_FORCE_SEC = 10.0;
  * every word and keyword hit (and so the alerts they raise) back by many seconds.
  */
 const AUTO_CHECK_EVERY_SEC = 0.25;
+/**
+ * While `auto` is undecided the spotters' audio is held, then heard by the chosen language's spotter alone:
+ * its hits are held until the decision anyway, and the other spotter's would be thrown away. Past this much
+ * held speech (a side the recognisers cannot judge), every spotter hears it, as with no decision to wait for.
+ */
+const SPOTTER_HOLD_MAX_SEC = 20;
 const CJK = /[\u3400-\u9fff]/;
 
 function scriptOf(model: VerifiedModel): 'latin' | 'pinyin' | 'hanzi' {
@@ -152,9 +158,11 @@ export class ChannelSpeech {
   private heldHits: { lang: Language; event: KeywordFound }[] = [];
   private readonly gate: SpeechGate;
   private lastAutoCheckFedSec = 0;
+  /** Gated frames the spotters have not heard yet (see SPOTTER_HOLD_MAX_SEC); null once nothing is held back. */
+  private spotterHold: Float32Array[] | null = [];
   readonly recognition: ChannelRecognition;
 
-  constructor(private readonly channel: Channel, private readonly models: SpeechModels, choice: LanguageChoice, frameSec: number) {
+  constructor(private readonly channel: Channel, private readonly models: SpeechModels, choice: LanguageChoice, private readonly frameSec: number) {
     this.gate = new SpeechGate(frameSec);
     const available = LANGUAGES.filter((l) => models.recognizers[l]);
     const wanted = choice === 'auto' ? available : available.filter((l) => l === choice);
@@ -175,12 +183,15 @@ export class ChannelSpeech {
     const events: SpeechEvent[] = [];
     for (const samples of this.gate.pass(frame, probability)) {
       for (const c of this.candidates.values()) c.stream.accept(samples);
-      for (const s of this.spotters) s.stream.accept(samples);
+      if (this.spotterHold && this.chosen === null && this.candidates.size > 1) {
+        this.spotterHold.push(samples);
+        if (this.spotterHold.length * this.frameSec > SPOTTER_HOLD_MAX_SEC) this.releaseSpotterHold();
+      } else {
+        for (const s of this.spotters) s.stream.accept(samples);
+      }
     }
     for (const c of this.candidates.values()) c.segments.push(...c.stream.drain().map((seg) => this.onCallTime(seg)));
-    for (const s of this.spotters) {
-      this.heldHits.push(...s.stream.drain().map((h) => ({ lang: s.lang, event: this.keywordEvent(h) })));
-    }
+    this.drainSpotters();
     if (this.chosen === null && this.candidates.size > 1 && this.gate.fedSeconds - this.lastAutoCheckFedSec >= AUTO_CHECK_EVERY_SEC) {
       this.lastAutoCheckFedSec = this.gate.fedSeconds;
       if (this.gate.fedSeconds >= AUTO_DECIDE_SEC) this.maybeDecide(false);
@@ -192,8 +203,10 @@ export class ChannelSpeech {
   finish(): SpeechEvent[] {
     const events: SpeechEvent[] = [];
     for (const c of this.candidates.values()) c.segments.push(...c.stream.finish().map((seg) => this.onCallTime(seg)));
-    for (const s of this.spotters) this.heldHits.push(...s.stream.finish().map((h) => ({ lang: s.lang, event: this.keywordEvent(h) })));
     if (this.chosen === null && this.candidates.size > 1) this.maybeDecide(true);
+    // Still undecided at the end: every spotter hears what was held.
+    this.releaseSpotterHold();
+    for (const s of this.spotters) this.heldHits.push(...s.stream.finish().map((h) => ({ lang: s.lang, event: this.keywordEvent(h) })));
     events.push(...this.takeHits(true), ...this.takeWords());
     return events;
   }
@@ -243,8 +256,21 @@ export class ChannelSpeech {
     for (const other of [...this.candidates.keys()]) if (other !== lang) this.candidates.delete(other);
     // Hits from the other language's spotter would be discarded (see takeHits), so it stops listening.
     this.spotters = this.spotters.filter((s) => s.lang === lang);
+    this.releaseSpotterHold();
     const model = this.models.recognizers[lang]?.model as VerifiedModel;
     Object.assign(this.recognition, { language: lang, model: model.name, script: scriptOf(model), degraded: false, reason });
+  }
+
+  /** The held audio goes to the spotters still listening, and holding stops for the rest of the call. */
+  private releaseSpotterHold(): void {
+    const held = this.spotterHold ?? [];
+    this.spotterHold = null;
+    for (const samples of held) for (const s of this.spotters) s.stream.accept(samples);
+    this.drainSpotters();
+  }
+
+  private drainSpotters(): void {
+    for (const s of this.spotters) this.heldHits.push(...s.stream.drain().map((h) => ({ lang: s.lang, event: this.keywordEvent(h) })));
   }
 
   private takeWords(): WordsRecognized[] {
