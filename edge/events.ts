@@ -58,6 +58,11 @@ export interface EmotionFound extends EventBase {
   score: number;
   f0RisePct: number;
   loudnessRiseDb: number;
+  /**
+   * The stretch is still going: start, end and means so far. Sent while it lasts (so rules can alert while
+   * the customer is still upset, not a pause after); the index records only the closing event.
+   */
+  ongoing?: true;
 }
 
 export interface RecognizedWordTiming {

@@ -303,3 +303,16 @@ t.test('query rules are re-evaluated only on new words, cheaply', async (t) => {
   t.same(alerts.filter((a) => a.rule !== 'hurried-hangup'), []);
   t.ok(ms < 3000, `a 20-minute call of 600 utterances through every built-in rule in ${ms.toFixed(0)} ms`);
 });
+
+t.test('customer agitation alerts while the stretch goes on, once, not again when it closes', async (t) => {
+  const base = { type: 'emotion' as const, channel: 'customer' as const, start: 5, f0RisePct: 30, loudnessRiseDb: 7 };
+  const events: PipelineEvent[] = [
+    { ...base, end: 6, score: 0.3, ongoing: true, emittedAt: 6.2 },
+    { ...base, end: 6.5, score: 0.7, ongoing: true, emittedAt: 6.7 },
+    { ...base, end: 7, score: 0.8, ongoing: true, emittedAt: 7.2 },
+    { ...base, end: 9, score: 0.8, emittedAt: 10.2 },
+  ];
+  const alerts = run(only('customer-agitation'), events);
+  t.match(alerts, [{ rule: 'customer-agitation', channel: 'customer', start: 5, end: 6.5, raisedAt: 6.7 }], 'raised at the first report that qualifies');
+  t.equal(alerts.length, 1, 'the closing event of the same stretch raises nothing more');
+});

@@ -34,11 +34,16 @@ class HistogramMedian {
 interface OpenStretch {
   start: number;
   end: number;
+  /** When the last ongoing event about it was sent. */
+  reportedAt: number | null;
   scoreSum: number;
   f0RiseSum: number;
   dbRiseSum: number;
   frames: number;
 }
+
+/** How often a raised stretch that is still going is reported (see EmotionFound.ongoing). */
+const ONGOING_EVERY_SEC = 0.5;
 
 /**
  * The source system's emotion model: a stretch where a speaker's pitch and loudness both rise markedly over
@@ -91,14 +96,14 @@ export class EmotionDetector {
         const score = Math.min(1, 0.5 * Math.min(f0Rise / this.config.f0Rise, dbRise / this.config.loudnessRiseDb));
         if (!this.open) {
           // The window's median turns once half of it is raised, so the stretch began half a window back.
-          this.open = { start: Math.max(0, time - this.config.windowSec / 2), end: time, scoreSum: 0, f0RiseSum: 0, dbRiseSum: 0, frames: 0 };
+          this.open = { start: Math.max(0, time - this.config.windowSec / 2), end: time, reportedAt: null, scoreSum: 0, f0RiseSum: 0, dbRiseSum: 0, frames: 0 };
         }
         this.open.end = time + this.frameSec;
         this.open.scoreSum += score;
         this.open.f0RiseSum += f0Rise;
         this.open.dbRiseSum += dbRise;
         this.open.frames++;
-        return null;
+        return this.ongoing(emittedAt);
       }
     }
     // A raised stretch tolerates a calmer syllable or two (closed by the gap check above); calm speech
@@ -114,10 +119,23 @@ export class EmotionDetector {
     return this.open ? this.close(emittedAt) : null;
   }
 
+  /** Once the open stretch is long enough to count, how it stands, every ONGOING_EVERY_SEC while it lasts. */
+  private ongoing(emittedAt: number): EmotionFound | null {
+    const s = this.open as OpenStretch;
+    if (s.end - s.start < this.config.minDurationSec) return null;
+    if (s.reportedAt !== null && s.end - s.reportedAt < ONGOING_EVERY_SEC) return null;
+    s.reportedAt = s.end;
+    return { ...this.describe(s, emittedAt), ongoing: true };
+  }
+
   private close(emittedAt: number): EmotionFound | null {
     const s = this.open as OpenStretch;
     this.open = null;
     if (s.end - s.start < this.config.minDurationSec) return null;
+    return this.describe(s, emittedAt);
+  }
+
+  private describe(s: OpenStretch, emittedAt: number): EmotionFound {
     return {
       type: 'emotion',
       channel: this.channel,

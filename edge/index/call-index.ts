@@ -156,6 +156,7 @@ export class CallIndexBuilder {
         this.overtalk.push({ start: round(event.start), end: round(event.end), durationSec: round(event.end - event.start), by: event.by });
         break;
       case 'emotion':
+        if (event.ongoing) break;
         this.emotion.push({
           channel: event.channel,
           start: round(event.start),

@@ -407,6 +407,11 @@ export class RuleEngine {
       if (rule.detector !== 'emotion') continue;
       if (rule.channel && event.channel !== rule.channel) continue;
       if (event.score < rule.params.minScore || event.end - event.start < rule.params.minDurationSec) continue;
+      // One alert per stretch: raised as soon as the stretch in progress qualifies, not again when it closes.
+      const st = this.st(rule);
+      const stretch = `${event.channel}@${event.start.toFixed(3)}`;
+      if (st.keys.has(stretch)) continue;
+      st.keys.add(stretch);
       const said = this.live.wordsAround(event.channel, event.start, event.end, 2);
       this.raise(
         rule,

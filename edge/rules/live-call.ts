@@ -59,7 +59,7 @@ export class LiveCall {
         this.overtalk.push(event);
         break;
       case 'emotion':
-        this.emotion.push(event);
+        if (!event.ongoing) this.emotion.push(event);
         break;
       case 'call.end':
         this.durationSec = event.durationSec;
