@@ -171,6 +171,8 @@ export class ChannelSpeech {
       ? LANGUAGES.filter((l) => models.spotters[l]).map((lang) => ({ lang, stream: (models.spotters[lang] as SherpaKeywordSpotter).createStream() }))
       : [];
     this.recognition = { language: null, model: null, script: null, degraded: wanted.length === 0, reason: '' };
+    // Nothing to decide between (no recogniser, or one: decided just below): the spotters hear speech as it comes.
+    if (wanted.length < 2) this.spotterHold = null;
     if (wanted.length === 0) {
       this.recognition.reason = choice === 'auto' ? 'no recognizer provisioned' : `no ${choice} recognizer provisioned`;
     } else if (wanted.length === 1) {
@@ -183,7 +185,7 @@ export class ChannelSpeech {
     const events: SpeechEvent[] = [];
     for (const samples of this.gate.pass(frame, probability)) {
       for (const c of this.candidates.values()) c.stream.accept(samples);
-      if (this.spotterHold && this.chosen === null && this.candidates.size > 1) {
+      if (this.spotterHold) {
         this.spotterHold.push(samples);
         if (this.spotterHold.length * this.frameSec > SPOTTER_HOLD_MAX_SEC) this.releaseSpotterHold();
       } else {
