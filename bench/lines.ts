@@ -10,7 +10,8 @@
  * estimates capacity from what processing one second of line audio costs (process CPU against the free cores;
  * with run.workers: 1, the main thread's busy time against its one core), then paced runs confirm it: down
  * after a failure, up after every pass (by its own cost per line while it leaves headroom, else by a tenth),
- * halving the gap once a pass and a failure bracket it, until the time budget is spent. Lines start spread over the first third of a run, and each joins its first call
+ * halving the gap once a pass and a failure bracket it, until the time budget is spent. Lines start spread
+ * over the first third of a run, and each joins its first call
  * at a different point in it: with the same three recordings on every line, aligned calls would put every
  * line's talkative opening (where both languages' recognisers listen) and every hold in the same seconds.
  *
@@ -19,10 +20,11 @@
  * processes on the machine take cores too: each trial reports the CPU they used (othersCores), the estimate
  * plans on the cores they left free, and the report says when the figures were taken on a busy machine.
  *
- * Trials run the compiled build (dist/, rebuilt first), as a box runs `earshot run`: under the TypeScript loader every
- * worker thread carries its own compiler, which is not what a box holds.
+ * Trials run the compiled build (dist/, rebuilt first by `npm run build`), as a box runs `earshot run`: under
+ * the TypeScript loader every worker thread carries its own compiler, which is not what a box holds.
  *
- * Environment: EARSHOT_BENCH_LINES_SOURCE=1 (run the source instead), EARSHOT_BENCH_LINES_SEC (paced run, default 45), EARSHOT_BENCH_LINES_ESTIMATE_SEC (default 15),
+ * Environment: EARSHOT_BENCH_LINES_SOURCE=1 (run the source instead), EARSHOT_BENCH_LINES_SEC (paced run,
+ * default 45), EARSHOT_BENCH_LINES_ESTIMATE_SEC (default 15),
  * EARSHOT_BENCH_LINES_BUDGET_SEC (whole section, default 360), EARSHOT_BENCH_LINES_MAX (cap, default 96),
  * EARSHOT_BENCH_LINES_N (skip the search: one paced run per mode at N), EARSHOT_BENCH_LINES_MODES (on,off),
  * EARSHOT_BENCH_LINES_WORKERS (run.workers; default the daemon's), EARSHOT_BENCH_LINES_PHASES=aligned (every
@@ -436,7 +438,7 @@ export async function linesBench(): Promise<Record<string, unknown>> {
   const budgetSec = envNum('EARSHOT_BENCH_LINES_BUDGET_SEC', 360);
   const maxLines = Math.floor(envNum('EARSHOT_BENCH_LINES_MAX', 96));
   // RSS and CPU are the installed box's: the build of this checkout, not the source under a TypeScript loader.
-  if (!fromSource) execFileSync(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(repoRoot, 'tsconfig.build.json')], { stdio: 'inherit' });
+  if (!fromSource) execFileSync('npm', ['run', '-s', 'build'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
   const fixedN = process.env.EARSHOT_BENCH_LINES_N ? Math.floor(envNum('EARSHOT_BENCH_LINES_N', 1)) : undefined;
   const modes = (process.env.EARSHOT_BENCH_LINES_MODES ?? 'on,off').split(',').map((m) => m.trim()).filter((m): m is Mode => m === 'on' || m === 'off');
   const emptyModels = mkdtempSync(path.join(os.tmpdir(), 'earshot-bench-nomodels-'));
