@@ -54,9 +54,9 @@ function overTheTelephone(audio16k: Float32Array): Float32Array {
   return resample(Float32Array.from(pcm, (x) => x / 32768), 8000, 16000);
 }
 
-function transcribe(stream: StreamingRecognizer, audio: Float32Array): string {
-  for (let i = 0; i < audio.length; i += 512) stream.accept(audio.subarray(i, i + 512));
-  return [...stream.drain(), ...stream.finish()].map((s) => s.text).join(' ');
+async function transcribe(stream: StreamingRecognizer, audio: Float32Array): Promise<string> {
+  for (let i = 0; i < audio.length; i += 512) await stream.accept(audio.subarray(i, i + 512));
+  return [...stream.drain(), ...(await stream.finish())].map((s) => s.text).join(' ');
 }
 
 export async function recognitionBench(): Promise<Record<string, unknown>> {
@@ -111,7 +111,7 @@ export async function recognitionBench(): Promise<Record<string, unknown>> {
         const ref = englishWords(m[1]);
         const audio = await readMono16k(path.join(LIBRIVOX, `${m[2]}.wav`));
         for (const [kind, input] of [['wideband', audio], ['telephone8k', overTheTelephone(audio)]] as const) {
-          totals[kind].edits += editDistance(ref, englishWords(transcribe(en.createStream(), input)));
+          totals[kind].edits += editDistance(ref, englishWords(await transcribe(en.createStream(), input)));
           totals[kind].ref += ref.length;
         }
       }

@@ -1,39 +1,50 @@
-// Streaming recognition and keyword spotting on sherpa-onnx-node (1.13.8), one stream per channel.
+// Streaming recognition and keyword spotting on sherpa-onnx (1.13.8), one stream per channel.
 //
-// Everything here is synchronous because sherpa's decode is synchronous native work; callers keep it
-// off the main thread (worker_threads). Decoding is driven only by "is a full chunk of features
-// ready", so results do not depend on how the caller slices the audio.
+// Recognisers and spotters are made by sherpa-onnx-node; their streams are driven through sherpa's C API
+// (sherpa-native.ts) so that every decode runs on libuv's thread pool: one copy of each model serves every
+// line, on every core. Decoding is driven only by "is a full chunk of features ready", so results do not
+// depend on how the caller slices the audio.
 
 import { createRequire } from 'node:module';
 import { ModelError, requireFile, type VerifiedModel } from './manifest.js';
 import type { CompiledKeywords } from './keywords.js';
+import { sherpaStreams, type NativeEngine, type StreamPointer } from './sherpa-native.js';
 
 export interface RecognizedWord { w: string; start: number; end: number; conf: number } // seconds from stream start
 export interface RecognizedSegment { text: string; start: number; end: number; words: RecognizedWord[]; tokens?: string[]; confidence: number }
 
-export interface StreamingRecognizer {
+/**
+ * What both kinds of stream share. Calls on one stream are queued in order (each waits for the decode before
+ * it); different streams decode in parallel. drain() may be called at any time; results of an accept() are
+ * there once its promise resolves.
+ */
+export interface StreamingDecoder<T> {
+  /** 16 kHz mono float [-1, 1], any chunk size. The samples must not be changed until the promise resolves. */
+  accept(samples: Float32Array): Promise<void>;
+  /** What was found since the last call. */
+  drain(): T[];
+  /** Flushes the end of the call and frees the stream; it accepts nothing afterwards. */
+  finish(): Promise<T[]>;
+  /** Frees the stream without flushing (a side that stopped listening to this model). */
+  close(): Promise<void>;
+}
+
+export interface StreamingRecognizer extends StreamingDecoder<RecognizedSegment> {
   readonly language: string;
   readonly model: string;
-  /** 16 kHz mono float [-1, 1], any chunk size. */
-  accept(samples: Float32Array): void;
-  /** Segments finalised (endpoint detected) since the last call. */
-  drain(): RecognizedSegment[];
-  /** The segment still being decoded, as recognised so far (its last words may yet change). */
+  /** The segment still being decoded, as recognised so far (its last words may yet change). Not while an accept() is pending. */
   partial(): RecognizedSegment | undefined;
-  /** Flushes the end of the call; the stream accepts nothing afterwards. */
-  finish(): RecognizedSegment[];
 }
 
 export interface KeywordHit { term: string; start: number; end: number; score: number }
-export interface StreamingKeywordSpotter { accept(samples: Float32Array): void; drain(): KeywordHit[]; finish(): KeywordHit[] }
+export type StreamingKeywordSpotter = StreamingDecoder<KeywordHit>;
 
 // ---- the subset of sherpa-onnx-node 1.13.8 used here (the package ships no TypeScript types) ----
 
 interface NativeStream {
   acceptWaveform(wave: { samples: Float32Array; sampleRate: number }): void;
-  inputFinished(): void;
 }
-/** getResult() of OnlineRecognizer: timestamps are token start times relative to start_time. */
+/** A recogniser result (C API JSON): timestamps are token start times relative to start_time. */
 interface NativeRecognizerResult {
   text: string;
   tokens: string[];
@@ -45,22 +56,13 @@ interface NativeRecognizerResult {
   num_trailing_blanks: number;
   is_final: boolean;
 }
-interface NativeRecognizer {
-  createStream(): NativeStream;
-  isReady(s: NativeStream): boolean;
-  decode(s: NativeStream): void;
-  isEndpoint(s: NativeStream): boolean;
-  reset(s: NativeStream): void;
-  getResult(s: NativeStream): NativeRecognizerResult;
-}
-/** getResult() of KeywordSpotter: keyword is '' until a hit; start_time is always 0 in 1.13.8. */
+type NativeRecognizer = NativeEngine;
+/** A keyword result (C API JSON): keyword is '' until a hit; start_time is always 0 in 1.13.8. */
 interface NativeKeywordResult { keyword: string; tokens: string[]; timestamps: number[]; start_time: number }
-interface NativeKeywordSpotter {
+interface NativeKeywordSpotter extends NativeEngine {
   createStream(): NativeStream;
   isReady(s: NativeStream): boolean;
   decode(s: NativeStream): void;
-  reset(s: NativeStream): void;
-  getResult(s: NativeStream): NativeKeywordResult;
 }
 interface SherpaModule {
   OnlineRecognizer: new (config: object) => NativeRecognizer;
@@ -202,9 +204,12 @@ export class SherpaRecognizer {
   }
 
   createStream(): StreamingRecognizer {
-    return new RecognizerStream(this.native, this.native.createStream(), this.language, this.model.name, this.model.manifest.modelingUnit);
+    return new RecognizerStream(this.native, this.language, this.model.name, this.model.manifest.modelingUnit);
   }
 }
+
+/** A stream dropped without finish() or close() (a call torn down by a fault) is freed when collected. */
+const unclosedStreams = new FinalizationRegistry<StreamPointer>((stream) => sherpaStreams().destroyStream(stream));
 
 /**
  * What both engines' streams share: audio in, results queued until drained, and a finish that pads the tail
@@ -212,14 +217,25 @@ export class SherpaRecognizer {
  */
 abstract class NativeStreamBase<T> {
   protected pending: T[] = [];
+  protected readonly api = sherpaStreams();
+  protected readonly stream: StreamPointer;
   private finished = false;
+  private freed = false;
+  /** The last queued native job on this stream: a decode in flight must not race the next samples. */
+  private work: Promise<void> = Promise.resolve();
+  private queued = 0;
 
-  protected constructor(protected readonly stream: NativeStream, private readonly label: string) {}
+  protected constructor(protected readonly engine: NativeEngine, create: (engine: NativeEngine) => StreamPointer, private readonly label: string) {
+    this.stream = create(engine);
+    unclosedStreams.register(this, this.stream, this);
+  }
 
-  accept(samples: Float32Array): void {
-    if (this.finished) throw new Error(`${this.label} already finished`);
-    this.stream.acceptWaveform({ samples, sampleRate: SAMPLE_RATE });
-    this.pump();
+  accept(samples: Float32Array): Promise<void> {
+    if (this.finished) return Promise.reject(new Error(`${this.label} already finished`));
+    return this.enqueue(async () => {
+      await this.api.acceptWaveform(this.stream, SAMPLE_RATE, samples);
+      await this.pump();
+    });
   }
 
   drain(): T[] {
@@ -228,51 +244,84 @@ abstract class NativeStreamBase<T> {
     return out;
   }
 
-  finish(): T[] {
+  async finish(): Promise<T[]> {
     if (!this.finished) {
-      this.stream.acceptWaveform({ samples: new Float32Array(Math.round(TAIL_PADDING_S * SAMPLE_RATE)), sampleRate: SAMPLE_RATE });
-      this.stream.inputFinished();
-      this.pump();
-      this.flushLast();
       this.finished = true;
+      await this.enqueue(async () => {
+        await this.api.acceptWaveform(this.stream, SAMPLE_RATE, new Float32Array(Math.round(TAIL_PADDING_S * SAMPLE_RATE)));
+        this.api.inputFinished(this.stream);
+        await this.pump();
+        this.flushLast();
+        this.free();
+      });
     }
     return this.drain();
   }
 
-  protected abstract pump(): void;
+  close(): Promise<void> {
+    this.finished = true;
+    return this.enqueue(async () => this.free());
+  }
+
+  /** Native reads of the stream's state must not overlap a queued job. */
+  protected assertIdle(): void {
+    if (this.queued > 0) throw new Error(`${this.label}: read while a decode is pending (await accept() first)`);
+    if (this.freed) throw new Error(`${this.label} already finished`);
+  }
+
+  private enqueue(job: () => Promise<void>): Promise<void> {
+    this.queued++;
+    const run = this.work.then(job).finally(() => this.queued--);
+    // A failed job fails its caller; the queue goes on for the next.
+    this.work = run.catch(() => undefined);
+    return run;
+  }
+
+  private free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    unclosedStreams.unregister(this);
+    this.api.destroyStream(this.stream);
+  }
+
+  protected abstract pump(): Promise<void>;
   /** Whatever the engine still holds once the input has ended. */
   protected flushLast(): void {}
 }
 
 class RecognizerStream extends NativeStreamBase<RecognizedSegment> implements StreamingRecognizer {
   constructor(
-    private readonly native: NativeRecognizer,
-    stream: NativeStream,
+    native: NativeRecognizer,
     readonly language: string,
     readonly model: string,
     private readonly unit: string,
   ) {
-    super(stream, `recognizer stream (${model})`);
+    super(native, (r) => sherpaStreams().createOnlineStream(r), `recognizer stream (${model})`);
   }
 
-  protected pump(): void {
-    while (this.native.isReady(this.stream)) {
-      this.native.decode(this.stream);
-      if (this.native.isEndpoint(this.stream)) {
+  protected async pump(): Promise<void> {
+    while (this.api.onlineReady(this.engine, this.stream)) {
+      await this.api.decodeOnline(this.engine, this.stream);
+      if (this.api.isEndpoint(this.engine, this.stream)) {
         this.flushLast();
-        this.native.reset(this.stream);
+        this.api.resetOnline(this.engine, this.stream);
       }
     }
   }
 
   partial(): RecognizedSegment | undefined {
-    return toSegment(this.native.getResult(this.stream), this.unit);
+    this.assertIdle();
+    return this.segment();
   }
 
   /** The segment in progress becomes final. */
   protected override flushLast(): void {
-    const seg = toSegment(this.native.getResult(this.stream), this.unit);
+    const seg = this.segment();
     if (seg) this.pending.push(seg);
+  }
+
+  private segment(): RecognizedSegment | undefined {
+    return toSegment(JSON.parse(this.api.onlineResultJson(this.engine, this.stream)) as NativeRecognizerResult, this.unit);
   }
 }
 
@@ -340,7 +389,7 @@ export class SherpaKeywordSpotter {
   }
 
   createStream(): StreamingKeywordSpotter {
-    return new KeywordStream(this, this.native, this.native.createStream());
+    return new KeywordStream(this, this.native);
   }
 
   /** Maps a native hit found in decode number `decodes` (1-based, since stream start) onto stream time. */
@@ -373,24 +422,20 @@ export class SherpaKeywordSpotter {
 class KeywordStream extends NativeStreamBase<KeywordHit> implements StreamingKeywordSpotter {
   private decodes = 0;
 
-  constructor(
-    private readonly owner: SherpaKeywordSpotter,
-    private readonly native: NativeKeywordSpotter,
-    stream: NativeStream,
-  ) {
-    super(stream, `keyword stream (${owner.model.name})`);
+  constructor(private readonly owner: SherpaKeywordSpotter, native: NativeKeywordSpotter) {
+    super(native, (k) => sherpaStreams().createKeywordStream(k), `keyword stream (${owner.model.name})`);
     owner.chunkSeconds();
   }
 
-  protected pump(): void {
-    while (this.native.isReady(this.stream)) {
-      this.native.decode(this.stream);
+  protected async pump(): Promise<void> {
+    while (this.api.keywordReady(this.engine, this.stream)) {
+      await this.api.decodeKeyword(this.engine, this.stream);
       this.decodes++;
-      const r = this.native.getResult(this.stream);
+      const r = JSON.parse(this.api.keywordResultJson(this.engine, this.stream)) as NativeKeywordResult;
       if (r.keyword) {
         this.pending.push(this.owner.hitFromNative(r, this.decodes));
         // Without a reset sherpa keeps reporting the same hit.
-        this.native.reset(this.stream);
+        this.api.resetKeyword(this.engine, this.stream);
       }
     }
   }

@@ -29,15 +29,15 @@ const zh = await sharedModel('kws-zh-wenetspeech-3.3M');
 const enRecognizer = new SherpaRecognizer(en);
 const zhRecognizer = new SherpaRecognizer(zh);
 
-function transcribe(stream: StreamingRecognizer, audio: Float32Array, chunkSizes?: () => number): RecognizedSegment[] {
+async function transcribe(stream: StreamingRecognizer, audio: Float32Array, chunkSizes?: () => number): Promise<RecognizedSegment[]> {
   const out: RecognizedSegment[] = [];
   for (let i = 0; i < audio.length; ) {
     const n = chunkSizes ? chunkSizes() : audio.length;
-    stream.accept(audio.subarray(i, i + n));
+    await stream.accept(audio.subarray(i, i + n));
     out.push(...stream.drain());
     i += n;
   }
-  return [...out, ...stream.finish()];
+  return [...out, ...(await stream.finish())];
 }
 
 /** Deterministic chunk sizes, 1 sample to 0.5 s, so a failure reproduces. */
@@ -74,7 +74,7 @@ t.test('English transcription of LibriVox clips (WER)', { skip: !hasLibrivox && 
     const ref = englishWords(m[1]!);
     const audio = await readWav16kMono(path.join(LIBRIVOX, `${m[2]}.wav`));
     const t0 = performance.now();
-    const segs = transcribe(enRecognizer.createStream(), audio);
+    const segs = await transcribe(enRecognizer.createStream(), audio);
     decodeMs += performance.now() - t0;
     audioSeconds += audio.length / SAMPLE_RATE;
     const hyp = englishWords(segs.map((s) => s.text).join(' '));
@@ -132,7 +132,7 @@ t.test('Mandarin pinyin on zh-real (tone-insensitive)', async (t) => {
   for (const [clip, expected] of Object.entries(ZH_EXPECTED)) {
     const audio = await readWav16kMono(path.join(ZH_REAL, `${clip}.wav`));
     const t0 = performance.now();
-    const segs = transcribe(zhRecognizer.createStream(), audio);
+    const segs = await transcribe(zhRecognizer.createStream(), audio);
     decodeMs += performance.now() - t0;
     audioSeconds += audio.length / SAMPLE_RATE;
     const heard = segs.flatMap((s) => s.words.map((w) => normalizeSyllable(w.w)));
@@ -170,8 +170,8 @@ t.test('Mandarin keyword spotting on zh-real: all hits, no false alarms', async 
     const audio = await readWav16kMono(path.join(ZH_REAL, `${clip}.wav`));
     const stream = spotter.createStream();
     const t0 = performance.now();
-    stream.accept(audio);
-    const hits: KeywordHit[] = [...stream.drain(), ...stream.finish()];
+    await stream.accept(audio);
+    const hits: KeywordHit[] = [...stream.drain(), ...(await stream.finish())];
     decodeMs += performance.now() - t0;
     audioSeconds += audio.length / SAMPLE_RATE;
     t.comment(`${clip}: ${hits.map((h) => `${h.term} ${h.start}-${h.end}s`).join(', ') || '-'}`);
@@ -192,14 +192,14 @@ t.test('hit times follow the audio across a long stream', async (t) => {
   const spotter = new SherpaKeywordSpotter(zh, compiled);
   const audio = await readWav16kMono(path.join(ZH_REAL, '6.wav'));
   const base = spotter.createStream();
-  base.accept(audio);
-  const ref = [...base.drain(), ...base.finish()];
+  await base.accept(audio);
+  const ref = [...base.drain(), ...(await base.finish())];
   t.equal(ref.length, 2);
   for (const lead of [0.5, 1.3, 2.9, 7.7]) {
     const s = spotter.createStream();
-    s.accept(new Float32Array(Math.round(lead * SAMPLE_RATE)));
-    s.accept(audio);
-    const hits = [...s.drain(), ...s.finish()];
+    await s.accept(new Float32Array(Math.round(lead * SAMPLE_RATE)));
+    await s.accept(audio);
+    const hits = [...s.drain(), ...(await s.finish())];
     t.same(hits.map((h) => h.term), ref.map((h) => h.term), `after ${lead}s of silence`);
     // One decode chunk (0.32 s) of slack: silence that is not a chunk multiple shifts what each chunk sees.
     hits.forEach((h, i) => t.ok(Math.abs(h.start - lead - ref[i]!.start) <= 0.33, `${h.term} at ${h.start}s ≈ ${lead} + ${ref[i]!.start}s`));
@@ -218,8 +218,8 @@ t.test('English keyword spotting on LibriVox', { skip: !hasLibrivox && 'pocketsp
   for (const f of files) {
     const id = f.replace(/\.wav$/, '');
     const stream = spotter.createStream();
-    stream.accept(await readWav16kMono(path.join(LIBRIVOX, f)));
-    const hits = [...stream.drain(), ...stream.finish()];
+    await stream.accept(await readWav16kMono(path.join(LIBRIVOX, f)));
+    const hits = [...stream.drain(), ...(await stream.finish())];
     t.comment(`${id}: ${hits.map((h) => `${h.term} ${h.start}-${h.end}s`).join(', ') || '-'}`);
     const want = expected[id] ?? [];
     for (const w of want) t.ok(hits.some((h) => h.term === w), `${w} found in ${id}`);
@@ -237,26 +237,26 @@ t.test('results do not depend on chunking', async (t) => {
     const twice = new Float32Array(audio.length * 2 + 3 * SAMPLE_RATE);
     twice.set(audio, 0);
     twice.set(audio, audio.length + 3 * SAMPLE_RATE);
-    const whole = transcribe(rec.createStream(), twice);
+    const whole = await transcribe(rec.createStream(), twice);
     t.ok(whole.length >= 2, `${path.basename(file)}: endpoint splits the two utterances`);
     for (const seed of [1, 7, 42]) {
-      const pieces = transcribe(rec.createStream(), twice, randomChunks(seed));
+      const pieces = await transcribe(rec.createStream(), twice, randomChunks(seed));
       t.same(pieces, whole, `${path.basename(file)} in random chunks (seed ${seed})`);
     }
   }
   const compiled = await compileKeywords(zh, await zhTestKeywords());
   const spotter = new SherpaKeywordSpotter(zh, compiled);
   const audio = await readWav16kMono(path.join(ZH_REAL, '5.wav'));
-  const run = (chunks?: () => number): KeywordHit[] => {
+  const run = async (chunks?: () => number): Promise<KeywordHit[]> => {
     const s = spotter.createStream();
     for (let i = 0; i < audio.length; ) {
       const n = chunks ? chunks() : audio.length;
-      s.accept(audio.subarray(i, i + n));
+      await s.accept(audio.subarray(i, i + n));
       i += n;
     }
-    return [...s.drain(), ...s.finish()];
+    return [...s.drain(), ...(await s.finish())];
   };
-  const whole = run();
+  const whole = await run();
   t.equal(whole.length, 2);
-  t.same(run(randomChunks(3)), whole, 'keyword hits in random chunks');
+  t.same(await run(randomChunks(3)), whole, 'keyword hits in random chunks');
 });

@@ -157,9 +157,8 @@ export class CallPipeline {
     for (const lane of Object.values(this.lanes)) lane.decided.push(...lane.segmenter.flush());
     this.drainDecided(durationSec);
     const emittedAt = durationSec;
-    for (const lane of Object.values(this.lanes)) {
-      for (const event of lane.speech?.finish() ?? []) this.emit({ ...event, end: Math.min(event.end, durationSec), emittedAt });
-    }
+    const finals = await Promise.all(Object.values(this.lanes).map((lane) => lane.speech?.finish() ?? []));
+    for (const event of finals.flat()) this.emit({ ...event, end: Math.min(event.end, durationSec), emittedAt });
     for (const lane of Object.values(this.lanes)) {
       const emotion = lane.emotion.finish(emittedAt);
       if (emotion) this.emit({ ...emotion, end: Math.min(emotion.end, durationSec) });
@@ -173,19 +172,19 @@ export class CallPipeline {
     const frames = CHANNELS.map((c) => this.lanes[c].takeFrame());
     const shed = this.shedSince !== null;
     const speechEvents = await Promise.all(CHANNELS.map((c, i) => this.lanes[c].analyzeFrame(frames[i], shed)));
-    this.shareLanguage(speechEvents);
+    await this.shareLanguage(speechEvents);
     this.framesIn++;
     for (const event of speechEvents.flat()) this.emit({ ...event, emittedAt: this.heardSec });
     this.drainDecided();
   }
 
   /** Once one side's language is decided, an undecided side follows it (see ChannelSpeech.follow). */
-  private shareLanguage(speechEvents: PipelineEvent[][]): void {
+  private async shareLanguage(speechEvents: PipelineEvent[][]): Promise<void> {
     const { agent, customer } = this.lanes;
     if (!agent.speech || !customer.speech) return;
     for (const [side, other, otherName, i] of [[agent, customer, 'customer', 0], [customer, agent, 'agent', 1]] as const) {
       const lang = other.speech?.language;
-      if (lang && side.speech && side.speech.language === null) speechEvents[i].push(...side.speech.follow(lang, otherName));
+      if (lang && side.speech && side.speech.language === null) speechEvents[i].push(...(await side.speech.follow(lang, otherName)));
     }
   }
 

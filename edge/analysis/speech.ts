@@ -167,8 +167,10 @@ export class ChannelSpeech {
     const available = LANGUAGES.filter((l) => models.recognizers[l]);
     const wanted = choice === 'auto' ? available : available.filter((l) => l === choice);
     for (const lang of wanted) this.candidates.set(lang, { stream: (models.recognizers[lang] as SherpaRecognizer).createStream(), segments: [] });
+    // A side with one recogniser is decided from the start: only that language's spotter listens.
+    const only = wanted.length === 1 ? wanted[0] : undefined;
     this.spotters = models.spotOn.includes(channel)
-      ? LANGUAGES.filter((l) => models.spotters[l]).map((lang) => ({ lang, stream: (models.spotters[lang] as SherpaKeywordSpotter).createStream() }))
+      ? LANGUAGES.filter((l) => models.spotters[l] && (only === undefined || l === only)).map((lang) => ({ lang, stream: (models.spotters[lang] as SherpaKeywordSpotter).createStream() }))
       : [];
     this.recognition = { language: null, model: null, script: null, degraded: wanted.length === 0, reason: '' };
     // Nothing to decide between (no recogniser, or one: decided just below): the spotters hear speech as it comes.
@@ -176,41 +178,42 @@ export class ChannelSpeech {
     if (wanted.length === 0) {
       this.recognition.reason = choice === 'auto' ? 'no recognizer provisioned' : `no ${choice} recognizer provisioned`;
     } else if (wanted.length === 1) {
-      this.decide(wanted[0], choice === 'auto' ? `only ${wanted[0]} recognizer provisioned` : `configured language ${choice}`);
+      this.settle(wanted[0], choice === 'auto' ? `only ${wanted[0]} recognizer provisioned` : `configured language ${choice}`);
     }
   }
 
-  /** Feeds one 16 kHz frame and its VAD probability; returns what became known. Decoding is synchronous. */
-  accept(frame: Float32Array, probability: number): SpeechEvent[] {
-    const events: SpeechEvent[] = [];
+  /**
+   * Feeds one 16 kHz frame and its VAD probability; resolves with what became known. The models decode on
+   * the thread pool, every stream of this side in parallel; the next frame must wait for this one.
+   */
+  async accept(frame: Float32Array, probability: number): Promise<SpeechEvent[]> {
+    const decoding: Promise<void>[] = [];
     for (const samples of this.gate.pass(frame, probability)) {
-      for (const c of this.candidates.values()) c.stream.accept(samples);
+      for (const c of this.candidates.values()) decoding.push(c.stream.accept(samples));
       if (this.spotterHold) {
         this.spotterHold.push(samples);
-        if (this.spotterHold.length * this.frameSec > SPOTTER_HOLD_MAX_SEC) this.releaseSpotterHold();
+        if (this.spotterHold.length * this.frameSec > SPOTTER_HOLD_MAX_SEC) decoding.push(this.releaseSpotterHold());
       } else {
-        for (const s of this.spotters) s.stream.accept(samples);
+        for (const s of this.spotters) decoding.push(s.stream.accept(samples));
       }
     }
+    if (decoding.length > 0) await Promise.all(decoding);
     for (const c of this.candidates.values()) c.segments.push(...c.stream.drain().map((seg) => this.onCallTime(seg)));
     this.drainSpotters();
     if (this.chosen === null && this.candidates.size > 1 && this.gate.fedSeconds - this.lastAutoCheckFedSec >= AUTO_CHECK_EVERY_SEC) {
       this.lastAutoCheckFedSec = this.gate.fedSeconds;
-      if (this.gate.fedSeconds >= AUTO_DECIDE_SEC) this.maybeDecide(false);
+      if (this.gate.fedSeconds >= AUTO_DECIDE_SEC) await this.maybeDecide(false);
     }
-    events.push(...this.takeHits(), ...this.takeWords());
-    return events;
+    return [...this.takeHits(), ...this.takeWords()];
   }
 
-  finish(): SpeechEvent[] {
-    const events: SpeechEvent[] = [];
-    for (const c of this.candidates.values()) c.segments.push(...c.stream.finish().map((seg) => this.onCallTime(seg)));
-    if (this.chosen === null && this.candidates.size > 1) this.maybeDecide(true);
+  async finish(): Promise<SpeechEvent[]> {
+    await Promise.all([...this.candidates.values()].map(async (c) => c.segments.push(...(await c.stream.finish()).map((seg) => this.onCallTime(seg)))));
+    if (this.chosen === null && this.candidates.size > 1) await this.maybeDecide(true);
     // Still undecided at the end: every spotter hears what was held.
-    this.releaseSpotterHold();
-    for (const s of this.spotters) this.heldHits.push(...s.stream.finish().map((h) => ({ lang: s.lang, event: this.keywordEvent(h) })));
-    events.push(...this.takeHits(true), ...this.takeWords());
-    return events;
+    await this.releaseSpotterHold();
+    await Promise.all(this.spotters.map(async (s) => this.heldHits.push(...(await s.stream.finish()).map((h) => ({ lang: s.lang, event: this.keywordEvent(h) })))));
+    return [...this.takeHits(true), ...this.takeWords()];
   }
 
   /** The language this side settled on, or null while still listening. */
@@ -223,14 +226,14 @@ export class ChannelSpeech {
    * little speech of its own to judge takes the other side's decision rather than hold its words and
    * keyword hits back until it has said 2 s worth, which for a terse caller can be the end of the call.
    */
-  follow(language: Language, otherSide: Channel): SpeechEvent[] {
+  async follow(language: Language, otherSide: Channel): Promise<SpeechEvent[]> {
     if (this.chosen !== null || !this.candidates.has(language)) return [];
-    this.decide(language, `auto: follows the ${otherSide} side (${language}): too little speech of its own yet`);
+    await this.decide(language, `auto: follows the ${otherSide} side (${language}): too little speech of its own yet`);
     // What this side said while undecided is released now, in the chosen language.
     return [...this.takeHits(), ...this.takeWords()];
   }
 
-  private maybeDecide(final: boolean): void {
+  private async maybeDecide(final: boolean): Promise<void> {
     const scored = [...this.candidates.entries()].map(([lang, c]) => {
       // After finish() nothing is in progress: the last segment is among the finished ones.
       const inProgress = final ? undefined : c.stream.partial();
@@ -250,24 +253,34 @@ export class ChannelSpeech {
     const judged = (x: (typeof scored)[number]) => x.confidence - (x.lang === 'zh' ? ZH_CONFIDENCE_HANDICAP : 0);
     scored.sort((a, b) => judged(b) - judged(a));
     const [best, other] = scored;
-    this.decide(best.lang, `auto: ${best.lang} confidence ${best.confidence.toFixed(2)} vs ${other.lang} ${other.confidence.toFixed(2)} on the first ${best.speech.toFixed(1)} s of speech (zh needs +${ZH_CONFIDENCE_HANDICAP})`);
+    await this.decide(best.lang, `auto: ${best.lang} confidence ${best.confidence.toFixed(2)} vs ${other.lang} ${other.confidence.toFixed(2)} on the first ${best.speech.toFixed(1)} s of speech (zh needs +${ZH_CONFIDENCE_HANDICAP})`);
   }
 
-  private decide(lang: Language, reason: string): void {
-    this.chosen = lang;
-    for (const other of [...this.candidates.keys()]) if (other !== lang) this.candidates.delete(other);
+  private async decide(lang: Language, reason: string): Promise<void> {
+    this.settle(lang, reason);
+    const dropped: Promise<void>[] = [];
+    for (const [other, c] of [...this.candidates]) {
+      if (other === lang) continue;
+      this.candidates.delete(other);
+      dropped.push(c.stream.close());
+    }
     // Hits from the other language's spotter would be discarded (see takeHits), so it stops listening.
+    for (const s of this.spotters) if (s.lang !== lang) dropped.push(s.stream.close());
     this.spotters = this.spotters.filter((s) => s.lang === lang);
-    this.releaseSpotterHold();
+    await Promise.all([...dropped, this.releaseSpotterHold()]);
+  }
+
+  private settle(lang: Language, reason: string): void {
+    this.chosen = lang;
     const model = this.models.recognizers[lang]?.model as VerifiedModel;
     Object.assign(this.recognition, { language: lang, model: model.name, script: scriptOf(model), degraded: false, reason });
   }
 
   /** The held audio goes to the spotters still listening, and holding stops for the rest of the call. */
-  private releaseSpotterHold(): void {
+  private async releaseSpotterHold(): Promise<void> {
     const held = this.spotterHold ?? [];
     this.spotterHold = null;
-    for (const samples of held) for (const s of this.spotters) s.stream.accept(samples);
+    await Promise.all(held.flatMap((samples) => this.spotters.map((s) => s.stream.accept(samples))));
     this.drainSpotters();
   }
 
