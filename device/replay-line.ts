@@ -13,6 +13,11 @@ export interface ReplayLineOptions {
   loop: boolean;
   /** Quiet (delivered as silence, in real time) before each file after the first. */
   gapSec: number;
+  /**
+   * Join the first file this far in (beyond its end: its last 2 s). Soak tests put the same few calls on dozens
+   * of lines; joined at different points, the lines share one decoded copy and are still not in step.
+   */
+  startAtSec?: number;
   /** Quiet before the first file: staggers demo lines so their calls do not all start at once. */
   startDelaySec?: number;
   /** Samples per chunk; live devices deliver 20-100 ms at a time. */
@@ -76,6 +81,7 @@ export class ReplayLineSource extends EventEmitter<{ boundary: [ReplayBoundary] 
     };
     if (this.options.startDelaySec) yield* quiet(this.options.startDelaySec);
     let first = true;
+    let joining = Boolean(this.options.startAtSec);
     do {
       for (const file of this.options.files) {
         if (this.closed) return;
@@ -90,7 +96,9 @@ export class ReplayLineSource extends EventEmitter<{ boundary: [ReplayBoundary] 
         }
         if (!whole) continue;
         this.emit('boundary', { kind: 'start', file, at: started + (pos / sampleRate) * 1000 });
-        yield* paced(whole.agent, whole.customer);
+        const joinAt = joining ? Math.max(0, Math.min(Math.round((this.options.startAtSec ?? 0) * sampleRate), whole.agent.length - 2 * sampleRate)) : 0;
+        joining = false;
+        yield* paced(whole.agent.subarray(joinAt), whole.customer.subarray(joinAt));
         if (this.closed) return;
         this.emit('boundary', { kind: 'end', file, at: started + (pos / sampleRate) * 1000 });
       }

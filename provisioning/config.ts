@@ -33,6 +33,7 @@ export interface LineConfig {
     replay?: string[];
     loop?: boolean;
     gapSec?: number;
+    startAtSec?: number;
     pipe?: string;
     sampleRate?: number;
     channels?: number;

@@ -190,3 +190,24 @@ t.test('caller numbers keep only their last four digits', async (t) => {
   t.equal(maskCaller('+44 20 7946 0958'), '+** ** **** 0958');
   t.equal(maskCaller('1234'), '1234'.replace(/\d/g, '*'), 'a short number is masked whole');
 });
+
+t.test('a replay line joins its first call part-way (startAtSec), then plays every call whole', async (t) => {
+  const played = async (startAtSec?: number) => {
+    const source = new ReplayLineSource({ files: [INVEST, DEMO], agentChannel: 'left', sampleRate: PIPELINE_RATE, loop: false, gapSec: 0, paced: false, startAtSec });
+    const perFile: number[] = [];
+    let n = 0;
+    source.on('boundary', (b) => {
+      if (b.kind === 'end') perFile.push(n);
+      n = 0;
+    });
+    for await (const c of source.chunks()) n += c.agent.length;
+    return perFile;
+  };
+  const [investWhole, demoWhole] = await played();
+  const [investJoined, demoAfter] = await played(10);
+  t.equal(investWhole - investJoined, 10 * PIPELINE_RATE, 'the first call starts 10 s in');
+  t.equal(demoAfter, demoWhole, 'the next call is whole');
+  const [investLate] = await played(1e6);
+  t.equal(investLate, 2 * PIPELINE_RATE, 'joined beyond its end: its last 2 s');
+  t.same(resolveLines(resolveConfig(replayLine({ audio: { replay: ['x.wav'], startAtSec: 7.5 } })))[0]!.audio, { kind: 'replay', files: ['x.wav'], loop: false, gapSec: 2, startAtSec: 7.5, agentChannel: 'left' });
+});
