@@ -32,20 +32,20 @@
  * under <shared>/models, as in the recognition section).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
-import wavefile from 'wavefile';
-import { resolveConfig } from '../provisioning/config.js';
 import type { LineConfig } from '../provisioning/config.js';
-import { repoRoot } from '../test/helpers/cli.js';
-import { percentile, r } from './pipeline.js';
+import { percentile, r } from './stats.js';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
+/** A trial runs from a bundle of this file elsewhere (see trialScript), told where the checkout is. */
+const repoRoot = process.env.EARSHOT_BENCH_REPO ?? path.resolve(path.dirname(THIS_FILE), '..');
 const CALLS = ['demo-call.wav', 'demo-fraud-zh.wav', 'demo-invest-en.wav'].map((f) => path.join(repoRoot, 'demo', f));
 /** Seconds of each bundled call, for the size of what replay lines hold in memory (16 kHz 16-bit stereo). */
 const CALL_SEC: Record<string, number> = { 'demo-call.wav': 47.341, 'demo-fraud-zh.wav': 38.24, 'demo-invest-en.wav': 39.306 };
@@ -73,46 +73,23 @@ interface TrialSpec {
   modelsRoot: string;
   /** run.workers; absent: the daemon's default (one thread per core). */
   workers?: number;
-  /** Set: each line's first call is joined part-way through (a copy cut at the line's phase, kept here). */
-  phaseDir?: string;
+  /** Each line's first call is joined part-way through (replay startAtSec at the line's phase). */
+  phased: boolean;
 }
 
 /** Where line i joins its first call, as a share of it: spread evenly over the lines (golden-ratio sequence). */
 const phaseOf = (i: number) => (i * 0.6180339887) % 1;
 
 /**
- * The line's first recording, cut so the line joins that call part-way through: replayed calls otherwise all
- * have their talkative openings and their holds at the same moments on every line, which no floor does.
+ * Where line i joins its first call: replayed calls otherwise all have their talkative openings and their holds
+ * at the same moments on every line, which no floor does. At least 12 s of the call are left, so a joined call
+ * still has speech, rules and an end in the run.
  */
-function phaseShifted(dir: string, file: string, i: number): string {
-  const out = path.join(dir, `line-${i}-${path.basename(file)}`);
-  if (existsSync(out)) return out;
-  const wav = new wavefile.WaveFile(readFileSync(file));
-  const fmt = wav.fmt as { numChannels: number; sampleRate: number };
-  if (wav.bitDepth !== '8m' || fmt.numChannels !== 2) throw new Error(`${file}: the bundled calls are 8-bit mu-law stereo`);
-  const codes = (wav.data as { samples: Uint8Array }).samples;
-  const frames = codes.length / 2;
-  // Leave at least 12 s of the call, so a joined call still has speech, rules and an end in the run.
-  const skip = Math.floor(phaseOf(i) * Math.max(0, frames - 12 * fmt.sampleRate));
-  const cut = new wavefile.WaveFile();
-  cut.fromScratch(2, fmt.sampleRate, '8m', codes.subarray(skip * 2));
-  writeFileSync(out, cut.toBuffer());
-  return out;
-}
+const joinAtSec = (file: string, i: number) => r(phaseOf(i) * Math.max(0, (CALL_SEC[path.basename(file)] ?? 0) - 12), 2);
 
-/**
- * What the replayed audio itself holds: every thread decodes the three calls once, and each line joined
- * part-way holds its own cut of its first call (phaseShifted keeps at least 12 s of it).
- */
-function replayHeldMB(spec: TrialSpec, threads: number): number {
-  const secOf = (file: string) => CALL_SEC[path.basename(file)] ?? 0;
-  let sec = threads * CALLS.reduce((sum, f) => sum + secOf(f), 0);
-  if (spec.phaseDir) {
-    for (let i = 1; i < spec.lines; i++) {
-      const whole = secOf(CALLS[i % CALLS.length]);
-      sec += whole - phaseOf(i) * Math.max(0, whole - 12);
-    }
-  }
+/** What the replayed audio itself holds: every thread decodes the three calls once, and its lines share them. */
+function replayHeldMB(threads: number): number {
+  const sec = threads * CALLS.reduce((sum, f) => sum + (CALL_SEC[path.basename(f)] ?? 0), 0);
   return (sec * PIPELINE_RATE * 2 * 2) / 2 ** 20;
 }
 
@@ -125,7 +102,7 @@ interface AlertSample {
   decisionLagSec: number;
   /** Callback wall time - (call start wall time + alert.raisedAt): what the box adds (queueing, compute, delivery). */
   processingLagSec: number;
-  /** From a call the line joined part-way (phaseDir): its first speech is mid-sentence, no floor's call starts so. */
+  /** From a call the line joined part-way (phased): its first speech is mid-sentence, no floor's call starts so. */
   joined: boolean;
 }
 
@@ -173,12 +150,19 @@ const DIST = path.join(repoRoot, 'dist');
 /** EARSHOT_BENCH_LINES_SOURCE=1: trials run the TypeScript source (each worker thread then carries a tsx compiler). */
 const fromSource = process.env.EARSHOT_BENCH_LINES_SOURCE === '1';
 
+interface BoxModules {
+  Daemon: typeof import('../edge/run/daemon.js').Daemon;
+  resolveConfig: typeof import('../provisioning/config.js').resolveConfig;
+}
+
 /** The daemon as a box runs it: the compiled build (linesBench builds it first), unless told to run the source. */
-async function boxDaemon(): Promise<typeof import('../edge/run/daemon.js').Daemon> {
+async function boxModules(): Promise<BoxModules> {
   const from = (rel: string) => (fromSource ? `../${rel}.js` : pathToFileURL(path.join(DIST, `${rel}.js`)).href);
   const { log: boxLog } = (await import(from('edge/log'))) as typeof import('../edge/log.js');
   boxLog.level = 'silent';
-  return ((await import(from('edge/run/daemon'))) as typeof import('../edge/run/daemon.js')).Daemon;
+  const { Daemon } = (await import(from('edge/run/daemon'))) as typeof import('../edge/run/daemon.js');
+  const { resolveConfig } = (await import(from('provisioning/config'))) as typeof import('../provisioning/config.js');
+  return { Daemon, resolveConfig };
 }
 
 async function freeLoopbackPort(): Promise<number> {
@@ -191,22 +175,22 @@ async function freeLoopbackPort(): Promise<number> {
 
 async function runTrial(spec: TrialSpec): Promise<TrialResult> {
   // The uplink's own logger (edge/log.ts) would report the missing broker on stderr; a bench wants it quiet.
-  const Daemon = await boxDaemon();
+  const box = await boxModules();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'earshot-bench-lines-'));
   try {
-    return await trialIn(dir, spec, Daemon);
+    return await trialIn(dir, spec, box);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function trialIn(dir: string, spec: TrialSpec, Daemon: typeof import('../edge/run/daemon.js').Daemon): Promise<TrialResult> {
+async function trialIn(dir: string, spec: TrialSpec, { Daemon, resolveConfig }: BoxModules): Promise<TrialResult> {
   const lines: Record<string, Partial<LineConfig>> = {};
   for (let i = 0; i < spec.lines; i++) {
     // Each line replays the three calls from a different one, so the floor mixes languages and call shapes.
     const files = CALLS.map((_, k) => CALLS[(i + k) % CALLS.length]);
-    if (spec.phaseDir && i > 0) files[0] = phaseShifted(spec.phaseDir, files[0], i);
-    lines[`desk-${i + 1}`] = { agent: { id: `A${1000 + i}` }, audio: { replay: files, loop: true, gapSec: 2 } };
+    const startAtSec = spec.phased && i > 0 ? joinAtSec(files[0], i) : 0;
+    lines[`desk-${i + 1}`] = { agent: { id: `A${1000 + i}` }, audio: { replay: files, loop: true, gapSec: 2, startAtSec } };
   }
   // No broker: the uplink is pointed at a closed loopback port and retries once an hour; the outbox keeps all.
   const config = resolveConfig({
@@ -234,7 +218,7 @@ async function trialIn(dir: string, spec: TrialSpec, Daemon: typeof import('../e
       // Line i's joined call starts when the line does (i staggers in, models loaded in under 10 s); its next
       // call, a whole one, at least 14 s later (12 s of joined call at least, a 2 s gap).
       const i = Number(a.line.name.replace('desk-', '')) - 1;
-      const joined = Boolean(spec.phaseDir) && i > 0 && callStart < daemonCalledAt + (i * spec.staggerSec + 10) * 1000;
+      const joined = spec.phased && i > 0 && callStart < daemonCalledAt + (i * spec.staggerSec + 10) * 1000;
       alerts.push({
         rule: a.rule,
         line: a.line.name,
@@ -311,7 +295,7 @@ async function trialIn(dir: string, spec: TrialSpec, Daemon: typeof import('../e
 
 /** A trial holding the daemon with no lines: the box's fixed RSS (node, VAD session, outbox, uplink). */
 async function runBaseline(): Promise<{ rssMB: number }> {
-  const Daemon = await boxDaemon();
+  const { Daemon, resolveConfig } = await boxModules();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'earshot-bench-lines-'));
   try {
     const config = resolveConfig({
@@ -334,9 +318,32 @@ async function runBaseline(): Promise<{ rssMB: number }> {
 
 const MARK = '@@earshot-bench-lines ';
 
+/**
+ * What a trial process runs. From the build, plain node on a bundle of this file: under the TypeScript loader
+ * the trial's RSS would include the loader and a second, source copy of the config module, which a box does
+ * not hold. The bundle lives under node_modules so that its package imports resolve as this file's do.
+ */
+let trialScript: string | undefined;
+function trialCommand(): string[] {
+  if (fromSource) return [...process.execArgv, ...boxNodeFlags(), THIS_FILE];
+  if (!trialScript) {
+    trialScript = path.join(repoRoot, 'node_modules', '.cache', 'earshot-bench', 'lines-trial.mjs');
+    const { buildSync } = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+    buildSync({ entryPoints: [THIS_FILE], outfile: trialScript, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'error' });
+  }
+  return [...boxNodeFlags(), trialScript];
+}
+
+/** The flags the box starts node with: the earshot script's #! line (edge/cli.ts) is their one home. */
+function boxNodeFlags(): string[] {
+  const shebang = readFileSync(path.join(repoRoot, 'edge', 'cli.ts'), 'utf8').split('\n', 1)[0]!;
+  const flags = /^#!.*\bnode\b(.*)$/.exec(shebang)?.[1] ?? '';
+  return flags.split(/\s+/).filter(Boolean);
+}
+
 function inChild<T>(args: string[]): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, THIS_FILE, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...trialCommand(), ...args], { cwd: repoRoot, env: { ...process.env, EARSHOT_BENCH_REPO: repoRoot }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
@@ -443,7 +450,6 @@ export async function linesBench(): Promise<Record<string, unknown>> {
   const modes = (process.env.EARSHOT_BENCH_LINES_MODES ?? 'on,off').split(',').map((m) => m.trim()).filter((m): m is Mode => m === 'on' || m === 'off');
   const emptyModels = mkdtempSync(path.join(os.tmpdir(), 'earshot-bench-nomodels-'));
   const aligned = process.env.EARSHOT_BENCH_LINES_PHASES === 'aligned';
-  const phaseDir = aligned ? undefined : mkdtempSync(path.join(os.tmpdir(), 'earshot-bench-phases-'));
   const roots: Record<Mode, string> = { on: path.join(shared, 'models'), off: emptyModels };
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
@@ -453,7 +459,7 @@ export async function linesBench(): Promise<Record<string, unknown>> {
   // the lines are measured in the main thread (run.workers: 1) rather than not at all.
   let workersProblem: string | undefined;
   const trial = async (mode: Mode, lines: number, sec: number): Promise<TrialResult> => {
-    const run = () => inChild<TrialResult>(['trial', JSON.stringify({ lines, seconds: sec, staggerSec: r(spread(sec) / lines, 3), modelsRoot: roots[mode], workers, phaseDir } satisfies TrialSpec)]);
+    const run = () => inChild<TrialResult>(['trial', JSON.stringify({ lines, seconds: sec, staggerSec: r(spread(sec) / lines, 3), modelsRoot: roots[mode], workers, phased: !aligned } satisfies TrialSpec)]);
     try {
       return await run();
     } catch (err) {
@@ -550,7 +556,7 @@ export async function linesBench(): Promise<Record<string, unknown>> {
 
       const at = best ?? last;
       const linesSustained = best?.spec.lines ?? 0;
-      const replayMB = replayHeldMB(at.spec, at.threads);
+      const replayMB = replayHeldMB(at.threads);
       const rssPerLine = (at.rssMB - baseline.rssMB) / at.spec.lines;
       const slope = rssSlope(done);
       const report: Record<string, unknown> = {
@@ -596,7 +602,7 @@ export async function linesBench(): Promise<Record<string, unknown>> {
             'Whole calls only: a call joined part-way starts mid-sentence, and recognition language auto holds words and keyword hits until it has judged the first speech.',
           atLines: at.spec.lines,
           ...latency,
-          ...(at.spec.phaseDir ? { joinedCallAlertsLeftOut: { count: at.alerts.filter((a) => a.joined).length, ...latencyReport(at.alerts.filter((a) => a.joined)).latencySec } } : {}),
+          ...(at.spec.phased ? { joinedCallAlertsLeftOut: { count: at.alerts.filter((a) => a.joined).length, ...latencyReport(at.alerts.filter((a) => a.joined)).latencySec } } : {}),
           // What the load adds is the same on joined calls: every alert of the run.
           processingLagAllAlertsSec: { count: at.alerts.length, ...latencyReport(at.alerts).processingLagSec },
         };
@@ -622,7 +628,6 @@ export async function linesBench(): Promise<Record<string, unknown>> {
     return out;
   } finally {
     rmSync(emptyModels, { recursive: true, force: true });
-    if (phaseDir) rmSync(phaseDir, { recursive: true, force: true });
   }
 }
 

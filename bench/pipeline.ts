@@ -3,15 +3,11 @@ import { renderCallByName } from '../test/helpers/calls.js';
 import { analyzeRendered, detectedSpans, truthSpans } from '../test/helpers/analysis.js';
 import { defaultConfig } from '../provisioning/config.js';
 import { CHANNELS } from '../edge/events.js';
+import { percentile, r } from './stats.js';
 
 const CALLS = ['en-basic', 'en-silence', 'en-overtalk', 'en-agitated', 'en-calm', 'en-8k-mulaw', 'zh-basic', 'zh-agitated'];
 const CONCURRENT_CALLS = 8;
 
-export const percentile = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN;
-};
-export const r = (x: number, d = 4): number => Number(x.toFixed(d));
 
 export async function pipelineBench(): Promise<Record<string, unknown>> {
   const config = defaultConfig();

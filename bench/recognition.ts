@@ -18,7 +18,7 @@ import { CHANNELS } from '../edge/events.js';
 import { readMono16k } from '../device/wav.js';
 import { resample } from '../device/resample.js';
 import type { StreamingRecognizer } from '../models/sherpa.js';
-import { r } from './pipeline.js';
+import { r } from './stats.js';
 
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
 const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';

@@ -14,7 +14,7 @@ import { analyzeRecording } from '../edge/analyze.js';
 import type { SpeechModels } from '../edge/analysis/speech.js';
 import { RulePackRegistry, watchPhrases } from '../edge/rules/pack.js';
 import type { Alert, CompiledRule } from '../edge/rules/types.js';
-import { percentile, r } from './pipeline.js';
+import { percentile, r } from './stats.js';
 
 export interface RuleCall {
   name: string;

@@ -8,7 +8,8 @@
  * `npm run bench -- <section>` runs one.
  */
 import os from 'node:os';
-import { pipelineBench, r } from './pipeline.js';
+import { pipelineBench } from './pipeline.js';
+import { r } from './stats.js';
 import { recognitionBench } from './recognition.js';
 import { rulesBench } from './rules.js';
 import { outboxBench } from './outbox.js';
