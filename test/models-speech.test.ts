@@ -260,3 +260,31 @@ t.test('results do not depend on chunking', async (t) => {
   t.equal(whole.length, 2);
   t.same(await run(randomChunks(3)), whole, 'keyword hits in random chunks');
 });
+
+t.test('one model decodes many streams at once (the box under load) exactly as one at a time', async (t) => {
+  const audio = await readWav16kMono(path.join(ZH_REAL, '4.wav'));
+  const chunk = 0.1 * SAMPLE_RATE;
+  const alone = await transcribe(zhRecognizer.createStream(), audio, () => chunk);
+  // Eight sides fed in step, their decodes in flight together on the thread pool.
+  const streams = Array.from({ length: 8 }, () => zhRecognizer.createStream());
+  const found: RecognizedSegment[][] = streams.map(() => []);
+  for (let i = 0; i < audio.length; i += chunk) {
+    await Promise.all(streams.map((s) => s.accept(audio.subarray(i, i + chunk))));
+    streams.forEach((s, k) => found[k]!.push(...s.drain()));
+  }
+  const ends = await Promise.all(streams.map((s) => s.finish()));
+  ends.forEach((segs, k) => t.same([...found[k]!, ...segs], alone, `stream ${k + 1} of 8`));
+  t.ok(alone.some((s) => s.words.length > 0), 'the clip is recognised at all');
+  // A stream is freed at finish (its native state is gone): it takes no more audio and says so.
+  await t.rejects(streams[0]!.accept(audio.subarray(0, chunk)), /already finished/);
+});
+
+t.test('a stream is not read while its decode is in flight', async (t) => {
+  const audio = await readWav16kMono(path.join(ZH_REAL, '4.wav'));
+  const s = zhRecognizer.createStream();
+  const pending = s.accept(audio);
+  t.throws(() => s.partial(), /decode is pending/);
+  await pending;
+  t.ok(s.partial(), 'readable once the decode is done');
+  await s.close();
+});

@@ -1,4 +1,5 @@
 import t from 'tap';
+import os from 'node:os';
 import path from 'node:path';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -72,11 +73,19 @@ t.test('lines run in one worker per core; a line that cannot open faults alone a
   await daemon.stop(0);
 });
 
-t.test('threads: one per core, never more than lines, or as configured', async (t) => {
+t.test('threads: the main thread by default (one copy of the models), worker threads as configured', async (t) => {
+  t.equal(workerCount(resolveConfig({}), 64), 1, 'speech decodes on every core from the main thread');
   t.equal(workerCount(resolveConfig({ run: { workers: 3 } }), 8), 3);
-  t.equal(workerCount(resolveConfig({ run: { workers: 8 } }), 2), 2);
-  t.equal(workerCount(resolveConfig({ run: { workers: 1 } }), 8), 1);
-  t.ok(workerCount(resolveConfig({}), 64) >= 1);
+  t.equal(workerCount(resolveConfig({ run: { workers: 8 } }), 2), 2, 'never more threads than lines');
+  t.equal(workerCount(resolveConfig({ run: { workers: 0 } }), 64), os.availableParallelism(), '0: one per core');
+});
+
+t.test('malloc arenas are capped on a glibc box unless the installer set MALLOC_ARENA_MAX', async (t) => {
+  const script = `import { capMallocArenas } from ${JSON.stringify(path.join(repoRoot, 'edge/run/allocator.ts'))}; console.log(capMallocArenas());`;
+  const run = (env: NodeJS.ProcessEnv) => execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { env, encoding: 'utf8' }).trim();
+  const { MALLOC_ARENA_MAX: _, ...withoutCap } = process.env;
+  t.equal(run(withoutCap), 'true');
+  t.equal(run({ ...withoutCap, MALLOC_ARENA_MAX: '4' }), 'false', "the installer's setting stands");
 });
 
 async function until(cond: () => boolean): Promise<void> {

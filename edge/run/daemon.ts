@@ -5,6 +5,7 @@ import { resolveLines, type LineSettings } from '../../provisioning/lines.js';
 import { CallPublisher } from '../publish.js';
 import { loadRules } from '../rules/setup.js';
 import type { Alert } from '../rules/types.js';
+import { capMallocArenas, releaseFreedMemory } from './allocator.js';
 import { CallStateInputs } from './call-state-inputs.js';
 import { startHealthServer } from './health.js';
 import { LocalLineGroup, type GroupSinks, type LineGroupHandle } from './line-group.js';
@@ -22,7 +23,7 @@ export interface DaemonOptions {
   file?: string;
 }
 
-/** How many threads analyse lines: run.workers, or one per core (never more than lines); 1 = this thread. */
+/** How many threads run lines: run.workers (0: one per core), never more than lines; 1 = this thread. */
 export function workerCount(config: EarshotConfig, lines: number): number {
   const wanted = config.run.workers > 0 ? config.run.workers : os.availableParallelism();
   return Math.max(1, Math.min(wanted, lines));
@@ -30,8 +31,9 @@ export function workerCount(config: EarshotConfig, lines: number): number {
 
 /**
  * `earshot run`: every configured line, live, until SIGTERM. The main thread owns what is shared (the outbox
- * and uplink, the serial ports, the health endpoint); lines run in groups, one per core, each group with its
- * own copy of the models. Each line owns its audio and its calls and fails alone.
+ * and uplink, the serial ports, the health endpoint); lines run in this thread with one copy of the models,
+ * their speech decoded on every core through the thread pool (or, with run.workers, in worker threads with a
+ * copy each). Each line owns its audio and its calls and fails alone.
  */
 export class Daemon {
   private groups: LineGroupHandle[] = [];
@@ -42,11 +44,13 @@ export class Daemon {
   private health?: { port: number; close: () => Promise<void> };
   private readonly started = Date.now();
   private readonly cpuAtStart = process.cpuUsage();
+  private trimTimer?: NodeJS.Timeout;
 
   private constructor(private readonly config: EarshotConfig, private readonly settings: LineSettings[], private readonly options: DaemonOptions) {}
 
   /** Validates everything an installer can get wrong before any line opens, then starts them all. */
   static async start(config: EarshotConfig, options: DaemonOptions): Promise<Daemon> {
+    capMallocArenas();
     const settings = resolveLines(config, options.file);
     loadRules(config);
     const daemon = new Daemon(config, settings, options);
@@ -117,6 +121,7 @@ export class Daemon {
         return undefined;
       });
     }
+    this.trimTimer = setInterval(() => releaseFreedMemory(), 10_000).unref();
     this.state = 'running';
     log.info({ lines: this.lineNames, threads, health: this.health?.port ?? null }, 'earshot running');
   }
@@ -181,6 +186,7 @@ export class Daemon {
   async stop(drainSec = 5): Promise<{ waiting: number }> {
     if (this.state === 'stopping' || this.state === 'stopped') return { waiting: this.publisher?.outboxDepth ?? 0 };
     this.state = 'stopping';
+    clearInterval(this.trimTimer);
     await this.callState?.stop();
     await Promise.all(this.groups.map((g) => g.stop()));
     const waiting = (await this.publisher?.drain(drainSec)) ?? 0;

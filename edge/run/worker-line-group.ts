@@ -53,9 +53,10 @@ function spawnWorker(workerData: WorkerInit): Worker {
 }
 
 /**
- * Lines in a worker thread. Decoding is synchronous native work, so one thread can only use one core; a
- * box with two cores runs its lines in two workers, each with its own copy of the models (~100 MB). The
- * outbox, the uplink and the serial ports stay in the main thread.
+ * Lines in a worker thread (run.workers > 1), each worker with its own copy of the models (~80 MB). Speech
+ * decoding already spreads over every core from one thread (the thread pool), so this is for boxes where the
+ * JavaScript work of the lines (VAD, analysis, rules) outgrows one core, or where a native crash should take
+ * down only some lines. The outbox, the uplink and the serial ports stay in the main thread.
  *
  * A worker that dies (a native crash in a model, an out-of-memory) takes only its own lines down: they show
  * as faulted, the calls open in it are lost (logged), and the worker is started again with backoff.
