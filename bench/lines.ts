@@ -7,21 +7,21 @@
  * Every trial runs in a fresh child process (this file, `trial` argument) so RSS and CPU are the daemon's own
  * and no trial inherits another's heap. A trial runs N lines for D seconds; N is *sustained* when no line shed
  * recognition or dropped audio, and no line's backlog reached run.shed.behindSec. The search: a short probe
- * estimates capacity from what processing one second of line audio costs (process CPU against the free cores;
- * with run.workers: 1, the main thread's busy time against its one core), then paced runs confirm it: down
+ * estimates capacity from what processing one second of line audio costs (process CPU against the free cores,
+ * and with the lines in the main thread its busy time against its one core), then paced runs confirm it: down
  * after a failure, up after every pass (by its own cost per line while it leaves headroom, else by a tenth),
  * halving the gap once a pass and a failure bracket it, until the time budget is spent. Lines start spread
  * over the first third of a run, and each joins its first call
  * at a different point in it: with the same three recordings on every line, aligned calls would put every
  * line's talkative opening (where both languages' recognisers listen) and every hold in the same seconds.
  *
- * Lines run as the daemon runs them: in run.workers threads (default one per core, each with its own copy of
- * the models), so CPU is the process's (all threads) against the cores; RSS includes every thread. Other
+ * Lines run as the daemon runs them: in the main thread with their decoding on the thread pool (or in
+ * run.workers threads), so CPU is the process's (all threads) against the cores; RSS includes every thread. Other
  * processes on the machine take cores too: each trial reports the CPU they used (othersCores), the estimate
  * plans on the cores they left free, and the report says when the figures were taken on a busy machine.
  *
- * Trials run the compiled build (dist/, rebuilt first by `npm run build`), as a box runs `earshot run`: under
- * the TypeScript loader every worker thread carries its own compiler, which is not what a box holds.
+ * Trials run the compiled build (dist/, rebuilt first by `npm run build`) under plain node with the flags of the
+ * earshot script's #! line, as a box runs `earshot run` (see trialCommand).
  *
  * Environment: EARSHOT_BENCH_LINES_SOURCE=1 (run the source instead), EARSHOT_BENCH_LINES_SEC (paced run,
  * default 45), EARSHOT_BENCH_LINES_ESTIMATE_SEC (default 15),
@@ -369,9 +369,9 @@ const sustained = (t: TrialResult): string[] => {
 /**
  * Lines this machine could carry at PLAN_UTILISATION, given what keeping one line in real time costs (the
  * dearest of the trials given: a trial that shed recognition looks cheaper than the full cost) and the CPU
- * other processes left free in the latest of them. Decoding is synchronous, so a thread uses at most one core: with
- * the lines in the main thread its busy time (event-loop utilisation) binds; with worker threads (lines dealt
- * evenly), each worker's share of the CPU.
+ * other processes left free in the latest of them. Decoding runs on the thread pool over every core; the
+ * JavaScript work of the lines runs on one thread: with the lines in the main thread its busy time (event-loop
+ * utilisation) also binds; with worker threads (lines dealt evenly), each worker's share of the CPU.
  */
 function capacity(trials: TrialResult[], cores: number) {
   const latest = trials[trials.length - 1];
@@ -483,7 +483,7 @@ export async function linesBench(): Promise<Record<string, unknown>> {
           ? 'aligned: every line plays whole calls from their start'
           : 'spread: line i joins its first call at an evenly spread point in it (then whole calls), so lines are not all in the same part of the same recording',
         pacedRunSec: seconds,
-        callStartsSpreadOverSec: r(spread(seconds), 1), estimateRunSec: estimateSec, budgetSec, maxLines, planUtilisation: PLAN_UTILISATION, modelsRoot: roots.on, runWorkers: workers ?? 'default (one per core)',
+        callStartsSpreadOverSec: r(spread(seconds), 1), estimateRunSec: estimateSec, budgetSec, maxLines, planUtilisation: PLAN_UTILISATION, modelsRoot: roots.on, runWorkers: workers ?? 'default (the main thread)',
       },
       baselineRssMB: baseline.rssMB,
     };
