@@ -74,14 +74,19 @@ export class ModelRegistry {
     return this.models.find((m) => m.name === name);
   }
 
-  /** First model (config order) of that kind serving the language; language-independent models match any. */
-  find(kind: ModelKind, language?: string): VerifiedModel | undefined {
+  /** Models of that kind serving the language, in config order; language-independent models match any. */
+  all(kind: ModelKind, language?: string): VerifiedModel[] {
     const lang = language === undefined ? undefined : primaryLanguage(language);
-    return this.models.find(
+    return this.models.filter(
       (m) =>
         m.kinds.includes(kind) &&
         (lang === undefined || m.manifest.languages.length === 0 || m.manifest.languages.some((l) => primaryLanguage(l) === lang)),
     );
+  }
+
+  /** The first of {@link ModelRegistry.all}. */
+  find(kind: ModelKind, language?: string): VerifiedModel | undefined {
+    return this.all(kind, language)[0];
   }
 
   recognizerFor(language: string): VerifiedModel | undefined {

@@ -71,9 +71,17 @@ interface SherpaModule {
 }
 
 let loaded: SherpaModule | undefined;
-/** Loaded on first use so that manifest checks and the registry never pull in the native addon. */
+/**
+ * Loaded on first use so that manifest checks and the registry never pull in the native addon. The stream
+ * functions are bound with it, so a C library that will not load fails a model's construction, where it is
+ * reported, rather than a call.
+ */
 function sherpa(): SherpaModule {
-  loaded ??= createRequire(import.meta.url)('sherpa-onnx-node') as SherpaModule;
+  if (!loaded) {
+    const addon = createRequire(import.meta.url)('sherpa-onnx-node') as SherpaModule;
+    sherpaStreams();
+    loaded = addon;
+  }
   return loaded;
 }
 

@@ -1,5 +1,7 @@
 import t from 'tap';
 import path from 'node:path';
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import { repoManifest } from '../models/install.js';
 import { renderCallByName } from './helpers/calls.js';
 import { repoRoot } from './helpers/cli.js';
 import { defaultConfig, type EarshotConfig } from '../provisioning/config.js';
@@ -107,4 +109,24 @@ t.test('without models the call is still analysed, and the index says recognitio
     t.match(index.recognition?.[channel].reason, /no recognizer provisioned/);
   }
   t.same(index.keywords, []);
+});
+
+t.test('a provisioned model the engine cannot run leaves the box hearing with the rest, and says why', async (t) => {
+  // A manifest-valid model of a family sherpa's streaming engine does not run (a non-streaming Whisper, say),
+  // provisioned before the Mandarin model it should have sat beside.
+  const root = t.testdir({});
+  const en = path.join(shared, 'models', 'kws-en-gigaspeech-3.3M');
+  const other = path.join(root, 'whisper-en');
+  await cp(en, other, { recursive: true });
+  const manifest = JSON.parse(await readFile(path.join(other, 'model.json'), 'utf8').catch(async () => JSON.stringify(await repoManifest('kws-en-gigaspeech-3.3M'))));
+  await writeFile(path.join(other, 'model.json'), JSON.stringify({ ...manifest, name: 'whisper-en', family: 'sherpa-onnx/offline-whisper', kind: 'recognizer' }));
+  const config = configWith(['refund', '验证码']);
+  config.models.root = root;
+  config.models.dirs = [path.join(shared, 'models', 'kws-zh-wenetspeech-3.3M')];
+  const models = await loadSpeechModels(config);
+  t.match(models.problems.join('\n'), /whisper-en.*family sherpa-onnx\/offline-whisper is not supported/);
+  t.ok(models.recognizers.zh, 'the Mandarin recogniser still loads');
+  t.notOk(models.recognizers.en, 'no English recogniser rather than a box that will not start');
+  const index = (await analyzeRendered(await renderCallByName('zh-basic'), {}, config, models)).index;
+  t.ok(index.utterances.some((u) => u.text), 'calls are still transcribed with what could be loaded');
 });

@@ -1,5 +1,5 @@
 import type { ModelRegistry } from '../../models/registry.js';
-import type { VerifiedModel } from '../../models/manifest.js';
+import { ModelError, type VerifiedModel } from '../../models/manifest.js';
 import { compileKeywords, type CompiledKeywords } from '../../models/keywords.js';
 import { SherpaKeywordSpotter, SherpaRecognizer, type RecognizedSegment, type StreamingKeywordSpotter, type StreamingRecognizer } from '../../models/sherpa.js';
 import type { Channel, KeywordFound, WordsRecognized } from '../events.js';
@@ -69,20 +69,35 @@ export class SpeechModels {
     const problems = registry.failures.map((f) => f.reason);
     const recognizers: Partial<Record<Language, SherpaRecognizer>> = {};
     const spotters: Partial<Record<Language, SherpaKeywordSpotter>> = {};
+    // A model the engine cannot run (an unsupported family, a library that will not load) is a problem to
+    // report, and the next provisioned model of its kind is tried: the box never refuses to start over one.
+    const firstThatRuns = async <T>(kind: 'recognizer' | 'keyword-spotter', lang: Language, make: (m: VerifiedModel) => Promise<T | undefined>): Promise<T | undefined> => {
+      for (const model of registry.all(kind, lang)) {
+        try {
+          return await make(model);
+        } catch (err) {
+          problems.push(err instanceof ModelError ? err.message : `model ${model.dir}: ${(err as Error).message}`);
+        }
+      }
+      return undefined;
+    };
     for (const lang of LANGUAGES) {
-      const rec = registry.recognizerFor(lang);
-      if (rec) recognizers[lang] = new SherpaRecognizer(rec, { decodingMethod: decoding.decoding, maxActivePaths: decoding.beam });
-      else problems.push(`no ${lang} recognizer provisioned`);
-      const kws = registry.keywordSpotterFor(lang);
+      const rec = await firstThatRuns('recognizer', lang, async (m) => new SherpaRecognizer(m, { decodingMethod: decoding.decoding, maxActivePaths: decoding.beam }));
+      if (rec) recognizers[lang] = rec;
+      else if (!registry.recognizerFor(lang)) problems.push(`no ${lang} recognizer provisioned`);
       // A phrase goes to the model whose script can spell it: characters to Mandarin, letters to English.
       const phrases = watched.filter((p) => CJK.test(p) === (lang === 'zh'));
-      if (kws && phrases.length > 0) {
-        const compiled: CompiledKeywords = await compileKeywords(kws, phrases);
-        for (const p of compiled.problems) problems.push(`watched phrase "${p.phrase}" (${lang}): ${p.reason}`);
-        if (compiled.keywords.length > 0) spotters[lang] = new SherpaKeywordSpotter(kws, compiled, { threshold: watch.threshold, boost: watch.boost });
-      } else if (!kws && phrases.length > 0) {
+      if (phrases.length === 0) continue;
+      if (!registry.keywordSpotterFor(lang)) {
         problems.push(`no ${lang} keyword spotter provisioned: ${phrases.length} watched phrase(s) not spotted`);
+        continue;
       }
+      const spotter = await firstThatRuns('keyword-spotter', lang, async (m) => {
+        const compiled: CompiledKeywords = await compileKeywords(m, phrases);
+        for (const p of compiled.problems) problems.push(`watched phrase "${p.phrase}" (${lang}): ${p.reason}`);
+        return compiled.keywords.length > 0 ? new SherpaKeywordSpotter(m, compiled, { threshold: watch.threshold, boost: watch.boost }) : undefined;
+      });
+      if (spotter) spotters[lang] = spotter;
     }
     return new SpeechModels(recognizers, spotters, problems, watch.channels);
   }
