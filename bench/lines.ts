@@ -211,8 +211,9 @@ async function trialIn(dir: string, spec: TrialSpec, { Daemon, resolveConfig }: 
     log: pino({ level: 'silent' }),
     staggerSec: spec.staggerSec,
     onAlert: (a) => {
-      // Alerts raised while the daemon stops belong to calls cut short by the bench, not to live calls.
-      if (!collecting) return;
+      // Alerts raised while the daemon stops belong to calls cut short by the bench, not to live calls. A
+      // revision (fuller evidence for an alert already out) is not a new alert: latency is the first sending's.
+      if (!collecting || a.revision) return;
       const now = Date.now();
       const callStart = Date.parse(a.line.startedAt);
       // Line i's joined call starts when the line does (i staggers in, models loaded in under 10 s); its next

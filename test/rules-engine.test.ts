@@ -213,9 +213,10 @@ t.test('customer agitation from emotion events above the threshold', async (t) =
   const emo = (channel: Channel, score: number, start: number): PipelineEvent => ({ type: 'emotion', channel, start, end: start + 3, score, f0RisePct: 30, loudnessRiseDb: 7, emittedAt: start + 3.5 });
   const events = new Call().say('customer', 1, 10, 'this is ridiculous I am not paying').add(emo('customer', 0.8, 5)).add(emo('agent', 0.9, 12)).add(emo('customer', 0.4, 15)).end(20);
   const alerts = run(only('customer-agitation'), events);
-  t.match(alerts, [{ rule: 'customer-agitation', channel: 'customer', start: 5, end: 8, raisedAt: 8.5 }]);
-  t.equal(alerts.length, 1);
-  t.match(alerts[0].evidence, /pitch \+30%.*score 0\.80/);
+  t.match(alerts, [{ rule: 'customer-agitation', channel: 'customer', start: 5, end: 8, raisedAt: 8.5 }, { id: alerts[0]?.id, revision: 2 }]);
+  t.equal(alerts.length, 2, 'one alert (the agent and the calm stretch raise nothing), sent again once its words are in');
+  t.match(alerts[0].evidence, /pitch \+30%.*score 0\.80\)$/);
+  t.match(alerts[1].evidence, /score 0\.80\): ".*ridiculous.*"/);
 });
 
 t.test('agent interruptions: raised while the over-talk goes on, once', async (t) => {
@@ -315,4 +316,30 @@ t.test('customer agitation alerts while the stretch goes on, once, not again whe
   const alerts = run(only('customer-agitation'), events);
   t.match(alerts, [{ rule: 'customer-agitation', channel: 'customer', start: 5, end: 6.5, raisedAt: 6.7 }], 'raised at the first report that qualifies');
   t.equal(alerts.length, 1, 'the closing event of the same stretch raises nothing more');
+});
+
+t.test('an agitation alert raised before its words is sent again with them, same id, once', async (t) => {
+  const base = { type: 'emotion' as const, channel: 'customer' as const, start: 5, f0RisePct: 30, loudnessRiseDb: 7 };
+  const call = new Call()
+    .add({ ...base, end: 6.5, score: 0.7, ongoing: true, emittedAt: 6.7 })
+    .add({ ...base, end: 9, score: 0.8, emittedAt: 9.4 })
+    // The recogniser finalises the upset sentence after the stretch has closed; then a calmer one.
+    .say('customer', 5, 9, 'this is ridiculous i want my money back', { wordsAt: 10 })
+    .say('customer', 12, 14, 'fine thank you');
+  const engine = new RuleEngine(only('customer-agitation'), { decisionLagSec: LAG });
+  const published = call.end(20).flatMap((e) => engine.push(e));
+  t.match(published, [
+    { id: 'customer-agitation-1', raisedAt: 6.7, start: 5, end: 6.5, evidence: /voice raised: pitch \+30%.*\(score 0\.70\)$/ },
+    { id: 'customer-agitation-1', revision: 2, revisedAt: 10, raisedAt: 6.7, start: 5, end: 6.5, evidence: /\(score 0\.80\): "this is ridiculous i want my money back"/ },
+  ]);
+  t.equal(published.length, 2, 'one revision, not one per later utterance');
+  t.same(engine.alerts, [published[1]], 'the engine keeps the revision in place of the first');
+});
+
+t.test('an agitation alert whose words never come stays as raised', async (t) => {
+  const base = { type: 'emotion' as const, channel: 'customer' as const, start: 5, f0RisePct: 30, loudnessRiseDb: 7 };
+  const call = new Call().add({ ...base, end: 6.5, score: 0.7, ongoing: true, emittedAt: 6.7 }).add({ ...base, end: 9, score: 0.8, emittedAt: 9.4 });
+  const published = run(only('customer-agitation'), call.end(12));
+  t.equal(published.length, 1);
+  t.equal(published[0]!.revision, undefined);
 });

@@ -180,8 +180,11 @@ export class CallIndexBuilder {
     }
   }
 
+  /** A revision (same id) replaces the alert it revises. */
   addAlert(alert: Alert): void {
-    this.alerts.push(alert);
+    const earlier = this.alerts.findIndex((a) => a.id === alert.id);
+    if (earlier >= 0) this.alerts[earlier] = alert;
+    else this.alerts.push(alert);
   }
 
   /** Recognition status is state of the lines, not an event: the caller hands it over before build(). */

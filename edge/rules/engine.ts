@@ -1,4 +1,4 @@
-import { otherChannel, type Channel, type PipelineEvent, type PipelineEventOf } from '../events.js';
+import { CHANNELS, otherChannel, type Channel, type PipelineEvent, type PipelineEventOf } from '../events.js';
 import type { AnalysisConfig } from '../analysis/config.js';
 import { formatTime, matchCall, parseQuery, type QueryNode, type SearchHit, type SearchableIndex } from '../search/query.js';
 import { redact } from '../redact.js';
@@ -24,6 +24,10 @@ export function decisionLagSec(vad: AnalysisConfig['vad'], frameSec = 0.032): nu
 const round = (x: number) => Number(x.toFixed(3));
 /** Two hits are the same evidence when they are on one side and overlap (within this slack). */
 const SAME_EVIDENCE_SLACK = 0.5;
+
+function emotionEvidence(e: PipelineEventOf<'emotion'>, said: string): string {
+  return `${e.channel} voice raised: pitch +${e.f0RisePct.toFixed(0)}%, loudness +${e.loudnessRiseDb.toFixed(1)} dB (score ${e.score.toFixed(2)})${said ? `: "${said}"` : ''}`;
+}
 const MAX_EVIDENCE_PARTS = 3;
 
 interface RuleState {
@@ -37,6 +41,8 @@ interface RuleState {
   pending: boolean;
   /** Late-hangup: the latest closing phrase heard (after the greeting window). */
   closing?: SearchHit;
+  /** Emotion: stretches alerted before any of their words were recognised, completed once they are. */
+  awaitingWords?: Map<string, { alert: Alert; event: PipelineEventOf<'emotion'>; closed: boolean }>;
   /** Quick pre-check: does a new stretch of words contain any of the rule's terms at all? */
   anyTerm?: QueryNode;
 }
@@ -83,6 +89,7 @@ export class RuleEngine {
       case 'words': {
         const item: SearchableIndex = { utterances: [this.live.segments[this.live.segments.length - 1]] };
         this.onWords(item, out);
+        this.completeEmotion(event.channel, false, out);
         break;
       }
       case 'keyword': {
@@ -150,6 +157,17 @@ export class RuleEngine {
     this.raised.push(alert);
     out.push(alert);
     return alert;
+  }
+
+  /**
+   * The same alert (same id, same span: what it was raised on) with fuller evidence; it replaces the earlier
+   * one in `alerts`.
+   */
+  private revise(alert: Alert, evidence: string, out: Alert[]): void {
+    const current = this.raised.find((a) => a.id === alert.id) ?? alert;
+    const revised: Alert = { ...current, evidence: redact(evidence), revision: (current.revision ?? 1) + 1, revisedAt: round(this.live.clock) };
+    this.raised[this.raised.indexOf(current)] = revised;
+    out.push(revised);
   }
 
   private isCovered(st: RuleState, h: SearchHit): boolean {
@@ -406,23 +424,36 @@ export class RuleEngine {
     for (const rule of this.rules) {
       if (rule.detector !== 'emotion') continue;
       if (rule.channel && event.channel !== rule.channel) continue;
-      if (event.score < rule.params.minScore || event.end - event.start < rule.params.minDurationSec) continue;
-      // One alert per stretch: raised as soon as the stretch in progress qualifies, not again when it closes.
       const st = this.st(rule);
       const stretch = `${event.channel}@${event.start.toFixed(3)}`;
+      // One alert per stretch: raised as soon as the stretch in progress qualifies, not again when it closes.
+      const awaiting = st.awaitingWords?.get(stretch);
+      if (awaiting) Object.assign(awaiting, { event, closed: !event.ongoing });
       if (st.keys.has(stretch)) continue;
+      if (event.score < rule.params.minScore || event.end - event.start < rule.params.minDurationSec) continue;
       st.keys.add(stretch);
       const said = this.live.wordsAround(event.channel, event.start, event.end, 2);
-      this.raise(
-        rule,
-        {
-          channel: event.channel,
-          start: event.start,
-          end: event.end,
-          evidence: `${event.channel} voice raised: pitch +${event.f0RisePct.toFixed(0)}%, loudness +${event.loudnessRiseDb.toFixed(1)} dB (score ${event.score.toFixed(2)})${said ? `: "${said}"` : ''}`,
-        },
-        out,
-      );
+      const alert = this.raise(rule, { channel: event.channel, start: event.start, end: event.end, evidence: emotionEvidence(event, said) }, out);
+      if (!said) (st.awaitingWords ??= new Map()).set(stretch, { alert, event, closed: !event.ongoing });
+    }
+    if (!event.ongoing) this.completeEmotion(event.channel, false, out);
+  }
+
+  /**
+   * Emotion alerts raised before their words were recognised are sent again with the words (a revision),
+   * once the stretch has closed and its words are final, or at the end of the call with whatever was heard.
+   */
+  private completeEmotion(channel: Channel, callEnded: boolean, out: Alert[]): void {
+    for (const rule of this.rules) {
+      const awaiting = this.st(rule).awaitingWords;
+      if (rule.detector !== 'emotion' || !awaiting) continue;
+      for (const [stretch, w] of awaiting) {
+        if (w.event.channel !== channel || !(w.closed || callEnded)) continue;
+        const said = this.live.wordsAround(channel, w.event.start, w.event.end, 2);
+        if (!said && !callEnded) continue;
+        awaiting.delete(stretch);
+        if (said) this.revise(w.alert, emotionEvidence(w.event, said), out);
+      }
     }
   }
 
@@ -443,6 +474,7 @@ export class RuleEngine {
     const live = this.live;
     const D = live.durationSec ?? live.clock;
     this.timers(D, out, true);
+    for (const channel of CHANNELS) this.completeEmotion(channel, true, out);
     for (const rule of this.rules) {
       if (rule.detector === 'hurried-hangup') {
         const last = live.lastEnd.customer;

@@ -19,6 +19,14 @@ export interface Alert {
   raisedAt: number;
   /** Redacted: the matched text with its neighbouring words, or what the signal showed. */
   evidence: string;
+  /**
+   * Absent when first raised. An alert raised before its evidence was complete (customer agitation, raised
+   * while the voice is still raised, before the recogniser has finalised the words) is sent again with the
+   * same id, `revision: 2` and what was learnt since; consumers keep the highest revision of an id.
+   */
+  revision?: number;
+  /** The media time of the revision. */
+  revisedAt?: number;
 }
 
 /** Built-in signal detectors a rule can use with its own thresholds. */

@@ -370,7 +370,8 @@ export class Line {
         rules: this.deps.rules,
         keepEvents: false,
         onAlert: (alert) => {
-          this.counters.alerts++;
+          // A revision is the same alert again with fuller evidence: published, not counted twice.
+          if (!alert.revision) this.counters.alerts++;
           this.deps.publisher.alert(callId, alert, ref);
         },
         onEvent: (e) => {
