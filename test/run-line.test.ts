@@ -211,3 +211,19 @@ t.test('a replay line joins its first call part-way (startAtSec), then plays eve
   t.equal(investLate, 2 * PIPELINE_RATE, 'joined beyond its end: its last 2 s');
   t.same(resolveLines(resolveConfig(replayLine({ audio: { replay: ['x.wav'], startAtSec: 7.5 } })))[0]!.audio, { kind: 'replay', files: ['x.wav'], loop: false, gapSec: 2, startAtSec: 7.5, agentChannel: 'left' });
 });
+
+t.test("the agitated caller's alert goes out while she is upset, then again with her words", async (t) => {
+  const h = await lineWith({ ...replayLine(), run: { shed: { behindSec: 1000, caughtUpSec: 1, maxBacklogSec: 2000 } } }, replay([DEMO]), { speech: true });
+  h.line.start();
+  await h.line.done;
+  const agitation = h.alerts.filter((a) => a.alert.rule === 'customer-agitation').map((a) => a.alert);
+  t.equal(agitation.length, 2, 'sent, then revised');
+  const [first, revised] = agitation;
+  t.notMatch(first!.evidence, /"/, 'raised before the words were recognised');
+  t.match(revised, { id: first!.id, raisedAt: first!.raisedAt, start: first!.start, end: first!.end, revision: 2 });
+  t.match(revised!.evidence, /voice raised.*: ".+"/);
+  t.ok(revised!.revisedAt! > first!.raisedAt, 'sent once the words were in');
+  const [index] = h.indexes;
+  t.same(index.alerts.filter((a) => a.rule === 'customer-agitation'), [revised], 'the index keeps the revision only');
+  t.equal(h.line.status().counters.alerts, index.alerts.length, 'a revision is not counted as another alert');
+});
