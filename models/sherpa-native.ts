@@ -55,9 +55,9 @@ function cApiLibrary(): string {
 }
 
 /**
- * At most one native job per core at a time. The pool has more threads than cores (naudiodon parks a thread per
- * open device), and dozens of streams decoding at once would only interleave on the same cores, each call
- * finishing later, every thread warming its own caches and malloc arena.
+ * At most a few native jobs at a time (two per core, see sherpaStreams). The pool has more threads than cores
+ * (naudiodon parks a thread per open device), and dozens of streams decoding at once would only interleave on
+ * the same cores, each call finishing later, every thread warming its own caches and malloc arena.
  */
 class NativeJobs {
   private running = 0;
@@ -106,6 +106,8 @@ export function sherpaStreams(): SherpaStreamApi {
   const resetKeyword = lib.func('void SherpaOnnxResetKeywordStream(void *spotter, void *stream)');
   const keywordJson = lib.func('SherpaOnnxGetKeywordResultAsJson', KeywordJson, ['void *', 'void *']);
 
+  // One per core left cores idle while the JavaScript thread prepared the next decodes: 24 lines measured
+  // alert p95 1.9 s with one per core, 0.77 s with two.
   const jobs = new NativeJobs(2 * os.availableParallelism());
   const acceptAsync = promisify(accept.async) as (s: StreamPointer, rate: number, x: Float32Array, n: number) => Promise<void>;
   const decodeOnlineAsync = promisify(decodeOnline.async) as (r: unknown, s: StreamPointer) => Promise<void>;

@@ -24,11 +24,11 @@ export function decisionLagSec(vad: AnalysisConfig['vad'], frameSec = 0.032): nu
 const round = (x: number) => Number(x.toFixed(3));
 /** Two hits are the same evidence when they are on one side and overlap (within this slack). */
 const SAME_EVIDENCE_SLACK = 0.5;
+const MAX_EVIDENCE_PARTS = 3;
 
 function emotionEvidence(e: PipelineEventOf<'emotion'>, said: string): string {
   return `${e.channel} voice raised: pitch +${e.f0RisePct.toFixed(0)}%, loudness +${e.loudnessRiseDb.toFixed(1)} dB (score ${e.score.toFixed(2)})${said ? `: "${said}"` : ''}`;
 }
-const MAX_EVIDENCE_PARTS = 3;
 
 interface RuleState {
   count: number;
@@ -164,9 +164,8 @@ export class RuleEngine {
    * one in `alerts`.
    */
   private revise(alert: Alert, evidence: string, out: Alert[]): void {
-    const current = this.raised.find((a) => a.id === alert.id) ?? alert;
-    const revised: Alert = { ...current, evidence: redact(evidence), revision: (current.revision ?? 1) + 1, revisedAt: round(this.live.clock) };
-    this.raised[this.raised.indexOf(current)] = revised;
+    const revised: Alert = { ...alert, evidence: redact(evidence), revision: (alert.revision ?? 1) + 1, revisedAt: round(this.live.clock) };
+    this.raised[this.raised.indexOf(alert)] = revised;
     out.push(revised);
   }
 

@@ -13,25 +13,25 @@ const M_ARENA_MAX = -8;
  */
 export function capMallocArenas(max = 2): boolean {
   if (process.env.MALLOC_ARENA_MAX) return false;
-  try {
-    const mallopt = koffi.load('libc.so.6').func('int mallopt(int param, int value)');
-    return mallopt(M_ARENA_MAX, max) === 1;
-  } catch {
-    // Not glibc (musl, another OS): nothing to cap.
-    return false;
-  }
+  return glibc()?.mallopt(M_ARENA_MAX, max) === 1;
 }
-
-let trim: ((pad: number) => number) | null | undefined;
 
 /** Hands pages freed inside malloc's arenas back to the kernel (glibc keeps them otherwise). */
 export function releaseFreedMemory(): void {
-  if (trim === undefined) {
+  glibc()?.malloc_trim(0);
+}
+
+let bound: { mallopt: (param: number, value: number) => number; malloc_trim: (pad: number) => number } | null | undefined;
+
+/** glibc's allocator controls, or null where the C library is not glibc (musl, another OS): nothing to tune. */
+function glibc(): typeof bound {
+  if (bound === undefined) {
     try {
-      trim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number;
+      const libc = koffi.load('libc.so.6');
+      bound = { mallopt: libc.func('int mallopt(int param, int value)'), malloc_trim: libc.func('int malloc_trim(size_t pad)') };
     } catch {
-      trim = null;
+      bound = null;
     }
   }
-  trim?.(0);
+  return bound;
 }
