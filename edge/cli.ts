@@ -3,7 +3,8 @@
 // bench starts its trials with the same flags). A small young generation: the lines' garbage is audio frames,
 // dead within a frame or two, and V8's default semi-spaces let ~40 MB of it sit in memory (24 lines: 375 -> 352 MB).
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { DiskFullError, writeFileAtomic } from './disk.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { AudioInputError } from '../device/wav.js';
 import { CaptureError } from '../device/capture.js';
@@ -22,6 +23,7 @@ import { loadRules } from './rules/setup.js';
 import { CallPublisher } from './publish.js';
 import { RulePackError } from './rules/pack.js';
 import { runCommand } from './run/run-command.js';
+import { exitNoteFile, installLastResort, takePreviousExit } from './last-resort.js';
 
 // Each running PortAudio input holds a libuv threadpool thread while it waits for audio (naudiodon's
 // design), and stopping one needs another: the default pool of 4 would stall a box with a few sound cards.
@@ -116,7 +118,8 @@ program
       publishNote = waiting === 0 ? '  published index and alerts, acknowledged by ingest\n' : `  published; ${waiting} record(s) await acknowledgement in the outbox ${config.outbox.path}\n`;
     }
     const json = `${JSON.stringify(index, null, 2)}\n`;
-    if (opts.out) await writeFile(opts.out, json);
+    // Atomic: a full disk or a crash leaves the previous index file (or none), never a truncated one.
+    if (opts.out) await writeFileAtomic(opts.out, json);
     if (opts.json) process.stdout.write(json);
     else if (!opts.events) process.stdout.write(`${formatSummary(index)}\n${opts.out ? `  index     written to ${opts.out}\n` : ''}${publishNote}`);
   });
@@ -164,6 +167,10 @@ program
     if (opts.clientId) ic.clientId = opts.clientId;
     if (!/^(mqtts?|wss?|tcp|ssl):\/\//.test(ic.broker)) throw new UsageError(`--broker: not an MQTT URL: ${ic.broker}`);
     if (/[#+/]/.test(ic.group)) throw new UsageError(`--group: may not contain # + or /: ${ic.group}`);
+    const exitNote = exitNoteFile(dirname(ic.db));
+    const previous = takePreviousExit(exitNote);
+    if (previous) log.warn({ previousExit: previous }, `restarted after the previous ingest process exited on: ${previous.reason}`);
+    installLastResort(log, exitNote);
     const ingest = startIngest(ic);
     process.stderr.write(`earshot ingest: ${ic.broker} -> ${ic.db} (group ${ic.group})\n`);
     await new Promise<void>((resolve) => {
@@ -246,6 +253,11 @@ try {
   if (err instanceof CaptureError) {
     process.stderr.write(`earshot: ${err.message}\n`);
     process.exit(EXIT_BAD_INPUT);
+  }
+  if (err instanceof DiskFullError) {
+    // Not a failed analysis: one line, nothing more to log.
+    process.stderr.write(`earshot: ${err.message}; nothing written\n`);
+    process.exit(1);
   }
   log.error({ err }, 'analysis failed');
   process.stderr.write(`earshot: ${(err as Error).message}\n`);

@@ -6,6 +6,7 @@ import type { LiveCallRef } from './run/line.js';
 import { startUplink, type Uplink } from './uplink/uplink.js';
 import type { Outbox } from './outbox/outbox.js';
 import { log } from './log.js';
+import type { PreviousExit } from './last-resort.js';
 
 /**
  * Publishing a call's results: each alert the moment it is raised, the index when the call ends. Both go
@@ -14,9 +15,9 @@ import { log } from './log.js';
 export class CallPublisher {
   private constructor(private readonly uplink: Uplink, private readonly outbox: Outbox) {}
 
-  /** extraStats: what the box adds to every stats message (the daemon's lines). */
-  static start(config: EarshotConfig, extraStats?: () => Record<string, unknown>, connect = true): CallPublisher {
-    const { uplink, outbox } = startUplink(config, { log, extraStats, connect });
+  /** extraStats: what the box adds to every stats message (the daemon's lines); restartedAfter: why the last process exited. */
+  static start(config: EarshotConfig, extraStats?: () => Record<string, unknown>, connect = true, restartedAfter?: PreviousExit | null): CallPublisher {
+    const { uplink, outbox } = startUplink(config, { log, extraStats, connect, restartedAfter });
     return new CallPublisher(uplink, outbox);
   }
 

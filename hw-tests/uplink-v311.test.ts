@@ -54,7 +54,11 @@ t.test('MQTT 3.1.1-only broker: protocol auto falls back, every record is ingest
   t.same(ingestConnects, [5, 4], 'ingest (protocol auto) fell back the same way');
 
   const ingestFilters = broker.subscriptions.filter((s) => s.clientId === 'ingest-v311').map((s) => s.topic);
-  t.same([...ingestFilters].sort(), ['earshot/+/+/alerts', 'earshot/+/+/events', 'earshot/+/+/index'], 'ingest subscribed plainly, no $share/ filter on 3.1.1');
+  t.same(
+    [...ingestFilters].sort(),
+    ['earshot/+/+/alerts', 'earshot/+/+/availability', 'earshot/+/+/events', 'earshot/+/+/index', 'earshot/+/+/stats', 'earshot/+/+/status'],
+    'ingest subscribed plainly, no $share/ filter on 3.1.1',
+  );
   t.ok(ingestLog.lines.some((l) => /3\.1\.1 only: plain subscriptions/.test(String(l.msg))), 'ingest warns to run a single process');
 
   // The retained availability, seen by a subscriber that arrives after the box connected.

@@ -14,8 +14,10 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { ProtocolName, Transport } from '../uplink/transport.js';
-import { ACK_SCHEMA, KIND_LEAF, LEAF_KIND, RECORD_SCHEMA, toRanges, type AckMessage, type RecordEnvelope } from '../uplink/topics.js';
+import { ACK_SCHEMA, KIND_LEAF, LEAF_KIND, toRanges, type AckMessage } from '../uplink/topics.js';
+import { InboundGuard, maxPacketBytes, readWire, type InboundCounters, type StatsMessage, type StatusMessage } from '../uplink/wire.js';
 import { log as defaultLog } from '../log.js';
+import { asDiskFull, isDiskFull } from '../disk.js';
 import { MqttTransport } from '../uplink/mqtt-transport.js';
 import { hostname } from 'node:os';
 import type { IngestConfig } from '../../provisioning/config.js';
@@ -34,8 +36,13 @@ export interface IngestCounters {
   received: number;
   stored: number;
   duplicates: number;
+  /** payloads dropped by the inbound checks (wire.ts): counted per topic in `inbound` */
   invalid: number;
   acksSent: number;
+  /** availability, status and stats messages kept */
+  stateUpdates: number;
+  /** batches whose commit failed (a full disk, ...): not acked, so the boxes send those records again */
+  storeFailures: number;
 }
 
 interface Pending {
@@ -47,11 +54,28 @@ interface Pending {
   payload: string;
 }
 
-/** Topic filters for the record topics of every box under `prefix`. */
+/** The box's state topics ingest keeps the latest of (not records: no seq, never acked). */
+const STATE_LEAVES = ['availability', 'status', 'stats'] as const;
+type StateLeaf = (typeof STATE_LEAVES)[number];
+
+/**
+ * Topic filters: every box's record topics under `prefix`, shared within the group on MQTT 5 so ingest
+ * processes split the load; and its state topics, plainly, since a broker sends retained messages (the
+ * box's availability and status) only to plain subscriptions, and every process may keep the latest state.
+ */
 export function ingestFilters(prefix: string, group: string, protocol: ProtocolName): string[] {
-  const leaves = Object.values(KIND_LEAF);
-  const plain = leaves.map((leaf) => `${prefix}/+/+/${leaf}`);
-  return protocol === '5' ? plain.map((f) => `$share/${group}/${f}`) : plain;
+  const records = Object.values(KIND_LEAF).map((leaf) => `${prefix}/+/+/${leaf}`);
+  const state = STATE_LEAVES.map((leaf) => `${prefix}/+/+/${leaf}`);
+  return [...(protocol === '5' ? records.map((f) => `$share/${group}/${f}`) : records), ...state];
+}
+
+/** The latest a box said of itself, as ingest holds it. */
+export interface BoxState {
+  site: string;
+  box: string;
+  availability: string | null;
+  status: StatusMessage | null;
+  stats: StatsMessage | null;
 }
 
 export class Ingest extends EventEmitter {
@@ -60,7 +84,11 @@ export class Ingest extends EventEmitter {
   private buffer: Pending[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly insert: Database.Statement<[string, number, string, string, string, number, string]>;
-  readonly counters: IngestCounters = { received: 0, stored: 0, duplicates: 0, invalid: 0, acksSent: 0 };
+  readonly counters: IngestCounters = { received: 0, stored: 0, duplicates: 0, invalid: 0, acksSent: 0, stateUpdates: 0, storeFailures: 0 };
+  /** when the current stretch of failing commits began (ms since epoch), else null */
+  private storeFailingSince: number | null = null;
+  private readonly inbound: InboundGuard;
+  private readonly upsertState: Record<StateLeaf, Database.Statement<[string, string, string, number]>>;
   private stopped = false;
 
   constructor(private readonly o: IngestOptions) {
@@ -82,7 +110,24 @@ export class Ingest extends EventEmitter {
         PRIMARY KEY (box, seq)
       );
       CREATE INDEX IF NOT EXISTS records_kind ON records (kind, received_ms);
+      CREATE TABLE IF NOT EXISTS box_state (
+        site            TEXT NOT NULL,
+        box             TEXT NOT NULL,
+        availability    TEXT,
+        availability_ms INTEGER,
+        status          TEXT,
+        status_ms       INTEGER,
+        stats           TEXT,
+        stats_ms        INTEGER,
+        PRIMARY KEY (site, box)
+      );
     `);
+    this.inbound = new InboundGuard(this.log);
+    const upsert = (leaf: StateLeaf) =>
+      this.db.prepare<[string, string, string, number]>(
+        `INSERT INTO box_state (site, box, ${leaf}, ${leaf}_ms) VALUES (?, ?, ?, ?) ON CONFLICT (site, box) DO UPDATE SET ${leaf} = excluded.${leaf}, ${leaf}_ms = excluded.${leaf}_ms`,
+      );
+    this.upsertState = { availability: upsert('availability'), status: upsert('status'), stats: upsert('stats') };
     this.insert = this.db.prepare('INSERT OR IGNORE INTO records (box, seq, site, kind, at, received_ms, payload) VALUES (?, ?, ?, ?, ?, ?, ?)');
   }
 
@@ -106,23 +151,62 @@ export class Ingest extends EventEmitter {
     const leaf = parts.pop() ?? '';
     const box = parts.pop() ?? '';
     const site = parts.pop() ?? '';
+    if ((STATE_LEAVES as readonly string[]).includes(leaf)) return this.onState(topic, leaf as StateLeaf, site, box, payload);
     const kind = LEAF_KIND[leaf];
-    let env: RecordEnvelope;
-    try {
-      env = JSON.parse(payload.toString('utf8')) as RecordEnvelope;
-    } catch {
-      this.counters.invalid++;
-      this.log.warn({ topic }, 'record is not JSON; dropped');
-      return;
-    }
-    if (env.schema !== RECORD_SCHEMA || env.box !== box || env.kind !== kind || !Number.isSafeInteger(env.seq) || env.seq < 1) {
-      this.counters.invalid++;
-      this.log.warn({ topic, schema: env.schema, seq: env.seq }, 'not an earshot record for this topic; dropped');
-      return;
-    }
-    this.buffer.push({ site, box, seq: env.seq, kind, at: String(env.at), payload: JSON.stringify(env.data ?? null) });
+    if (!kind) return this.reject(topic, `not a record topic (${leaf})`);
+    const read = readWire('record', payload);
+    if (!read.ok) return this.reject(topic, read.reason);
+    const env = read.value;
+    // The topic is where the broker's ACL applies (issue: authenticated boxes); a record must agree with it.
+    if (env.box !== box || env.site !== site || env.kind !== kind) return this.reject(topic, `record of ${env.site}/${env.box} (${env.kind}) on the topic of ${site}/${box} (${kind})`);
+    this.buffer.push({ site, box, seq: env.seq, kind, at: env.at, payload: JSON.stringify(env.data) });
     if (this.buffer.length >= this.o.ackBatchMax) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), this.o.ackDelayMs);
+  }
+
+  /** Availability, status and stats: the latest of each per box replaces the one before. */
+  private onState(topic: string, leaf: StateLeaf, site: string, box: string, payload: Buffer): void {
+    let text: string;
+    if (leaf === 'availability') {
+      const read = readWire('availability', payload);
+      if (!read.ok) return this.reject(topic, read.reason);
+      text = read.value;
+    } else {
+      const read = readWire(leaf, payload);
+      if (!read.ok) return this.reject(topic, read.reason);
+      if (read.value.box !== box || read.value.site !== site) return this.reject(topic, `${leaf} of ${read.value.site}/${read.value.box} on the topic of ${site}/${box}`);
+      text = JSON.stringify(read.value);
+    }
+    if (!this.db.open) return;
+    try {
+      this.upsertState[leaf].run(site, box, text, Date.now());
+    } catch (err) {
+      // The latest state comes again with the box's next message; records' commits log the full disk.
+      if (!isDiskFull(err, this.o.db)) throw err;
+      this.counters.storeFailures++;
+      return;
+    }
+    this.counters.stateUpdates++;
+  }
+
+  private reject(topic: string, reason: string): void {
+    this.counters.invalid++;
+    this.inbound.reject(topic, reason);
+  }
+
+  /** What the inbound checks dropped, per topic, and handlers that failed. */
+  inboundStats(): InboundCounters {
+    return this.inbound.snapshot();
+  }
+
+  /** The latest availability, status and stats a box published, or null if it never did. */
+  boxState(site: string, box: string): BoxState | null {
+    const row = this.db.prepare('SELECT availability, status, stats FROM box_state WHERE site = ? AND box = ?').get(site, box) as
+      | { availability: string | null; status: string | null; stats: string | null }
+      | undefined;
+    if (!row) return null;
+    const parse = <T>(text: string | null) => (text === null ? null : (JSON.parse(text) as T));
+    return { site, box, availability: row.availability, status: parse<StatusMessage>(row.status), stats: parse<StatsMessage>(row.stats) };
   }
 
   /** Commits what arrived, then acks it (new and duplicate alike) to each box. */
@@ -134,9 +218,28 @@ export class Ingest extends EventEmitter {
     if (batch.length === 0 || !this.db.open) return;
     const now = Date.now();
     let stored = 0;
-    this.db.transaction(() => {
-      for (const r of batch) stored += this.insert.run(r.box, r.seq, r.site, r.kind, r.at, now, r.payload).changes;
-    })();
+    try {
+      this.db.transaction(() => {
+        for (const r of batch) stored += this.insert.run(r.box, r.seq, r.site, r.kind, r.at, now, r.payload).changes;
+      })();
+    } catch (err) {
+      // Nothing of the batch is stored (the transaction rolled back), so nothing is acked: each box resends
+      // what it has not had acked (ackTimeoutSec, on reconnect), and a later commit takes it.
+      this.counters.storeFailures++;
+      const reason = (asDiskFull(err, this.o.db) as Error).message;
+      const boxes = [...new Set(batch.map((r) => `${r.site}/${r.box}`))];
+      if (this.storeFailingSince === null) {
+        this.storeFailingSince = now;
+        this.log.error({ db: this.o.db, boxes, records: batch.length, reason }, `ingest could not store ${batch.length} record(s) from ${boxes.join(', ')}: ${reason}; not acked, the boxes will resend`);
+      } else {
+        this.log.debug({ boxes, records: batch.length, reason, failures: this.counters.storeFailures }, 'ingest store still failing');
+      }
+      return;
+    }
+    if (this.storeFailingSince !== null) {
+      this.log.warn({ db: this.o.db, failedSec: (now - this.storeFailingSince) / 1000, storeFailures: this.counters.storeFailures }, 'ingest stores records again');
+      this.storeFailingSince = null;
+    }
     this.counters.stored += stored;
     this.counters.duplicates += batch.length - stored;
     const perBox = new Map<string, { site: string; box: string; seqs: number[] }>();
@@ -189,6 +292,7 @@ export function startIngest(config: IngestConfig, log?: Logger): Ingest {
     username: config.username,
     passwordFile: config.passwordFile,
     tls: config.tls,
+    maxPacketBytes: maxPacketBytes(['record', 'status', 'stats']),
     log: logger,
   });
   const ingest = new Ingest({ transport, db: config.db, group: config.group, prefix: config.prefix, ackDelayMs: config.ackDelayMs, ackBatchMax: config.ackBatchMax, log: logger });

@@ -12,7 +12,12 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import type { Logger } from 'pino';
 import { sanitizeForUplink } from '../uplink/privacy.js';
+import { asDiskFull, DiskFullError, freeBytes } from '../disk.js';
+import { log as defaultLog } from '../log.js';
+
+export { DiskFullError } from '../disk.js';
 
 export type RecordKind = 'index' | 'alert' | 'status';
 export const RECORD_KINDS: readonly RecordKind[] = ['index', 'alert', 'status'];
@@ -34,6 +39,7 @@ export interface OutboxOptions {
   statusReserveBytes?: number;
   /** now(), for tests */
   clock?: () => number;
+  log?: Logger;
 }
 
 /** The outbox is at its quota: the record was NOT accepted. The caller keeps working and reports it. */
@@ -58,6 +64,12 @@ export interface OutboxStats {
   /** the highest seq ever accepted (0: none) */
   lastSeq: number;
   blocked: number;
+  /** when a write first found the disk full in the current stretch (ms since epoch), else null */
+  diskFullSinceMs: number | null;
+  /** bookkeeping writes (sent marks, blocks, acks) a full disk kept out, since this process opened it */
+  failedWrites: number;
+  /** acknowledged records a full disk kept from being removed; removed as soon as a write goes through */
+  pendingAcks: number;
 }
 
 const SCHEMA = `
@@ -93,6 +105,13 @@ export class Outbox {
   private refused = 0;
   private readonly refusedByKind: Record<RecordKind, number> = { index: 0, alert: 0, status: 0 };
   private fullSince: number | null = null;
+  private diskFullSince: number | null = null;
+  /** payload bytes of the append a full disk refused last: space is back only when that would fit again */
+  private diskRefusedBytes = 0;
+  private failedWrites = 0;
+  /** ack ranges whose DELETE a full disk refused (a delete needs room in the WAL too), retried on the next write */
+  private pendingAcks: [number, number][] = [];
+  private readonly log: Logger;
 
   private readonly insertStmt: Database.Statement<[string, string, number, number]>;
   private readonly batchStmt: Database.Statement<[number, number]>;
@@ -100,14 +119,23 @@ export class Outbox {
   private readonly ackStmt: Database.Statement<[number, number]>;
   private readonly sumRangeStmt: Database.Statement<[number, number]>;
   private readonly blockStmt: Database.Statement<[string | null, number]>;
+  private readonly probeStmt: Database.Statement<[string]>;
 
   constructor(readonly path: string, options: OutboxOptions = {}) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    // FULL: the WAL is fsynced at every commit, so a returned append survives power loss, not only SIGKILL.
-    this.db.pragma('synchronous = FULL');
-    this.db.exec(SCHEMA);
+    this.log = options.log ?? defaultLog;
+    let db: Database.Database | undefined;
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      // FULL: the WAL is fsynced at every commit, so a returned append survives power loss, not only SIGKILL.
+      db.pragma('synchronous = FULL');
+      db.exec(SCHEMA);
+    } catch (err) {
+      db?.close();
+      throw asDiskFull(err, path);
+    }
+    this.db = db;
     this.quota = options.quotaBytes ?? null;
     this.reserve = options.statusReserveBytes ?? 0;
     this.clock = options.clock ?? Date.now;
@@ -120,12 +148,13 @@ export class Outbox {
     this.ackStmt = this.db.prepare('DELETE FROM outbox WHERE seq BETWEEN ? AND ?');
     this.sumRangeStmt = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM outbox WHERE seq BETWEEN ? AND ?');
     this.blockStmt = this.db.prepare('UPDATE outbox SET blocked = ? WHERE seq = ?');
+    this.probeStmt = this.db.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES ('disk.recheck', ?)");
   }
 
   /**
    * Redacts, then stores durably: when this returns, the record is on disk with its seq ("accepted").
-   * Throws OutboxFullError (nothing stored) when the quota is reached; indexes and alerts are never
-   * dropped to make room.
+   * Throws OutboxFullError (nothing stored) when the quota is reached, DiskFullError (nothing stored, the
+   * transaction rolled back) when the disk is; indexes and alerts are never dropped to make room.
    */
   append(kind: RecordKind, payload: object): { seq: number } {
     return this.appendMany([{ kind, payload }])[0];
@@ -151,9 +180,20 @@ export class Outbox {
     }
     const now = this.clock();
     const insertAll = this.db.transaction(() => rows.map((r) => ({ seq: Number(this.insertStmt.run(r.kind, r.text, r.bytes, now).lastInsertRowid) })));
-    const out = insertAll();
+    let out: { seq: number }[];
+    try {
+      out = insertAll();
+    } catch (err) {
+      const full = this.diskFull(err);
+      if (!full) throw err;
+      this.diskRefusedBytes = adding;
+      for (const r of rows) this.refusedByKind[r.kind]++;
+      this.refused += rows.length;
+      throw full;
+    }
     this.usedBytes += adding;
     this.count += rows.length;
+    this.diskFullSince = null;
     return out;
   }
 
@@ -173,35 +213,91 @@ export class Outbox {
   markSent(seqs: number[]): void {
     if (seqs.length === 0) return;
     const now = this.clock();
-    this.db.transaction(() => {
-      for (const s of seqs) this.markSentStmt.run(now, s);
-    })();
+    this.bookkeeping('sent marks', () =>
+      this.db.transaction(() => {
+        for (const s of seqs) this.markSentStmt.run(now, s);
+      })(),
+    );
   }
 
   /** Marks a record the broker refused (reason), or clears the mark (null). */
   block(seq: number, reason: string | null): void {
-    this.blockStmt.run(reason, seq);
+    this.bookkeeping('a block mark', () => this.blockStmt.run(reason, seq));
   }
 
-  /** Removes acknowledged records: single seqs or inclusive [from, to] ranges, in one commit. */
+  /**
+   * Removes acknowledged records: single seqs or inclusive [from, to] ranges, in one commit. When the disk
+   * is full the records stay (counted as pendingAcks) and are removed with the next write that goes through;
+   * should the process stop first, they are resent and ingest acks its duplicates again.
+   */
   ack(seqs: number | (number | [number, number])[]): number {
-    const list = typeof seqs === 'number' ? [seqs] : seqs;
-    let removed = 0;
-    let bytes = 0;
-    this.db.transaction(() => {
-      for (const s of list) {
-        const [from, to] = typeof s === 'number' ? [s, s] : s;
+    const list = (typeof seqs === 'number' ? [seqs] : seqs).map((s): [number, number] => (typeof s === 'number' ? [s, s] : s));
+    const ranges = [...this.pendingAcks, ...list];
+    if (ranges.length === 0) return 0;
+    const deleteAll = this.db.transaction(() => {
+      let removed = 0;
+      let bytes = 0;
+      for (const [from, to] of ranges) {
         const { n, b } = this.sumRangeStmt.get(from, to) as { n: number; b: number };
         if (n === 0) continue;
         this.ackStmt.run(from, to);
         removed += n;
         bytes += b;
       }
-    })();
-    this.count -= removed;
-    this.usedBytes -= bytes;
+      return { removed, bytes };
+    });
+    const done = this.bookkeeping('acks', deleteAll);
+    if (!done) {
+      this.pendingAcks = mergeRanges(ranges);
+      return 0;
+    }
+    this.pendingAcks = [];
+    this.count -= done.removed;
+    this.usedBytes -= done.bytes;
     if (this.fullSince !== null && this.quota !== null && this.usedBytes < this.quota) this.fullSince = null;
-    return removed;
+    return done.removed;
+  }
+
+  /**
+   * During a full-disk stretch: once the file system has room for the refused record again (with a margin
+   * for SQLite's pages and WAL frames), removes the acked records a full disk held back and makes one small
+   * durable write (a mark in `meta`). True once that goes through, so a caller can clear its report with no
+   * record to append; a lone small write would succeed on a disk that still refuses every real record.
+   * Outside a stretch it writes nothing and says true.
+   */
+  recheckDisk(): boolean {
+    if (this.diskFullSince === null) return true;
+    const free = this.path === ':memory:' ? null : freeBytes(this.path);
+    if (free !== null && free < this.diskRefusedBytes + RECHECK_MARGIN_BYTES) return false;
+    this.ack([]);
+    if (this.bookkeeping('a space probe', () => this.probeStmt.run(String(this.clock())))) this.diskFullSince = null;
+    return this.diskFullSince === null;
+  }
+
+  /** The error a full disk made of `err` (and the stretch noted), or null when it is not a full disk. */
+  private diskFull(err: unknown): DiskFullError | null {
+    const full = asDiskFull(err, this.path);
+    if (!(full instanceof DiskFullError)) return null;
+    this.diskFullSince ??= this.clock();
+    return full;
+  }
+
+  /**
+   * Runs a write that only records progress (sent marks, block marks, acks): a full disk must not stop the
+   * uplink over it, so the failure is counted and logged once per full stretch, and undefined returned. Its
+   * success does not end the stretch: it may have changed nothing on disk (only appends and recheckDisk do).
+   */
+  private bookkeeping<T>(what: string, write: () => T): T | undefined {
+    try {
+      return write();
+    } catch (err) {
+      const stretchBegins = this.diskFullSince === null;
+      const full = this.diskFull(err);
+      if (!full) throw err;
+      this.failedWrites++;
+      if (stretchBegins) this.log.warn({ path: full.path, freeBytes: full.freeBytes }, `outbox: ${full.message}; ${what} not stored (records are kept and retried)`);
+      return undefined;
+    }
   }
 
   depth(): number {
@@ -246,10 +342,27 @@ export class Outbox {
       oldestUnackedAgeSec: this.oldestUnackedAgeSec(),
       lastSeq: this.lastSeq(),
       blocked,
+      diskFullSinceMs: this.diskFullSince,
+      failedWrites: this.failedWrites,
+      pendingAcks: this.pendingAcks.reduce((n, [a, b]) => n + (this.sumRangeStmt.get(a, b) as { n: number }).n, 0),
     };
   }
 
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/** Room, beyond the refused record itself, for the pages and WAL frames one commit writes (4 KiB pages). */
+const RECHECK_MARGIN_BYTES = 64 * 1024;
+
+/** Sorted, with overlapping and adjacent ranges joined: held-back acks stay few however many arrive. */
+function mergeRanges(ranges: [number, number][]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [a, b] of [...ranges].sort((x, y) => x[0] - y[0])) {
+    const last = out[out.length - 1];
+    if (last && a <= last[1] + 1) last[1] = Math.max(last[1], b);
+    else out.push([a, b]);
+  }
+  return out;
 }

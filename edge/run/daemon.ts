@@ -11,6 +11,7 @@ import { startHealthServer } from './health.js';
 import { LocalLineGroup, type GroupSinks, type LineGroupHandle } from './line-group.js';
 import type { LineStatus, LiveCallRef } from './line.js';
 import { WorkerLineGroup } from './worker-line-group.js';
+import type { PreviousExit } from '../last-resort.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -21,6 +22,8 @@ export interface DaemonOptions {
   /** Replay lines only: quiet before each line's first call, so a demo's calls do not all start together. */
   staggerSec?: number;
   file?: string;
+  /** why the previous process exited, when it could not contain an error: reported on the status topic */
+  restartedAfter?: PreviousExit | null;
 }
 
 /** How many threads run lines: run.workers (0: one per core), never more than lines; 1 = this thread. */
@@ -99,7 +102,7 @@ export class Daemon {
           );
     for (const g of this.groups) for (const name of g.names) this.groupOf.set(name, g);
     if (!this.config.uplink.enabled) log.warn({ outbox: this.config.outbox.path }, 'uplink.enabled is false: indexes and alerts are kept in the outbox and not published');
-    this.publisher = CallPublisher.start(this.config, () => this.stats(), this.config.uplink.enabled);
+    this.publisher = CallPublisher.start(this.config, () => this.stats(), this.config.uplink.enabled, this.options.restartedAfter);
     this.callState.start();
     try {
       await Promise.all(this.groups.map((g) => g.start()));

@@ -3,6 +3,8 @@ import { ConfigError, defaultConfig, loadConfigFile, type EarshotConfig } from '
 import { log, logToStdout } from '../log.js';
 import type { Alert } from '../rules/types.js';
 import { Daemon } from './daemon.js';
+import { dirname } from 'node:path';
+import { exitNoteFile, installLastResort, takePreviousExit } from '../last-resort.js';
 import { CallStateInputs } from './call-state-inputs.js';
 import { resolveLines } from '../../provisioning/lines.js';
 import { loadRules } from '../rules/setup.js';
@@ -86,7 +88,12 @@ export async function runCommand(opts: RunOptions, out: (s: string) => void): Pr
   }
 
   const printLocally = !opts.demo && (opts.printAlerts || config.run.printAlerts);
+  const exitNote = exitNoteFile(dirname(config.outbox.path));
+  const restartedAfter = takePreviousExit(exitNote);
+  if (restartedAfter) log.warn({ previousExit: restartedAfter }, `restarted after the previous process exited on: ${restartedAfter.reason}`);
+  installLastResort(log, exitNote);
   const daemon = await Daemon.start(config, {
+    restartedAfter,
     log,
     file,
     staggerSec: opts.demo ? 4 : 0,

@@ -6,7 +6,8 @@
  *     --box b1 --count 1000 --rate 500 [--batch 1] [--drain] [--ack-timeout 2] [--inflight 256]
  *
  * stdout gets one line per commit, `accepted <first seq> <last seq>`, written only after the records are on
- * disk: a test that kills this process can hold it to every line it read. With --drain it exits (0) once
+ * disk: a test that kills this process can hold it to every line it read; `refused <n> <reason>` when a full
+ * outbox or disk refused a commit (production goes on, as in the agent). With --drain it exits (0) once
  * everything it produced (and anything left from earlier runs) is acknowledged, printing `drained`.
  */
 import { parseArgs } from 'node:util';
@@ -14,7 +15,8 @@ import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import { resolveConfig } from '../../provisioning/config.js';
 import { startUplink, type Uplink } from './uplink.js';
-import type { Outbox, RecordKind } from '../outbox/outbox.js';
+import { OutboxFullError, type Outbox, type RecordKind } from '../outbox/outbox.js';
+import { DiskFullError } from '../disk.js';
 
 export interface HarnessOptions {
   broker: string;
@@ -33,6 +35,8 @@ export interface HarnessOptions {
   protocol?: 'auto' | '5' | '3.1.1';
   drain?: boolean;
   onAccepted?: (first: number, last: number) => void;
+  /** records the outbox refused (full quota or disk): not accepted, so nothing is owed for them */
+  onRefused?: (count: number, reason: string) => void;
   log?: Logger;
 }
 
@@ -71,10 +75,16 @@ export async function runHarness(o: HarnessOptions): Promise<{ uplink: Uplink; o
   while (produced < o.count) {
     const n = Math.min(batch, o.count - produced);
     const records = Array.from({ length: n }, (_, i) => syntheticRecord(produced + i, tag));
-    const seqs = outbox.appendMany(records);
     produced += n;
-    o.onAccepted?.(seqs[0].seq, seqs[seqs.length - 1].seq);
-    uplink.notify();
+    try {
+      const seqs = outbox.appendMany(records);
+      o.onAccepted?.(seqs[0].seq, seqs[seqs.length - 1].seq);
+      uplink.notify();
+    } catch (err) {
+      // As the agent does (Uplink.submit): a full outbox or disk refuses these records and production goes on.
+      if (!(err instanceof OutboxFullError || err instanceof DiskFullError)) throw err;
+      o.onRefused?.(n, err.message);
+    }
     const due = o.rate ? t0 + (1000 * produced) / o.rate : 0;
     const wait = due - Date.now();
     await new Promise((r) => (wait > 0 ? setTimeout(r, wait) : setImmediate(r)));
@@ -118,6 +128,7 @@ async function main(): Promise<void> {
     drain: values.drain,
     // stdout to a pipe is synchronous on Linux: a line read by the test means the records were committed before it
     onAccepted: (a, b) => void process.stdout.write(`accepted ${a} ${b}\n`),
+    onRefused: (n, reason) => void process.stdout.write(`refused ${n} ${reason}\n`),
   });
   if (values.drain) {
     process.stdout.write('drained\n');

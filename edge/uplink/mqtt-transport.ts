@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { NotConnectedError, PUBACK_REASONS, PublishRefusedError, type ProtocolName, type PublishOptions, type Transport } from './transport.js';
+import { NotConnectedError, PUBACK_REASONS, PublishRefusedError, type MessageMeta, type ProtocolName, type PublishOptions, type Transport } from './transport.js';
 import type { MqttProtocolSetting, TlsConfig } from '../../provisioning/config.js';
 
 export interface MqttTransportOptions {
@@ -30,6 +30,8 @@ export interface MqttTransportOptions {
   username?: string;
   passwordFile?: string;
   tls?: TlsConfig;
+  /** MQTT 5 maximum packet size this client accepts: the broker drops larger messages instead of delivering them */
+  maxPacketBytes?: number;
   log: Logger;
 }
 
@@ -123,7 +125,12 @@ export class MqttTransport extends EventEmitter implements Transport {
       rejectUnauthorized: o.tls?.rejectUnauthorized ?? true,
     };
     if (o.will) options.will = { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: 1, retain: o.will.retain };
-    if (this.version === 5 && !o.clean && o.sessionExpirySec) options.properties = { sessionExpiryInterval: o.sessionExpirySec };
+    if (this.version === 5) {
+      const properties: NonNullable<IClientOptions['properties']> = {};
+      if (!o.clean && o.sessionExpirySec) properties.sessionExpiryInterval = o.sessionExpirySec;
+      if (o.maxPacketBytes) properties.maximumPacketSize = o.maxPacketBytes;
+      if (Object.keys(properties).length > 0) options.properties = properties;
+    }
     return options;
   }
 
@@ -147,8 +154,14 @@ export class MqttTransport extends EventEmitter implements Transport {
       this.opts.log.info({ url: this.opts.url, protocol: this.lastProtocol }, 'mqtt connected');
       this.emit('connect', this.lastProtocol);
     });
-    c.on('message', (topic, payload) => {
-      if (this.client === c) this.emit('message', topic, payload);
+    c.on('message', (topic, payload, packet) => {
+      if (this.client !== c) return;
+      // A listener's exception must not unwind into MQTT.js's packet parser, which would drop the connection.
+      try {
+        this.emit('message', topic, payload, { retain: packet.retain } satisfies MessageMeta);
+      } catch (err) {
+        this.opts.log.error({ topic, err }, 'message handler failed; message dropped');
+      }
     });
     c.on('error', (err) => {
       lastError = err;

@@ -32,7 +32,13 @@ export interface Transport extends EventEmitter {
   subscribe(filters: string[] | ((protocol: ProtocolName) => string[])): void;
   /** publishes `last` (if connected), disconnects cleanly (no Last Will), stops reconnecting */
   close(last?: { topic: string; payload: string; retain: boolean }): Promise<void>;
-  // events: 'connect' (protocol), 'disconnect' (reason: string), 'message' (topic: string, payload: Buffer)
+  // events: 'connect' (protocol), 'disconnect' (reason: string),
+  // 'message' (topic: string, payload: Buffer, meta: MessageMeta): a listener that throws is logged, not rethrown
+}
+
+export interface MessageMeta {
+  /** the broker sent a retained message (one kept from the past), not one published just now */
+  retain: boolean;
 }
 
 /** The transport is not connected: nothing was sent. */

@@ -18,16 +18,22 @@
  *   a misconfigured ACL stops the box's stream visibly instead of skipping records or looping hot.
  * - Full outbox: `submit` refuses (never drops) new records, the status topic reports `outbox.full`, stats
  *   count the refusals; analysis goes on.
+ * - Control topics (ack, command): each payload is bounded and schema-checked before it is read (wire.ts);
+ *   retained ones are never obeyed (a broker repeats them at every reconnect); a command id is obeyed once,
+ *   stats and status answered at most every few seconds, one resend at a time: anyone on the broker can
+ *   publish here, so nothing they send may cost the box more than the message itself.
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { Outbox, OutboxFullError, type OutboxStats, type RecordKind } from '../outbox/outbox.js';
-import { NotConnectedError, PublishRefusedError, type Transport } from './transport.js';
+import { DiskFullError, Outbox, OutboxFullError, type OutboxStats, type RecordKind } from '../outbox/outbox.js';
+import { NotConnectedError, PublishRefusedError, type MessageMeta, type Transport } from './transport.js';
 import { MqttTransport } from './mqtt-transport.js';
-import { ACK_SCHEMA, COMMAND_SCHEMA, RECORD_SCHEMA, STATS_SCHEMA, STATUS_SCHEMA, Topics, type AckMessage } from './topics.js';
+import { RECORD_SCHEMA, STATS_SCHEMA, STATUS_SCHEMA, Topics } from './topics.js';
+import { InboundGuard, maxPacketBytes, readWire } from './wire.js';
 import type { EarshotConfig, UplinkConfig } from '../../provisioning/config.js';
 import { log as defaultLog } from '../log.js';
+import type { PreviousExit } from '../last-resort.js';
 
 export interface UplinkOptions {
   outbox: Outbox;
@@ -42,16 +48,24 @@ export interface UplinkOptions {
   statsExpirySec: number;
   /** merged into every stats message (e.g. lines, RTF from the pipeline) */
   extraStats?: () => Record<string, unknown>;
+  /** the previous process exited on an error it could not contain: said on the status topic (edge/last-resort.ts) */
+  restartedAfter?: PreviousExit | null;
   log?: Logger;
 }
 
 export interface Problem {
-  code: 'outbox.full' | 'publish.refused' | 'ack.stalled';
+  code: 'outbox.full' | 'publish.refused' | 'ack.stalled' | 'disk.full';
   message: string;
   since: string;
   seq?: number;
   reasonCode?: number;
+  /** disk.full: the file that could not be written, and the bytes free on its file system when it failed */
+  path?: string;
+  freeBytes?: number | null;
 }
+
+/** While the disk is full, how often the uplink checks for space when no record comes to try it. */
+const DISK_RECHECK_MS = 5000;
 
 export interface UplinkCounters {
   published: number;
@@ -61,6 +75,11 @@ export interface UplinkCounters {
   reconnects: number;
   refusedRecords: number;
 }
+
+/** stats and status on request at most this often: each answer is a publish, and anyone may ask */
+const REPORT_COMMAND_INTERVAL_MS = 5000;
+/** command ids remembered so that a command delivered twice is obeyed once */
+const COMMAND_IDS_KEPT = 1024;
 
 interface InFlight {
   sentAt: number;
@@ -89,12 +108,24 @@ export class Uplink extends EventEmitter {
   private pubackAcks: number[] = [];
   private readonly problems = new Map<Problem['code'], Problem>();
   private everConnected = false;
+  private diskRecheck: NodeJS.Timeout | null = null;
   readonly counters: UplinkCounters = { published: 0, acked: 0, resends: 0, refusedPublishes: 0, reconnects: 0, refusedRecords: 0 };
+  /** what arrived on the ack and command topics and was not obeyed */
+  private readonly inbound: InboundGuard;
+  readonly commandCounters = { obeyed: 0, throttled: 0, repeated: 0 };
+  private readonly commandIds = new Set<string>();
+  private readonly lastReportAt = { stats: 0, status: 0 };
+  /**
+   * A `resend` command is in progress until every record it sent again is acknowledged (or the ack timeout
+   * or a reconnect sends them again anyway): asking again meanwhile would only send the same records twice.
+   */
+  private resendThrough: number | null = null;
 
   constructor(options: UplinkOptions) {
     super();
     this.o = options;
     this.log = options.log ?? defaultLog;
+    this.inbound = new InboundGuard(this.log);
     this.outbox = options.outbox;
     this.transport = options.transport;
     this.topics = options.topics;
@@ -110,7 +141,7 @@ export class Uplink extends EventEmitter {
     this.started = true;
     this.transport.on('connect', () => this.onConnect());
     this.transport.on('disconnect', () => this.onDisconnect());
-    this.transport.on('message', (topic: string, payload: Buffer) => this.onMessage(topic, payload));
+    this.transport.on('message', (topic: string, payload: Buffer, meta?: MessageMeta) => this.onMessage(topic, payload, meta));
     this.transport.subscribe([this.topics.ack, this.topics.command]);
     this.transport.start();
     const tickMs = Math.max(50, Math.min(1000, this.ackTimeoutMs / 4));
@@ -122,14 +153,17 @@ export class Uplink extends EventEmitter {
 
   /**
    * What the agent calls for every index, alert and status event: redacts and stores it durably (accepted),
-   * then wakes the uplink. A full outbox refuses (returns refused, never throws, never drops older records).
+   * then wakes the uplink. A full outbox or a full disk refuses (returns refused, never throws, never drops
+   * older records).
    */
   submit(kind: RecordKind, payload: object): { seq: number } | { refused: true; reason: string } {
     try {
       const r = this.outbox.append(kind, payload);
+      if (this.problems.has('disk.full')) this.diskHasSpace();
       this.notify();
       return r;
     } catch (err) {
+      if (err instanceof DiskFullError) return this.refuseDiskFull(kind, err);
       if (!(err instanceof OutboxFullError)) throw err;
       this.counters.refusedRecords++;
       if (!this.problems.has('outbox.full')) {
@@ -138,6 +172,33 @@ export class Uplink extends EventEmitter {
       }
       return { refused: true, reason: err.message };
     }
+  }
+
+  private refuseDiskFull(kind: RecordKind, err: DiskFullError): { refused: true; reason: string } {
+    this.counters.refusedRecords++;
+    if (!this.problems.has('disk.full')) {
+      this.log.error({ kind, path: err.path, freeBytes: err.freeBytes }, `${err.message}: new records are refused until there is space; accepted records are kept`);
+      this.setProblem({ code: 'disk.full', message: err.message, since: new Date().toISOString(), path: err.path, freeBytes: err.freeBytes });
+      // An idle box may submit nothing for hours: look for space on a timer too, so the status clears.
+      this.diskRecheck ??= setInterval(() => {
+        if (this.stopped) this.stopDiskRecheck();
+        else if (this.outbox.recheckDisk()) this.diskHasSpace();
+      }, DISK_RECHECK_MS);
+      this.diskRecheck.unref?.();
+    }
+    return { refused: true, reason: err.message };
+  }
+
+  private diskHasSpace(): void {
+    this.stopDiskRecheck();
+    this.log.warn({ path: this.problems.get('disk.full')?.path }, 'disk has space again; accepting records');
+    this.clearProblem('disk.full');
+    this.notify();
+  }
+
+  private stopDiskRecheck(): void {
+    if (this.diskRecheck) clearInterval(this.diskRecheck);
+    this.diskRecheck = null;
   }
 
   /** Wake the drain loop (after appending to the outbox directly). */
@@ -160,6 +221,8 @@ export class Uplink extends EventEmitter {
   }
 
   private onDisconnect(): void {
+    // The reconnect replays from the oldest unacknowledged record anyway: a resend asked for before is done.
+    this.resendThrough = null;
     this.gen++;
     this.inflight.clear();
   }
@@ -266,6 +329,7 @@ export class Uplink extends EventEmitter {
     }
     this.timeoutsInARow++;
     this.counters.resends++;
+    this.resendThrough = null;
     this.log.warn({ seq: oldest, waitedSec: Math.round(waited / 100) / 10, resend: this.timeoutsInARow }, 'no ack in time; resending from the oldest unacknowledged record');
     if (this.timeoutsInARow >= this.o.stalledAfter && !this.problems.has('ack.stalled')) {
       const message = `no ack for seq ${oldest} after ${this.timeoutsInARow} sends: is ingest running, and may this box publish (a 3.1.1 broker drops denied publishes silently)?`;
@@ -278,24 +342,24 @@ export class Uplink extends EventEmitter {
     this.pump();
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
-    if (topic === this.topics.ack) {
-      let msg: AckMessage;
-      try {
-        msg = JSON.parse(payload.toString('utf8')) as AckMessage;
-      } catch {
-        this.log.warn({ topic }, 'ack is not JSON; ignored');
-        return;
-      }
-      if (msg.schema !== ACK_SCHEMA || msg.box !== this.topics.box || !Array.isArray(msg.ranges)) {
-        this.log.warn({ topic, schema: msg.schema }, 'not an ack for this box; ignored');
-        return;
-      }
-      const ranges = msg.ranges.filter((r): r is [number, number] => Array.isArray(r) && Number.isInteger(r[0]) && Number.isInteger(r[1]) && r[0] <= r[1]);
-      if (this.o.ackMode === 'ingest') this.applyAck(ranges);
-      return;
-    }
-    if (topic === this.topics.command) this.onCommand(payload);
+  private onMessage(topic: string, payload: Buffer, meta?: MessageMeta): void {
+    const isAck = topic === this.topics.ack;
+    if (!isAck && topic !== this.topics.command) return;
+    this.inbound.run(topic, () => {
+      if (meta?.retain) return this.inbound.retained(topic);
+      if (isAck) this.onAck(topic, payload);
+      else this.onCommand(topic, payload);
+    });
+  }
+
+  private onAck(topic: string, payload: Buffer): void {
+    const read = readWire('ack', payload);
+    if (!read.ok) return this.inbound.reject(topic, read.reason);
+    const ack = read.value;
+    if (ack.box !== this.topics.box) return this.inbound.reject(topic, `ack names box ${ack.box}, not this box`);
+    const inverted = ack.ranges.find(([from, to]) => from > to);
+    if (inverted) return this.inbound.reject(topic, `ack range [${inverted[0]}, ${inverted[1]}] runs backwards`);
+    if (this.o.ackMode === 'ingest') this.applyAck(ack.ranges);
   }
 
   private applyAck(ranges: [number, number][]): void {
@@ -306,6 +370,7 @@ export class Uplink extends EventEmitter {
     }
     if (removed > 0) {
       this.counters.acked += removed;
+      if (this.resendThrough !== null && (this.outbox.oldestSeq() ?? Infinity) > this.resendThrough) this.resendThrough = null;
       this.timeoutsInARow = 0;
       this.ackTimeoutMs = this.o.ackTimeoutSec * 1000;
       if (this.problems.has('ack.stalled')) {
@@ -321,33 +386,48 @@ export class Uplink extends EventEmitter {
     this.pump();
   }
 
-  private onCommand(payload: Buffer): void {
-    let cmd: { schema?: string; cmd?: unknown };
-    try {
-      cmd = JSON.parse(payload.toString('utf8')) as typeof cmd;
-    } catch {
-      this.log.warn('command is not JSON; ignored');
-      return;
-    }
-    const name = typeof cmd.cmd === 'string' ? cmd.cmd.slice(0, 40) : '';
-    if (cmd.schema !== undefined && cmd.schema !== COMMAND_SCHEMA) {
-      this.log.warn({ schema: String(cmd.schema).slice(0, 40) }, 'command of an unknown schema; ignored');
-      return;
+  private onCommand(topic: string, payload: Buffer): void {
+    const read = readWire('command', payload);
+    if (!read.ok) return this.inbound.reject(topic, read.reason);
+    const { cmd: name, id } = read.value;
+    if (id !== undefined) {
+      if (this.commandIds.has(id)) {
+        this.commandCounters.repeated++;
+        this.log.info({ cmd: name, id }, 'command id already obeyed; ignored');
+        return;
+      }
+      this.commandIds.add(id);
+      // Bounded memory: the oldest ids are forgotten first (a Set iterates in insertion order).
+      if (this.commandIds.size > COMMAND_IDS_KEPT) this.commandIds.delete(this.commandIds.values().next().value as string);
     }
     switch (name) {
       case 'stats':
-        void this.publishStats();
+      case 'status': {
+        const last = this.lastReportAt[name];
+        if (Date.now() - last < REPORT_COMMAND_INTERVAL_MS) {
+          this.commandCounters.throttled++;
+          this.log.debug({ cmd: name }, `${name} asked for again within ${REPORT_COMMAND_INTERVAL_MS / 1000} s; ignored`);
+          return;
+        }
+        this.lastReportAt[name] = Date.now();
+        this.commandCounters.obeyed++;
+        void (name === 'stats' ? this.publishStats() : this.publishStatus());
         return;
-      case 'status':
-        void this.publishStatus();
-        return;
+      }
       case 'resend':
+        if (this.resendThrough !== null) {
+          this.commandCounters.throttled++;
+          this.log.info({ through: this.resendThrough }, 'resend asked for while one is in progress; ignored');
+          return;
+        }
+        this.commandCounters.obeyed++;
+        this.resendThrough = this.outbox.lastSeq();
         this.restartFrom(0);
         this.pump();
         return;
       default:
-        if (/audio|wav|pcm|record/i.test(name)) this.log.warn({ cmd: name }, 'command refused: raw audio is never published');
-        else this.log.warn({ cmd: name }, 'unknown command; ignored');
+        if (/audio|wav|pcm|record/i.test(name)) this.inbound.reject(topic, `command ${name} refused: raw audio is never published`);
+        else this.inbound.reject(topic, `unknown command ${name}`);
     }
   }
 
@@ -360,9 +440,10 @@ export class Uplink extends EventEmitter {
     if (this.problems.delete(code)) void this.publishStatus();
   }
 
-  status(): { state: 'ok' | 'degraded'; problems: Problem[] } {
+  status(): { state: 'ok' | 'degraded'; problems: Problem[]; restartedAfter?: PreviousExit } {
     const problems = [...this.problems.values()];
-    return { state: problems.length ? 'degraded' : 'ok', problems };
+    const restartedAfter = this.o.restartedAfter ?? undefined;
+    return { state: problems.length ? 'degraded' : 'ok', problems, ...(restartedAfter ? { restartedAfter } : {}) };
   }
 
   private async publishStatus(): Promise<void> {
@@ -381,6 +462,8 @@ export class Uplink extends EventEmitter {
         inflight: this.inflight.size,
         paused: Date.now() < this.pausedUntil,
         ...this.counters,
+        commands: { ...this.commandCounters },
+        inbound: this.inbound.snapshot(),
         ...this.status(),
       },
     };
@@ -410,7 +493,10 @@ export function boxId(config: UplinkConfig): string {
 
 /** Opens the outbox and the MQTT transport from the configuration and starts the uplink. */
 /** connect: false keeps records in the outbox without contacting any broker (the daemon with uplink.enabled false). */
-export function startUplink(config: EarshotConfig, options: { log?: Logger; extraStats?: () => Record<string, unknown>; connect?: boolean } = {}): { uplink: Uplink; outbox: Outbox } {
+export function startUplink(
+  config: EarshotConfig,
+  options: { log?: Logger; extraStats?: () => Record<string, unknown>; connect?: boolean; restartedAfter?: PreviousExit | null } = {},
+): { uplink: Uplink; outbox: Outbox } {
   const u = config.uplink;
   const log = options.log ?? defaultLog;
   const box = boxId(u);
@@ -428,6 +514,7 @@ export function startUplink(config: EarshotConfig, options: { log?: Logger; extr
     username: u.username,
     passwordFile: u.passwordFile,
     tls: u.tls,
+    maxPacketBytes: maxPacketBytes(['ack', 'command']),
     log,
   });
   const uplink = new Uplink({
@@ -442,6 +529,7 @@ export function startUplink(config: EarshotConfig, options: { log?: Logger; extr
     statsIntervalSec: u.statsIntervalSec,
     statsExpirySec: u.statsExpirySec,
     extraStats: options.extraStats,
+    restartedAfter: options.restartedAfter,
     log,
   });
   if (options.connect !== false) uplink.start();

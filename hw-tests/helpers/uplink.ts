@@ -1,4 +1,5 @@
 /** Shared pieces of the uplink hardware tests: an in-process ingest, a watcher on the broker, waiting. */
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,8 @@ import mqtt from 'mqtt';
 import pino, { type Logger } from 'pino';
 import { Ingest, startIngest } from '../../edge/ingest/ingest.js';
 import { defaultConfig } from '../../provisioning/config.js';
+import { repoRoot } from '../../test/helpers/cli.js';
+import { track } from './children.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -45,4 +48,28 @@ export async function watch(url: string, filter: string): Promise<{ messages: { 
   client.on('connect', () => void client.subscribe(filter, { qos: 1 }));
   await client.subscribeAsync(filter, { qos: 1 });
   return { messages, close: async () => void (await client.endAsync(true)) };
+}
+
+const HARNESS = join(repoRoot, 'edge/uplink/agent-harness.ts');
+
+/** The uplink harness (edge/uplink/agent-harness.ts) as a child process: a box a test can SIGKILL, with what it printed. */
+export function spawnHarness(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, ['--import=tsx', HARNESS, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EARSHOT_LOG_LEVEL: 'error', ...env } });
+  track(child);
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, exit, out: () => out, err: () => err };
+}
+
+/** Every seq a harness run reported accepted (complete lines only: a torn last line proves nothing). */
+export function acceptedSeqs(out: string): number[] {
+  const seqs: number[] = [];
+  for (const line of out.split('\n').slice(0, -1)) {
+    const m = /^accepted (\d+) (\d+)$/.exec(line);
+    if (m) for (let s = Number(m[1]); s <= Number(m[2]); s++) seqs.push(s);
+  }
+  return seqs;
 }

@@ -4,36 +4,12 @@
  * real outbox and uplink, synthetic records); each run picks up the outbox the previous one left.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Broker } from '../helpers/mosquitto.js';
-import { ingestOn, sleep, tempDir, waitFor } from '../helpers/uplink.js';
-import { repoRoot } from '../../test/helpers/cli.js';
+import { acceptedSeqs, ingestOn, sleep, spawnHarness, tempDir, waitFor } from '../helpers/uplink.js';
 
 const KILLS = Number(process.env.EARSHOT_HW_KILLS ?? 50);
-const HARNESS = join(repoRoot, 'edge/uplink/agent-harness.ts');
-
-function harness(args: string[]) {
-  const child = spawn(process.execPath, ['--import=tsx', HARNESS, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EARSHOT_LOG_LEVEL: 'error' } });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, exit, out: () => out, err: () => err };
-}
-
-/** Every seq a harness run reported accepted (complete lines only: a torn last line proves nothing). */
-function acceptedSeqs(out: string): number[] {
-  const seqs: number[] = [];
-  for (const line of out.split('\n').slice(0, -1)) {
-    const m = /^accepted (\d+) (\d+)$/.exec(line);
-    if (m) for (let s = Number(m[1]); s <= Number(m[2]); s++) seqs.push(s);
-  }
-  return seqs;
-}
-
 t.test(`agent SIGKILLed ${KILLS} times while producing and publishing: nothing accepted lost, each held once`, async (t) => {
   const dir = tempDir('killagent');
   const broker = await Broker.start();
@@ -46,7 +22,7 @@ t.test(`agent SIGKILLed ${KILLS} times while producing and publishing: nothing a
   const accepted: number[] = [];
   const t0 = Date.now();
   for (let k = 0; k < KILLS; k++) {
-    const h = harness([...common, '--count', '1000000', '--rate', '2000', '--batch', String(1 + (k % 4) * 5)]);
+    const h = spawnHarness([...common, '--count', '1000000', '--rate', '2000', '--batch', String(1 + (k % 4) * 5)]);
     await Promise.race([
       waitFor('first accepted record', () => h.out().includes('accepted'), 20_000, 5),
       h.exit.then((code) => {
@@ -62,7 +38,7 @@ t.test(`agent SIGKILLed ${KILLS} times while producing and publishing: nothing a
   t.comment(`${KILLS} kills in ${killMs} ms; ${accepted.length} records reported accepted`);
 
   // A last run that produces nothing and drains what the killed ones left.
-  const last = harness([...common, '--count', '0', '--drain']);
+  const last = spawnHarness([...common, '--count', '0', '--drain']);
   let timer: NodeJS.Timeout | undefined;
   const code = await Promise.race([last.exit, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 60_000)))]);
   clearTimeout(timer);

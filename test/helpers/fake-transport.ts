@@ -1,0 +1,37 @@
+/**
+ * An in-memory MQTT transport for uplink and ingest unit tests: records publishes, lets a test decide each
+ * outcome, and delivers messages as the broker would (with the retain flag). The real MqttTransport is
+ * exercised against real brokers in hw-tests/.
+ */
+import { EventEmitter } from 'node:events';
+import { NotConnectedError, type MessageMeta, type ProtocolName, type PublishOptions, type Transport } from '../../edge/uplink/transport.js';
+
+export class FakeTransport extends EventEmitter implements Transport {
+  connected = false;
+  protocol: ProtocolName | null = null;
+  published: { topic: string; payload: string; options: PublishOptions }[] = [];
+  outcome: (topic: string) => Error | null = () => null;
+  start(): void {
+    this.connected = true;
+    this.protocol = '5';
+    this.emit('connect', '5');
+  }
+  publish(topic: string, payload: string | Buffer, options: PublishOptions): Promise<void> {
+    if (!this.connected) return Promise.reject(new NotConnectedError());
+    this.published.push({ topic, payload: String(payload), options });
+    const err = this.outcome(topic);
+    return err ? Promise.reject(err) : Promise.resolve();
+  }
+  subscribe(): void {}
+  async close(last?: { topic: string; payload: string; retain: boolean }): Promise<void> {
+    if (last) this.published.push({ topic: last.topic, payload: last.payload, options: { qos: 1, retain: last.retain } });
+    this.connected = false;
+  }
+  /** A message from the broker; `retain` as a broker marks one it kept from the past. */
+  deliver(topic: string, payload: string | Buffer, retain = false): void {
+    this.emit('message', topic, Buffer.isBuffer(payload) ? payload : Buffer.from(payload), { retain } satisfies MessageMeta);
+  }
+  ack(box: string, ranges: [number, number][], site = 's'): void {
+    this.deliver(`earshot/${site}/${box}/ack`, JSON.stringify({ schema: 'earshot/ack@1', box, ranges }));
+  }
+}
