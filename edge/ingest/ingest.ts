@@ -135,9 +135,14 @@ export class Ingest extends EventEmitter {
     return this.o.transport.connected;
   }
 
+  /** the protocol ingest speaks with the broker, and why 3.1.1 if it fell back (then no shared subscriptions) */
+  get protocol(): { protocol: ProtocolName | null; fallback: string | null } {
+    return { protocol: this.o.transport.protocol, fallback: this.o.transport.protocolFallback ?? null };
+  }
+
   start(): void {
     const { transport, prefix, group } = this.o;
-    transport.on('message', (topic: string, payload: Buffer) => this.onMessage(topic, payload));
+    transport.on('message', (topic: string, payload: Buffer) => this.inbound.run(topic, () => this.onMessage(topic, payload)));
     transport.on('connect', (protocol: ProtocolName) => {
       if (protocol !== '5') this.log.warn('broker speaks MQTT 3.1.1 only: plain subscriptions, so run a single ingest process');
     });

@@ -4,7 +4,8 @@
  *   client, so MQTT.js's in-memory store (keyed by 16-bit packet id: it silently loses messages past 65,535
  *   queued) never holds more than the uplink's bounded in-flight window;
  * - MQTT 5 first, falling back to 3.1.1 when the broker refuses 5 (CONNACK "unacceptable protocol version" /
- *   "unsupported protocol version");
+ *   "unsupported protocol version") or hangs up on it (RabbitMQ 3.10 cannot parse an MQTT 5 CONNECT and closes
+ *   the socket without a CONNACK), and keeping to 3.1.1 for that broker for the transport's lifetime;
  * - reconnects with exponential backoff and jitter (MQTT.js's own reconnect is a fixed period);
  * - TLS with a CA and a client certificate from files.
  */
@@ -44,6 +45,13 @@ export function backoffDelayMs(attempt: number, minSec: number, maxSec: number, 
 const REFUSED_V5 = new Set([1, 0x84]); // v3 "unacceptable protocol version", v5 "unsupported protocol version"
 
 /**
+ * MQTT 5 CONNECTs in a row that an open connection answered with no CONNACK before 3.1.1 is tried: a single
+ * one can be a broker shutting down under us, and guessing wrong would cost a v5 broker's shared
+ * subscriptions and expiry until a restart.
+ */
+export const HANGUPS_BEFORE_FALLBACK = 2;
+
+/**
  * Why a connection attempt failed, in words an installer can act on, and whether the broker (or its TLS
  * layer) refused us — a configuration problem, logged as an error — rather than the network failing (warn).
  */
@@ -74,6 +82,16 @@ export class MqttTransport extends EventEmitter implements Transport {
   private version: 4 | 5;
   private isConnected = false;
   private lastProtocol: ProtocolName | null = null;
+  /** why `protocol: auto` settled on 3.1.1 (null: MQTT 5, or the protocol was configured) */
+  private fallbackReason: string | null = null;
+  /** consecutive MQTT 5 attempts an open connection hung up on */
+  private hangups = 0;
+  /**
+   * Set while one 3.1.1 attempt tests whether the hang-ups were about the protocol: kept (as fallbackReason)
+   * only if that attempt gets a CONNACK. A TCP proxy with nothing behind it hangs up on 3.1.1 too, and must
+   * not pin a v5 broker to 3.1.1 once the broker is back.
+   */
+  private trialReason: string | null = null;
   private closing = false;
   private attempt = 0;
   /** the reason of the last connect failure logged above debug: the same reason again is logged at debug only */
@@ -102,6 +120,10 @@ export class MqttTransport extends EventEmitter implements Transport {
 
   get protocol(): ProtocolName | null {
     return this.lastProtocol;
+  }
+
+  get protocolFallback(): string | null {
+    return this.fallbackReason;
   }
 
   start(): void {
@@ -142,10 +164,22 @@ export class MqttTransport extends EventEmitter implements Transport {
     this.client = c;
     let fallback = false;
     let lastError: Error | null = null;
+    // Only a connection that reached the broker (TCP, and TLS for mqtts) and then ended without a CONNACK says
+    // anything about the protocol; one that never opened (refused, timed out) is a broker that is down. Over
+    // WebSockets there is no such event, so there a hang-up is treated as the network failing.
+    let opened = false;
+    const stream = c.stream as (typeof c.stream & { encrypted?: boolean }) | undefined;
+    stream?.once(stream.encrypted ? 'secureConnect' : 'connect', () => (opened = true));
     c.on('connect', () => {
       if (this.client !== c) return;
       this.attempt = 0;
       this.lastFailure = null;
+      this.hangups = 0;
+      if (this.trialReason) {
+        this.fallbackReason = this.trialReason;
+        this.trialReason = null;
+        this.opts.log.warn({ url: this.opts.url, reason: this.fallbackReason }, `broker hung up on MQTT 5 (${this.fallbackReason}) and accepts MQTT 3.1.1: using 3.1.1 with this broker until restart`);
+      }
       this.isConnected = true;
       // Small messages, one at a time: without this, Nagle plus delayed ACKs add ~40 ms to every ack round trip.
       (c.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
@@ -167,6 +201,9 @@ export class MqttTransport extends EventEmitter implements Transport {
       lastError = err;
       const code = (err as Error & { code?: unknown }).code;
       if (!this.isConnected && version === 5 && this.opts.protocol === 'auto' && typeof code === 'number' && REFUSED_V5.has(code)) fallback = true;
+      // Bytes that do not parse as MQTT (no code: MQTT.js's parser): the stream cannot recover, and MQTT.js would
+      // hold it open until the CONNACK timeout.
+      if (!this.isConnected && opened && code === undefined) stream?.destroy();
     });
     c.on('close', () => {
       if (this.client !== c) return;
@@ -184,8 +221,29 @@ export class MqttTransport extends EventEmitter implements Transport {
       if (fallback) {
         this.opts.log.warn({ url: this.opts.url }, 'broker refused MQTT 5; falling back to MQTT 3.1.1');
         this.version = 4;
+        this.fallbackReason = `broker refused MQTT 5 (CONNACK: ${lastError?.message ?? 'unsupported protocol version'})`;
         this.timer = setTimeout(() => this.connectNow(), 0);
         return;
+      }
+      if (!was && this.opts.protocol === 'auto') {
+        // A TLS or CONNACK refusal after the socket opened is an answer, not a hang-up.
+        const hungUp = opened && !describeConnectError(lastError).refused;
+        if (version === 5) {
+          this.hangups = hungUp ? this.hangups + 1 : 0;
+          if (this.hangups >= HANGUPS_BEFORE_FALLBACK) {
+            this.hangups = 0;
+            this.version = 4;
+            this.trialReason = lastError ? `no CONNACK: ${lastError.message}` : 'connection closed without a CONNACK';
+            this.opts.log.info({ url: this.opts.url, reason: this.trialReason, hangups: HANGUPS_BEFORE_FALLBACK }, 'broker hung up on MQTT 5 without a CONNACK; trying MQTT 3.1.1');
+            this.timer = setTimeout(() => this.connectNow(), 0);
+            return;
+          }
+        } else if (this.trialReason) {
+          // 3.1.1 fared no better: not a protocol problem, so MQTT 5 again, with backoff.
+          this.opts.log.debug({ url: this.opts.url, reason: this.trialReason }, 'MQTT 3.1.1 failed too; back to MQTT 5');
+          this.trialReason = null;
+          this.version = 5;
+        }
       }
       const { minSec, maxSec, jitter } = this.opts.reconnect;
       const delay = backoffDelayMs(this.attempt++, minSec, maxSec, jitter);

@@ -21,6 +21,11 @@ export interface Transport extends EventEmitter {
   readonly connected: boolean;
   /** the protocol of the current (or last) connection, null before the first */
   readonly protocol: ProtocolName | null;
+  /**
+   * Why `protocol: auto` uses 3.1.1 with this broker (it refused MQTT 5 in its CONNACK, or hung up on it), kept
+   * until restart; null on MQTT 5 or a configured protocol. Optional: a transport without a fallback leaves it out.
+   */
+  readonly protocolFallback?: string | null;
   /** starts connecting (and keeps reconnecting with backoff until close) */
   start(): void;
   /** resolves when the broker acknowledged (QoS 1) or the packet was written (QoS 0) */

@@ -448,7 +448,9 @@ export class Uplink extends EventEmitter {
 
   private async publishStatus(): Promise<void> {
     if (!this.transport.connected) return;
-    const body = { schema: STATUS_SCHEMA, box: this.topics.box, site: this.topics.site, kind: 'status', seq: null, at: new Date().toISOString(), ...this.status() };
+    // The protocol rides along: a site reading the retained status should see that a broker pinned the box to 3.1.1, and why.
+    const protocol = { protocol: this.transport.protocol, protocolFallback: this.transport.protocolFallback ?? null };
+    const body = { schema: STATUS_SCHEMA, box: this.topics.box, site: this.topics.site, kind: 'status', seq: null, at: new Date().toISOString(), ...protocol, ...this.status() };
     await this.transport.publish(this.topics.status, JSON.stringify(body), { qos: 1, retain: true }).catch(() => undefined);
   }
 
@@ -458,6 +460,7 @@ export class Uplink extends EventEmitter {
       uplink: {
         connected: this.transport.connected,
         protocol: this.transport.protocol,
+        protocolFallback: this.transport.protocolFallback ?? null,
         ackMode: this.o.ackMode,
         inflight: this.inflight.size,
         paused: Date.now() < this.pausedUntil,

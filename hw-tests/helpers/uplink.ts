@@ -33,18 +33,25 @@ export function memoryLog(level = 'info'): { log: Logger; lines: Record<string, 
   return { log, lines };
 }
 
-export async function ingestOn(url: string, dir: string, clientId = 'ingest-1', group = 'ingest'): Promise<Ingest> {
-  const ingest = startIngest({ ...defaultConfig().ingest, broker: url, db: join(dir, `${clientId}.sqlite`), clientId, group }, memoryLog('warn').log);
+export async function ingestOn(url: string, dir: string, clientId = 'ingest-1', group = 'ingest', log: Logger = memoryLog('warn').log): Promise<Ingest> {
+  const ingest = startIngest({ ...defaultConfig().ingest, broker: url, db: join(dir, `${clientId}.sqlite`), clientId, group }, log);
   await waitFor('ingest to connect', () => ingest.connected, 10_000);
   await sleep(100); // its subscription (SUBACK) follows the CONNACK
   return ingest;
 }
 
-/** Every message the broker delivers under `filter` (topic, payload, retain), as a passive subscriber. */
-export async function watch(url: string, filter: string): Promise<{ messages: { topic: string; payload: Buffer; retain: boolean }[]; close: () => Promise<void> }> {
-  const client = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 200, clientId: `watch-${process.pid}-${Math.random().toString(16).slice(2, 8)}` });
-  const messages: { topic: string; payload: Buffer; retain: boolean }[] = [];
-  client.on('message', (topic, payload, packet) => messages.push({ topic, payload, retain: packet.retain }));
+/**
+ * Every message the broker delivers under `filter` (topic, payload, retain, and the MQTT 5 message expiry left
+ * when it was forwarded), as a passive subscriber speaking `protocolVersion` (4 for a broker without MQTT 5).
+ */
+export async function watch(
+  url: string,
+  filter: string,
+  protocolVersion: 4 | 5 = 5,
+): Promise<{ messages: { topic: string; payload: Buffer; retain: boolean; expirySec?: number }[]; close: () => Promise<void> }> {
+  const client = await mqtt.connectAsync(url, { protocolVersion, reconnectPeriod: 200, clientId: `watch-${process.pid}-${Math.random().toString(16).slice(2, 8)}` });
+  const messages: { topic: string; payload: Buffer; retain: boolean; expirySec?: number }[] = [];
+  client.on('message', (topic, payload, packet) => messages.push({ topic, payload, retain: packet.retain, expirySec: packet.properties?.messageExpiryInterval }));
   client.on('connect', () => void client.subscribe(filter, { qos: 1 }));
   await client.subscribeAsync(filter, { qos: 1 });
   return { messages, close: async () => void (await client.endAsync(true)) };
