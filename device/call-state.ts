@@ -259,9 +259,15 @@ function localTime(y: number, mo: number, d: number, h: number, mi: number, se: 
   return Number.isFinite(t) ? t : undefined;
 }
 
-/** Strips the line ending a ReadlineParser leaves (`\r` of `\r\n`), surrounding blanks and NUL padding. */
+/**
+ * Strips the line ending a ReadlineParser leaves (`\r` of `\r\n`), surrounding blanks and NUL padding.
+ * Trailing padding is found by walking back from the end: a `[\s\0]+$` regex retries from every blank of an
+ * inner run, which is quadratic (a 1 MB line of spaces ending in a letter took minutes).
+ */
 function cleanLine(line: string): string {
-  return line.replace(/^[\s\0]+|[\s\0]+$/g, '');
+  let end = line.length;
+  while (end > 0 && /[\s\0]/.test(line[end - 1])) end--;
+  return line.slice(0, end).replace(/^[\s\0]+/, '');
 }
 
 /**

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
-import { parseDocument } from 'yaml';
+import { LineCounter, Parser, parseDocument, type CST, type Document } from 'yaml';
+import { printablePreview } from '../device/call-state.js';
 import type { AnalysisConfig } from '../edge/analysis/config.js';
 import type { RuleOverrides } from '../edge/rules/types.js';
 import schema from './config.schema.json' with { type: 'json' };
@@ -110,9 +111,13 @@ export interface IngestConfig {
 
 /** A configuration the installer has to fix; the message names the file and the offending setting. */
 export class ConfigError extends Error {
-  constructor(readonly file: string, readonly reason: string) {
-    super(`${file}: ${reason}`);
+  readonly reason: string;
+  constructor(readonly file: string, reason: string) {
+    // A setting's name or value from a garbled file can hold control characters: the refusal stays one printable line.
+    const printable = printablePreview(reason, Infinity);
+    super(`${file}: ${printable}`);
     this.name = 'ConfigError';
+    this.reason = printable;
   }
 }
 
@@ -146,6 +151,77 @@ export function resolveConfig(raw: unknown, file = '(built-in)'): EarshotConfig 
   return copy;
 }
 
+/**
+ * Nesting no configuration or rule pack comes near. The yaml composer recurses once per level and runs out of
+ * stack near 900; it catches that RangeError itself, but an overflow that lands inside V8's regular-expression
+ * compiler aborts the whole process instead (seen with a 10,000-deep pack), so deep input must not reach it.
+ */
+export const MAX_YAML_DEPTH = 100;
+/** Alias expansions per file (the yaml package's resource limit): room to share settings, none for a "billion laughs". */
+export const MAX_YAML_ALIASES = 100;
+
+/** Why a YAML file cannot be read as data (`problem`: what kind, `detail`: what exactly), and where when known (1-based). */
+export class YamlError extends Error {
+  constructor(
+    readonly problem: 'YAML syntax error' | 'YAML nested too deep' | 'YAML alias bomb',
+    readonly detail: string,
+    readonly line: number | null,
+    readonly col: number | null,
+  ) {
+    super(`${problem}: ${detail}`);
+    this.name = 'YamlError';
+  }
+}
+
+/** The deepest collection in the text, found on yaml's token stream, which is built without recursion. */
+function deepest(text: string): { depth: number; offset: number } {
+  let found = { depth: 0, offset: 0 };
+  const stack: { token: CST.Token; depth: number }[] = [];
+  for (const token of new Parser().parse(text)) stack.push({ token, depth: 0 });
+  while (stack.length > 0 && found.depth <= MAX_YAML_DEPTH) {
+    const { token, depth } = stack.pop()!;
+    const children = token.type === 'document' ? [token.value] : 'items' in token ? token.items.flatMap((i) => [i.key, i.value]) : [];
+    const level = token.type === 'document' ? depth : depth + 1;
+    if (level > found.depth) found = { depth: level, offset: token.offset };
+    for (const child of children) if (child) stack.push({ token: child, depth: level });
+  }
+  return found;
+}
+
+/**
+ * One YAML document as plain data, for configuration and rule packs. Throws YamlError for a syntax error,
+ * nesting deeper than MAX_YAML_DEPTH or an alias bomb. YAML 1.1 tags (!!set, !!omap, !!binary...) are left
+ * unresolved, so such a value is checked as the map or string it is written as, never as a Set or Map that
+ * would pass for an empty object.
+ */
+export function readYaml(text: string, lineCounter = new LineCounter()): { doc: Document.Parsed; data: unknown } {
+  const deep = deepest(text);
+  if (deep.depth > MAX_YAML_DEPTH) {
+    const at = new LineCounter();
+    at.addNewLine(0);
+    for (let i = text.indexOf('\n'); i >= 0 && i < deep.offset; i = text.indexOf('\n', i + 1)) at.addNewLine(i + 1);
+    const pos = at.linePos(deep.offset);
+    throw new YamlError('YAML nested too deep', `more than ${MAX_YAML_DEPTH} levels of lists and maps`, pos.line, pos.col);
+  }
+  // prettyErrors would quote the source line in every error: a 1 MB line of quotes makes half a million
+  // errors and that took minutes. Only the first is reported, and its position is looked up here.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, resolveKnownTags: false });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0];
+    const at = lineCounter.linePos(first.pos[0]);
+    throw new YamlError('YAML syntax error', first.message.split('\n')[0], at.line, at.col);
+  }
+  try {
+    return { doc, data: doc.toJS({ maxAliasCount: MAX_YAML_ALIASES }) };
+  } catch (err) {
+    // What the yaml package throws when aliases expand past maxAliasCount.
+    if (err instanceof ReferenceError) {
+      throw new YamlError('YAML alias bomb', `aliases expand past ${MAX_YAML_ALIASES} copies (the yaml maxAliasCount limit)`, null, null);
+    }
+    throw err;
+  }
+}
+
 export function loadConfigFile(file: string): EarshotConfig {
   let text: string;
   try {
@@ -153,13 +229,14 @@ export function loadConfigFile(file: string): EarshotConfig {
   } catch (err) {
     throw new ConfigError(file, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message);
   }
-  const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0];
-    const at = first.linePos?.[0];
-    throw new ConfigError(file, `YAML syntax error${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${first.message.split('\n')[0]}`);
+  let data: unknown;
+  try {
+    data = readYaml(text).data;
+  } catch (err) {
+    if (!(err instanceof YamlError)) throw err;
+    throw new ConfigError(file, `${err.problem}${err.line !== null ? ` at line ${err.line}, column ${err.col}` : ''}: ${err.detail}`);
   }
-  return resolveConfig(doc.toJS(), file);
+  return resolveConfig(data, file);
 }
 
 export function defaultConfig(): EarshotConfig {

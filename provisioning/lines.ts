@@ -40,7 +40,12 @@ function isPlainObject(x: unknown): x is Record<string, unknown> {
 function overlay<T>(base: T, over: unknown): T {
   if (!isPlainObject(base) || !isPlainObject(over)) return (over === undefined ? base : over) as T;
   const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = overlay((base as Record<string, unknown>)[k], v);
+  for (const [k, v] of Object.entries(over)) {
+    // Own keys, defined rather than assigned: a "__proto__" key from the file must reach the schema check as
+    // the unknown setting it is, not silently become the prototype of the line's analysis settings.
+    const under = Object.hasOwn(base, k) ? base[k] : undefined;
+    Object.defineProperty(out, k, { value: overlay(under, v), enumerable: true, writable: true, configurable: true });
+  }
   return out as T;
 }
 

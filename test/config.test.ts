@@ -2,6 +2,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { ConfigError, defaultConfig, loadConfigFile } from '../provisioning/config.js';
+import { resolveLines } from '../provisioning/lines.js';
 import { runCli } from './helpers/cli.js';
 
 t.test('an empty file is a complete configuration: every default comes from the schema', async (t) => {
@@ -48,4 +49,32 @@ t.test('the CLI refuses a bad config with exit 2 before touching audio', async (
   const result = await runCli(['analyze', 'demo/demo-call.wav', '--config', file]);
   t.equal(result.code, 2);
   t.match(result.stderr.trim(), /^earshot: .*bad\.yml: analysis\.overtalk\.minSec: must be >= 0\.05$/);
+});
+
+t.test('hostile YAML is refused by name, quickly: alias bomb, 10,000-deep nesting, YAML 1.1 tags, __proto__', async (t) => {
+  const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefgh'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefg'[i]}`).join(', ')}]`)].join('\n');
+  const dir = t.testdir({
+    'bomb.yml': `${bomb}\n`,
+    'deep-flow.yml': `analysis: ${'['.repeat(10_000)}${']'.repeat(10_000)}\n`,
+    'deep-seq.yml': `analysis:\n  ${'- '.repeat(10_000)}x\n`,
+    'set.yml': 'analysis: !!set {silence, vad}\n',
+    'proto.yml': 'lines:\n  a:\n    audio: { pipe: /run/a.pcm }\n    analysis: { __proto__: { silence: { minSec: 9 } } }\n',
+    'control.yml': 'run:\n  "ring\\rBuffer\\u0007": 1\n',
+  });
+  const expectations: Record<string, RegExp> = {
+    'bomb.yml': /YAML alias bomb: aliases expand past 100 copies/,
+    'deep-flow.yml': /YAML nested too deep at line 1, column \d+: more than 100 levels/,
+    'deep-seq.yml': /YAML nested too deep at line 2, column \d+/,
+    'set.yml': /analysis\.vad: must be object; analysis\.silence: must be object/,
+    'proto.yml': /lines\.a overrides: analysis: unknown setting "__proto__"/,
+    'control.yml': /^[^\r\n]*run: unknown setting "ring\\x0dBuffer\\x07"$/,
+  };
+  for (const [name, reason] of Object.entries(expectations)) {
+    const file = join(dir, name);
+    const started = Date.now();
+    const err = t.throws(() => resolveLines(loadConfigFile(file), file), ConfigError, name) as ConfigError;
+    t.match(err.message, reason, name);
+    t.equal(err.file, file, `${name}: the file is named`);
+    t.ok(Date.now() - started < 5000, `${name}: refused in ${Date.now() - started} ms`);
+  }
 });

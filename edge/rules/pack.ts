@@ -2,7 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
-import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isMap, isScalar, LineCounter, type Document, type Node as YamlNode } from 'yaml';
+import { printablePreview } from '../../device/call-state.js';
+import { readYaml, YamlError } from '../../provisioning/config.js';
 import { parseQuery, QuerySyntaxError, type QueryNode } from '../search/query.js';
 import schema from './pack.schema.json' with { type: 'json' };
 import {
@@ -27,7 +29,8 @@ export class RulePackError extends Error {
     readonly rule: string | null,
     readonly reason: string,
   ) {
-    super(`${file}${line !== null ? `:${line}` : ''}: ${rule ? `rule "${rule}": ` : ''}${reason}`);
+    // A rule id or phrase from a garbled file can hold control characters: the refusal stays one printable line.
+    super(printablePreview(`${file}${line !== null ? `:${line}` : ''}: ${rule ? `rule "${rule}": ` : ''}${reason}`, Infinity));
     this.name = 'RulePackError';
   }
 }
@@ -153,6 +156,15 @@ function hasNode(node: QueryNode, test: (n: QueryNode) => boolean): boolean {
   }
 }
 
+/**
+ * The query parser recurses once per "(", NOT and agent:/first:30s prefix and overflows the stack near a few
+ * thousand; catching that RangeError is not safe (an overflow inside V8's regular-expression compiler aborts
+ * the process), so a query is refused before parsing when it could nest deeper than any real rule does.
+ * Counted on the text, so a word "not" inside a quoted phrase counts too: an upper bound, far from real rules.
+ */
+const MAX_QUERY_NESTING = 200;
+const nestingBound = (query: string) => (query.match(/[(:]|\bnot\b/gi) ?? []).length;
+
 /** Semantic checks the schema cannot express, and the rule compiled; throws RulePackError at the right line. */
 function compileRule(spec: RuleSpec, i: number, pack: string, file: string, loc: Locator): CompiledRule {
   const base: PathKey[] = ['rules', i];
@@ -197,6 +209,7 @@ function compileRule(spec: RuleSpec, i: number, pack: string, file: string, loc:
       if (spec.near) queryText = `${queryText} NEAR/${spec.near.withinSec} ${phraseQuery(spec.near.phrases, spec.near.channel)}`;
     } else if (spec.query !== undefined) {
       queryText = spec.channel && spec.channel !== 'any' ? `${spec.channel}:(${spec.query})` : spec.query;
+      if (nestingBound(spec.query) > MAX_QUERY_NESTING) fail(`query: more than ${MAX_QUERY_NESTING} brackets, NOTs and prefixes: nested too deep`, ['query']);
       try {
         parseQuery(spec.query);
       } catch (err) {
@@ -213,6 +226,9 @@ function compileRule(spec: RuleSpec, i: number, pack: string, file: string, loc:
   let query: QueryNode | undefined;
   const terms = new Set<string>();
   if (queryText !== undefined) {
+    if (nestingBound(queryText) > MAX_QUERY_NESTING) {
+      fail(`phrases make a query with more than ${MAX_QUERY_NESTING} brackets, NOTs and prefixes: nested too deep`, [], spec.phrases ? 'phrases' : 'query');
+    }
     try {
       query = parseQuery(queryText);
     } catch (err) {
@@ -250,14 +266,15 @@ function compileRule(spec: RuleSpec, i: number, pack: string, file: string, loc:
 /** Parses and checks a pack's text; every problem is a RulePackError naming `file`, the line and the rule. */
 export function parseRulePack(text: string, file: string): RulePack {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true });
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0];
-    const line = first.linePos?.[0]?.line ?? null;
-    throw new RulePackError(file, line, null, `YAML syntax error: ${first.message.split('\n')[0]}`);
+  let parsed: ReturnType<typeof readYaml>;
+  try {
+    parsed = readYaml(text, lines);
+  } catch (err) {
+    if (err instanceof YamlError) throw new RulePackError(file, err.line, null, err.message);
+    throw err;
   }
+  const { doc, data } = parsed;
   const loc = new Locator(doc, lines);
-  const data = doc.toJS() as unknown;
   if (!validate(data)) {
     const problems = (validate.errors ?? []).map(describeAjv).map((p) => ({ ...p, line: loc.line(p.at, p.key), rule: loc.rule(p.at) }));
     problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
