@@ -5,6 +5,7 @@
  * (precision, recall and alert latency per rule), `outbox` (durable writes, publish-to-ack latency through
  * mosquitto on loopback), `lines` (lines `earshot run` sustains in real time with recognition on and off, CPU and RSS
  * per line, alert latency under that load; bench/lines.ts lists its EARSHOT_BENCH_LINES_* settings);
+ * `central-live` (box-to-floor-page alert latency through mosquitto and headless Chromium; only when named);
  * `npm run bench -- <section>` runs one.
  */
 import os from 'node:os';
@@ -14,6 +15,7 @@ import { recognitionBench } from './recognition.js';
 import { rulesBench } from './rules.js';
 import { outboxBench } from './outbox.js';
 import { linesBench } from './lines.js';
+import { centralLiveBench } from './central-live.js';
 
 const only = process.argv[2];
 const report: Record<string, unknown> = {
@@ -25,5 +27,7 @@ if (!only || only === 'recognition') report.recognition = await recognitionBench
 if (!only || only === 'rules') report.rules = await rulesBench();
 if (!only || only === 'outbox') Object.assign(report, await outboxBench());
 if (!only || only === 'lines') report.lines = await linesBench();
+// Only on request: it needs mosquitto and Chromium, which a box does not have.
+if (only === 'central-live') report.centralLive = await centralLiveBench();
 report.peakRssMiB = r(process.resourceUsage().maxRSS / 1024, 1);
 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -26,6 +26,11 @@ export class CallPublisher {
     this.accept(this.uplink.submit('alert', { callId, ...(line ? { line } : {}), ...alert }), `alert ${alert.id} of ${callId}`);
   }
 
+  /** The floor as it is now: straight to the broker, QoS 0, not through the outbox (Uplink.publishLive). */
+  live(state: Parameters<Uplink['publishLive']>[0]): void {
+    void this.uplink.publishLive(state);
+  }
+
   get outboxDepth(): number {
     return this.outbox.depth();
   }

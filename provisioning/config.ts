@@ -90,6 +90,8 @@ export interface UplinkConfig {
   deniedBackoff: { minSec: number; maxSec: number };
   statsIntervalSec: number;
   statsExpirySec: number;
+  /** 0: no live floor state */
+  liveIntervalSec: number;
   username: string;
   passwordFile: string;
   tls: TlsConfig;

@@ -2,10 +2,11 @@
 # Debian packages the tests need: voices and tools that generate the test calls, real English speech, and
 # local MQTT brokers (mosquitto; nats-server and rabbitmq-server for hw-tests/broker-interop.test.ts, which
 # starts its own private instances: the packages' system services are not used); socat and ALSA emulate
-# serial lines and a microphone. The product itself needs only libasound2.
+# serial lines and a microphone; chromium (driven by playwright-core, no browser download) tests the centre's
+# pages. The product itself needs only libasound2.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-  festival festvox-us-slt-hts festvox-kallpc16k espeak-ng sox libsox-fmt-all pocketsphinx-testdata mosquitto nats-server rabbitmq-server socat libasound2 alsa-utils >/dev/null
+  festival festvox-us-slt-hts festvox-kallpc16k espeak-ng sox libsox-fmt-all pocketsphinx-testdata mosquitto nats-server rabbitmq-server chromium socat libasound2 alsa-utils >/dev/null

@@ -12,6 +12,7 @@ import { LocalLineGroup, type GroupSinks, type LineGroupHandle } from './line-gr
 import type { LineStatus, LiveCallRef } from './line.js';
 import { WorkerLineGroup } from './worker-line-group.js';
 import type { PreviousExit } from '../last-resort.js';
+import type { LiveLine } from '../uplink/wire.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -48,6 +49,7 @@ export class Daemon {
   private readonly started = Date.now();
   private readonly cpuAtStart = process.cpuUsage();
   private trimTimer?: NodeJS.Timeout;
+  private liveTimer?: NodeJS.Timeout;
 
   private constructor(private readonly config: EarshotConfig, private readonly settings: LineSettings[], private readonly options: DaemonOptions) {}
 
@@ -125,6 +127,10 @@ export class Daemon {
       });
     }
     this.trimTimer = setInterval(() => releaseFreedMemory(), 10_000).unref();
+    const liveSec = this.config.uplink.liveIntervalSec;
+    if (this.config.uplink.enabled && liveSec > 0) {
+      this.liveTimer = setInterval(() => this.publisher?.live({ intervalSec: liveSec, outboxDepth: this.publisher.outboxDepth, lines: this.liveLines() }), liveSec * 1000).unref();
+    }
     this.state = 'running';
     log.info({ lines: this.lineNames, threads, health: this.health?.port ?? null }, 'earshot running');
   }
@@ -176,6 +182,28 @@ export class Daemon {
     };
   }
 
+  /** Each line as a supervisor's floor page shows it (earshot/live@1): no audio, no words. */
+  liveLines(): LiveLine[] {
+    const now = Date.now();
+    return this.lineStatuses().map((l) => ({
+      name: l.name,
+      ...(l.agent.id ? { agentId: l.agent.id } : {}),
+      state: l.state,
+      ...(l.fault ? { fault: l.fault } : {}),
+      ...(l.call
+        ? {
+            callId: l.call.callId,
+            inCallSec: Math.max(0, Math.round((now - Date.parse(l.call.startedAt)) / 100) / 10),
+            talking: l.call.talking,
+            silenceSec: l.call.silenceSec,
+            agitation: l.call.agitation,
+          }
+        : {}),
+      shedding: l.shedding,
+      backlogSec: l.backlogSec,
+    }));
+  }
+
   /** Every line has stopped by itself (replayed calls without loop, as in the demo). */
   async linesDone(): Promise<void> {
     await Promise.all(this.groups.map((g) => g.done()));
@@ -190,6 +218,7 @@ export class Daemon {
     if (this.state === 'stopping' || this.state === 'stopped') return { waiting: this.publisher?.outboxDepth ?? 0 };
     this.state = 'stopping';
     clearInterval(this.trimTimer);
+    clearInterval(this.liveTimer);
     await this.callState?.stop();
     await Promise.all(this.groups.map((g) => g.stop()));
     const waiting = (await this.publisher?.drain(drainSec)) ?? 0;

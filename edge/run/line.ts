@@ -55,11 +55,29 @@ export interface LineStatus {
   fault?: string;
   faultSince?: string;
   retryInSec?: number;
-  call?: { callId: string; startedAt: string; heardSec: number };
+  call?: LiveCallStatus;
   backlogSec: number;
   shedding: boolean;
   counters: LineCounters;
 }
+
+/** Who is speaking at this moment of the call, as the VAD's open utterances say. */
+export type Talking = 'agent' | 'customer' | 'both' | 'none';
+
+/** The call in progress, as a supervisor's floor view needs it: signal only, never words or audio. */
+export interface LiveCallStatus {
+  callId: string;
+  startedAt: string;
+  heardSec: number;
+  talking: Talking;
+  /** Seconds since anyone last spoke (0 while someone speaks), in the call's media time. */
+  silenceSec: number;
+  /** The customer's agitation, 0..1: the latest emotion score, fading out over AGITATION_FADE_SEC after the raised stretch. */
+  agitation: number;
+}
+
+/** How long a raised voice keeps the meter up once it calms: long enough for a supervisor's glance to catch it. */
+export const AGITATION_FADE_SEC = 10;
 
 export interface LinePublisher {
   alert(callId: string, alert: Alert, line: CallLine | LiveCallRef): void;
@@ -94,6 +112,8 @@ interface OpenCall {
   speaking: Set<string>;
   speechSec: number;
   dropped: Span[];
+  /** The customer's last emotion event: its score and where the raised stretch had got to (media seconds). */
+  agitation: { score: number; end: number };
 }
 
 /** Audio kept from before a call starts: PBX records and hook switches arrive a little after the first word. */
@@ -178,7 +198,7 @@ export class Line {
       ...(this.fault
         ? { fault: this.fault.reason, faultSince: new Date(this.fault.since).toISOString(), retryInSec: Math.max(0, Math.round((this.fault.retryAt - Date.now()) / 100) / 10) }
         : {}),
-      ...(this.call ? { call: { callId: this.call.analysis.callId, startedAt: this.call.ref.startedAt, heardSec: Number(this.call.analysis.heardSec.toFixed(1)) } } : {}),
+      ...(this.call ? { call: liveCallStatus(this.call) } : {}),
       backlogSec: Number(this.queuedSec.toFixed(2)),
       shedding: this.call?.analysis.shedding ?? false,
       counters: { ...this.counters, captureDroppedSec: this.captureDroppedSec(), heardSec: Number(this.counters.heardSec.toFixed(1)), busySec: Number(this.counters.busySec.toFixed(2)) },
@@ -360,7 +380,7 @@ export class Line {
       startedAt: startedAt.toISOString(),
       ...(b.callRef ? { callRef: b.callRef } : {}),
     };
-    const call: OpenCall = { analysis: undefined as unknown as CallAnalysis, ref, boundaries, caller: b.caller, lastSpeechEnd: 0, speaking: new Set(), speechSec: 0, dropped: [] };
+    const call: OpenCall = { analysis: undefined as unknown as CallAnalysis, ref, boundaries, caller: b.caller, lastSpeechEnd: 0, speaking: new Set(), speechSec: 0, dropped: [], agitation: { score: 0, end: 0 } };
     call.analysis = new CallAnalysis(
       callId,
       {
@@ -381,6 +401,7 @@ export class Line {
             call.lastSpeechEnd = Math.max(call.lastSpeechEnd, e.end);
             call.speechSec += e.end - e.start;
           }
+          if (e.type === 'emotion' && e.channel === 'customer') call.agitation = { score: e.score, end: e.end };
         },
       },
       undefined,
@@ -485,6 +506,21 @@ export class Line {
       this.log.error({ err, callId: call.analysis.callId }, 'call could not be finished; its index is lost, the line goes on');
     }
   }
+}
+
+function liveCallStatus(call: OpenCall): LiveCallStatus {
+  const heard = call.analysis.heardSec;
+  const agent = call.speaking.has('agent');
+  const customer = call.speaking.has('customer');
+  const fade = Math.max(0, 1 - Math.max(0, heard - call.agitation.end) / AGITATION_FADE_SEC);
+  return {
+    callId: call.analysis.callId,
+    startedAt: call.ref.startedAt,
+    heardSec: Number(heard.toFixed(1)),
+    talking: agent && customer ? 'both' : agent ? 'agent' : customer ? 'customer' : 'none',
+    silenceSec: agent || customer ? 0 : Number(Math.max(0, heard - call.lastSpeechEnd).toFixed(1)),
+    agitation: Number((call.agitation.score * fade).toFixed(2)),
+  };
 }
 
 /** A line's audio as the installer configured it, before (or without) an open source to ask. */

@@ -8,6 +8,7 @@ export const ACK_SCHEMA = 'earshot/ack@1';
 export const STATS_SCHEMA = 'earshot/stats@1';
 export const STATUS_SCHEMA = 'earshot/status@1';
 export const COMMAND_SCHEMA = 'earshot/command@1';
+export const LIVE_SCHEMA = 'earshot/live@1';
 
 /** Which leaf topic each outbox kind is published on. */
 export const KIND_LEAF: Record<RecordKind, string> = { index: 'index', alert: 'alerts', status: 'events' };
@@ -26,6 +27,9 @@ export class Topics {
   }
   get status(): string {
     return `${this.base}/status`;
+  }
+  get live(): string {
+    return `${this.base}/live`;
   }
   get command(): string {
     return `${this.base}/command`;

@@ -13,7 +13,7 @@ export type ProtocolName = '5' | '3.1.1';
 export interface PublishOptions {
   qos: 0 | 1;
   retain?: boolean;
-  /** MQTT 5 message expiry, seconds (ignored on 3.1.1). Only for stats: records never expire. */
+  /** MQTT 5 message expiry, seconds (ignored on 3.1.1). Only for stats and live state: records never expire. */
   expirySec?: number;
 }
 

@@ -29,8 +29,8 @@ import type { Logger } from 'pino';
 import { DiskFullError, Outbox, OutboxFullError, type OutboxStats, type RecordKind } from '../outbox/outbox.js';
 import { NotConnectedError, PublishRefusedError, type MessageMeta, type Transport } from './transport.js';
 import { MqttTransport } from './mqtt-transport.js';
-import { RECORD_SCHEMA, STATS_SCHEMA, STATUS_SCHEMA, Topics } from './topics.js';
-import { InboundGuard, maxPacketBytes, readWire } from './wire.js';
+import { LIVE_SCHEMA, RECORD_SCHEMA, STATS_SCHEMA, STATUS_SCHEMA, Topics } from './topics.js';
+import { InboundGuard, maxPacketBytes, readWire, type LiveMessage } from './wire.js';
 import type { EarshotConfig, UplinkConfig } from '../../provisioning/config.js';
 import { log as defaultLog } from '../log.js';
 import type { PreviousExit } from '../last-resort.js';
@@ -478,6 +478,17 @@ export class Uplink extends EventEmitter {
     await this.transport.publish(this.topics.stats, JSON.stringify(body), { qos: 1, expirySec: this.o.statsExpirySec }).catch(() => undefined);
   }
 
+  /**
+   * The floor as it is now (earshot/live@1). QoS 0, never through the outbox: a missed one is replaced by
+   * the next within a second, and one from a minute ago is wrong, so it expires after a few periods (MQTT 5)
+   * instead of reaching a page that connects late. Not sent while disconnected.
+   */
+  async publishLive(state: Pick<LiveMessage, 'intervalSec' | 'outboxDepth' | 'lines'>): Promise<void> {
+    if (!this.transport.connected || this.stopped) return;
+    const body: LiveMessage = { schema: LIVE_SCHEMA, box: this.topics.box, site: this.topics.site, kind: 'live', seq: null, at: new Date().toISOString(), ...state };
+    await this.transport.publish(this.topics.live, JSON.stringify(body), { qos: 0, expirySec: liveExpirySec(state.intervalSec) }).catch(() => undefined);
+  }
+
   /** Publishes `stopped` on the availability topic and disconnects cleanly (no Last Will). */
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -487,6 +498,11 @@ export class Uplink extends EventEmitter {
     this.gen++;
     await this.transport.close({ topic: this.topics.availability, payload: 'stopped', retain: true });
   }
+}
+
+/** Three periods: one lost QoS 0 message does not blank a line on the page, a box gone quiet does soon. */
+export function liveExpirySec(intervalSec: number): number {
+  return Math.max(3, Math.ceil(3 * intervalSec));
 }
 
 /** The box's identity on the broker: config uplink.box, or the host name. */

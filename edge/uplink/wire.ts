@@ -35,6 +35,36 @@ export interface StatsMessage {
 
 export type Availability = 'online' | 'offline' | 'stopped';
 
+/** One line of the floor as it is now (earshot/live@1): state and signal measures, never audio or words. */
+export interface LiveLine {
+  name: string;
+  agentId?: string;
+  state: 'starting' | 'idle' | 'in-call' | 'faulted' | 'stopped';
+  fault?: string;
+  /** present while a call is open */
+  callId?: string;
+  inCallSec?: number;
+  talking?: 'agent' | 'customer' | 'both' | 'none';
+  silenceSec?: number;
+  /** the customer's agitation, 0..1 */
+  agitation?: number;
+  shedding: boolean;
+  backlogSec: number;
+}
+
+/** The box's floor as it is now, every uplink.liveIntervalSec, QoS 0 with a short expiry: state, not history. */
+export interface LiveMessage {
+  schema: string;
+  box: string;
+  site: string;
+  kind: 'live';
+  seq: null;
+  at: string;
+  intervalSec: number;
+  outboxDepth: number;
+  lines: LiveLine[];
+}
+
 interface WireTypes {
   ack: AckMessage;
   command: CommandMessage;
@@ -42,6 +72,7 @@ interface WireTypes {
   status: StatusMessage;
   stats: StatsMessage;
   availability: Availability;
+  live: LiveMessage;
 }
 
 export type WireKind = keyof WireTypes;
@@ -59,6 +90,8 @@ export const MAX_PAYLOAD_BYTES: Record<WireKind, number> = {
   status: 256 * 1024,
   stats: 1024 * 1024,
   availability: 16,
+  // a box has tens of lines, each a few hundred bytes
+  live: 256 * 1024,
 };
 
 /** A call index nests about six levels deep; JSON.parse and JSON.stringify recurse, so depth is bounded before either runs. */
@@ -74,7 +107,7 @@ const AVAILABILITY = new Set<string>(['online', 'offline', 'stopped']);
 const ajv = new Ajv({ allErrors: false, strict: true });
 ajv.addSchema(schema);
 const validators = Object.fromEntries(
-  (['ack', 'command', 'record', 'status', 'stats'] as const).map((k) => [k, ajv.getSchema(`earshot-wire#/definitions/${k}`) as ValidateFunction]),
+  (['ack', 'command', 'record', 'status', 'stats', 'live'] as const).map((k) => [k, ajv.getSchema(`earshot-wire#/definitions/${k}`) as ValidateFunction]),
 ) as Record<Exclude<WireKind, 'availability'>, ValidateFunction>;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

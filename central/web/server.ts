@@ -1,0 +1,199 @@
+/**
+ * The live floor page's server: subscribes itself to every box's alerts, availability, status, stats and
+ * live state (a plain subscription with its own client id, so several web processes behind a load balancer
+ * each hear everything and a page works on any of them), keeps the latest in memory (floor.ts), and serves
+ * the page, its current state and a Server-Sent Events stream per floor.
+ *
+ * Nothing here is authenticated yet: see requireRole.
+ */
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import type { Logger } from 'pino';
+import type { MqttProtocolSetting, TlsConfig } from '../../provisioning/config.js';
+import { MqttTransport } from '../../edge/uplink/mqtt-transport.js';
+import { InboundGuard, maxPacketBytes, readWire } from '../../edge/uplink/wire.js';
+import { MemoryAckStore, type AckStore } from './acks.js';
+import { FloorState, type FloorEvent } from './floor.js';
+
+/**
+ * THE seam for accounts (a separate item): a hook run before a route that needs `role`. It must reply 401/403
+ * itself when the request may not go on, and say who the caller is. Until accounts exist the default lets
+ * everyone through as `anonymous` (or the name the page sends, which is self-declared, not proven).
+ */
+export type RequireRole = (role: 'viewer' | 'supervisor', request: FastifyRequest, reply: FastifyReply) => Promise<{ name: string } | null>;
+
+export const unauthenticated: RequireRole = async (_role, request) => {
+  const by = (request.body as { by?: unknown } | undefined)?.by;
+  return { name: typeof by === 'string' && by.trim() ? by.trim().slice(0, 64) : 'anonymous' };
+};
+
+export interface CentralWebOptions {
+  broker: string;
+  prefix?: string;
+  /** host:port to listen on; 127.0.0.1 unless told otherwise (port 0: any free one) */
+  listen?: string;
+  protocol?: MqttProtocolSetting;
+  tls?: TlsConfig;
+  username?: string;
+  passwordFile?: string;
+  clientId?: string;
+  log: Logger;
+  acks?: AckStore;
+  requireRole?: RequireRole;
+  /** the built page (scripts/build-web.ts); default dist/central-web of this package */
+  assetsDir?: string;
+  maxAlertsPerSite?: number;
+}
+
+export interface CentralWeb {
+  url: string;
+  floor: FloorState;
+  close(): Promise<void>;
+}
+
+const LEAVES = ['alerts', 'availability', 'status', 'stats', 'live'] as const;
+type Leaf = (typeof LEAVES)[number];
+const SSE_HEARTBEAT_MS = 15_000;
+
+export function defaultAssetsDir(): string {
+  // From source (central/web) or from dist (dist/central/web): the package root is where package.json is.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return join(dir, 'dist', 'central-web');
+}
+
+export async function startCentralWeb(options: CentralWebOptions): Promise<CentralWeb> {
+  const { log } = options;
+  const prefix = options.prefix ?? 'earshot';
+  const acks = options.acks ?? new MemoryAckStore();
+  const requireRole = options.requireRole ?? unauthenticated;
+  const assets = resolve(options.assetsDir ?? defaultAssetsDir());
+  if (!existsSync(join(assets, 'index.html'))) throw new Error(`the floor page is not built (${assets}/index.html): npm run build`);
+  const floor = new FloorState(options.maxAlertsPerSite);
+  const guard = new InboundGuard(log);
+
+  const transport = new MqttTransport({
+    url: options.broker,
+    clientId: (options.clientId ?? `earshot-web-${hostname()}-${process.pid}`).slice(0, 64),
+    protocol: options.protocol ?? 'auto',
+    clean: true,
+    keepaliveSec: 30,
+    connectTimeoutSec: 10,
+    reconnect: { minSec: 0.5, maxSec: 10, jitter: 0.3 },
+    username: options.username,
+    passwordFile: options.passwordFile,
+    tls: options.tls,
+    maxPacketBytes: maxPacketBytes(['record', 'status', 'stats', 'live', 'availability']),
+    log,
+  });
+  transport.on('message', (topic: string, payload: Buffer) => guard.run(topic, () => onMessage(topic, payload)));
+  transport.subscribe(LEAVES.map((leaf) => `${prefix}/+/+/${leaf}`));
+
+  function onMessage(topic: string, payload: Buffer): void {
+    const parts = topic.slice(prefix.length + 1).split('/');
+    if (!topic.startsWith(`${prefix}/`) || parts.length !== 3) return;
+    const [site, box, leaf] = parts as [string, string, Leaf];
+    const agrees = (v: { box: string; site: string }) => v.box === box && v.site === site;
+    switch (leaf) {
+      case 'alerts': {
+        const r = readWire('record', payload);
+        if (!r.ok) return guard.reject(topic, r.reason);
+        if (!agrees(r.value) || r.value.kind !== 'alert') return guard.reject(topic, 'record box, site or kind disagrees with its topic');
+        return floor.alertRecord(r.value);
+      }
+      case 'availability': {
+        const r = readWire('availability', payload);
+        if (!r.ok) return guard.reject(topic, r.reason);
+        return floor.availability(site, box, r.value);
+      }
+      case 'status':
+      case 'stats':
+      case 'live': {
+        const r = readWire(leaf, payload);
+        if (!r.ok) return guard.reject(topic, r.reason);
+        if (!agrees(r.value)) return guard.reject(topic, `${leaf} box or site disagrees with its topic`);
+        if (leaf === 'status') floor.status(r.value as never);
+        else if (leaf === 'stats') floor.stats(r.value as never);
+        else floor.live(r.value as never);
+      }
+    }
+  }
+
+  // Fastify's own per-request logging would be a line per SSE reconnect and page load; errors are logged here.
+  const app = Fastify();
+  app.addHook('onError', async (request, _reply, err) => log.error({ err, url: request.url }, 'central web request failed'));
+  // The page loads nothing from anywhere else: a floor with no internet gets all of it.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'");
+    reply.header('x-content-type-options', 'nosniff');
+    return payload;
+  });
+  await app.register(fastifyStatic, { root: assets, prefix: '/assets/', index: false });
+  const page = (_req: FastifyRequest, reply: FastifyReply) => reply.type('text/html').sendFile('index.html');
+  app.get('/', page);
+  app.get('/floor/:site', page);
+
+  const viewer = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!(await requireRole('viewer', request, reply))) return reply.sent ? reply : reply.code(403).send({ error: 'forbidden' });
+  };
+
+  app.get('/api/sites', { preHandler: viewer }, async () => ({ sites: floor.sites() }));
+  app.get<{ Params: { site: string } }>('/api/floor/:site', { preHandler: viewer }, async (request) => floor.snapshot(request.params.site));
+
+  const streams = new Map<string, Set<FastifyReply>>();
+  const send = (reply: FastifyReply, event: string, data: unknown) => reply.raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  floor.on('event', (e: FloorEvent) => {
+    for (const reply of streams.get(e.site) ?? []) send(reply, e.type, e);
+  });
+
+  app.get<{ Params: { site: string } }>('/api/live/:site', { preHandler: viewer }, async (request, reply) => {
+    const { site } = request.params;
+    reply.hijack();
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    reply.raw.socket?.setNoDelay(true);
+    // The snapshot first, on the same stream: nothing published between a fetch and the subscription is missed.
+    send(reply, 'snapshot', floor.snapshot(site));
+    const set = streams.get(site) ?? new Set<FastifyReply>();
+    streams.set(site, set);
+    set.add(reply);
+    const heartbeat = setInterval(() => reply.raw.write(': keep-alive\n\n'), SSE_HEARTBEAT_MS);
+    request.raw.on('close', () => {
+      clearInterval(heartbeat);
+      set.delete(reply);
+    });
+  });
+
+  app.post<{ Params: { box: string; seq: string }; Body: { by?: string } }>('/api/alerts/:box/:seq/ack', async (request, reply) => {
+    const who = await requireRole('supervisor', request, reply);
+    if (!who) return reply.sent ? reply : reply.code(403).send({ error: 'forbidden' });
+    const alert = floor.findAlert(request.params.box, Number(request.params.seq));
+    if (!alert) return reply.code(404).send({ error: 'no such alert' });
+    const ack = await acks.acknowledge(alert.key, { by: who.name, at: new Date().toISOString() });
+    floor.acknowledged(alert, ack);
+    return { key: alert.key, ack };
+  });
+
+  const [host, port] = splitListen(options.listen ?? '127.0.0.1:0');
+  const address = await app.listen({ host, port });
+  transport.start();
+  log.info({ url: address, broker: options.broker, prefix }, 'central web listening');
+  return {
+    url: address,
+    floor,
+    close: async () => {
+      for (const set of streams.values()) for (const reply of set) reply.raw.end();
+      await transport.close();
+      await app.close();
+    },
+  };
+}
+
+function splitListen(listen: string): [string, number] {
+  const i = listen.lastIndexOf(':');
+  if (i < 0) return ['127.0.0.1', Number(listen)];
+  return [listen.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1', Number(listen.slice(i + 1))];
+}
