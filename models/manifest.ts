@@ -72,7 +72,9 @@ export class ModelError extends Error {
     readonly file?: string,
     options?: { cause?: unknown },
   ) {
-    super(`model ${dir}: ${file ? `${file}: ` : ''}${detail}`, options);
+    // The detail can quote the manifest itself (a JSON parse error, a path from it): one printable line, bounded.
+    const printable = detail.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).slice(0, 500);
+    super(`model ${dir}: ${file ? `${file}: ` : ''}${printable}`, options);
   }
 }
 
