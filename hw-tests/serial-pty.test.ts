@@ -11,6 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PtyPair } from './helpers/pty.js';
 import { HookSwitchParser, PbxRecordParser, type CallStateEvent } from '../device/call-state.js';
 import { SerialCallState } from '../device/serial-call-state.js';
+import { log } from '../edge/log.js';
+import { fuzzSeed, hostilePayloads, seeded } from '../test/helpers/fuzz.js';
 
 async function waitFor(what: string, cond: () => boolean, timeoutMs = 3000): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -154,4 +156,41 @@ t.test('a port that cannot be opened: faults with the reason and retries until s
   t.equal(seen.status.length, after, 'no retry after stop()');
   t.same(seen.status.at(-1), { state: 'closed' });
   t.equal(source.state, 'closed');
+});
+
+t.test('seeded garbage on one PBX port: each line logged naming that port and why, its next record still routed, the other port untouched', async (t) => {
+  const seed = fuzzSeed(t);
+  const pairs = [await PtyPair.start(), await PtyPair.start()];
+  t.teardown(() => pairs.forEach((p) => p.kill()));
+  const sources = pairs.map((p) => new SerialCallState({ path: p.box, baudRate: 9600, parser: new PbxRecordParser() }));
+  t.teardown(() => Promise.all(sources.map((s) => s.stop())));
+  const warned = t.capture(log, 'warn');
+  const [noisy, quiet] = sources.map((s) => record(s));
+  sources.forEach((s) => s.start());
+  await waitFor('both ports open', () => sources.every((s) => s.state === 'open'));
+
+  let n = 0;
+  for (const p of hostilePayloads(seed, 300, { maxBytes: 2048, valid: [rec('14:00:00', 'START', '2001')] })) {
+    pairs[0].write(Buffer.concat([p.bytes, Buffer.from('\n')]));
+    // A real line drains at its baud rate; a pty's buffer is 4 KB: let the reader keep up.
+    await sleep(2);
+    if (++n % 30 === 0) {
+      pairs[1].write(rec('14:10:00', n % 60 === 0 ? 'END' : 'START', '3001'));
+      await sleep(5);
+    }
+  }
+  pairs[0].write(rec('14:20:00', 'START', '2999'));
+  pairs[0].write(rec('14:21:00', 'END', '2999'));
+  await waitFor('the record after the garbage', () => noisy.calls.some((c) => c.extension === '2999' && c.kind === 'end'), 10_000);
+  await waitFor('the other port', () => quiet.calls.length === 10, 10_000);
+
+  t.same(noisy.calls.filter((c) => c.extension === '2999').map((c) => c.kind), ['start', 'end'], seeded(seed, 'after 300 payloads', 'the next valid record starts and ends its call'));
+  t.ok(sources[0].counters.garbage > 100, `garbage counted on the noisy port (${sources[0].counters.garbage})`);
+  t.equal(sources[1].counters.garbage, 0, 'none on the other port');
+  t.same(quiet.calls.map((c) => c.kind), ['start', 'end', 'start', 'end', 'start', 'end', 'start', 'end', 'start', 'end'], 'the other port routed every record, in order');
+  const lines = warned().map((c) => c.args[0] as { path?: string; reason?: string });
+  const garbageLines = lines.filter((l) => l.reason !== undefined);
+  t.ok(garbageLines.length >= 5, 'garbage is logged');
+  t.ok(garbageLines.every((l) => l.path === pairs[0].box && l.reason!.length > 0), 'every garbage line names the noisy port and the problem');
+  t.ok(garbageLines.length <= 10, 'at most ten a minute: a port at the wrong baud rate does not flood the log');
 });
