@@ -46,7 +46,10 @@ t.test(`${CASES} hostile manifests: each a one-line ModelError naming its direct
   }
   t.pass(`${cases.length} manifests refused`);
 
-  if (!existsSync(goodModel)) return t.skip(`${goodModel} is missing: the registry half needs ../shared/models`);
+  if (!existsSync(goodModel)) {
+    t.comment(`${goodModel} is missing: the registry half needs ../shared/models`);
+    return;
+  }
   const reg = await ModelRegistry.load([...dirs.slice(0, 50), goodModel]);
   t.same(reg.models.map((m) => m.name), ['denoise-gtcrn'], 'the good model loads beside fifty bad ones');
   t.equal(reg.failures.length, 50, 'each bad one is listed with its reason');
