@@ -1,11 +1,11 @@
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { EventEmitter } from 'node:events';
 import { Outbox, OutboxFullError } from '../edge/outbox/outbox.js';
 import { AudioNotAllowedError, sanitizeForUplink } from '../edge/uplink/privacy.js';
 import { backoffDelayMs } from '../edge/uplink/mqtt-transport.js';
-import { NotConnectedError, PublishRefusedError, type ProtocolName, type PublishOptions, type Transport } from '../edge/uplink/transport.js';
+import { PublishRefusedError } from '../edge/uplink/transport.js';
+import { FakeTransport } from './helpers/fake-transport.js';
 import { Uplink } from '../edge/uplink/uplink.js';
 import { Topics, toRanges } from '../edge/uplink/topics.js';
 import { defaultConfig } from '../provisioning/config.js';
@@ -102,33 +102,6 @@ t.test('SIGKILL while appending loses nothing that append returned', async (t) =
   t.same(all, Array.from({ length: all.length }, (_, i) => i + 1), 'seqs are contiguous: a killed commit leaves no hole');
   ob.close();
 });
-
-/** An in-memory transport: records publishes; tests decide each outcome. */
-class FakeTransport extends EventEmitter implements Transport {
-  connected = false;
-  protocol: ProtocolName | null = null;
-  published: { topic: string; payload: string; options: PublishOptions }[] = [];
-  outcome: (topic: string) => Error | null = () => null;
-  start(): void {
-    this.connected = true;
-    this.protocol = '5';
-    this.emit('connect', '5');
-  }
-  publish(topic: string, payload: string | Buffer, options: PublishOptions): Promise<void> {
-    if (!this.connected) return Promise.reject(new NotConnectedError());
-    this.published.push({ topic, payload: String(payload), options });
-    const err = this.outcome(topic);
-    return err ? Promise.reject(err) : Promise.resolve();
-  }
-  subscribe(): void {}
-  async close(last?: { topic: string; payload: string; retain: boolean }): Promise<void> {
-    if (last) this.published.push({ topic: last.topic, payload: last.payload, options: { qos: 1, retain: last.retain } });
-    this.connected = false;
-  }
-  ack(box: string, ranges: [number, number][]): void {
-    this.emit('message', `earshot/s/${box}/ack`, Buffer.from(JSON.stringify({ schema: 'earshot/ack@1', box, ranges })));
-  }
-}
 
 function uplinkFor(t: Test, overrides: Partial<ConstructorParameters<typeof Uplink>[0]> = {}) {
   const outbox = new Outbox(join(t.testdir(), 'o.sqlite'));
