@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { Outbox } from '../edge/outbox/outbox.js';
-import { Ingest } from '../edge/ingest/ingest.js';
+import { Ingest } from '../central/ingest.js';
+import { openStore } from '../central/store/store.js';
 import { MqttTransport } from '../edge/uplink/mqtt-transport.js';
 import { startUplink } from '../edge/uplink/uplink.js';
 import { syntheticRecord } from '../edge/uplink/agent-harness.js';
@@ -46,7 +47,7 @@ export async function outboxBench(): Promise<Record<string, unknown>> {
       url: broker.url, clientId: 'bench-ingest', protocol: 'auto', clean: false, sessionExpirySec: 3600, keepaliveSec: 30,
       connectTimeoutSec: 5, reconnect: { minSec: 0.1, maxSec: 1, jitter: 0.3 }, log: quiet,
     });
-    const ingest = new Ingest({ transport, db: join(dir, 'ingest.sqlite'), group: 'bench', prefix: 'earshot', ackDelayMs: 10, ackBatchMax: 1000, log: quiet });
+    const ingest = new Ingest({ transport, store: await openStore(join(dir, 'ingest.sqlite')), group: 'bench', prefix: 'earshot', ackDelayMs: 10, ackBatchMax: 1000, log: quiet });
     ingest.start();
     while (!ingest.connected) await sleep(20);
     await sleep(200);

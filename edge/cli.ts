@@ -18,7 +18,8 @@ import { installModel } from '../models/install.js';
 import { ModelError } from '../models/manifest.js';
 import { IndexFileError, runSearch } from './search/search-command.js';
 import { QuerySyntaxError } from './search/query.js';
-import { startIngest } from './ingest/ingest.js';
+import { startIngest } from '../central/ingest.js';
+import { isPostgresUrl, StoreOpenError } from '../central/store/store.js';
 import { loadRules } from './rules/setup.js';
 import { CallPublisher } from './publish.js';
 import { RulePackError } from './rules/pack.js';
@@ -150,14 +151,20 @@ models
 
 program
   .command('ingest')
-  .description('reference central ingest: store every box\'s indexes and alerts from the broker in SQLite, once each, and ack them (docs/mqtt.md)')
+  .description('central ingest: store every box\'s indexes and alerts from the broker in the centre\'s store (SQLite or PostgreSQL), once each, and ack them (docs/mqtt.md, docs/central.md)')
   .option('-b, --broker <url>', 'broker URL (default from config: mqtt://127.0.0.1:1883)')
-  .option('--db <file>', 'SQLite database (default from config: ingest.sqlite)')
+  .option('--db <file|url>', 'the store: a SQLite file, or postgres://user@host:port/database (default from config: ingest.sqlite)')
   .option('-g, --group <name>', 'shared-subscription group: ingest processes in one group split the load (default ingest)')
   .option('--prefix <prefix>', 'topic prefix the boxes publish under (default earshot)')
   .option('--client-id <id>', 'MQTT client id of this ingest process (persistent session)')
+  .option('--registration <mode>', 'open: store every box\'s records; closed: hold apart records of boxes not registered at their site (default from config: open)')
+  .option('--session-expiry <sec>', 'MQTT 5 session expiry of this process (default from config: 604800)', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 4294967295) throw new InvalidArgumentError('whole seconds, 0 or more');
+    return n;
+  })
   .option('-c, --config <file>', 'configuration file (YAML; section ingest)')
-  .action(async (opts: { broker?: string; db?: string; group?: string; prefix?: string; clientId?: string; config?: string }) => {
+  .action(async (opts: { broker?: string; db?: string; group?: string; prefix?: string; clientId?: string; registration?: string; sessionExpiry?: number; config?: string }) => {
     const config = opts.config ? loadConfigFile(opts.config) : defaultConfig();
     const ic = { ...config.ingest };
     if (opts.broker) ic.broker = opts.broker;
@@ -165,20 +172,26 @@ program
     if (opts.group) ic.group = opts.group;
     if (opts.prefix) ic.prefix = opts.prefix;
     if (opts.clientId) ic.clientId = opts.clientId;
+    if (opts.sessionExpiry !== undefined) ic.sessionExpirySec = opts.sessionExpiry;
+    if (opts.registration !== undefined) {
+      if (opts.registration !== 'open' && opts.registration !== 'closed') throw new UsageError(`--registration: open or closed, not ${opts.registration}`);
+      ic.registration = opts.registration;
+    }
     if (!/^(mqtts?|wss?|tcp|ssl):\/\//.test(ic.broker)) throw new UsageError(`--broker: not an MQTT URL: ${ic.broker}`);
     if (/[#+/]/.test(ic.group)) throw new UsageError(`--group: may not contain # + or /: ${ic.group}`);
-    const exitNote = exitNoteFile(dirname(ic.db));
+    // A PostgreSQL store has no directory of its own: the note of the last exit goes where ingest runs.
+    const exitNote = exitNoteFile(isPostgresUrl(ic.db) ? process.cwd() : dirname(ic.db));
     const previous = takePreviousExit(exitNote);
     if (previous) log.warn({ previousExit: previous }, `restarted after the previous ingest process exited on: ${previous.reason}`);
     installLastResort(log, exitNote);
-    const ingest = startIngest(ic);
-    process.stderr.write(`earshot ingest: ${ic.broker} -> ${ic.db} (group ${ic.group})\n`);
+    const ingest = await startIngest(ic);
+    process.stderr.write(`earshot ingest: ${ic.broker} -> ${ingest.store.location} (group ${ic.group})\n`);
     await new Promise<void>((resolve) => {
       for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
     });
     await ingest.stop();
     const c = ingest.counters;
-    process.stderr.write(`earshot ingest: stored ${c.stored}, duplicates ${c.duplicates}, invalid ${c.invalid}\n`);
+    process.stderr.write(`earshot ingest: stored ${c.stored}, duplicates ${c.duplicates}, held apart ${c.heldApart}, invalid ${c.invalid}\n`);
   });
 
 program
@@ -253,6 +266,10 @@ try {
   if (err instanceof CaptureError) {
     process.stderr.write(`earshot: ${err.message}\n`);
     process.exit(EXIT_BAD_INPUT);
+  }
+  if (err instanceof StoreOpenError) {
+    process.stderr.write(`earshot: ${err.message}\n`);
+    process.exit(1);
   }
   if (err instanceof DiskFullError) {
     // Not a failed analysis: one line, nothing more to log.

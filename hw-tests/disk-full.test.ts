@@ -122,7 +122,7 @@ t.test('the box: a full disk refuses new records, keeps every accepted one, and 
   // Ingest comes: it stores everything and acks; the outbox may not even have room to delete (WAL frames).
   const ingest = await ingestOn(broker.url, tempDir('full-ingest'));
   t.teardown(() => ingest.stop());
-  await waitFor('ingest to hold every accepted record', () => ingest.count('full') === accepted.length, 20_000);
+  await waitFor('ingest to hold every accepted record', async () => (await ingest.count('full')) === accepted.length, 20_000);
   await sleep(300);
   t.ok(uplink.status().problems.some((p) => p.code === 'disk.full'), 'the disk is still full');
   t.comment(`outbox on the full disk: depth ${outbox.depth()}, acks held back ${outbox.stats().pendingAcks}, failed writes ${outbox.stats().failedWrites}`);
@@ -133,7 +133,7 @@ t.test('the box: a full disk refuses new records, keeps every accepted one, and 
   t.equal(uplink.status().problems.length, 0, 'and disk.full is cleared');
   t.ok(lines.some((l) => l.msg === 'disk has space again; accepting records'));
   await waitFor('the outbox to drain', () => outbox.depth() === 0, 20_000);
-  t.same(ingest.seqsFor('full').sort((a, b) => a - b), range(1, accepted.length + 1), 'ingest holds every accepted record, once');
+  t.same((await ingest.seqsFor('full')).sort((a, b) => a - b), range(1, accepted.length + 1), 'ingest holds every accepted record, once');
 
   // An idle box: the disk fills and frees again with no record coming; the status clears by itself.
   const filler2 = fill(disk, 'filler2');
@@ -169,7 +169,7 @@ t.test('ingest: its disk full, it stays up, acks nothing it did not store, and t
   await waitFor('ingest to fail a commit', () => ingest.counters.storeFailures > 0, 10_000);
   await sleep(1500); // a resend or two, into the full disk
   t.ok(ingest.connected, `ingest is still up after ${ingest.counters.storeFailures} failed commits`);
-  const held = new Set(ingest.seqsFor('to-full'));
+  const held = new Set((await ingest.seqsFor('to-full')));
   const kept = new Set(outbox.nextBatch(N).map((r) => r.seq));
   const removed = range(1, N).filter((s) => !kept.has(s));
   t.same(removed.filter((s) => !held.has(s)), [], `every record the box let go (${removed.length}) is stored at ingest: nothing acked unstored`);
@@ -177,7 +177,7 @@ t.test('ingest: its disk full, it stays up, acks nothing it did not store, and t
 
   rmSync(filler);
   await waitFor('the box to drain into ingest', () => outbox.depth() === 0, 40_000, 50);
-  const seqs = ingest.seqsFor('to-full');
+  const seqs = (await ingest.seqsFor('to-full'));
   t.same([...seqs].sort((a, b) => a - b), range(1, N), `ingest holds all ${N} records once space returned`);
   t.equal(seqs.length, N, 'none twice');
 });

@@ -42,7 +42,7 @@ for (const protocol of ['5', '3.1.1'] as const) {
     t.comment(`${sends} publishes in ${windowSec} s; log: ${lines.filter((l) => (l.level as number) >= 50).map((l) => l.msg).join(' | ')}`);
     t.ok(sends <= 30, `bounded attempts: ${sends} publishes in ${windowSec} s, not a hot loop`);
     // The alert was already in flight (same window) when the refusal came back, so it went through.
-    t.equal(ingest.count('denied'), 1, 'only the alert (its topic is allowed) reached ingest');
+    t.equal(await ingest.count('denied'), 1, 'only the alert (its topic is allowed) reached ingest');
     t.equal(outbox.depth(), 5, 'the denied indexes wait in the outbox: nothing dropped');
     const last = status.messages.filter((m) => m.topic === 'earshot/test/denied/status').map((m) => JSON.parse(m.payload.toString()) as { state: string; problems: { code: string; reasonCode?: number; message: string }[] }).at(-1);
     if (protocol === '5') {

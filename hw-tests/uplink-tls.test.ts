@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Broker } from './helpers/mosquitto.js';
 import { issueCert, makeCa, type CertFiles } from './helpers/tls.js';
 import { memoryLog, sleep, tempDir, waitFor, watch } from './helpers/uplink.js';
-import { startIngest } from '../edge/ingest/ingest.js';
+import { startIngest } from '../central/ingest.js';
 import { startUplink } from '../edge/uplink/uplink.js';
 import { defaultConfig, resolveConfig } from '../provisioning/config.js';
 
@@ -62,7 +62,7 @@ function tlsAttempts(b: Broker): number {
 t.test('mutual TLS: records go end to end over mqtts:// and are acked', async (t) => {
   const broker = await tlsBroker();
   t.teardown(() => broker.dispose());
-  const ingest = startIngest(
+  const ingest = await startIngest(
     { ...defaultConfig().ingest, broker: broker.tlsUrl, db: join(dir, 'ingest.sqlite'), clientId: 'ingest-tls', tls: { ca: ca.cert, cert: ingestCert.cert, key: ingestCert.key, rejectUnauthorized: true } },
     memoryLog('warn').log,
   );
@@ -85,10 +85,10 @@ t.test('mutual TLS: records go end to end over mqtts:// and are acked', async (t
   const kinds = ['index', 'alert'] as const;
   for (let i = 0; i < N; i++) uplink.submit(kinds[i % 2], { i, callId: `call-${i}` });
 
-  const ms = await waitFor(`all ${N} records stored and acked`, () => ingest.count('box-tls') >= N && outbox.depth() === 0, 15_000, 50);
+  const ms = await waitFor(`all ${N} records stored and acked`, async () => (await ingest.count('box-tls')) >= N && outbox.depth() === 0, 15_000, 50);
   t.comment(`${N} records over TLS ingested and acked in ${ms} ms`);
   t.ok(lines.some((l) => l.msg === 'mqtt connected' && l.url === broker.tlsUrl && l.protocol === '5'), 'the box connected with MQTT 5 over mqtts://');
-  const held = ingest.seqsFor('box-tls');
+  const held = (await ingest.seqsFor('box-tls'));
   t.same(held, Array.from({ length: N }, (_, i) => i + 1), 'ingest holds 1..N, each once, in order');
   t.equal(outbox.depth(), 0, 'outbox empty');
   t.equal(uplink.counters.acked, N, 'every record acked');

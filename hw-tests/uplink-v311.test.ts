@@ -9,7 +9,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { AedesBroker, watch311 } from './helpers/aedes.js';
 import { memoryLog, sleep, tempDir, waitFor } from './helpers/uplink.js';
-import { startIngest } from '../edge/ingest/ingest.js';
+import { startIngest } from '../central/ingest.js';
 import { startUplink } from '../edge/uplink/uplink.js';
 import { defaultConfig, resolveConfig } from '../provisioning/config.js';
 
@@ -23,7 +23,7 @@ t.test('MQTT 3.1.1-only broker: protocol auto falls back, every record is ingest
   t.teardown(() => broker.close());
 
   const ingestLog = memoryLog('warn');
-  const ingest = startIngest({ ...defaultConfig().ingest, broker: broker.url, db: join(dir, 'ingest.sqlite'), clientId: 'ingest-v311', group: 'ingest', protocol: 'auto' }, ingestLog.log);
+  const ingest = await startIngest({ ...defaultConfig().ingest, broker: broker.url, db: join(dir, 'ingest.sqlite'), clientId: 'ingest-v311', group: 'ingest', protocol: 'auto' }, ingestLog.log);
   t.teardown(() => ingest.stop());
   await waitFor('ingest to connect', () => ingest.connected, 10_000);
   await waitFor('ingest to subscribe', () => broker.subscriptions.filter((s) => s.clientId === 'ingest-v311').length >= 3, 5_000);
@@ -67,17 +67,16 @@ t.test('MQTT 3.1.1-only broker: protocol auto falls back, every record is ingest
   await waitFor('retained availability', () => late.messages.length > 0, 5_000);
   t.match(late.messages[0], { payload: 'online', retain: true }, 'availability: online, retained');
 
-  const ms = await waitFor(`all ${N} records stored and acked`, () => ingest.count('box-3') >= N && outbox.depth() === 0, 20_000, 50);
+  const ms = await waitFor(`all ${N} records stored and acked`, async () => (await ingest.count('box-3')) >= N && outbox.depth() === 0, 20_000, 50);
   t.comment(`${N} records ingested and acked ${ms} ms after the last was accepted; ${uplink.counters.published} publishes, ${uplink.counters.resends} resends, ${ingest.counters.duplicates} duplicates`);
-  const held = ingest.seqsFor('box-3');
+  const held = (await ingest.seqsFor('box-3'));
   t.equal(held.length, N, 'every record held');
   t.equal(new Set(held).size, N, 'each once');
   t.same(held, Array.from({ length: N }, (_, i) => i + 1), 'in seq order, exactly 1..N');
   t.equal(outbox.depth(), 0, 'outbox empty');
   t.equal(uplink.counters.acked, N, 'every record acked by ingest');
   t.equal(uplink.counters.reconnects, 0, 'one connection (after the fallback), no reconnects');
-  const kindsHeld = ingest.db.prepare('SELECT kind, COUNT(*) AS n FROM records GROUP BY kind ORDER BY kind').all();
-  t.same(kindsHeld, [{ kind: 'alert', n: N / 3 }, { kind: 'index', n: N / 3 }, { kind: 'status', n: N / 3 }], 'indexes, alerts and status events all arrived');
+  t.same(await ingest.store.countByKind(), { alert: N / 3, index: N / 3, status: N / 3 }, 'indexes, alerts and status events all arrived');
 
   // Clean stop: `stopped`, retained; the Last Will (`offline`) is not published.
   await uplink.stop();

@@ -100,9 +100,11 @@ export interface UplinkConfig {
 export interface IngestConfig {
   broker: string;
   db: string;
+  registration: 'open' | 'closed';
   group: string;
   prefix: string;
   clientId: string;
+  sessionExpirySec: number;
   ackDelayMs: number;
   ackBatchMax: number;
   protocol: MqttProtocolSetting;

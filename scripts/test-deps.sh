@@ -3,10 +3,12 @@
 # local MQTT brokers (mosquitto; nats-server and rabbitmq-server for hw-tests/broker-interop.test.ts, which
 # starts its own private instances: the packages' system services are not used); socat and ALSA emulate
 # serial lines and a microphone; chromium (driven by playwright-core, no browser download) tests the centre's
-# pages. The product itself needs only libasound2.
+# pages; postgresql (15) for the centre's PostgreSQL store: the tests start their own throw-away clusters
+# (initdb + postgres from /usr/lib/postgresql/15/bin, as the postgres user), the package's service is not used.
+# The product itself needs only libasound2.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-  festival festvox-us-slt-hts festvox-kallpc16k espeak-ng sox libsox-fmt-all pocketsphinx-testdata mosquitto nats-server rabbitmq-server chromium socat libasound2 alsa-utils >/dev/null
+  festival festvox-us-slt-hts festvox-kallpc16k espeak-ng sox libsox-fmt-all pocketsphinx-testdata mosquitto nats-server rabbitmq-server chromium socat postgresql libasound2 alsa-utils >/dev/null

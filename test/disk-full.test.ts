@@ -13,7 +13,9 @@ import { DiskFullError, isDiskFull, writeFileAtomic, writeFileAtomicSync } from 
 import { Outbox } from '../edge/outbox/outbox.js';
 import { Uplink } from '../edge/uplink/uplink.js';
 import { Topics } from '../edge/uplink/topics.js';
-import { Ingest } from '../edge/ingest/ingest.js';
+import { Ingest } from '../central/ingest.js';
+import { openStore } from '../central/store/store.js';
+import { sqliteHandle } from '../central/store/sqlite.js';
 import { NotConnectedError, type ProtocolName, type PublishOptions, type Transport } from '../edge/uplink/transport.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -136,7 +138,7 @@ t.test('ingest: a commit a full disk refuses acks nothing, keeps ingest running,
   const transport = new QuietTransport();
   transport.connected = true;
   transport.protocol = '5';
-  const ingest = new Ingest({ transport, db: join(t.testdir(), 'ingest.sqlite'), group: 'g', prefix: 'earshot', ackDelayMs: 5, ackBatchMax: 1000, log });
+  const ingest = new Ingest({ transport, store: await openStore(join(t.testdir(), 'ingest.sqlite')), group: 'g', prefix: 'earshot', ackDelayMs: 5, ackBatchMax: 1000, log });
   ingest.start();
   t.teardown(() => ingest.stop());
   const send = (seq: number) =>
@@ -146,12 +148,12 @@ t.test('ingest: a commit a full disk refuses acks nothing, keeps ingest running,
   send(1);
   await sleep(50);
   t.same(acked(), [[1, 1]], 'stored and acked');
-  capPages(ingest.db, 0);
+  capPages(sqliteHandle(ingest.store), 0);
   for (let seq = 2; seq <= 4; seq++) send(seq);
   await sleep(50);
   t.equal(ingest.counters.storeFailures, 1, 'the failed commit is counted');
   t.same(acked(), [[1, 1]], 'nothing it could not store is acked');
-  t.equal(ingest.count(), 1);
+  t.equal(await ingest.count(), 1);
   const errors = lines.filter((l) => l.level === 50);
   t.equal(errors.length, 1, 'one error line');
   t.match(errors[0], { boxes: ['s/b1'], records: 3, reason: /disk full/ });
@@ -159,10 +161,10 @@ t.test('ingest: a commit a full disk refuses acks nothing, keeps ingest running,
   await sleep(50);
   t.equal(lines.filter((l) => l.level === 50).length, 1, 'still one error line while it keeps failing');
 
-  uncap(ingest.db);
+  uncap(sqliteHandle(ingest.store));
   for (let seq = 2; seq <= 5; seq++) send(seq); // the box resends what was not acked
   await sleep(50);
-  t.same(ingest.seqsFor('b1'), [1, 2, 3, 4, 5], 'the resent records are stored');
+  t.same((await ingest.seqsFor('b1')), [1, 2, 3, 4, 5], 'the resent records are stored');
   t.same(acked().at(-1), [2, 5], 'and acked');
   t.ok(lines.some((l) => l.msg === 'ingest stores records again'));
 });

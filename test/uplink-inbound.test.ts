@@ -9,7 +9,8 @@ import pino from 'pino';
 import { Outbox } from '../edge/outbox/outbox.js';
 import { Uplink } from '../edge/uplink/uplink.js';
 import { Topics } from '../edge/uplink/topics.js';
-import { Ingest } from '../edge/ingest/ingest.js';
+import { Ingest } from '../central/ingest.js';
+import { openStore } from '../central/store/store.js';
 import { jsonNestingExceeds, MAX_NESTING, MAX_PAYLOAD_BYTES, readWire } from '../edge/uplink/wire.js';
 import { FakeTransport } from './helpers/fake-transport.js';
 
@@ -151,7 +152,7 @@ t.test('box: a handler that throws costs only its message', async (t) => {
 t.test('ingest: hostile records and state are dropped; a valid record after them is stored and acked', async (t) => {
   const transport = new FakeTransport();
   const { log } = capture();
-  const ingest = new Ingest({ transport, db: join(t.testdir(), 'i.sqlite'), group: 'g', prefix: 'earshot', ackDelayMs: 5, ackBatchMax: 100, log });
+  const ingest = new Ingest({ transport, store: await openStore(join(t.testdir(), 'i.sqlite')), group: 'g', prefix: 'earshot', ackDelayMs: 5, ackBatchMax: 100, log });
   t.teardown(() => ingest.stop());
   ingest.start();
   const record = { schema: 'earshot/record@1', box: 'b1', site: 's', seq: 1, kind: 'index', at: '2026-12-04T10:00:00.000Z', data: { callId: 'c1' } };
@@ -172,8 +173,8 @@ t.test('ingest: hostile records and state are dropped; a valid record after them
   transport.deliver('earshot/s/b1/availability', 'online', true);
   transport.deliver('earshot/s/b1/status', JSON.stringify({ schema: 'earshot/status@1', box: 'b1', site: 's', kind: 'status', seq: null, at: 'now', state: 'ok', problems: [] }), true);
   await sleep(40);
-  t.same(ingest.seqsFor('b1'), [1], 'the valid record is stored');
+  t.same((await ingest.seqsFor('b1')), [1], 'the valid record is stored');
   const acks = transport.published.filter((p) => p.topic === 'earshot/s/b1/ack').map((p) => JSON.parse(p.payload) as { ranges: number[][] });
   t.same(acks.map((a) => a.ranges), [[[1, 1]]], 'and acked, once');
-  t.match(ingest.boxState('s', 'b1'), { availability: 'online', status: { state: 'ok' }, stats: null }, 'the retained availability and status are kept');
+  t.match(await ingest.boxState('s', 'b1'), { availability: 'online', status: { state: 'ok' }, stats: null }, 'the retained availability and status are kept');
 });

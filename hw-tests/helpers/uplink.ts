@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import pino, { type Logger } from 'pino';
-import { Ingest, startIngest } from '../../edge/ingest/ingest.js';
+import { Ingest, startIngest } from '../../central/ingest.js';
 import { defaultConfig } from '../../provisioning/config.js';
 import { repoRoot } from '../../test/helpers/cli.js';
 import { track } from './children.js';
@@ -16,10 +16,10 @@ export function tempDir(tag: string): string {
   return mkdtempSync(join(tmpdir(), `earshot-${tag}-`));
 }
 
-/** Polls until `cond` holds; fails with `what` after `timeoutMs`. */
-export async function waitFor(what: string, cond: () => boolean, timeoutMs: number, everyMs = 25): Promise<number> {
+/** Polls until `cond` holds (it may ask an async store); fails with `what` after `timeoutMs`. */
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 25): Promise<number> {
   const t0 = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
@@ -33,8 +33,9 @@ export function memoryLog(level = 'info'): { log: Logger; lines: Record<string, 
   return { log, lines };
 }
 
-export async function ingestOn(url: string, dir: string, clientId = 'ingest-1', group = 'ingest', log: Logger = memoryLog('warn').log): Promise<Ingest> {
-  const ingest = startIngest({ ...defaultConfig().ingest, broker: url, db: join(dir, `${clientId}.sqlite`), clientId, group }, log);
+/** An in-process ingest on `url`, storing in `db` (default: a SQLite file in `dir`; or a postgres:// URL). */
+export async function ingestOn(url: string, dir: string, clientId = 'ingest-1', group = 'ingest', log: Logger = memoryLog('warn').log, db = join(dir, `${clientId}.sqlite`)): Promise<Ingest> {
+  const ingest = await startIngest({ ...defaultConfig().ingest, broker: url, db, clientId, group }, log);
   await waitFor('ingest to connect', () => ingest.connected, 10_000);
   await sleep(100); // its subscription (SUBACK) follows the CONNACK
   return ingest;

@@ -34,9 +34,9 @@ t.test(`broker down while ${N} records are produced, then back: all ingested in 
   await broker.start();
   const seen = await watch(broker.url, 'earshot/test/box-a/availability');
   t.teardown(() => seen.close());
-  const drainMs = await waitFor(`${N} records in ingest`, () => ingest.count('box-a') >= N && outbox.depth() === 0, 120_000, 100);
+  const drainMs = await waitFor(`${N} records in ingest`, async () => (await ingest.count('box-a')) >= N && outbox.depth() === 0, 120_000, 100);
   t.comment(`drained ${N} records in ${drainMs} ms after the broker came back (${Math.round(N / (drainMs / 1000))} records/s)`);
-  const seqs = ingest.seqsFor('box-a');
+  const seqs = (await ingest.seqsFor('box-a'));
   t.equal(seqs.length, N, 'each record held once');
   t.ok(seqs.every((s, i) => s === i + 1), 'stored in seq order, 1..N, no gaps');
   t.equal(ingest.counters.duplicates, 0, 'nothing was sent twice');

@@ -51,9 +51,9 @@ t.test(`agent SIGKILLed ${KILLS} times while producing and publishing: nothing a
   const left = (db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n;
   db.close();
   t.equal(left, 0, 'the outbox is empty');
-  await waitFor('ingest to store the drained records', () => ingest.count('box-k') >= lastSeq, 10_000);
+  await waitFor('ingest to store the drained records', async () => (await ingest.count('box-k')) >= lastSeq, 10_000);
 
-  const held = ingest.seqsFor('box-k');
+  const held = (await ingest.seqsFor('box-k'));
   const heldSet = new Set(held);
   t.equal(heldSet.size, held.length, 'ingest holds each record once');
   t.equal(held.length, lastSeq, `ingest holds every record the outbox ever accepted (1..${lastSeq})`);

@@ -25,8 +25,8 @@ t.test('broker SIGKILLed mid-stream: nothing lost end to end, nothing held twice
     await sleep(at - (Date.now() - t0));
     // The second crash must come after records flowed again: on a loaded machine the reconnect after the
     // first (1 s backoff, jittered) can take longer than the fixed schedule allows.
-    if (kills.length > 0) await waitFor('records flowing again after the first crash', () => ingest.count('box-b') > kills[0] + 400, 20_000, 20);
-    kills.push(ingest.count('box-b'));
+    if (kills.length > 0) await waitFor('records flowing again after the first crash', async () => (await ingest.count('box-b')) > kills[0] + 400, 20_000, 20);
+    kills.push(await ingest.count('box-b'));
     await broker.kill();
     await sleep(700);
     await broker.start();
@@ -37,9 +37,9 @@ t.test('broker SIGKILLed mid-stream: nothing lost end to end, nothing held twice
     outbox.close();
   });
   t.ok(kills[0] > 0 && kills[1] > kills[0] && kills[1] < N, `killed mid-stream (ingest held ${kills.join(', then ')} of ${N})`);
-  const ms = await waitFor(`all ${N} records in ingest`, () => ingest.count('box-b') >= N && outbox.depth() === 0, 60_000, 100);
+  const ms = await waitFor(`all ${N} records in ingest`, async () => (await ingest.count('box-b')) >= N && outbox.depth() === 0, 60_000, 100);
   t.comment(`all ingested ${ms} ms after the last record was produced; ${uplink.counters.resends} resends, ${uplink.counters.reconnects} reconnects, ${ingest.counters.duplicates} duplicates dropped`);
-  const held = ingest.seqsFor('box-b');
+  const held = (await ingest.seqsFor('box-b'));
   t.equal(held.length, N, 'every record held');
   t.equal(new Set(held).size, N, 'each once');
   t.same([...held].sort((a, b) => a - b), Array.from({ length: N }, (_, i) => i + 1), 'exactly 1..N');

@@ -1,0 +1,377 @@
+/**
+ * The Store in SQL both SQLite and PostgreSQL run: statements are written once with `?` placeholders (the
+ * PostgreSQL connection numbers them), upserts use `ON CONFLICT` (both have it), and the few differences
+ * of schema are the dialect's (migrations.ts). sqlite.ts and postgres.ts only connect and run statements.
+ */
+import { LATEST_VERSION, MIGRATIONS, type Dialect } from './migrations.js';
+import { StoreOpenError } from './store.js';
+import type {
+  AlertRow,
+  BatchResult,
+  BoxState,
+  CallQuery,
+  CallRow,
+  IncomingRecord,
+  RegisteredBox,
+  Registration,
+  StateLeaf,
+  Store,
+  UnregisteredRecord,
+} from './store.js';
+import type { StatsMessage, StatusMessage } from '../../edge/uplink/wire.js';
+
+/** A connection, or a transaction on one. */
+export interface Sql {
+  all<T>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** rows changed */
+  run(sql: string, params?: unknown[]): Promise<number>;
+  /** several statements, no parameters (DDL) */
+  exec(sql: string): Promise<void>;
+}
+
+export interface Db extends Sql {
+  readonly dialect: Dialect;
+  readonly location: string;
+  /** `fn` in one transaction: committed when it resolves, rolled back when it throws */
+  tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T>;
+  /**
+   * Taken first in the migration transaction, so that several ingest processes starting on one database
+   * migrate it one after another (SQLite: its write lock already does).
+   */
+  migrationLock(sql: Sql): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The schema has a version this code does not know: an older earshot on a newer database. */
+export class SchemaTooNewError extends StoreOpenError {}
+
+export async function migrate(db: Db): Promise<number[]> {
+  return db.tx(async (sql) => {
+    await db.migrationLock(sql);
+    await sql.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    const applied = new Set((await sql.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
+    const newest = Math.max(0, ...applied);
+    if (newest > LATEST_VERSION) throw new SchemaTooNewError(`${db.location}: the database is at schema version ${newest}, newer than this earshot knows (${LATEST_VERSION}): upgrade earshot`);
+    const done: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      await sql.exec(m.sql(db.dialect));
+      await sql.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, new Date().toISOString()]);
+      done.push(m.version);
+    }
+    return done;
+  });
+}
+
+const obj = (v: unknown): Record<string, unknown> | null => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+/**
+ * The call row of an index (docs/call-index.md), or null for a record that is not one (a synthetic test
+ * record, a later schema without a callId): it is still kept in `records`, just not listed as a call.
+ */
+export function callOf(r: IncomingRecord): (Omit<CallRow, 'site' | 'box' | 'seq'> & { json: string }) | null {
+  const d = obj(r.data);
+  const callId = str(d?.callId);
+  const durationSec = num(d?.durationSec);
+  if (!d || callId === null || durationSec === null) return null;
+  const line = obj(d.line);
+  const metrics = obj(d.metrics);
+  const recognition = obj(d.recognition);
+  const overtalk = obj(metrics?.overtalkCount);
+  const agentCount = num(overtalk?.agent);
+  const customerCount = num(overtalk?.customer);
+  const emotion = Array.isArray(d.emotion) ? d.emotion : [];
+  const alerts = Array.isArray(d.alerts) ? d.alerts : [];
+  // A recording has no wall-clock times of its own: the box accepted its index when it ended.
+  const endedAt = str(line?.endedAt) ?? r.at;
+  const startedAt = str(line?.startedAt) ?? new Date(Date.parse(endedAt) - durationSec * 1000).toISOString();
+  return {
+    callId,
+    line: str(line?.name),
+    agent: str(line?.agentId),
+    startedAt,
+    endedAt,
+    durationSec,
+    language: str(obj(recognition?.agent)?.language) ?? str(obj(recognition?.customer)?.language),
+    talkRatio: num(metrics?.talkRatio),
+    longestSilenceSec: num(metrics?.longestSilenceSec),
+    overtalkCount: agentCount === null && customerCount === null ? null : (agentCount ?? 0) + (customerCount ?? 0),
+    overtalkSec: num(metrics?.overtalkTotalSec),
+    agitated: emotion.some((e) => obj(e)?.channel === 'customer') || alerts.some((a) => obj(a)?.rule === 'customer-agitation'),
+    alertCount: alerts.length,
+    json: JSON.stringify(d),
+  };
+}
+
+/** An alert as its columns, before the store adds where and when it arrived. */
+type AlertProjection = Omit<AlertRow, 'site' | 'box' | 'seq' | 'at' | 'alert'> & { json: string };
+
+/** An alert (edge/rules/types.ts) of `callId`, or null if it lacks what identifies it. A first raise has no revision: 1. */
+export function alertOf(callId: string | null, a: unknown): AlertProjection | null {
+  const d = obj(a);
+  const alertId = str(d?.id);
+  const rule = str(d?.rule);
+  if (!d || callId === null || alertId === null || rule === null) return null;
+  return {
+    callId,
+    alertId,
+    rule,
+    severity: str(d.severity) ?? 'info',
+    channel: str(d.channel),
+    start: num(d.start),
+    end: num(d.end),
+    raisedAt: num(d.raisedAt),
+    revision: num(d.revision) ?? 1,
+    evidence: str(d.evidence),
+    json: JSON.stringify(d),
+  };
+}
+
+const RECORD_COLUMNS = 'box, seq, site, kind, at, received_ms, payload';
+
+const UPSERT_CALL = `INSERT INTO calls (box, call_id, site, seq, line, agent, started_at, ended_at, duration_sec, language, talk_ratio, longest_silence_sec, overtalk_count, overtalk_sec, agitated, alert_count, index_json)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (box, call_id) DO UPDATE SET site = excluded.site, seq = excluded.seq, line = excluded.line, agent = excluded.agent,
+    started_at = excluded.started_at, ended_at = excluded.ended_at, duration_sec = excluded.duration_sec, language = excluded.language,
+    talk_ratio = excluded.talk_ratio, longest_silence_sec = excluded.longest_silence_sec, overtalk_count = excluded.overtalk_count,
+    overtalk_sec = excluded.overtalk_sec, agitated = excluded.agitated, alert_count = excluded.alert_count, index_json = excluded.index_json
+  WHERE excluded.seq >= calls.seq`;
+
+// A revision arriving after a higher one (records of one call can reach different ingest processes, or come
+// again after a resend) never replaces it; an equal one changes nothing.
+const UPSERT_ALERT = `INSERT INTO alerts (box, call_id, alert_id, site, seq, at, rule, severity, channel, start_sec, end_sec, raised_at, revision, evidence, alert_json)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (box, call_id, alert_id) DO UPDATE SET site = excluded.site, seq = excluded.seq, at = excluded.at, rule = excluded.rule,
+    severity = excluded.severity, channel = excluded.channel, start_sec = excluded.start_sec, end_sec = excluded.end_sec,
+    raised_at = excluded.raised_at, revision = excluded.revision, evidence = excluded.evidence, alert_json = excluded.alert_json
+  WHERE excluded.revision > alerts.revision`;
+
+const CALL_COLUMNS = 'site, box, call_id, seq, line, agent, started_at, ended_at, duration_sec, language, talk_ratio, longest_silence_sec, overtalk_count, overtalk_sec, agitated, alert_count';
+
+interface CallDbRow {
+  site: string;
+  box: string;
+  call_id: string;
+  seq: number;
+  line: string | null;
+  agent: string | null;
+  started_at: string;
+  ended_at: string;
+  duration_sec: number;
+  language: string | null;
+  talk_ratio: number | null;
+  longest_silence_sec: number | null;
+  overtalk_count: number | null;
+  overtalk_sec: number | null;
+  agitated: number;
+  alert_count: number;
+}
+
+const toCall = (r: CallDbRow): CallRow => ({
+  site: r.site,
+  box: r.box,
+  callId: r.call_id,
+  seq: Number(r.seq),
+  line: r.line,
+  agent: r.agent,
+  startedAt: r.started_at,
+  endedAt: r.ended_at,
+  durationSec: r.duration_sec,
+  language: r.language,
+  talkRatio: r.talk_ratio,
+  longestSilenceSec: r.longest_silence_sec,
+  overtalkCount: r.overtalk_count === null ? null : Number(r.overtalk_count),
+  overtalkSec: r.overtalk_sec,
+  agitated: Number(r.agitated) === 1,
+  alertCount: Number(r.alert_count),
+});
+
+/** Opaque to the caller: where the previous page ended, in the list's order. */
+function encodeCursor(c: CallRow): string {
+  return Buffer.from(JSON.stringify([c.startedAt, c.box, c.callId])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string, string] {
+  const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+  if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'string')) throw new Error('not a call-list cursor');
+  return v as [string, string, string];
+}
+
+export class SqlStore implements Store {
+  readonly dialect: Dialect['name'];
+  readonly location: string;
+
+  constructor(readonly db: Db) {
+    this.dialect = db.dialect.name;
+    this.location = db.location;
+  }
+
+  async appliedMigrations(): Promise<number[]> {
+    return (await this.db.all<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
+  }
+
+  storeBatch(records: IncomingRecord[], registration: Registration): Promise<BatchResult> {
+    const now = Date.now();
+    // In key order: two ingest processes writing overlapping batches (a resend that reached both) then
+    // lock rows in the same order instead of deadlocking.
+    const sorted = [...records].sort((a, b) => (a.box < b.box ? -1 : a.box > b.box ? 1 : a.seq - b.seq));
+    return this.db.tx(async (sql) => {
+      const result: BatchResult = { stored: 0, duplicates: 0, heldApart: 0 };
+      const refusals = registration === 'closed' ? await this.refusals(sql, sorted) : new Map<string, string>();
+      for (const r of sorted) {
+        const payload = JSON.stringify(r.data);
+        const reason = refusals.get(`${r.site}\n${r.box}`);
+        if (reason !== undefined) {
+          const n = await sql.run(`INSERT INTO unregistered (${RECORD_COLUMNS}, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (box, seq) DO NOTHING`, [
+            r.box, r.seq, r.site, r.kind, r.at, now, payload, reason,
+          ]);
+          if (n > 0) result.heldApart++;
+          else result.duplicates++;
+          continue;
+        }
+        const n = await sql.run(`INSERT INTO records (${RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (box, seq) DO NOTHING`, [r.box, r.seq, r.site, r.kind, r.at, now, payload]);
+        if (n === 0) {
+          // Projected when it was first stored.
+          result.duplicates++;
+          continue;
+        }
+        result.stored++;
+        await this.project(sql, r);
+      }
+      return result;
+    });
+  }
+
+  /** Why each (site, box) of the batch that is not registered is held apart. */
+  private async refusals(sql: Sql, records: IncomingRecord[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const pairs = new Map(records.map((r) => [`${r.site}\n${r.box}`, r]));
+    for (const [key, { site, box }] of pairs) {
+      const [registered] = await sql.all<{ site: string }>('SELECT site FROM boxes WHERE box = ?', [box]);
+      if (registered?.site === site) continue;
+      if (registered) out.set(key, `box ${box} is registered at site ${registered.site}, not ${site}`);
+      else if ((await sql.all('SELECT 1 AS x FROM sites WHERE site = ?', [site])).length === 0) out.set(key, `site ${site} is not registered`);
+      else out.set(key, `box ${box} is not registered at site ${site}`);
+    }
+    return out;
+  }
+
+  private async project(sql: Sql, r: IncomingRecord): Promise<void> {
+    if (r.kind === 'index') {
+      const call = callOf(r);
+      if (!call) return;
+      await sql.run(UPSERT_CALL, [
+        r.box, call.callId, r.site, r.seq, call.line, call.agent, call.startedAt, call.endedAt, call.durationSec, call.language, call.talkRatio,
+        call.longestSilenceSec, call.overtalkCount, call.overtalkSec, call.agitated ? 1 : 0, call.alertCount, call.json,
+      ]);
+      // The index holds each alert at its latest revision: it fills in any live alert record not seen.
+      const alerts = Array.isArray(obj(r.data)?.alerts) ? (obj(r.data)!.alerts as unknown[]) : [];
+      for (const a of alerts) await this.upsertAlert(sql, r, alertOf(call.callId, a));
+    } else if (r.kind === 'alert') {
+      await this.upsertAlert(sql, r, alertOf(str(obj(r.data)?.callId), r.data));
+    }
+  }
+
+  private async upsertAlert(sql: Sql, r: IncomingRecord, a: AlertProjection | null): Promise<void> {
+    if (!a) return;
+    await sql.run(UPSERT_ALERT, [r.box, a.callId, a.alertId, r.site, r.seq, r.at, a.rule, a.severity, a.channel, a.start, a.end, a.raisedAt, a.revision, a.evidence, a.json]);
+  }
+
+  async putBoxState(site: string, box: string, leaf: StateLeaf, text: string, atMs: number): Promise<void> {
+    await this.db.run(`INSERT INTO box_state (site, box, ${leaf}, ${leaf}_ms) VALUES (?, ?, ?, ?) ON CONFLICT (site, box) DO UPDATE SET ${leaf} = excluded.${leaf}, ${leaf}_ms = excluded.${leaf}_ms`, [
+      site, box, text, atMs,
+    ]);
+  }
+
+  async boxState(site: string, box: string): Promise<BoxState | null> {
+    const [row] = await this.db.all<{ availability: string | null; status: string | null; stats: string | null }>('SELECT availability, status, stats FROM box_state WHERE site = ? AND box = ?', [site, box]);
+    if (!row) return null;
+    const parse = <T>(text: string | null) => (text === null ? null : (JSON.parse(text) as T));
+    return { site, box, availability: row.availability, status: parse<StatusMessage>(row.status), stats: parse<StatsMessage>(row.stats) };
+  }
+
+  async seqsFor(box: string): Promise<number[]> {
+    return (await this.db.all<{ seq: number }>(`SELECT seq FROM records WHERE box = ? ORDER BY ${this.db.dialect.arrivalOrder}`, [box])).map((r) => Number(r.seq));
+  }
+
+  async countRecords(box?: string): Promise<number> {
+    const [row] = box === undefined ? await this.db.all<{ n: number }>('SELECT COUNT(*) AS n FROM records') : await this.db.all<{ n: number }>('SELECT COUNT(*) AS n FROM records WHERE box = ?', [box]);
+    return Number(row.n);
+  }
+
+  async countByKind(box?: string): Promise<Record<string, number>> {
+    const rows =
+      box === undefined
+        ? await this.db.all<{ kind: string; n: number }>('SELECT kind, COUNT(*) AS n FROM records GROUP BY kind')
+        : await this.db.all<{ kind: string; n: number }>('SELECT kind, COUNT(*) AS n FROM records WHERE box = ? GROUP BY kind', [box]);
+    return Object.fromEntries(rows.map((r) => [r.kind, Number(r.n)]).sort(([a], [b]) => String(a).localeCompare(String(b))));
+  }
+
+  async registerBox(site: string, box: string): Promise<void> {
+    const now = new Date().toISOString();
+    await this.db.tx(async (sql) => {
+      await sql.run('INSERT INTO sites (site, created_at) VALUES (?, ?) ON CONFLICT (site) DO NOTHING', [site, now]);
+      const [held] = await sql.all<{ site: string }>('SELECT site FROM boxes WHERE box = ?', [box]);
+      if (held && held.site !== site) throw new Error(`box ${box} is already registered at site ${held.site}`);
+      await sql.run('INSERT INTO boxes (box, site, registered_at) VALUES (?, ?, ?) ON CONFLICT (box) DO NOTHING', [box, site, now]);
+    });
+  }
+
+  async listBoxes(site?: string): Promise<RegisteredBox[]> {
+    const rows =
+      site === undefined
+        ? await this.db.all<{ site: string; box: string; registered_at: string }>('SELECT site, box, registered_at FROM boxes ORDER BY site, box')
+        : await this.db.all<{ site: string; box: string; registered_at: string }>('SELECT site, box, registered_at FROM boxes WHERE site = ? ORDER BY box', [site]);
+    return rows.map((r) => ({ site: r.site, box: r.box, registeredAt: r.registered_at }));
+  }
+
+  async listUnregistered(limit = 100): Promise<UnregisteredRecord[]> {
+    const rows = await this.db.all<{ site: string; box: string; seq: number; kind: string; at: string; reason: string; payload: string }>(
+      'SELECT site, box, seq, kind, at, reason, payload FROM unregistered ORDER BY received_ms DESC, box, seq DESC LIMIT ?',
+      [limit],
+    );
+    return rows.map((r) => ({ site: r.site, box: r.box, seq: Number(r.seq), kind: r.kind, at: r.at, reason: r.reason, data: JSON.parse(r.payload) as unknown }));
+  }
+
+  async getCall(box: string, callId: string): Promise<CallRow | null> {
+    const [row] = await this.db.all<CallDbRow>(`SELECT ${CALL_COLUMNS} FROM calls WHERE box = ? AND call_id = ?`, [box, callId]);
+    return row ? toCall(row) : null;
+  }
+
+  async listCalls(q: CallQuery): Promise<{ calls: CallRow[]; next: string | null }> {
+    const limit = Math.max(1, Math.min(q.limit ?? 50, 1000));
+    const where = ['site = ?'];
+    const params: unknown[] = [q.site];
+    if (q.agent !== undefined) {
+      where.push('agent = ?');
+      params.push(q.agent);
+    }
+    if (q.after) {
+      const [startedAt, box, callId] = decodeCursor(q.after);
+      // Row-value comparison: both dialects have it, and it keeps to the (started_at, box, call_id) index.
+      where.push('(started_at, box, call_id) < (?, ?, ?)');
+      params.push(startedAt, box, callId);
+    }
+    params.push(limit + 1);
+    const rows = await this.db.all<CallDbRow>(`SELECT ${CALL_COLUMNS} FROM calls WHERE ${where.join(' AND ')} ORDER BY started_at DESC, box DESC, call_id DESC LIMIT ?`, params);
+    const calls = rows.slice(0, limit).map(toCall);
+    return { calls, next: rows.length > limit ? encodeCursor(calls[calls.length - 1]) : null };
+  }
+
+  async alertsFor(box: string, callId: string): Promise<AlertRow[]> {
+    const rows = await this.db.all<{
+      site: string; box: string; call_id: string; alert_id: string; seq: number; at: string; rule: string; severity: string; channel: string | null;
+      start_sec: number | null; end_sec: number | null; raised_at: number | null; revision: number; evidence: string | null; alert_json: string;
+    }>('SELECT site, box, call_id, alert_id, seq, at, rule, severity, channel, start_sec, end_sec, raised_at, revision, evidence, alert_json FROM alerts WHERE box = ? AND call_id = ? ORDER BY raised_at, alert_id', [box, callId]);
+    return rows.map((r) => ({
+      site: r.site, box: r.box, callId: r.call_id, alertId: r.alert_id, seq: Number(r.seq), at: r.at, rule: r.rule, severity: r.severity, channel: r.channel,
+      start: r.start_sec, end: r.end_sec, raisedAt: r.raised_at, revision: Number(r.revision), evidence: r.evidence, alert: JSON.parse(r.alert_json) as Record<string, unknown>,
+    }));
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The embedded store: one SQLite file (better-sqlite3), WAL with synchronous=FULL, so a commit that
+ * returned is on disk through a power cut. better-sqlite3 is synchronous; the Store is async, and an async
+ * transaction gives other callers a chance to run between its statements, so every use of the connection
+ * waits its turn (one connection, one transaction at a time, as SQLite has anyway).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { SQLITE } from './migrations.js';
+import { migrate, SqlStore, type Db, type Sql } from './sql-store.js';
+import { StoreOpenError, type Store } from './store.js';
+
+class SqliteDb implements Db {
+  readonly dialect = SQLITE;
+  private readonly statements = new Map<string, Database.Statement>();
+  private turn: Promise<unknown> = Promise.resolve();
+  private readonly direct: Sql;
+
+  constructor(readonly raw: Database.Database, readonly location: string) {
+    const prepared = (sql: string) => {
+      let s = this.statements.get(sql);
+      if (!s) this.statements.set(sql, (s = raw.prepare(sql)));
+      return s;
+    };
+    this.direct = {
+      all: async <T>(sql: string, params: unknown[] = []) => prepared(sql).all(...params) as T[],
+      run: async (sql: string, params: unknown[] = []) => prepared(sql).run(...params).changes,
+      exec: async (sql: string) => void raw.exec(sql),
+    };
+  }
+
+  private inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.turn.then(fn);
+    this.turn = next.catch(() => undefined);
+    return next;
+  }
+
+  all<T>(sql: string, params?: unknown[]): Promise<T[]> {
+    return this.inTurn(() => this.direct.all<T>(sql, params));
+  }
+
+  run(sql: string, params?: unknown[]): Promise<number> {
+    return this.inTurn(() => this.direct.run(sql, params));
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.inTurn(() => this.direct.exec(sql));
+  }
+
+  tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    return this.inTurn(async () => {
+      // IMMEDIATE: take the write lock now, not at the first write, so another process's writer makes
+      // this one wait (busy_timeout) rather than fail halfway through.
+      this.raw.exec('BEGIN IMMEDIATE');
+      try {
+        const out = await fn(this.direct);
+        this.raw.exec('COMMIT');
+        return out;
+      } catch (err) {
+        // SQLite may have rolled back already (SQLITE_FULL does).
+        if (this.raw.inTransaction) this.raw.exec('ROLLBACK');
+        throw err;
+      }
+    });
+  }
+
+  async migrationLock(): Promise<void> {}
+
+  close(): Promise<void> {
+    return this.inTurn(async () => {
+      if (this.raw.open) this.raw.close();
+    });
+  }
+}
+
+/** The better-sqlite3 handle under a SQLite store (tests that fill its disk), or an error for another store. */
+export function sqliteHandle(store: Store): Database.Database {
+  if (store instanceof SqlStore && store.db instanceof SqliteDb) return store.db.raw;
+  throw new Error(`not a SQLite store: ${store.location}`);
+}
+
+export async function openSqliteStore(path: string): Promise<SqlStore> {
+  let raw: Database.Database;
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    raw = new Database(path);
+  } catch (err) {
+    throw new StoreOpenError(`cannot open the SQLite store ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    raw.pragma('journal_mode = WAL');
+    raw.pragma('synchronous = FULL');
+    raw.pragma('foreign_keys = ON');
+    raw.pragma('busy_timeout = 5000');
+    const db = new SqliteDb(raw, path);
+    await migrate(db);
+    return new SqlStore(db);
+  } catch (err) {
+    raw.close();
+    throw err;
+  }
+}
