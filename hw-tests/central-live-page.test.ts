@@ -13,6 +13,7 @@ import type { Page } from 'playwright-core';
 import { resolveConfig } from '../provisioning/config.js';
 import { startUplink } from '../edge/uplink/uplink.js';
 import { startCentralWeb } from '../central/web/server.js';
+import type { Authorize } from '../central/web/access.js';
 import { repoRoot } from '../test/helpers/cli.js';
 import { launchChromium } from './helpers/chromium.js';
 import { Broker } from './helpers/mosquitto.js';
@@ -24,7 +25,9 @@ t.test('live floor page: alerts by severity, availability, lines, acknowledgemen
   execFileSync(process.execPath, ['--import=tsx', join(repoRoot, 'scripts/build-web.ts')], { cwd: repoRoot });
   const broker = await Broker.start();
   t.teardown(() => broker.dispose());
-  const web = await startCentralWeb({ broker: broker.url, log: memoryLog('warn').log, listen: '127.0.0.1:0' });
+  // A supervisor of this floor: the acknowledgement carries the name the server knows, not one the page says.
+  const authorize: Authorize = async () => ({ name: 'ann', role: 'supervisor', sites: ['floor-3'] });
+  const web = await startCentralWeb({ broker: broker.url, log: memoryLog('warn').log, listen: '127.0.0.1:0', authorize });
   t.teardown(() => web.close());
   t.match(web.url, /^http:\/\/127\.0\.0\.1:\d+$/, 'loopback by default');
 
@@ -101,10 +104,11 @@ t.test('live floor page: alerts by severity, availability, lines, acknowledgemen
   await page.locator('li.alert[data-key="box-7/desk-1-c1/card-data-1"] button').click();
   const acked = second.locator('li.alert.acked[data-key="box-7/desk-1-c1/card-data-1"] .ackd');
   await acked.waitFor({ timeout: 5000 });
-  t.match(await acked.textContent(), /^acknowledged by supervisor /, 'the second page shows it acknowledged, and by whom');
+  t.match(await acked.textContent(), /^acknowledged by ann /, 'the second page shows it acknowledged, and by whom');
   const state = (await (await fetch(`${web.url}/api/floor/floor-3`)).json()) as { alerts: { key: string; ack: { by: string } | null }[] };
-  t.match(state.alerts.find((a) => a.key === 'box-7/desk-1-c1/card-data-1')?.ack, { by: 'supervisor' }, 'and so does the floor state');
+  t.match(state.alerts.find((a) => a.key === 'box-7/desk-1-c1/card-data-1')?.ack, { by: 'ann' }, 'and so does the floor state');
   t.equal((await fetch(`${web.url}/api/alerts/box-7/999999/ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status, 404, 'an unknown alert cannot be acknowledged');
+  t.equal((await fetch(`${web.url}/api/floor/floor-9`)).status, 404, 'a floor not given to this supervisor is not there for them');
 
   // Latency: the box's accept time (the record's `at`) to the moment the page put it in the list.
   const N = 60;

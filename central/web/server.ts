@@ -4,32 +4,21 @@
  * each hear everything and a page works on any of them), keeps the latest in memory (floor.ts), and serves
  * the page, its current state and a Server-Sent Events stream per floor.
  *
- * Nothing here is authenticated yet: see requireRole.
+ * Who may see what is decided by `authorize` (central/web/access.ts); accounts (central/auth) provide it.
  */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import type { Logger } from 'pino';
 import type { MqttProtocolSetting, TlsConfig } from '../../provisioning/config.js';
 import { MqttTransport } from '../../edge/uplink/mqtt-transport.js';
 import { InboundGuard, maxPacketBytes, readWire } from '../../edge/uplink/wire.js';
+import { mayseeSite, openAccess, visibleSites, type Authorize, type Capability } from './access.js';
 import { MemoryAckStore, type AckStore } from './acks.js';
 import { FloorState, type FloorEvent } from './floor.js';
-
-/**
- * THE seam for accounts (a separate item): a hook run before a route that needs `role`. It must reply 401/403
- * itself when the request may not go on, and say who the caller is. Until accounts exist the default lets
- * everyone through as `anonymous` (or the name the page sends, which is self-declared, not proven).
- */
-export type RequireRole = (role: 'viewer' | 'supervisor', request: FastifyRequest, reply: FastifyReply) => Promise<{ name: string } | null>;
-
-export const unauthenticated: RequireRole = async (_role, request) => {
-  const by = (request.body as { by?: unknown } | undefined)?.by;
-  return { name: typeof by === 'string' && by.trim() ? by.trim().slice(0, 64) : 'anonymous' };
-};
 
 export interface CentralWebOptions {
   broker: string;
@@ -43,7 +32,10 @@ export interface CentralWebOptions {
   clientId?: string;
   log: Logger;
   acks?: AckStore;
-  requireRole?: RequireRole;
+  /** default openAccess: only for tests and a loopback centre with accounts off */
+  authorize?: Authorize;
+  /** more routes on the same server (calls, search, review, accounts), registered before it listens */
+  routes?: ((app: FastifyInstance) => Promise<void>)[];
   /** the built page (scripts/build-web.ts); default dist/central-web of this package */
   assetsDir?: string;
   maxAlertsPerSite?: number;
@@ -70,7 +62,7 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
   const { log } = options;
   const prefix = options.prefix ?? 'earshot';
   const acks = options.acks ?? new MemoryAckStore();
-  const requireRole = options.requireRole ?? unauthenticated;
+  const authorize = options.authorize ?? openAccess;
   const assets = resolve(options.assetsDir ?? defaultAssetsDir());
   if (!existsSync(join(assets, 'index.html'))) throw new Error(`the floor page is not built (${assets}/index.html): npm run build`);
   const floor = new FloorState(options.maxAlertsPerSite);
@@ -137,12 +129,17 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
   app.get('/', page);
   app.get('/floor/:site', page);
 
-  const viewer = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!(await requireRole('viewer', request, reply))) return reply.sent ? reply : reply.code(403).send({ error: 'forbidden' });
+  // A site the caller may not see answers as if it had nothing: its name is not confirmed either.
+  const caller = (need: Capability) => async (request: FastifyRequest, reply: FastifyReply) => {
+    const who = await authorize(need, request, reply);
+    if (!who) return reply.sent ? reply : reply.code(403).send({ error: 'forbidden' });
+    const site = (request.params as { site?: string }).site;
+    if (site !== undefined && !mayseeSite(who, site)) return reply.code(404).send({ error: `no site ${site}` });
+    request.caller = who;
   };
 
-  app.get('/api/sites', { preHandler: viewer }, async () => ({ sites: floor.sites() }));
-  app.get<{ Params: { site: string } }>('/api/floor/:site', { preHandler: viewer }, async (request) => floor.snapshot(request.params.site));
+  app.get('/api/sites', { preHandler: caller('live') }, async (request) => ({ sites: visibleSites(request.caller!, floor.sites()) }));
+  app.get<{ Params: { site: string } }>('/api/floor/:site', { preHandler: caller('live') }, async (request) => floor.snapshot(request.params.site));
 
   const streams = new Map<string, Set<FastifyReply>>();
   const send = (reply: FastifyReply, event: string, data: unknown) => reply.raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
@@ -150,7 +147,7 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
     for (const reply of streams.get(e.site) ?? []) send(reply, e.type, e);
   });
 
-  app.get<{ Params: { site: string } }>('/api/live/:site', { preHandler: viewer }, async (request, reply) => {
+  app.get<{ Params: { site: string } }>('/api/live/:site', { preHandler: caller('live') }, async (request, reply) => {
     const { site } = request.params;
     reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -167,15 +164,15 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
     });
   });
 
-  app.post<{ Params: { box: string; seq: string }; Body: { by?: string } }>('/api/alerts/:box/:seq/ack', async (request, reply) => {
-    const who = await requireRole('supervisor', request, reply);
-    if (!who) return reply.sent ? reply : reply.code(403).send({ error: 'forbidden' });
+  app.post<{ Params: { box: string; seq: string } }>('/api/alerts/:box/:seq/ack', { preHandler: caller('acknowledge') }, async (request, reply) => {
     const alert = floor.findAlert(request.params.box, Number(request.params.seq));
-    if (!alert) return reply.code(404).send({ error: 'no such alert' });
-    const ack = await acks.acknowledge(alert.key, { by: who.name, at: new Date().toISOString() });
+    if (!alert || !mayseeSite(request.caller!, alert.site)) return reply.code(404).send({ error: 'no such alert' });
+    const ack = await acks.acknowledge(alert.key, { by: request.caller!.name, at: new Date().toISOString() });
     floor.acknowledged(alert, ack);
     return { key: alert.key, ack };
   });
+
+  for (const routes of options.routes ?? []) await routes(app);
 
   const [host, port] = splitListen(options.listen ?? '127.0.0.1:0');
   const address = await app.listen({ host, port });

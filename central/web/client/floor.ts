@@ -134,9 +134,18 @@ function alertNode(a: AlertView): HTMLLIElement {
 
 async function acknowledge(a: AlertView, button: HTMLButtonElement): Promise<void> {
   button.disabled = true;
-  const by = localStorage.getItem('earshot.name') ?? 'supervisor';
-  const res = await fetch(`/api/alerts/${encodeURIComponent(a.box)}/${a.seq}/ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by }) });
+  // Who acknowledged is the signed-in user, as the server knows them; the page only proves it is their page.
+  const res = await fetch(`/api/alerts/${encodeURIComponent(a.box)}/${a.seq}/ack`, { method: 'POST', headers: { 'x-csrf-token': await csrfToken() } });
   if (!res.ok) button.disabled = false;
+}
+
+let csrf: Promise<string> | null = null;
+/** The session's CSRF token ('' when the centre runs without accounts). */
+function csrfToken(): Promise<string> {
+  csrf ??= fetch('/api/session')
+    .then(async (r) => (r.ok ? String(((await r.json()) as { csrf?: unknown }).csrf ?? '') : ''))
+    .catch(() => '');
+  return csrf;
 }
 
 function putAlert(a: AlertView): void {
