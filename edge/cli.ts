@@ -3,7 +3,6 @@
 // bench starts its trials with the same flags). A small young generation: the lines' garbage is audio frames,
 // dead within a frame or two, and V8's default semi-spaces let ~40 MB of it sit in memory (24 lines: 375 -> 352 MB).
 import { spawn } from 'node:child_process';
-import { dirname } from 'node:path';
 import { DiskFullError, writeFileAtomic } from './disk.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { AudioInputError } from '../device/wav.js';
@@ -18,13 +17,13 @@ import { installModel } from '../models/install.js';
 import { ModelError } from '../models/manifest.js';
 import { IndexFileError, runSearch } from './search/search-command.js';
 import { QuerySyntaxError } from './search/query.js';
-import { startIngest } from '../central/ingest.js';
-import { isPostgresUrl, StoreOpenError } from '../central/store/store.js';
+import { StoreOpenError } from '../central/store/store.js';
+import { registerCentralCommands } from '../central/central-command.js';
+import { CentralUsageError } from '../central/central.js';
 import { loadRules } from './rules/setup.js';
 import { CallPublisher } from './publish.js';
 import { RulePackError } from './rules/pack.js';
 import { runCommand } from './run/run-command.js';
-import { exitNoteFile, installLastResort, takePreviousExit } from './last-resort.js';
 
 // Each running PortAudio input holds a libuv threadpool thread while it waits for audio (naudiodon's
 // design), and stopping one needs another: the default pool of 4 would stall a box with a few sound cards.
@@ -149,50 +148,7 @@ models
     process.stdout.write(`installed ${installed.name} (${installed.manifest.kind}) in ${installed.dir}\n`);
   });
 
-program
-  .command('ingest')
-  .description('central ingest: store every box\'s indexes and alerts from the broker in the centre\'s store (SQLite or PostgreSQL), once each, and ack them (docs/mqtt.md, docs/central.md)')
-  .option('-b, --broker <url>', 'broker URL (default from config: mqtt://127.0.0.1:1883)')
-  .option('--db <file|url>', 'the store: a SQLite file, or postgres://user@host:port/database (default from config: ingest.sqlite)')
-  .option('-g, --group <name>', 'shared-subscription group: ingest processes in one group split the load (default ingest)')
-  .option('--prefix <prefix>', 'topic prefix the boxes publish under (default earshot)')
-  .option('--client-id <id>', 'MQTT client id of this ingest process (persistent session)')
-  .option('--registration <mode>', 'open: store every box\'s records; closed: hold apart records of boxes not registered at their site (default from config: open)')
-  .option('--session-expiry <sec>', 'MQTT 5 session expiry of this process (default from config: 604800)', (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0 || n > 4294967295) throw new InvalidArgumentError('whole seconds, 0 or more');
-    return n;
-  })
-  .option('-c, --config <file>', 'configuration file (YAML; section ingest)')
-  .action(async (opts: { broker?: string; db?: string; group?: string; prefix?: string; clientId?: string; registration?: string; sessionExpiry?: number; config?: string }) => {
-    const config = opts.config ? loadConfigFile(opts.config) : defaultConfig();
-    const ic = { ...config.ingest };
-    if (opts.broker) ic.broker = opts.broker;
-    if (opts.db) ic.db = opts.db;
-    if (opts.group) ic.group = opts.group;
-    if (opts.prefix) ic.prefix = opts.prefix;
-    if (opts.clientId) ic.clientId = opts.clientId;
-    if (opts.sessionExpiry !== undefined) ic.sessionExpirySec = opts.sessionExpiry;
-    if (opts.registration !== undefined) {
-      if (opts.registration !== 'open' && opts.registration !== 'closed') throw new UsageError(`--registration: open or closed, not ${opts.registration}`);
-      ic.registration = opts.registration;
-    }
-    if (!/^(mqtts?|wss?|tcp|ssl):\/\//.test(ic.broker)) throw new UsageError(`--broker: not an MQTT URL: ${ic.broker}`);
-    if (/[#+/]/.test(ic.group)) throw new UsageError(`--group: may not contain # + or /: ${ic.group}`);
-    // A PostgreSQL store has no directory of its own: the note of the last exit goes where ingest runs.
-    const exitNote = exitNoteFile(isPostgresUrl(ic.db) ? process.cwd() : dirname(ic.db));
-    const previous = takePreviousExit(exitNote);
-    if (previous) log.warn({ previousExit: previous }, `restarted after the previous ingest process exited on: ${previous.reason}`);
-    installLastResort(log, exitNote);
-    const ingest = await startIngest(ic);
-    process.stderr.write(`earshot ingest: ${ic.broker} -> ${ingest.store.location} (group ${ic.group})\n`);
-    await new Promise<void>((resolve) => {
-      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
-    });
-    await ingest.stop();
-    const c = ingest.counters;
-    process.stderr.write(`earshot ingest: stored ${c.stored}, duplicates ${c.duplicates}, held apart ${c.heldApart}, invalid ${c.invalid}\n`);
-  });
+registerCentralCommands(program);
 
 program
   .command('run')
@@ -259,7 +215,7 @@ try {
     process.stderr.write(`earshot: query: ${err.message}\n`);
     process.exit(EXIT_BAD_INPUT);
   }
-  if (err instanceof UsageError || err instanceof InvalidArgumentError) {
+  if (err instanceof UsageError || err instanceof InvalidArgumentError || err instanceof CentralUsageError) {
     process.stderr.write(`earshot: ${err.message}\n`);
     process.exit(EXIT_BAD_INPUT);
   }

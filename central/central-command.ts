@@ -1,0 +1,109 @@
+/**
+ * The centre's commands: `earshot ingest` (store only) and `earshot central` (ingest and the web app on
+ * one store), with the options both share read in one place.
+ */
+import { dirname } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { defaultConfig, loadConfigFile, type IngestConfig } from '../provisioning/config.js';
+import { log } from '../edge/log.js';
+import { exitNoteFile, installLastResort, takePreviousExit } from '../edge/last-resort.js';
+import { startIngest } from './ingest.js';
+import { isPostgresUrl } from './store/store.js';
+import { CentralUsageError, startCentral } from './central.js';
+
+export interface IngestOptionValues {
+  broker?: string;
+  db?: string;
+  group?: string;
+  prefix?: string;
+  clientId?: string;
+  registration?: string;
+  sessionExpiry?: number;
+  config?: string;
+}
+
+function ingestOptions(cmd: Command): Command {
+  return cmd
+    .option('-b, --broker <url>', 'broker URL (default from config: mqtt://127.0.0.1:1883)')
+    .option('--db <file|url>', 'the store: a SQLite file, or postgres://user@host:port/database (default from config: ingest.sqlite)')
+    .option('-g, --group <name>', 'shared-subscription group: ingest processes in one group split the load (default ingest)')
+    .option('--prefix <prefix>', 'topic prefix the boxes publish under (default earshot)')
+    .option('--client-id <id>', 'MQTT client id of this ingest process (persistent session)')
+    .option('--registration <mode>', "open: store every box's records; closed: hold apart records of boxes not registered at their site (default from config: open)")
+    .option('--session-expiry <sec>', 'MQTT 5 session expiry of this process (default from config: 604800)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 4294967295) throw new InvalidArgumentError('whole seconds, 0 or more');
+      return n;
+    })
+    .option('-c, --config <file>', 'configuration file (YAML; section ingest)');
+}
+
+export function ingestConfigFrom(opts: IngestOptionValues): IngestConfig {
+  const config = opts.config ? loadConfigFile(opts.config) : defaultConfig();
+  const ic = { ...config.ingest };
+  if (opts.broker) ic.broker = opts.broker;
+  if (opts.db) ic.db = opts.db;
+  if (opts.group) ic.group = opts.group;
+  if (opts.prefix) ic.prefix = opts.prefix;
+  if (opts.clientId) ic.clientId = opts.clientId;
+  if (opts.sessionExpiry !== undefined) ic.sessionExpirySec = opts.sessionExpiry;
+  if (opts.registration !== undefined) {
+    if (opts.registration !== 'open' && opts.registration !== 'closed') throw new CentralUsageError(`--registration: open or closed, not ${opts.registration}`);
+    ic.registration = opts.registration;
+  }
+  if (!/^(mqtts?|wss?|tcp|ssl):\/\//.test(ic.broker)) throw new CentralUsageError(`--broker: not an MQTT URL: ${ic.broker}`);
+  if (/[#+/]/.test(ic.group)) throw new CentralUsageError(`--group: may not contain # + or /: ${ic.group}`);
+  return ic;
+}
+
+/** The note of the last exit, and the handler that writes the next one. */
+function lastResort(ic: IngestConfig, what: string): void {
+  // A PostgreSQL store has no directory of its own: the note goes where the process runs.
+  const exitNote = exitNoteFile(isPostgresUrl(ic.db) ? process.cwd() : dirname(ic.db));
+  const previous = takePreviousExit(exitNote);
+  if (previous) log.warn({ previousExit: previous }, `restarted after the previous ${what} process exited on: ${previous.reason}`);
+  installLastResort(log, exitNote);
+}
+
+const untilSignal = () =>
+  new Promise<void>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+  });
+
+export function registerCentralCommands(program: Command): void {
+  ingestOptions(
+    program
+      .command('ingest')
+      .description("central ingest: store every box's indexes and alerts from the broker in the centre's store (SQLite or PostgreSQL), once each, and ack them (docs/mqtt.md, docs/central.md)"),
+  ).action(async (opts: IngestOptionValues) => {
+    const ic = ingestConfigFrom(opts);
+    lastResort(ic, 'ingest');
+    const ingest = await startIngest(ic);
+    process.stderr.write(`earshot ingest: ${ic.broker} -> ${ingest.store.location} (group ${ic.group})\n`);
+    await untilSignal();
+    await ingest.stop();
+    const c = ingest.counters;
+    process.stderr.write(`earshot ingest: stored ${c.stored}, duplicates ${c.duplicates}, held apart ${c.heldApart}, invalid ${c.invalid}\n`);
+  });
+
+  const central = program.command('central').description('the centre: ingest plus the web application for supervisors and QA reviewers (docs/central.md)');
+  ingestOptions(
+    central
+      .command('start', { isDefault: true })
+      .description('run ingest and the web app on one store until Ctrl-C')
+      .option('--listen <host:port>', 'where the web app listens', '127.0.0.1:8080')
+      .option('--no-accounts', 'no sign-in, everyone an admin (only on a loopback address)'),
+  ).action(async (opts: IngestOptionValues & { listen: string; accounts: boolean }) => {
+    const ic = ingestConfigFrom(opts);
+    lastResort(ic, 'central');
+    const c = await startCentral({ ingest: ic, listen: opts.listen, accounts: opts.accounts, log }, await centralExtras());
+    process.stderr.write(`earshot central: ${ic.broker} -> ${c.ingest.store.location}; web app on ${c.url}\n`);
+    await untilSignal();
+    await c.close();
+  });
+}
+
+/** The routes beside the live floor's; one list, so `earshot central` and the demo serve the same app. */
+export async function centralExtras(): Promise<Parameters<typeof startCentral>[1]> {
+  return {};
+}

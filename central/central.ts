@@ -1,0 +1,90 @@
+/**
+ * `earshot central`: ingest and the web application in one process, on one store. Ingest writes what the
+ * boxes send; the web app reads the same store for calls, search and review, and hears the live topics
+ * itself (so several web processes behind a load balancer each serve live pages: docs/central.md).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { IngestConfig } from '../provisioning/config.js';
+import { startIngest, type Ingest } from './ingest.js';
+import type { SqlStore } from './store/sql-store.js';
+import { openAccess, type Authorize } from './web/access.js';
+import { startCentralWeb, type CentralWeb } from './web/server.js';
+
+export interface CentralOptions {
+  ingest: IngestConfig;
+  /** host:port of the web app */
+  listen: string;
+  /**
+   * false: no sign-in, everyone an admin. Refused unless the web app listens on loopback only: a centre
+   * reachable from the floor always asks who is there.
+   */
+  accounts: boolean;
+  log: Logger;
+  assetsDir?: string;
+}
+
+export interface Central {
+  url: string;
+  ingest: Ingest;
+  web: CentralWeb;
+  close(): Promise<void>;
+}
+
+/** Routes beside the live floor's, each with the store and the access decision. */
+export type CentralRoutes = (app: FastifyInstance, deps: { store: SqlStore; authorize: Authorize; log: Logger }) => Promise<void>;
+
+export class CentralUsageError extends Error {
+  override name = 'CentralUsageError';
+}
+
+export function isLoopbackListen(listen: string): boolean {
+  const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  return host === '127.0.0.1' || host === '::1' || host === 'localhost';
+}
+
+export async function startCentral(options: CentralOptions, extra: { routes?: CentralRoutes[]; accounts?: (app: FastifyInstance, store: SqlStore) => Promise<Authorize> } = {}): Promise<Central> {
+  const { log } = options;
+  if (!options.accounts && !isLoopbackListen(options.listen)) {
+    throw new CentralUsageError(`accounts may be off only on a loopback address, not ${options.listen}: anyone on the network would be an admin`);
+  }
+  // Never open by default: with accounts asked for and none to give, refuse rather than let everyone in.
+  if (options.accounts && !extra.accounts) throw new CentralUsageError('this build has no accounts: run with --no-accounts on loopback');
+  const ingest = await startIngest(options.ingest, log);
+  const store = ingest.store as SqlStore;
+  let web: CentralWeb;
+  try {
+    // Accounts come first: their Authorize is what every other route asks.
+    let authorize: Authorize = openAccess;
+    web = await startCentralWeb({
+      broker: options.ingest.broker,
+      prefix: options.ingest.prefix,
+      protocol: options.ingest.protocol,
+      tls: options.ingest.tls,
+      username: options.ingest.username,
+      passwordFile: options.ingest.passwordFile,
+      listen: options.listen,
+      log,
+      assetsDir: options.assetsDir,
+      authorize: (need, request, reply) => authorize(need, request, reply),
+      routes: [
+        async (app) => {
+          if (options.accounts) authorize = await extra.accounts!(app, store);
+          for (const routes of extra.routes ?? []) await routes(app, { store, authorize: (n, q, r) => authorize(n, q, r), log });
+        },
+      ],
+    });
+  } catch (err) {
+    await ingest.stop();
+    throw err;
+  }
+  return {
+    url: web.url,
+    ingest,
+    web,
+    close: async () => {
+      await web.close();
+      await ingest.stop();
+    },
+  };
+}
