@@ -72,9 +72,10 @@ export class ModelError extends Error {
     readonly file?: string,
     options?: { cause?: unknown },
   ) {
-    // The detail can quote the manifest itself (a JSON parse error, a path from it): one printable line, bounded.
-    const printable = detail.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).slice(0, 500);
-    super(`model ${dir}: ${file ? `${file}: ` : ''}${printable}`, options);
+    // The file and detail can quote the manifest itself (a path from it, a JSON parse error): one printable line, bounded.
+    const printable = (text: string, max: number) =>
+      text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).slice(0, max);
+    super(`model ${dir}: ${file ? `${printable(file, 200)}: ` : ''}${printable(detail, 500)}`, options);
   }
 }
 
