@@ -108,9 +108,14 @@ function storeSuite(t: Test, open: () => Promise<Store>, raw: (store: Store, sql
     t.same(alerts.map((a) => a.alertId), index.alerts.map((a) => a.id), 'the index\'s alerts are rows');
     t.match(alerts[0], { rule: index.alerts[0].rule, severity: index.alerts[0].severity, channel: index.alerts[0].channel, start: index.alerts[0].start, end: index.alerts[0].end, raisedAt: index.alerts[0].raisedAt, revision: index.alerts[0].revision ?? 1, evidence: index.alerts[0].evidence });
     t.same(JSON.parse((await raw(store, "SELECT index_json FROM calls WHERE call_id = 'demo-call'") as { index_json: string }[])[0].index_json), index, 'the index is kept whole');
+    t.same(await store.callIndex('b1', 'demo-call'), index, 'callIndex gives the stored index, parsed');
+    t.equal(await store.callIndex('b1', 'no-such-call'), null, 'an unknown call has no index');
+    t.equal(await store.callIndex('b2', 'demo-call'), null, 'a call id is looked up within its box');
+    await store.storeBatch([rec('b1', 9, 'index', { ...index, durationSec: 99 })], 'open');
+    t.match(await store.callIndex('b1', 'demo-call'), { durationSec: 99 }, 'a later index of the call replaces the one held');
     // Synthetic or unknown-shaped records are kept, not listed as calls.
     await store.storeBatch([rec('b1', 3, 'index', { callId: 'no duration' }), rec('b1', 4, 'alert', { rule: 'no id' })], 'open');
-    t.equal(await store.countRecords('b1'), 4);
+    t.equal(await store.countRecords('b1'), 5);
     t.same(await raw(store, 'SELECT COUNT(*) AS n FROM calls'), [{ n: 2 }]);
   });
 
@@ -133,6 +138,48 @@ function storeSuite(t: Test, open: () => Promise<Store>, raw: (store: Store, sql
     t.same(seen, ['c6', 'c5', 'c4', 'c3', 'c2', 'c1', 'c0'], 'every call of the site once, newest first');
     t.equal(pages, 3);
     t.same((await store.listCalls({ site: 's1', agent: 'ann' })).calls.map((c) => c.callId), ['c6', 'c3', 'c0']);
+  });
+
+  t.test('the call list filters: each narrows to exactly the calls it names, and pages stay whole', async (t) => {
+    const store = await open();
+    t.teardown(() => store.close());
+    const call = (i: number, o: { box?: string; line?: string; agent?: string; lang?: string; dur?: number; silence?: number; over?: [number, number]; rule?: string; sev?: string; agitated?: boolean }) =>
+      rec(o.box ?? 'b1', i + 1, 'index', {
+        callId: `f${i}`, durationSec: o.dur ?? 60,
+        line: { name: o.line ?? 'd1', agentId: o.agent ?? 'ann', startedAt: `2026-12-04T1${i}:00:00.000Z`, endedAt: `2026-12-04T1${i}:01:00.000Z` },
+        recognition: { agent: { language: o.lang ?? 'en' } },
+        metrics: { talkRatio: 0.5, longestSilenceSec: o.silence ?? 2, overtalkCount: { agent: o.over?.[0] ?? 0, customer: o.over?.[1] ?? 0 }, overtalkTotalSec: 1 },
+        emotion: o.agitated ? [{ channel: 'customer' }] : [],
+        alerts: o.rule ? [{ id: `a${i}`, rule: o.rule, severity: o.sev ?? 'warn', channel: 'agent' }] : [],
+      });
+    await store.storeBatch([
+      call(0, { lang: 'zh', dur: 30 }),
+      call(1, { box: 'b2', silence: 12, rule: 'dead-air', sev: 'info' }),
+      call(2, { line: 'd2', agent: 'bob', over: [2, 1], rule: 'script-missing', sev: 'critical' }),
+      call(3, { agitated: true, dur: 300, rule: 'dead-air', sev: 'critical' }),
+      call(4, { lang: 'zh', silence: 8 }),
+    ], 'open');
+    const ids = async (f: Omit<Parameters<Store['listCalls']>[0], 'site'>) => (await store.listCalls({ site: 's1', ...f })).calls.map((c) => c.callId);
+    t.same(await ids({ box: 'b2' }), ['f1']);
+    t.same(await ids({ line: 'd2' }), ['f2']);
+    t.same(await ids({ agent: 'ann', language: 'zh' }), ['f4', 'f0']);
+    t.same(await ids({ from: '2026-12-04T11:00:00.000Z', to: '2026-12-04T13:00:00.000Z' }), ['f2', 'f1'], 'from is inclusive, to is not');
+    t.same(await ids({ rule: 'dead-air' }), ['f3', 'f1']);
+    t.same(await ids({ severity: 'critical' }), ['f3', 'f2']);
+    t.same(await ids({ rule: 'dead-air', severity: 'critical' }), ['f3'], 'rule and severity of the same alert');
+    t.same(await ids({ silenceOverSec: 8 }), ['f1'], 'over, not at');
+    t.same(await ids({ agitated: true }), ['f3']);
+    t.same(await ids({ agitated: false }), ['f4', 'f2', 'f1', 'f0']);
+    t.same(await ids({ overtalkAtLeast: 3 }), ['f2']);
+    t.same(await ids({ minDurationSec: 31, maxDurationSec: 299 }), ['f4', 'f2', 'f1']);
+    const paged: string[] = [];
+    let next: string | null = null;
+    do {
+      const page: Awaited<ReturnType<Store['listCalls']>> = await store.listCalls({ site: 's1', box: 'b1', limit: 1, after: next });
+      paged.push(...page.calls.map((c) => c.callId));
+      next = page.next;
+    } while (next);
+    t.same(paged, ['f4', 'f3', 'f2', 'f0'], 'a filtered list pages through every match once');
   });
 
   t.test('the highest alert revision wins, whatever order revisions arrive in', async (t) => {

@@ -9,6 +9,7 @@ import type {
   AlertRow,
   BatchResult,
   BoxState,
+  CallFilter,
   CallQuery,
   CallRow,
   IncomingRecord,
@@ -199,6 +200,40 @@ function decodeCursor(cursor: string): [string, string, string] {
   return v as [string, string, string];
 }
 
+/** The WHERE terms (on `calls`) of a filter; values are parameters, never spliced into the SQL. */
+export function filterSql(f: CallFilter): { where: string[]; params: unknown[] } {
+  const where = ['site = ?'];
+  const params: unknown[] = [f.site];
+  const add = (term: string, v: unknown) => {
+    where.push(term);
+    params.push(v);
+  };
+  if (f.box !== undefined) add('box = ?', f.box);
+  if (f.line !== undefined) add('line = ?', f.line);
+  if (f.agent !== undefined) add('agent = ?', f.agent);
+  if (f.from !== undefined) add('started_at >= ?', f.from);
+  if (f.to !== undefined) add('started_at < ?', f.to);
+  if (f.language !== undefined) add('language = ?', f.language);
+  if (f.silenceOverSec !== undefined) add('longest_silence_sec > ?', f.silenceOverSec);
+  if (f.agitated !== undefined) add('agitated = ?', f.agitated ? 1 : 0);
+  if (f.overtalkAtLeast !== undefined) add('overtalk_count >= ?', f.overtalkAtLeast);
+  if (f.minDurationSec !== undefined) add('duration_sec >= ?', f.minDurationSec);
+  if (f.maxDurationSec !== undefined) add('duration_sec <= ?', f.maxDurationSec);
+  if (f.rule !== undefined || f.severity !== undefined) {
+    const terms = ['a.box = calls.box', 'a.call_id = calls.call_id'];
+    if (f.rule !== undefined) {
+      terms.push('a.rule = ?');
+      params.push(f.rule);
+    }
+    if (f.severity !== undefined) {
+      terms.push('a.severity = ?');
+      params.push(f.severity);
+    }
+    where.push(`EXISTS (SELECT 1 FROM alerts a WHERE ${terms.join(' AND ')})`);
+  }
+  return { where, params };
+}
+
 export class SqlStore implements Store {
   readonly dialect: Dialect['name'];
   readonly location: string;
@@ -340,14 +375,14 @@ export class SqlStore implements Store {
     return row ? toCall(row) : null;
   }
 
+  async callIndex(box: string, callId: string): Promise<unknown | null> {
+    const [row] = await this.db.all<{ index_json: string }>('SELECT index_json FROM calls WHERE box = ? AND call_id = ?', [box, callId]);
+    return row ? (JSON.parse(row.index_json) as unknown) : null;
+  }
+
   async listCalls(q: CallQuery): Promise<{ calls: CallRow[]; next: string | null }> {
     const limit = Math.max(1, Math.min(q.limit ?? 50, 1000));
-    const where = ['site = ?'];
-    const params: unknown[] = [q.site];
-    if (q.agent !== undefined) {
-      where.push('agent = ?');
-      params.push(q.agent);
-    }
+    const { where, params } = filterSql(q);
     if (q.after) {
       const [startedAt, box, callId] = decodeCursor(q.after);
       // Row-value comparison: both dialects have it, and it keeps to the (started_at, box, call_id) index.

@@ -100,13 +100,35 @@ export interface AlertRow {
   alert: Record<string, unknown>;
 }
 
-export interface CallQuery {
+/** Which calls: shared by the call list and search, so both narrow a site's calls the same way. */
+export interface CallFilter {
   site: string;
+  box?: string;
+  line?: string;
+  agent?: string;
+  /** started_at at or after (ISO) */
+  from?: string;
+  /** started_at before (ISO) */
+  to?: string;
+  /** calls with an alert of this rule */
+  rule?: string;
+  /** calls with an alert of this severity (with `rule`: the same alert) */
+  severity?: string;
+  language?: string;
+  /** longest silence over this many seconds */
+  silenceOverSec?: number;
+  agitated?: boolean;
+  /** over-talk count at least */
+  overtalkAtLeast?: number;
+  minDurationSec?: number;
+  maxDurationSec?: number;
+}
+
+export interface CallQuery extends CallFilter {
   /** at most this many (default 50) */
   limit?: number;
   /** the `next` of the previous page */
   after?: string | null;
-  agent?: string;
 }
 
 export interface Store {
@@ -133,6 +155,8 @@ export interface Store {
   /** Records held apart, newest first. */
   listUnregistered(limit?: number): Promise<UnregisteredRecord[]>;
   getCall(box: string, callId: string): Promise<CallRow | null>;
+  /** The call's index (docs/call-index.md) as last projected, parsed; null when the store holds no such call. */
+  callIndex(box: string, callId: string): Promise<unknown | null>;
   /** A site's calls, newest first; `next` continues the list (null at its end). */
   listCalls(q: CallQuery): Promise<{ calls: CallRow[]; next: string | null }>;
   alertsFor(box: string, callId: string): Promise<AlertRow[]>;
