@@ -20,8 +20,15 @@ export type Capability =
   | 'review'
   /** CSV of any list */
   | 'export'
-  /** users, sites, boxes, records held apart */
+  /** users, sites, boxes, records held apart, the audit log */
   | 'admin';
+
+/**
+ * What a route asks for, in its `config.need`: a capability, `signed-in` (any role: who am I, sign out) or
+ * `public` (the sign-in page and its assets). Every route declares one; the server refuses to start with a
+ * route that does not, so nothing is open by omission.
+ */
+export type Need = Capability | 'signed-in' | 'public';
 
 const GRANTS: Record<Role, ReadonlySet<Capability>> = {
   admin: new Set<Capability>(['live', 'acknowledge', 'calls', 'search', 'review', 'export', 'admin']),
@@ -30,8 +37,13 @@ const GRANTS: Record<Role, ReadonlySet<Capability>> = {
   readonly: new Set<Capability>(['live', 'calls']),
 };
 
-export function roleMay(role: Role, need: Capability): boolean {
-  return GRANTS[role].has(need);
+export function roleMay(role: Role, need: Capability | 'signed-in'): boolean {
+  return need === 'signed-in' || GRANTS[role].has(need);
+}
+
+/** What a role may do, for the page to show only what works. */
+export function capabilitiesOf(role: Role): Capability[] {
+  return [...GRANTS[role]];
 }
 
 export interface Caller {
@@ -39,6 +51,8 @@ export interface Caller {
   role: Role;
   /** the sites given to them; '*' for all (admins) */
   sites: readonly string[] | '*';
+  /** the session's CSRF token, sent back by the page on every change (none without accounts) */
+  csrf?: string;
 }
 
 export function mayseeSite(caller: Caller, site: string): boolean {
@@ -54,7 +68,7 @@ export function visibleSites(caller: Caller, all: readonly string[]): string[] {
  * Run before a route that needs `need`. It replies 401 (no session) or 403 (not this role) itself and
  * returns null when the request may not go on; else it says who the caller is.
  */
-export type Authorize = (need: Capability, request: FastifyRequest, reply: FastifyReply) => Promise<Caller | null>;
+export type Authorize = (need: Capability | 'signed-in', request: FastifyRequest, reply: FastifyReply) => Promise<Caller | null>;
 
 /**
  * No accounts: everyone is an admin of every site. Only for tests of a route's own behaviour and for a
@@ -64,7 +78,10 @@ export const openAccess: Authorize = async () => ({ name: 'anonymous', role: 'ad
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** set by a route's authorize step: who is asking */
+    /** set by the server's authorize step before any handler: who is asking (absent on public routes) */
     caller?: Caller;
+  }
+  interface FastifyContextConfig {
+    need?: Need;
   }
 }

@@ -5,6 +5,8 @@
  * the page, its current state and a Server-Sent Events stream per floor.
  *
  * Who may see what is decided by `authorize` (central/web/access.ts); accounts (central/auth) provide it.
+ * Every route says what it needs in `config.need`, and one hook asks `authorize` before any handler runs:
+ * a route cannot forget to ask, and one without a `need` stops the server at start.
  */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -16,7 +18,7 @@ import type { Logger } from 'pino';
 import type { MqttProtocolSetting, TlsConfig } from '../../provisioning/config.js';
 import { MqttTransport } from '../../edge/uplink/mqtt-transport.js';
 import { InboundGuard, maxPacketBytes, readWire } from '../../edge/uplink/wire.js';
-import { mayseeSite, openAccess, visibleSites, type Authorize, type Capability } from './access.js';
+import { capabilitiesOf, mayseeSite, openAccess, visibleSites, type Authorize } from './access.js';
 import { MemoryAckStore, type AckStore } from './acks.js';
 import { FloorState, type FloorEvent } from './floor.js';
 
@@ -64,7 +66,7 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
   const acks = options.acks ?? new MemoryAckStore();
   const authorize = options.authorize ?? openAccess;
   const assets = resolve(options.assetsDir ?? defaultAssetsDir());
-  if (!existsSync(join(assets, 'index.html'))) throw new Error(`the floor page is not built (${assets}/index.html): npm run build`);
+  if (!existsSync(join(assets, 'floor.html'))) throw new Error(`the centre's pages are not built (${assets}/floor.html): npm run build`);
   const floor = new FloorState(options.maxAlertsPerSite);
   const guard = new InboundGuard(log);
 
@@ -124,22 +126,31 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
     reply.header('x-content-type-options', 'nosniff');
     return payload;
   });
-  await app.register(fastifyStatic, { root: assets, prefix: '/assets/', index: false });
-  const page = (_req: FastifyRequest, reply: FastifyReply) => reply.type('text/html').sendFile('index.html');
-  app.get('/', page);
-  app.get('/floor/:site', page);
-
+  app.addHook('onRoute', (route) => {
+    // The built assets (scripts, styles) are what the sign-in page needs too; they hold nothing of a site.
+    if (route.url.startsWith('/assets/')) return;
+    if (!route.config?.need) throw new Error(`route ${String(route.method)} ${route.url} does not say what it needs (config.need)`);
+  });
   // A site the caller may not see answers as if it had nothing: its name is not confirmed either.
-  const caller = (need: Capability) => async (request: FastifyRequest, reply: FastifyReply) => {
+  app.addHook('preHandler', async (request, reply) => {
+    const need = request.routeOptions.config.need;
+    if (need === undefined || need === 'public') return;
     const who = await authorize(need, request, reply);
     if (!who) return reply.sent ? reply : reply.code(403).send({ error: 'forbidden' });
-    const site = (request.params as { site?: string }).site;
+    const site = (request.params as { site?: string } | undefined)?.site;
     if (site !== undefined && !mayseeSite(who, site)) return reply.code(404).send({ error: `no site ${site}` });
     request.caller = who;
-  };
+  });
+  await app.register(fastifyStatic, { root: assets, prefix: '/assets/', index: false });
+  app.get('/', { config: { need: 'live' } }, servePage('floor'));
+  app.get('/floor/:site', { config: { need: 'live' } }, servePage('floor'));
+  app.get('/api/session', { config: { need: 'signed-in' } }, async (request) => {
+    const { name, role, sites, csrf } = request.caller!;
+    return { name, role, sites, csrf: csrf ?? '', capabilities: capabilitiesOf(role) };
+  });
 
-  app.get('/api/sites', { preHandler: caller('live') }, async (request) => ({ sites: visibleSites(request.caller!, floor.sites()) }));
-  app.get<{ Params: { site: string } }>('/api/floor/:site', { preHandler: caller('live') }, async (request) => floor.snapshot(request.params.site));
+  app.get('/api/sites', { config: { need: 'live' } }, async (request) => ({ sites: visibleSites(request.caller!, floor.sites()) }));
+  app.get<{ Params: { site: string } }>('/api/floor/:site', { config: { need: 'live' } }, async (request) => floor.snapshot(request.params.site));
 
   const streams = new Map<string, Set<FastifyReply>>();
   const send = (reply: FastifyReply, event: string, data: unknown) => reply.raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
@@ -147,7 +158,7 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
     for (const reply of streams.get(e.site) ?? []) send(reply, e.type, e);
   });
 
-  app.get<{ Params: { site: string } }>('/api/live/:site', { preHandler: caller('live') }, async (request, reply) => {
+  app.get<{ Params: { site: string } }>('/api/live/:site', { config: { need: 'live' } }, async (request, reply) => {
     const { site } = request.params;
     reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -164,7 +175,7 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
     });
   });
 
-  app.post<{ Params: { box: string; seq: string } }>('/api/alerts/:box/:seq/ack', { preHandler: caller('acknowledge') }, async (request, reply) => {
+  app.post<{ Params: { box: string; seq: string } }>('/api/alerts/:box/:seq/ack', { config: { need: 'acknowledge' } }, async (request, reply) => {
     const alert = floor.findAlert(request.params.box, Number(request.params.seq));
     if (!alert || !mayseeSite(request.caller!, alert.site)) return reply.code(404).send({ error: 'no such alert' });
     const ack = await acks.acknowledge(alert.key, { by: request.caller!.name, at: new Date().toISOString() });
@@ -187,6 +198,11 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
       await app.close();
     },
   };
+}
+
+/** A built page (central/web/client/<name>.html): its script asks the API for what it shows. */
+export function servePage(name: string) {
+  return (_req: FastifyRequest, reply: FastifyReply) => reply.type('text/html').sendFile(`${name}.html`);
 }
 
 function splitListen(listen: string): [string, number] {

@@ -4,6 +4,7 @@
  * Durations tick locally between live messages so a call's clock moves every second.
  */
 import type { AlertView, BoxView, FloorEvent, FloorSnapshot } from '../floor.js';
+import { $, api, clock, el, header } from './common.js';
 
 interface PageProbe {
   /** alert key -> page time (ms since the epoch) when its latest revision was put on the page */
@@ -13,26 +14,11 @@ interface PageProbe {
 const probe: PageProbe = { seen: {}, connected: false };
 (window as unknown as { __earshot: PageProbe }).__earshot = probe;
 
-const $ = (id: string) => document.getElementById(id) as HTMLElement;
 const now = () => performance.timeOrigin + performance.now();
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 const boxes = new Map<string, { view: BoxView; receivedAt: number }>();
 const alerts = new Map<string, AlertView>();
 const site = decodeURIComponent(/^\/floor\/([^/]+)/.exec(location.pathname)?.[1] ?? '');
-
-function clock(sec: number): string {
-  const s = Math.max(0, Math.floor(sec));
-  const h = Math.floor(s / 3600);
-  const mm = String(Math.floor((s % 3600) / 60)).padStart(h ? 2 : 1, '0');
-  return `${h ? `${h}:` : ''}${mm}:${String(s % 60).padStart(2, '0')}`;
-}
 
 function renderBoxes(): void {
   const root = $('boxes');
@@ -135,17 +121,7 @@ function alertNode(a: AlertView): HTMLLIElement {
 async function acknowledge(a: AlertView, button: HTMLButtonElement): Promise<void> {
   button.disabled = true;
   // Who acknowledged is the signed-in user, as the server knows them; the page only proves it is their page.
-  const res = await fetch(`/api/alerts/${encodeURIComponent(a.box)}/${a.seq}/ack`, { method: 'POST', headers: { 'x-csrf-token': await csrfToken() } });
-  if (!res.ok) button.disabled = false;
-}
-
-let csrf: Promise<string> | null = null;
-/** The session's CSRF token ('' when the centre runs without accounts). */
-function csrfToken(): Promise<string> {
-  csrf ??= fetch('/api/session')
-    .then(async (r) => (r.ok ? String(((await r.json()) as { csrf?: unknown }).csrf ?? '') : ''))
-    .catch(() => '');
-  return csrf;
+  await api(`/api/alerts/${encodeURIComponent(a.box)}/${a.seq}/ack`, { method: 'POST' }).catch(() => (button.disabled = false));
 }
 
 function putAlert(a: AlertView): void {
@@ -214,7 +190,7 @@ async function listSites(): Promise<void> {
   const nav = $('sites');
   nav.hidden = false;
   $('floor').hidden = true;
-  const { sites } = (await (await fetch('/api/sites')).json()) as { sites: string[] };
+  const { sites } = await api<{ sites: string[] }>('/api/sites');
   nav.replaceChildren(el('h2', undefined, 'Floors'));
   for (const s of sites) {
     const a = el('a', undefined, s);
@@ -234,5 +210,6 @@ if (site) {
   document.title = `Earshot — ${site}`;
   connect();
 } else void listSites();
+void header('/');
 tick();
 setInterval(tick, 1000);
