@@ -19,6 +19,7 @@ import { IndexFileError, runSearch } from './search/search-command.js';
 import { QuerySyntaxError } from './search/query.js';
 import { StoreOpenError } from '../central/store/store.js';
 import { registerCentralCommands } from '../central/central-command.js';
+import { startDemoCentre } from '../central/demo-centre.js';
 import { CentralUsageError } from '../central/central.js';
 import { loadRules } from './rules/setup.js';
 import { CallPublisher } from './publish.js';
@@ -164,11 +165,14 @@ program
     return n;
   })
   .option('--print-alerts', 'also print each alert on stdout as it is raised')
+  .option('--no-centre', 'with --demo: no centre (ingest and web pages) beside the box')
   .option('--check', 'validate the configuration (lines, PBX patterns, rule packs) and exit')
-  .action(async (opts: { config?: string; demo?: boolean; loop?: boolean; broker?: string; models?: string; healthPort?: number; printAlerts?: boolean; check?: boolean }) => {
+  .action(async (opts: { config?: string; demo?: boolean; loop?: boolean; broker?: string; models?: string; healthPort?: number; printAlerts?: boolean; check?: boolean; centre?: boolean }) => {
     if (!opts.demo && !opts.config) throw new UsageError('earshot run needs --config <earshot.yml> (or --demo)');
     if (opts.loop && !opts.demo) throw new UsageError('--loop goes with --demo');
-    process.exitCode = await runCommand(opts, (s) => process.stdout.write(s));
+    // The demo shows the centre too; the box's own code knows nothing of it, so it is handed in here.
+    const centre = opts.demo && opts.centre !== false ? (broker: string, dir: string, embedded: boolean) => startDemoCentre({ broker, dir, log, protocol: embedded ? '3.1.1' : 'auto' }) : undefined;
+    process.exitCode = await runCommand({ ...opts, centre, stayUp: Boolean(process.stdout.isTTY && process.stdin.isTTY) }, (s) => process.stdout.write(s));
   });
 
 program

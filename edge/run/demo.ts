@@ -33,7 +33,10 @@ export function demoModelsRoot(configured: string): string {
 }
 
 /** One line per bundled call, plus one more replaying the first, so the box is busy as a real floor is. */
-export function demoConfig(base: EarshotConfig, opts: { broker: string; loop: boolean; models?: string; embedded?: boolean }): { config: EarshotConfig; cleanup: () => void } {
+export function demoConfig(
+  base: EarshotConfig,
+  opts: { broker: string; loop: boolean; models?: string; embedded?: boolean; centre?: boolean },
+): { config: EarshotConfig; dir: string; cleanup: () => void } {
   const calls = demoCalls();
   const lines: Record<string, Partial<LineConfig>> = {};
   const assigned = [...calls, calls[0]];
@@ -47,11 +50,21 @@ export function demoConfig(base: EarshotConfig, opts: { broker: string; loop: bo
     lines,
     models: { ...base.models, root: opts.models ?? demoModelsRoot(base.models.root) },
     outbox: { ...base.outbox, path: path.join(dir, 'outbox.sqlite') },
-    // Nobody acknowledges on the demo's broker but the broker itself.
-    uplink: { ...base.uplink, enabled: true, broker: opts.broker, site: 'demo', box: 'demo-box', ackMode: 'puback', statsIntervalSec: 10, ...(opts.embedded ? { protocol: '3.1.1' } : {}) },
+    // With the demo's centre, its ingest acknowledges each record once stored, as at a real site; without
+    // it, nobody acknowledges on the demo's broker but the broker itself.
+    uplink: {
+      ...base.uplink,
+      enabled: true,
+      broker: opts.broker,
+      site: 'demo',
+      box: 'demo-box',
+      ackMode: opts.centre ? 'ingest' : 'puback',
+      statsIntervalSec: 10,
+      ...(opts.embedded ? { protocol: '3.1.1' } : {}),
+    },
     run: { ...base.run, healthPort: base.run.healthPort },
   });
-  return { config, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { config, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /**

@@ -23,6 +23,13 @@ export interface RunOptions {
   drainSec?: number;
   /** Validate the configuration (lines, PBX patterns, rules) and exit without opening anything. */
   check?: boolean;
+  /**
+   * With --demo: the centre to start beside the box, on the demo's broker, storing in `dir` (the CLI gives
+   * `earshot central`'s; the box itself knows nothing of the centre). Absent: the demo has no centre.
+   */
+  centre?: (broker: string, dir: string, embedded: boolean) => Promise<{ url: string; login: { name: string; password: string } | null; close(): Promise<void> }>;
+  /** With --demo and a centre: keep its page up after the calls end until Ctrl-C (a terminal is watching). */
+  stayUp?: boolean;
 }
 
 const clock = (d = new Date()) => d.toTimeString().slice(0, 8);
@@ -66,14 +73,22 @@ export async function runCommand(opts: RunOptions, out: (s: string) => void): Pr
 
   let broker: EmbeddedBroker | undefined;
   let watcher: MqttClient | undefined;
+  let centre: Awaited<ReturnType<NonNullable<RunOptions['centre']>>> | undefined;
   let cleanup = () => {};
   if (opts.demo) {
     if (!opts.broker) broker = await EmbeddedBroker.start();
-    const demo = demoConfig(config, { broker: opts.broker ?? (broker as EmbeddedBroker).url, loop: Boolean(opts.loop), models: opts.models, embedded: Boolean(broker) });
+    const brokerUrl = opts.broker ?? (broker as EmbeddedBroker).url;
+    const demo = demoConfig(config, { broker: brokerUrl, loop: Boolean(opts.loop), models: opts.models, embedded: Boolean(broker), centre: Boolean(opts.centre) });
     config = demo.config;
     cleanup = demo.cleanup;
     out(`earshot demo: ${Object.keys(config.lines).length} lines replaying bundled calls in real time -> ${config.uplink.broker}${broker ? ' (embedded broker)' : ''}\n`);
-    out(`  speech models from ${config.models.root}; alerts below are what a supervisor subscribed to the broker receives\n\n`);
+    out(`  speech models from ${config.models.root}; alerts below are what a supervisor subscribed to the broker receives\n`);
+    if (opts.centre) {
+      centre = await opts.centre(brokerUrl, demo.dir, Boolean(broker));
+      out(`  the centre's pages (live floor, calls, search, review): ${centre.url}/floor/demo\n`);
+      if (centre.login) out(`  sign in as ${centre.login.name} with the one-time password ${centre.login.password}\n`);
+    }
+    out('\n');
     watcher = await watchBroker(config.uplink.broker, config.uplink.prefix, (leaf, data) => {
       if (leaf === 'alerts') out(`${formatAlert(data as unknown as Alert & { callId: string; line?: LiveCallRef })}\n`);
       if (leaf === 'index') {
@@ -113,6 +128,11 @@ export async function runCommand(opts: RunOptions, out: (s: string) => void): Pr
   // The supervisor's view gets a moment to receive the last records before the broker goes away.
   await new Promise((r) => setTimeout(r, 300));
   await watcher?.endAsync(true);
+  if (centre && opts.stayUp && why === 'done') {
+    out(`\nearshot demo: the calls are done; the page stays up at ${centre.url}/floor/demo until Ctrl-C\n`);
+    await signalled;
+  }
+  await centre?.close();
   await broker?.close();
   cleanup();
   if (opts.demo || why !== 'done') {
