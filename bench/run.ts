@@ -6,6 +6,7 @@
  * mosquitto on loopback), `lines` (lines `earshot run` sustains in real time with recognition on and off, CPU and RSS
  * per line, alert latency under that load; bench/lines.ts lists its EARSHOT_BENCH_LINES_* settings);
  * `central-live` (box-to-floor-page alert latency through mosquitto and headless Chromium; only when named);
+ * `central` (a year of a 100-seat floor's calls into PostgreSQL and SQLite: ingest, list, search, call page; only when named);
  * `npm run bench -- <section>` runs one.
  */
 import os from 'node:os';
@@ -16,6 +17,7 @@ import { rulesBench } from './rules.js';
 import { outboxBench } from './outbox.js';
 import { linesBench } from './lines.js';
 import { centralLiveBench } from './central-live.js';
+import { centralBench } from './central.js';
 
 const only = process.argv[2];
 const report: Record<string, unknown> = {
@@ -29,5 +31,7 @@ if (!only || only === 'outbox') Object.assign(report, await outboxBench());
 if (!only || only === 'lines') report.lines = await linesBench();
 // Only on request: it needs mosquitto and Chromium, which a box does not have.
 if (only === 'central-live') report.centralLive = await centralLiveBench();
+// Only on request: a year of calls into two stores takes a while and gigabytes of disk.
+if (only === 'central') report.central = await centralBench();
 report.peakRssMiB = r(process.resourceUsage().maxRSS / 1024, 1);
 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
