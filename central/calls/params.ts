@@ -115,7 +115,7 @@ export function readCallParams(query: Record<string, unknown>, of: 'list' | 'exp
   const out: Record<string, unknown> = {};
   for (const [name, raw] of Object.entries(query)) {
     const reader = Object.hasOwn(FILTERS, name) ? (FILTERS as Record<string, Reader>)[name] : Object.hasOwn(BESIDE[of], name) ? BESIDE[of][name] : undefined;
-    if (!reader) throw new BadParameter(name, `not a parameter of the call ${of}`);
+    if (!reader) throw new BadParameter(name.slice(0, 60), `not a parameter of the call ${of}`);
     if (Array.isArray(raw)) throw new BadParameter(name, 'given more than once');
     if (typeof raw !== 'string') throw new BadParameter(name, 'not text');
     if (raw === '') continue;
