@@ -188,6 +188,19 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX audit_at ON audit (at);`,
   },
+  {
+    version: 7,
+    // One index per call-list order, led by site as the list is, and ending in the order's tie-breakers, so a
+    // keyset page is one index range scan at any depth (calls_site_started serves newest and oldest first).
+    // A call without a longest silence sorts last: the key is a generated column rather than an expression,
+    // because SQLite uses only a column for a row-value range (its own: VIRTUAL; PostgreSQL has only STORED).
+    name: 'call list orders',
+    sql: (d) => `
+      ALTER TABLE calls ADD COLUMN silence_key ${d.float} GENERATED ALWAYS AS (COALESCE(longest_silence_sec, -1)) ${d.name === 'sqlite' ? 'VIRTUAL' : 'STORED'};
+      CREATE INDEX calls_site_duration ON calls (site, duration_sec, started_at, box, call_id);
+      CREATE INDEX calls_site_silence ON calls (site, silence_key, started_at, box, call_id);
+      CREATE INDEX calls_site_alerts ON calls (site, alert_count, started_at, box, call_id);`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

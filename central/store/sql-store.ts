@@ -12,6 +12,7 @@ import type {
   CallFilter,
   CallQuery,
   CallRow,
+  CallSort,
   IncomingRecord,
   RegisteredBox,
   Registration,
@@ -189,15 +190,43 @@ const toCall = (r: CallDbRow): CallRow => ({
   alertCount: Number(r.alert_count),
 });
 
-/** Opaque to the caller: where the previous page ended, in the list's order. */
-function encodeCursor(c: CallRow): string {
-  return Buffer.from(JSON.stringify([c.startedAt, c.box, c.callId])).toString('base64url');
+/** A `next` cursor that is not one of this list's (garbled, or of another sort): the caller's mistake. */
+export class CallCursorError extends Error {
+  override name = 'CallCursorError';
 }
 
-function decodeCursor(cursor: string): [string, string, string] {
-  const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-  if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'string')) throw new Error('not a call-list cursor');
-  return v as [string, string, string];
+/**
+ * Each order's key before the tie-breakers (started_at, box, call_id), all in one direction so that a page
+ * boundary is one row-value comparison on one index (migrations 2 and 7).
+ */
+const SORT_KEYS: Record<CallSort, { key: string | null; dir: 'ASC' | 'DESC' }> = {
+  newest: { key: null, dir: 'DESC' },
+  oldest: { key: null, dir: 'ASC' },
+  duration: { key: 'duration_sec', dir: 'DESC' },
+  silence: { key: 'silence_key', dir: 'DESC' },
+  alerts: { key: 'alert_count', dir: 'DESC' },
+};
+
+type CursorValues = [number | null, string, string, string];
+
+/** Opaque to the caller: where the previous page ended, in the list's order. */
+function encodeCursor(sort: CallSort, last: CallDbRow & { sort_key?: number }): string {
+  const values: CursorValues = [SORT_KEYS[sort].key ? Number(last.sort_key) : null, last.started_at, last.box, last.call_id];
+  return Buffer.from(JSON.stringify([sort, ...values])).toString('base64url');
+}
+
+function decodeCursor(cursor: string, sort: CallSort): CursorValues {
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new CallCursorError('not a call-list cursor');
+  }
+  if (!Array.isArray(v) || v.length !== 5 || !v.slice(2).every((x) => typeof x === 'string')) throw new CallCursorError('not a call-list cursor');
+  if (v[0] !== sort) throw new CallCursorError(`a cursor of the ${String(v[0])} order, not ${sort}: start the list again`);
+  const keyed = SORT_KEYS[sort].key !== null;
+  if (keyed ? typeof v[1] !== 'number' || !Number.isFinite(v[1]) : v[1] !== null) throw new CallCursorError('not a call-list cursor');
+  return v.slice(1) as CursorValues;
 }
 
 /** The WHERE terms (on `calls`) of a filter; values are parameters, never spliced into the SQL. */
@@ -232,6 +261,37 @@ export function filterSql(f: CallFilter): { where: string[]; params: unknown[] }
     where.push(`EXISTS (SELECT 1 FROM alerts a WHERE ${terms.join(' AND ')})`);
   }
   return { where, params };
+}
+
+/**
+ * The call list's statement (exported so a test can ask the planner how it runs). One site is one index
+ * range scan in the order's index; several are one such scan each, merged: an `IN` over the leading site
+ * column would give no order and sort every call of those sites. Null when there is no site to list.
+ */
+export function callListSql(q: CallQuery): { sql: string; params: unknown[]; limit: number; sort: CallSort } | null {
+  const sort = q.sort ?? 'newest';
+  const { key, dir } = SORT_KEYS[sort];
+  const limit = Math.max(1, Math.min(q.limit ?? 50, 1000));
+  const sites = typeof q.site === 'string' ? [q.site] : [...new Set(q.site)];
+  if (sites.length === 0) return null;
+  const after = q.after ? decodeCursor(q.after, sort) : null;
+  const columns = [...(key ? [key] : []), 'started_at', 'box', 'call_id'];
+  const orderBy = (cols: string[]) => cols.map((c) => `${c} ${dir}`).join(', ');
+  const select = key ? `${CALL_COLUMNS}, ${key} AS sort_key` : CALL_COLUMNS;
+  const parts = sites.map((site) => {
+    const { where, params } = filterSql({ ...q, site });
+    if (after) {
+      // Row-value comparison: both dialects have it, and both use it as a range on the order's index.
+      where.push(`(${columns.join(', ')}) ${dir === 'DESC' ? '<' : '>'} (${columns.map(() => '?').join(', ')})`);
+      params.push(...(key ? after : after.slice(1)));
+    }
+    params.push(limit + 1);
+    return { sql: `SELECT ${select} FROM calls WHERE ${where.join(' AND ')} ORDER BY ${orderBy(columns)} LIMIT ?`, params };
+  });
+  if (parts.length === 1) return { ...parts[0], limit, sort };
+  const merged = parts.map((p, i) => `SELECT * FROM (${p.sql}) AS p${i}`).join(' UNION ALL ');
+  const outer = [...(key ? ['sort_key'] : []), 'started_at', 'box', 'call_id'];
+  return { sql: `${merged} ORDER BY ${orderBy(outer)} LIMIT ?`, params: [...parts.flatMap((p) => p.params), limit + 1], limit, sort };
 }
 
 export class SqlStore implements Store {
@@ -381,18 +441,11 @@ export class SqlStore implements Store {
   }
 
   async listCalls(q: CallQuery): Promise<{ calls: CallRow[]; next: string | null }> {
-    const limit = Math.max(1, Math.min(q.limit ?? 50, 1000));
-    const { where, params } = filterSql(q);
-    if (q.after) {
-      const [startedAt, box, callId] = decodeCursor(q.after);
-      // Row-value comparison: both dialects have it, and it keeps to the (started_at, box, call_id) index.
-      where.push('(started_at, box, call_id) < (?, ?, ?)');
-      params.push(startedAt, box, callId);
-    }
-    params.push(limit + 1);
-    const rows = await this.db.all<CallDbRow>(`SELECT ${CALL_COLUMNS} FROM calls WHERE ${where.join(' AND ')} ORDER BY started_at DESC, box DESC, call_id DESC LIMIT ?`, params);
-    const calls = rows.slice(0, limit).map(toCall);
-    return { calls, next: rows.length > limit ? encodeCursor(calls[calls.length - 1]) : null };
+    const list = callListSql(q);
+    if (!list) return { calls: [], next: null };
+    const rows = await this.db.all<CallDbRow & { sort_key?: number }>(list.sql, list.params);
+    const calls = rows.slice(0, list.limit).map(toCall);
+    return { calls, next: rows.length > list.limit ? encodeCursor(list.sort, rows[list.limit - 1]) : null };
   }
 
   async alertsFor(box: string, callId: string): Promise<AlertRow[]> {

@@ -124,10 +124,21 @@ export interface CallFilter {
   maxDurationSec?: number;
 }
 
-export interface CallQuery extends CallFilter {
+/**
+ * The call list's orders: newest or oldest first, longest duration, longest silence (calls without the
+ * figure last), most alerts. Ties go newest first, then by box and call id, so every order is total and a
+ * keyset page never skips nor repeats a call.
+ */
+export type CallSort = 'newest' | 'oldest' | 'duration' | 'silence' | 'alerts';
+
+export interface CallQuery extends Omit<CallFilter, 'site'> {
+  /** one site, or several (a caller's visible sites): their calls in one list */
+  site: string | readonly string[];
+  /** default newest */
+  sort?: CallSort;
   /** at most this many (default 50) */
   limit?: number;
-  /** the `next` of the previous page */
+  /** the `next` of the previous page, of the same sort */
   after?: string | null;
 }
 
@@ -157,7 +168,7 @@ export interface Store {
   getCall(box: string, callId: string): Promise<CallRow | null>;
   /** The call's index (docs/call-index.md) as last projected, parsed; null when the store holds no such call. */
   callIndex(box: string, callId: string): Promise<unknown | null>;
-  /** A site's calls, newest first; `next` continues the list (null at its end). */
+  /** A site's (or several sites') calls in `sort` order; `next` continues the list (null at its end). */
   listCalls(q: CallQuery): Promise<{ calls: CallRow[]; next: string | null }>;
   alertsFor(box: string, callId: string): Promise<AlertRow[]>;
   close(): Promise<void>;

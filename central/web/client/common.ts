@@ -97,3 +97,16 @@ export function clock(sec: number): string {
   const mm = String(Math.floor((s % 3600) / 60)).padStart(h ? 2 : 1, '0');
   return `${h ? `${h}:` : ''}${mm}:${String(s % 60).padStart(2, '0')}`;
 }
+
+const pad2 = (n: number) => String(n).padStart(2, '0');
+
+/** `YYYY-MM-DDTHH:MM` of an ISO time in the browser's local time: what a datetime-local input holds. */
+export function localInput(iso: string): string {
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
+/** `YYYY-MM-DD HH:MM:SS` of an ISO time, local: sortable as it reads, whatever the browser's language. */
+export function localTime(iso: string): string {
+  return `${localInput(iso).replace('T', ' ')}:${pad2(new Date(iso).getSeconds())}`;
+}
