@@ -2,7 +2,7 @@
  * The sign-in page. After signing in it goes to `next` when that is a path of this centre (never another
  * site: a link to the sign-in page must not become a way to send someone elsewhere), else to the floor.
  */
-import { $ } from './common.js';
+import { $, homeOf, type Session } from './common.js';
 import { safeNext } from './next.js';
 
 const form = $('login') as HTMLFormElement;
@@ -24,7 +24,10 @@ async function signIn(): Promise<void> {
       body: JSON.stringify({ name: ($('name') as HTMLInputElement).value, password: ($('password') as HTMLInputElement).value }),
     });
     if (res.ok) {
-      location.assign(safeNext(new URLSearchParams(location.search).get('next'), location.origin));
+      const { capabilities } = (await res.json()) as Session;
+      const next = safeNext(new URLSearchParams(location.search).get('next'), location.origin);
+      // The floor is the default, but not every role has one (a QA reviewer starts at the calls).
+      location.assign(next === '/' ? homeOf(capabilities) : next);
       return;
     }
     const body = (await res.json().catch(() => ({}))) as { error?: string };
