@@ -8,7 +8,7 @@
  */
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
-import { addUser, getUser, passwordHashOf, type Actor } from '../central/auth/users.js';
+import { addUser, createOneTimeAdmin, getUser, passwordHashOf, type Actor } from '../central/auth/users.js';
 import { listAudit } from '../central/audit.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { Client, startAccountsCentral, TEST_SCRYPT } from '../test/helpers/centre.js';
@@ -298,6 +298,19 @@ function suite(t: Test, newDb: () => Promise<string>) {
     const text = await auditText(c.store);
     for (const secret of [generated, reset.body.password as string, ...Object.values(PASSWORDS)]) t.notOk(text.includes(secret), 'no password in the audit log');
     t.notOk(text.includes('$scrypt$'), 'nor a hash');
+  });
+
+  t.test('a one-time admin for the demo: a new password each time, the earlier one stops working', async (t) => {
+    const c = await startAccountsCentral(await newDb());
+    t.teardown(() => c.close());
+    const first = await createOneTimeAdmin(c.store, TEST_SCRYPT);
+    t.match(first, { name: 'demo-admin', password: /^[A-Za-z0-9]{21}$/ });
+    t.match(await new Client(c.url).login(first.name, first.password), { status: 200, body: { role: 'admin', sites: '*' } });
+    const second = await createOneTimeAdmin(c.store, TEST_SCRYPT);
+    t.not(second.password, first.password);
+    t.equal((await new Client(c.url).login(first.name, first.password)).status, 401, 'the earlier password no longer signs in');
+    t.equal((await new Client(c.url).login(second.name, second.password)).status, 200);
+    t.notOk((await auditText(c.store)).includes(second.password), 'not in the audit log');
   });
 
   t.test('raised scrypt parameters: an older hash still signs in and is made again with the new ones', async (t) => {
