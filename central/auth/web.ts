@@ -152,9 +152,11 @@ export async function setupAccounts(app: FastifyInstance, store: SqlStore, optio
     const old = tokenOf(request);
     if (old) await endSession(db, old);
     const { user } = found;
+    // Parameters raised since this hash was made: it is made again now that the password is at hand (before
+    // the transaction: on SQLite a transaction holds the write lock, and ingest waits on it).
+    const rehash = needsRehash(found.hash, params) ? await hashPassword(password, params) : null;
     const session = await db.tx(async (sql) => {
-      // Parameters raised since this hash was made: it is made again now that the password is at hand.
-      if (needsRehash(found.hash, params)) await sql.run('UPDATE users SET password_hash = ? WHERE id = ?', [await hashPassword(password, params), user.id]);
+      if (rehash) await sql.run('UPDATE users SET password_hash = ? WHERE id = ?', [rehash, user.id]);
       const s = await createSession(sql, user.id, times);
       await audit(sql, user.name, 'login.ok', { address });
       return s;
