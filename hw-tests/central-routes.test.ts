@@ -75,9 +75,11 @@ async function call(base: string, method: string, path: string, o: { cookie?: st
   const hasBody = !SAFE.has(method);
   if (hasBody) headers['content-type'] = 'application/json';
   const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), STREAM_READ_MS);
+  let timer: NodeJS.Timeout | undefined;
   try {
     const res = await fetch(base + path, { method, headers, body: hasBody ? '{}' : undefined, redirect: 'manual', signal: ac.signal });
+    // Counted from the answer's start, not the request's: a loaded machine may take its time to answer.
+    timer = setTimeout(() => ac.abort(), STREAM_READ_MS);
     let text = '';
     const decoder = new TextDecoder();
     try {
