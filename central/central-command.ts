@@ -8,8 +8,12 @@ import { defaultConfig, loadConfigFile, type IngestConfig } from '../provisionin
 import { log } from '../edge/log.js';
 import { exitNoteFile, installLastResort, takePreviousExit } from '../edge/last-resort.js';
 import { startIngest } from './ingest.js';
-import { isPostgresUrl } from './store/store.js';
+import { isPostgresUrl, openStore } from './store/store.js';
+import type { SqlStore } from './store/sql-store.js';
 import { CentralUsageError, startCentral } from './central.js';
+import { registerAccountCommands } from './auth/cli.js';
+import { setupAccounts, type AccountsOptions } from './auth/web.js';
+import { countUsers } from './auth/users.js';
 
 export interface IngestOptionValues {
   broker?: string;
@@ -92,19 +96,44 @@ export function registerCentralCommands(program: Command): void {
       .command('start', { isDefault: true })
       .description('run ingest and the web app on one store until Ctrl-C')
       .option('--listen <host:port>', 'where the web app listens', '127.0.0.1:8080')
-      .option('--no-accounts', 'no sign-in, everyone an admin (only on a loopback address)'),
-  ).action(async (opts: IngestOptionValues & { listen: string; accounts: boolean }) => {
+      .option('--no-accounts', 'no sign-in, everyone an admin (only on a loopback address)')
+      .option('--secure-cookies', 'mark the session cookie Secure even when a request did not come over https (TLS ends before the centre)')
+      .option('--trust-proxy <addresses>', "behind a load balancer: its addresses (or 'true'), whose X-Forwarded-For/-Proto give the client's address (the sign-in rate limit) and https")
+      .option('--session-idle <minutes>', 'a session with no request for this long ends (default 240)', wholeNumber)
+      .option('--session-max <hours>', 'any session ends this long after sign-in (default 12)', wholeNumber),
+  ).action(async (opts: IngestOptionValues & { listen: string; accounts: boolean; secureCookies?: boolean; trustProxy?: string; sessionIdle?: number; sessionMax?: number }) => {
     const ic = ingestConfigFrom(opts);
     lastResort(ic, 'central');
-    const c = await startCentral({ ingest: ic, listen: opts.listen, accounts: opts.accounts, log }, await centralExtras());
+    const trustProxy = opts.trustProxy === undefined ? undefined : opts.trustProxy === 'true' ? true : opts.trustProxy;
+    const accounts = { secureCookies: opts.secureCookies ? true : ('auto' as const), idleMinutes: opts.sessionIdle, maxHours: opts.sessionMax };
+    const c = await startCentral({ ingest: ic, listen: opts.listen, accounts: opts.accounts, log, trustProxy }, await centralExtras(accounts));
     process.stderr.write(`earshot central: ${ic.broker} -> ${c.ingest.store.location}; web app on ${c.url}\n`);
+    if (opts.accounts && (await countUsers((c.ingest.store as SqlStore).db)) === 0) {
+      const where = opts.config ? `-c ${opts.config}` : `--db ${ic.db}`;
+      process.stderr.write(`earshot central: no users yet: create the first admin with  earshot central user add <name> --role admin ${where}\n`);
+    }
     await untilSignal();
     await c.close();
   });
+  registerAccountCommands(central, storeFrom);
+}
+
+/** The store `--db` or `-c`'s ingest.db names, for the user and box commands. */
+async function storeFrom(opts: { db?: string; config?: string }): Promise<SqlStore> {
+  return (await openStore(ingestConfigFrom({ db: opts.db, config: opts.config }).db)) as SqlStore;
 }
 
 /** The routes beside the live floor's; one list, so `earshot central` and the demo serve the same app. */
-export async function centralExtras(): Promise<Parameters<typeof startCentral>[1]> {
+export async function centralExtras(accounts: Partial<AccountsOptions> = {}): Promise<Parameters<typeof startCentral>[1]> {
   const { callsRoutes } = await import('./calls/routes.js');
-  return { routes: [callsRoutes] };
+  return {
+    accounts: (app, store) => setupAccounts(app, store, { log, ...accounts }),
+    routes: [callsRoutes],
+  };
+}
+
+function wholeNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number, 1 or more');
+  return n;
 }

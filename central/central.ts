@@ -22,6 +22,8 @@ export interface CentralOptions {
   accounts: boolean;
   log: Logger;
   assetsDir?: string;
+  /** behind a load balancer: trust its X-Forwarded-* headers (Fastify's trustProxy: true, or its addresses) */
+  trustProxy?: boolean | string;
 }
 
 export interface Central {
@@ -66,6 +68,7 @@ export async function startCentral(options: CentralOptions, extra: { routes?: Ce
       listen: options.listen,
       log,
       assetsDir: options.assetsDir,
+      trustProxy: options.trustProxy,
       authorize: (need, request, reply) => authorize(need, request, reply),
       routes: [
         async (app) => {

@@ -189,6 +189,34 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_at ON audit (at);`,
   },
   {
+    version: 6,
+    // Nothing wrote sessions before accounts existed: the table is made again with what expiry needs, its
+    // id now the SHA-256 of the cookie (a copy of the table signs no one in).
+    name: 'accounts: disabled users, session expiry, login attempts',
+    sql: (d) => `
+      ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE users ADD COLUMN password_changed_at TEXT;
+      DROP TABLE sessions;
+      CREATE TABLE sessions (
+        id           TEXT PRIMARY KEY,
+        user_id      ${d.int64} NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        csrf         TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        expires_at   TEXT NOT NULL
+      );
+      CREATE INDEX sessions_user ON sessions (user_id);
+      CREATE INDEX sessions_expires ON sessions (expires_at);
+      -- One row per sign-in attempt under way or failed, per key ('name:<user name>', 'addr:<address>'):
+      -- the rate limit counts them, shared by every web process on the store.
+      CREATE TABLE login_attempts (
+        id    ${d.serialKey},
+        key   TEXT NOT NULL,
+        at_ms ${d.int64} NOT NULL
+      );
+      CREATE INDEX login_attempts_key ON login_attempts (key, at_ms);`,
+  },
+  {
     version: 7,
     // One index per call-list order, led by site as the list is, and ending in the order's tie-breakers, so a
     // keyset page is one index range scan at any depth (calls_site_started serves newest and oldest first).

@@ -294,6 +294,20 @@ export function callListSql(q: CallQuery): { sql: string; params: unknown[]; lim
   return { sql: `${merged} ORDER BY ${orderBy(outer)} LIMIT ?`, params: [...parts.flatMap((p) => p.params), limit + 1], limit, sort };
 }
 
+/** A box already registered at another site: registering it at a second one is refused. */
+export class BoxTakenError extends Error {
+  override name = 'BoxTakenError';
+}
+
+/** Registers a box at a site (creating the site) in a transaction the caller holds (the admin's audits it too). */
+export async function registerBoxIn(sql: Sql, site: string, box: string): Promise<void> {
+  const now = new Date().toISOString();
+  await sql.run('INSERT INTO sites (site, created_at) VALUES (?, ?) ON CONFLICT (site) DO NOTHING', [site, now]);
+  const [held] = await sql.all<{ site: string }>('SELECT site FROM boxes WHERE box = ?', [box]);
+  if (held && held.site !== site) throw new BoxTakenError(`box ${box} is already registered at site ${held.site}`);
+  await sql.run('INSERT INTO boxes (box, site, registered_at) VALUES (?, ?, ?) ON CONFLICT (box) DO NOTHING', [box, site, now]);
+}
+
 export class SqlStore implements Store {
   readonly dialect: Dialect['name'];
   readonly location: string;
@@ -405,13 +419,7 @@ export class SqlStore implements Store {
   }
 
   async registerBox(site: string, box: string): Promise<void> {
-    const now = new Date().toISOString();
-    await this.db.tx(async (sql) => {
-      await sql.run('INSERT INTO sites (site, created_at) VALUES (?, ?) ON CONFLICT (site) DO NOTHING', [site, now]);
-      const [held] = await sql.all<{ site: string }>('SELECT site FROM boxes WHERE box = ?', [box]);
-      if (held && held.site !== site) throw new Error(`box ${box} is already registered at site ${held.site}`);
-      await sql.run('INSERT INTO boxes (box, site, registered_at) VALUES (?, ?, ?) ON CONFLICT (box) DO NOTHING', [box, site, now]);
-    });
+    await this.db.tx((sql) => registerBoxIn(sql, site, box));
   }
 
   async listBoxes(site?: string): Promise<RegisteredBox[]> {

@@ -40,12 +40,22 @@ export interface CentralWebOptions {
   routes?: ((app: FastifyInstance) => Promise<void>)[];
   /** the built page (scripts/build-web.ts); default dist/central-web of this package */
   assetsDir?: string;
+  /** Fastify's trustProxy: behind a load balancer, the client's address and protocol from its X-Forwarded-* headers */
+  trustProxy?: boolean | string;
   maxAlertsPerSite?: number;
+}
+
+/** A route as registered, with what it needs (the every-route tests walk these). */
+export interface RouteInfo {
+  method: string;
+  url: string;
+  need: string;
 }
 
 export interface CentralWeb {
   url: string;
   floor: FloorState;
+  routes: readonly RouteInfo[];
   close(): Promise<void>;
 }
 
@@ -117,8 +127,9 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
     }
   }
 
+  const routes: RouteInfo[] = [];
   // Fastify's own per-request logging would be a line per SSE reconnect and page load; errors are logged here.
-  const app = Fastify();
+  const app = Fastify({ trustProxy: options.trustProxy ?? false });
   app.addHook('onError', async (request, _reply, err) => log.error({ err, url: request.url }, 'central web request failed'));
   // The page loads nothing from anywhere else: a floor with no internet gets all of it.
   app.addHook('onSend', async (_req, reply, payload) => {
@@ -130,6 +141,7 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
     // The built assets (scripts, styles) are what the sign-in page needs too; they hold nothing of a site.
     if (route.url.startsWith('/assets/')) return;
     if (!route.config?.need) throw new Error(`route ${String(route.method)} ${route.url} does not say what it needs (config.need)`);
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url, need: route.config.need });
   });
   // A site the caller may not see answers as if it had nothing: its name is not confirmed either.
   app.addHook('preHandler', async (request, reply) => {
@@ -192,6 +204,7 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
   return {
     url: address,
     floor,
+    routes,
     close: async () => {
       for (const set of streams.values()) for (const reply of set) reply.raw.end();
       await transport.close();

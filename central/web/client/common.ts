@@ -65,6 +65,11 @@ const PAGES: { path: string; label: string; need: Capability }[] = [
   { path: '/admin', label: 'Admin', need: 'admin' },
 ];
 
+/** The first page in the header's order that a role may open: where signing in goes when not told where. */
+export function homeOf(capabilities: readonly Capability[]): string {
+  return PAGES.find((p) => capabilities.includes(p.need))?.path ?? '/';
+}
+
 /** The header's links and who is signed in; `current` is this page's path in PAGES. */
 export async function header(current: string): Promise<Session | null> {
   const s = await currentSession();
