@@ -9,11 +9,13 @@ import type { Logger } from 'pino';
 import { defaultConfig } from '../provisioning/config.js';
 import { startCentral, type Central } from './central.js';
 import { centralExtras } from './central-command.js';
+import { createOneTimeAdmin } from './auth/users.js';
+import type { SqlStore } from './store/sql-store.js';
 
 export interface DemoCentre {
   url: string;
-  /** a one-time admin sign-in for this demo's store (null when the centre runs without accounts) */
-  login: { name: string; password: string } | null;
+  /** an admin sign-in made for this run only: a fresh password each time, in a store that goes with the demo */
+  login: { name: string; password: string };
   close(): Promise<void>;
 }
 
@@ -25,7 +27,8 @@ export async function startDemoCentre(opts: { broker: string; dir: string; log: 
   // The embedded broker speaks 3.1.1 only, which ingest warns of for a real site (run one process); here
   // that is by design, so the centre's log is errors only.
   const log = opts.log.child({ component: 'demo-centre' }, { level: 'error' });
-  const start = (listen: string) => startCentral({ ingest, listen, accounts: false, log }, extras);
+  // Accounts on, as at a site: the page asks who is there even on loopback, and the demo hands out the one login.
+  const start = (listen: string) => startCentral({ ingest, listen, accounts: true, log }, extras);
   let central: Central;
   try {
     central = await start(DEMO_LISTEN);
@@ -33,5 +36,6 @@ export async function startDemoCentre(opts: { broker: string; dir: string; log: 
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
     central = await start('127.0.0.1:0');
   }
-  return { url: central.url, login: null, close: () => central.close() };
+  const login = await createOneTimeAdmin(central.ingest.store as SqlStore);
+  return { url: central.url, login, close: () => central.close() };
 }
