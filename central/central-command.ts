@@ -10,6 +10,8 @@ import { exitNoteFile, installLastResort, takePreviousExit } from '../edge/last-
 import { startIngest } from './ingest.js';
 import { isPostgresUrl } from './store/store.js';
 import { CentralUsageError, startCentral } from './central.js';
+import { figuresRoutes } from './review/figures.js';
+import { reviewRoutes } from './review/routes.js';
 
 export interface IngestOptionValues {
   broker?: string;
@@ -105,5 +107,5 @@ export function registerCentralCommands(program: Command): void {
 
 /** The routes beside the live floor's; one list, so `earshot central` and the demo serve the same app. */
 export async function centralExtras(): Promise<Parameters<typeof startCentral>[1]> {
-  return {};
+  return { routes: [reviewRoutes, figuresRoutes] };
 }
