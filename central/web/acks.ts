@@ -9,9 +9,17 @@ export interface AlertAck {
   at: string;
 }
 
+/** Which alert a key names, for a store that keeps or audits more than the key. */
+export interface AckSubject {
+  site: string;
+  box: string;
+  callId: string;
+  alertId: string;
+}
+
 export interface AckStore {
   /** Records an acknowledgement of the alert `key`; the first one stands, and is what is returned. */
-  acknowledge(key: string, ack: AlertAck): Promise<AlertAck>;
+  acknowledge(key: string, ack: AlertAck, about?: AckSubject): Promise<AlertAck>;
   get(key: string): Promise<AlertAck | undefined>;
 }
 
