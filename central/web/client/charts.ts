@@ -17,16 +17,19 @@ function width(container: HTMLElement, fallback: number): number {
   return Math.max(260, Math.floor(container.getBoundingClientRect().width) || fallback);
 }
 
-/** A line per series over time (x: Unix seconds). */
-export function lineChart(container: HTMLElement, x: number[], series: Series[], opts: { height?: number; yLabel?: string } = {}): uPlot {
+/** A line per series over labelled periods (x: Unix seconds of each period's start, `labels` what to call it). */
+export function lineChart(container: HTMLElement, x: number[], labels: string[], series: Series[], opts: { height?: number; yLabel?: string; xLabel?: string } = {}): uPlot {
   container.replaceChildren();
+  const label = (v: number | null) => (v === null ? '' : (labels[x.indexOf(v)] ?? ''));
+  // At most about eight labels on the axis, whatever the number of periods.
+  const every = Math.max(1, Math.ceil(x.length / 8));
   const chart = new uPlot(
     {
       width: width(container, 420),
       height: opts.height ?? 180,
-      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max ?? 1) * 1.1] } },
-      axes: [{ ...AXIS }, { ...AXIS, label: opts.yLabel, size: 46 }],
-      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.colour, width: 2, points: { show: true, size: 5 }, spanGaps: false }))],
+      scales: { x: { time: false, range: (_u, min, max) => (min === max ? [min - 1, max + 1] : [min, max]) }, y: { range: (_u, _min, max) => [0, Math.max(1, max ?? 1) * 1.1] } },
+      axes: [{ ...AXIS, splits: () => x.filter((_, i) => i % every === 0), values: (_u, splits) => splits.map(label) }, { ...AXIS, label: opts.yLabel, size: 46 }],
+      series: [{ label: opts.xLabel ?? '', value: (_u, v) => label(v) }, ...series.map((s) => ({ label: s.label, stroke: s.colour, width: 2, points: { show: true, size: 5 }, spanGaps: false }))],
       legend: { show: true },
     },
     [x, ...series.map((s) => s.values)] as uPlot.AlignedData,

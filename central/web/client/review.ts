@@ -71,7 +71,8 @@ function queueRow(i: QueueItem): HTMLTableRowElement {
       onReviewed: () => {
         // Reviewed: no longer waiting. The figures change with it.
         tr.remove();
-        void loadFigures();
+        queueCount();
+        void loadFigures().catch((err: Error) => setStatus(err.message));
       },
     }),
   );
@@ -79,6 +80,11 @@ function queueRow(i: QueueItem): HTMLTableRowElement {
   cells[0].append(sev);
   tr.append(...cells);
   return tr;
+}
+
+function queueCount(): void {
+  const shown = document.querySelectorAll('#queue tbody tr[data-key]').length;
+  $('queue-count').textContent = shown ? `${shown}${next ? '+' : ''} waiting` : '';
 }
 
 async function loadQueue(reset: boolean): Promise<void> {
@@ -91,7 +97,7 @@ async function loadQueue(reset: boolean): Promise<void> {
   body.append(...r.items.map(queueRow));
   next = r.next;
   ($('more') as HTMLButtonElement).hidden = next === null;
-  $('queue-count').textContent = body.rows.length ? `${body.rows.length}${next ? '+' : ''} waiting` : '';
+  queueCount();
   if (body.rows.length === 0) {
     const tr = el('tr');
     const td = el('td', 'empty', 'Nothing waiting for review.');
@@ -145,10 +151,10 @@ function trends(t: Trend): void {
     const chart = el('div', 'chart');
     card.append(el('h3', undefined, r.rule), chart);
     root.append(card);
-    lineChart(chart, x, [
+    lineChart(chart, x, t.weeks.map((w) => w.week.slice(5)), [
       { label: 'alerts / 100 calls', values: r.alertsPer100Calls, colour: '#f0a830' },
       { label: 'confirmed / 100 calls', values: r.confirmedPer100Calls, colour: '#2fbf71' },
-    ]);
+    ], { xLabel: 'week' });
   }
 }
 
@@ -162,7 +168,7 @@ function thresholdTables(t: Thresholds): void {
     const caption = el('caption', undefined, `${r.rule} `);
     caption.append(el('span', 'dim', `${r.what}; ${r.reviewed} reviewed`));
     const head = el('tr');
-    for (const h of ['At or above', 'Kept', 'Confirmed', 'Precision']) head.append(el('th', undefined, h));
+    ['At or above', 'Kept', 'Confirmed', 'Precision'].forEach((h) => head.append(el('th', 'num', h)));
     table.append(caption, el('thead'), el('tbody'));
     table.tHead!.append(head);
     for (const row of r.rows) {
