@@ -10,7 +10,8 @@ import type { Sql } from '../store/sql-store.js';
 import { filterSql } from '../store/sql-store.js';
 import { visibleSites } from '../web/access.js';
 import { servePage } from '../web/server.js';
-import { answer, intParam, knownSites, param, RequestError, type Query } from './params.js';
+import { answer, intParam, param, RequestError, type Query } from './params.js';
+import { knownSites } from './reviews.js';
 
 export interface DayFigures {
   site: string;
@@ -40,6 +41,8 @@ export interface DayFigures {
 }
 
 const HOUR_MS = 3_600_000;
+/** How long after its call's start an alert may be sent (below). */
+const ALERT_LAG_HOURS = 48;
 export const TOP = 5;
 
 export async function dayFigures(db: Sql, site: string, day: string, tz: number): Promise<DayFigures> {
@@ -63,10 +66,15 @@ export async function dayFigures(db: Sql, site: string, day: string, tz: number)
     const h = Math.floor((Date.parse(`${m}:00.000Z`) - fromMs) / HOUR_MS);
     if (h >= 0 && h < 24) callsPerHour[h] += Number(n);
   }
+  // The day's calls joined to their alerts. The alerts' own range on alerts_site_at bounds the join: an
+  // alert's `at` (when its box sent it, at the latest when the call ended) is never before its call started
+  // and, calls lasting less than a day, within two days of it. Without it PostgreSQL reads every alert of
+  // every site to join a few thousand calls.
   const rules = await db.all<{ rule: string; n: number }>(
-    `SELECT a.rule, COUNT(*) AS n FROM (SELECT box, call_id FROM calls WHERE ${w}) c JOIN alerts a ON a.box = c.box AND a.call_id = c.call_id
+    `SELECT a.rule, COUNT(*) AS n FROM (SELECT box, call_id FROM calls WHERE ${w}) c
+     JOIN alerts a ON a.box = c.box AND a.call_id = c.call_id AND a.site = ? AND a.at >= ? AND a.at < ?
      GROUP BY a.rule ORDER BY COUNT(*) DESC, a.rule LIMIT ${TOP}`,
-    params,
+    [...params, site, from, new Date(fromMs + (24 + ALERT_LAG_HOURS) * HOUR_MS).toISOString()],
   );
   const agents = await db.all<{ agent: string | null; calls: number; alerts: number }>(
     `SELECT agent, COUNT(*) AS calls, SUM(alert_count) AS alerts FROM calls WHERE ${w} GROUP BY agent HAVING SUM(alert_count) > 0

@@ -5,7 +5,6 @@
 import type { FastifyReply } from 'fastify';
 import { SEVERITIES } from '../../edge/rules/types.js';
 import { mayseeSite, type Caller } from '../web/access.js';
-import type { Sql } from '../store/sql-store.js';
 import { BadCursorError, type ReviewFilter } from './reviews.js';
 
 export class RequestError extends Error {
@@ -82,21 +81,4 @@ export async function answer<T>(reply: FastifyReply, fn: () => Promise<T>): Prom
     if (err instanceof BadCursorError) return reply.code(400).send({ error: err.message });
     throw err;
   }
-}
-
-/**
- * Every site the store knows: registered ones, ones a box reported state for, and ones with calls (read
- * as a loose index scan on calls_site_started: one index probe per site, not a pass over a million calls).
- */
-export async function knownSites(db: Sql): Promise<string[]> {
-  const rows = await db.all<{ site: string }>(
-    `WITH RECURSIVE s(site) AS (
-       SELECT MIN(site) FROM calls
-       UNION ALL SELECT (SELECT MIN(site) FROM calls WHERE site > s.site) FROM s WHERE s.site IS NOT NULL
-     )
-     SELECT site FROM s WHERE site IS NOT NULL
-     UNION SELECT site FROM sites
-     UNION SELECT site FROM box_state`,
-  );
-  return [...new Set(rows.map((r) => r.site))].sort();
 }

@@ -8,7 +8,7 @@
  * stays in `reviews` (the history). An alert's time here is `alerts.at`: when its box sent it.
  */
 import { audit } from '../audit.js';
-import { thresholdTable, type ThresholdRow } from '../review.js';
+import { severityRank, thresholdTable, type ThresholdRow } from '../review.js';
 import type { Db, Sql } from '../store/sql-store.js';
 import { SCORE_UNITS, type ScoreKind } from './score.js';
 
@@ -36,7 +36,8 @@ function alertWhere(f: ReviewFilter): { where: string[]; params: unknown[] } {
     else (where.push(`a.site IN (${f.sites.map(() => '?').join(', ')})`), params.push(...f.sites));
   }
   if (f.rule !== undefined) (where.push('a.rule = ?'), params.push(f.rule));
-  if (f.severity !== undefined) (where.push('a.severity = ?'), params.push(f.severity));
+  // As its rank: the same alerts (a filter's severity is one of SEVERITIES), and the queue's index seeks it.
+  if (f.severity !== undefined) (where.push('a.severity_rank = ?'), params.push(severityRank(f.severity)));
   if (f.from !== undefined) (where.push('a.at >= ?'), params.push(f.from));
   if (f.to !== undefined) (where.push('a.at < ?'), params.push(f.to));
   return { where, params };
@@ -152,34 +153,69 @@ function decodeQueueCursor(cursor: string): QueueKey {
   return v as QueueKey;
 }
 
+const keyOf = (r: QueueRow): QueueKey => [Number(r.severity_rank), r.score === null ? -1 : Number(r.score), r.at, r.box, r.call_id, r.alert_id];
+
+/** Descending queue order. */
+function compareKeys(x: QueueKey, y: QueueKey): number {
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] > y[i] ? -1 : 1;
+  return 0;
+}
+
 /**
  * Alerts not yet reviewed, critical first, then by score (higher first; no score last), then newest;
  * `next` continues the list (null at its end). Scores of different rules are in different units: the order
  * within a severity is by how far each alert went in its own rule's unit.
+ *
+ * One query per site, each walking that site's part of alerts_queue (or alerts_queue_rule for one rule) and
+ * stopping at the page's end, merged here: an IN list or no site at all would make the database sort every
+ * alert waiting before it could answer. (Ties on severity, score and time to the millisecond are then
+ * ordered by box, call and alert id here as the database orders them under a byte-order collation.)
  */
 export async function reviewQueue(db: Sql, f: ReviewFilter, page: { limit?: number; after?: string | null } = {}): Promise<{ items: QueueItem[]; next: string | null }> {
   const limit = Math.max(1, Math.min(page.limit ?? 50, 1000));
-  const { where, params } = alertWhere(f);
-  where.unshift('a.verdict IS NULL');
-  if (page.after) {
-    // One row-value comparison, all keys descending: both dialects have it, and it follows alerts_queue.
-    where.push(`(${QUEUE_KEY}) < (?, ?, ?, ?, ?, ?)`);
-    params.push(...decodeQueueCursor(page.after));
+  const after = page.after ? decodeQueueCursor(page.after) : null;
+  const sites = f.sites === '*' ? await knownSites(db) : f.sites;
+  const rows: QueueRow[] = [];
+  for (const site of sites) {
+    const { where, params } = alertWhere({ ...f, sites: [site] });
+    where.unshift('a.verdict IS NULL');
+    if (after) {
+      // One row-value comparison, all keys descending: both dialects have it, and it follows the index.
+      where.push(`(${QUEUE_KEY}) < (?, ?, ?, ?, ?, ?)`);
+      params.push(...after);
+    }
+    params.push(limit + 1);
+    rows.push(
+      ...(await db.all<QueueRow>(
+        `SELECT a.site, a.box, a.call_id, a.alert_id, a.rule, a.severity, a.severity_rank, a.score, a.score_kind, a.at, a.channel, a.start_sec, a.end_sec, a.evidence, a.alert_json,
+           c.agent, c.line, c.started_at
+         FROM alerts a LEFT JOIN calls c ON c.box = a.box AND c.call_id = a.call_id
+         ${whereSql(where)}
+         ORDER BY a.severity_rank DESC, COALESCE(a.score, -1) DESC, a.at DESC, a.box DESC, a.call_id DESC, a.alert_id DESC
+         LIMIT ?`,
+        params,
+      )),
+    );
   }
-  params.push(limit + 1);
-  const rows = await db.all<QueueRow>(
-    `SELECT a.site, a.box, a.call_id, a.alert_id, a.rule, a.severity, a.severity_rank, a.score, a.score_kind, a.at, a.channel, a.start_sec, a.end_sec, a.evidence, a.alert_json,
-       c.agent, c.line, c.started_at
-     FROM alerts a LEFT JOIN calls c ON c.box = a.box AND c.call_id = a.call_id
-     ${whereSql(where)}
-     ORDER BY a.severity_rank DESC, COALESCE(a.score, -1) DESC, a.at DESC, a.box DESC, a.call_id DESC, a.alert_id DESC
-     LIMIT ?`,
-    params,
-  );
+  rows.sort((x, y) => compareKeys(keyOf(x), keyOf(y)));
   const shown = rows.slice(0, limit);
   const last = shown[shown.length - 1];
-  const next = rows.length > limit && last ? Buffer.from(JSON.stringify([Number(last.severity_rank), last.score ?? -1, last.at, last.box, last.call_id, last.alert_id])).toString('base64url') : null;
+  const next = rows.length > limit && last ? Buffer.from(JSON.stringify(keyOf(last))).toString('base64url') : null;
   return { items: shown.map(toQueueItem), next };
+}
+
+/**
+ * Every site the store knows: registered ones, ones a box reported state for, and ones with calls or alerts
+ * (each read as a loose index scan: one index probe per site, not a pass over a million rows).
+ */
+export async function knownSites(db: Sql): Promise<string[]> {
+  const loose = (table: string) => `SELECT site FROM (
+       WITH RECURSIVE s(site) AS (
+         SELECT MIN(site) FROM ${table}
+         UNION ALL SELECT (SELECT MIN(site) FROM ${table} WHERE site > s.site) FROM s WHERE s.site IS NOT NULL
+       ) SELECT site FROM s WHERE site IS NOT NULL) AS ${table}_sites`;
+  const rows = await db.all<{ site: string }>(`${loose('calls')} UNION ${loose('alerts')} UNION SELECT site FROM sites UNION SELECT site FROM box_state`);
+  return [...new Set(rows.map((r) => r.site))].sort();
 }
 
 function toQueueItem(r: QueueRow): QueueItem {

@@ -10,8 +10,8 @@ import { toCsv, type Cell } from '../csv.js';
 import type { SqlStore } from '../store/sql-store.js';
 import { mayseeSite, visibleSites, type Caller } from '../web/access.js';
 import { servePage } from '../web/server.js';
-import { answer, filterDetail, intParam, knownSites, param, RequestError, reviewFilter, type Query } from './params.js';
-import { alertSite, callReviews, precision, recordReview, reviewQueue, thresholds, VERDICTS, weeklyTrend, type ReviewFilter, type Verdict } from './reviews.js';
+import { answer, filterDetail, intParam, param, RequestError, reviewFilter, type Query } from './params.js';
+import { alertSite, knownSites, callReviews, precision, recordReview, reviewQueue, thresholds, VERDICTS, weeklyTrend, type ReviewFilter, type Verdict } from './reviews.js';
 import { SCORE_UNITS } from './score.js';
 
 /** Figures look back this far unless told otherwise. */

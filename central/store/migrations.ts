@@ -211,6 +211,8 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE alerts ADD COLUMN severity_rank INTEGER GENERATED ALWAYS AS (CASE severity WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 WHEN 'info' THEN 0 ELSE -1 END) ${d.name === 'sqlite' ? 'VIRTUAL' : 'STORED'};
       -- The review queue, in its order, of alerts not yet reviewed.
       CREATE INDEX alerts_queue ON alerts (site, severity_rank, (COALESCE(score, -1)), at, box, call_id, alert_id) WHERE verdict IS NULL;
+      -- ...and of one rule: walking the whole queue to pick one rule's alerts reads every critical alert first.
+      CREATE INDEX alerts_queue_rule ON alerts (site, rule, severity_rank, (COALESCE(score, -1)), at, box, call_id, alert_id) WHERE verdict IS NULL;
       CREATE INDEX reviews_alert ON reviews (box, call_id, alert_id, id);
       -- Floor figures: time anyone was speaking, and silence (both sides quiet), per call.
       ALTER TABLE calls ADD COLUMN talk_sec ${d.float};
