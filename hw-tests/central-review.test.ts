@@ -85,6 +85,20 @@ function suite(t: Test, open: () => Promise<SqlStore>) {
       t.same(keys((await call('qa-a', '/api/review/queue?severity=warning&rule=dead-air')).json.items), order.slice(1, 5), 'filtered by rule and severity');
       t.same(keys((await call('qa-a', '/api/review/queue?from=2026-12-07')).json.items), ['b1/c7/dead-air-1', 'b1/c4/dead-air-1', 'b1/c4/hurried-hangup-1'], 'filtered by time');
       t.same(keys((await call('admin', '/api/review/queue?site=s2')).json.items), ['b2/c6/dead-air-1'], 'an admin names any site');
+      // Every site, read one site at a time and merged: the same order, page after page.
+      const merged = [
+        'b3/f4/credential-request-1', 'b1/c3/credential-request-1', 'b2/c6/dead-air-1', 'b1/c2/dead-air-1', 'b3/f5/dead-air-1', 'b3/f1/dead-air-1', 'b1/c7/dead-air-1',
+        'b1/c1/dead-air-1', 'b3/f2/dead-air-1', 'b1/c4/dead-air-1', 'b1/c4/hurried-hangup-1', 'b1/c1/customer-agitation-1', 'b3/f1/customer-agitation-1',
+      ];
+      t.same(keys((await call('admin', '/api/review/queue')).json.items), merged, "an admin's queue: every site's, in one order");
+      const paged: string[] = [];
+      after = null;
+      do {
+        const page = await call('admin', `/api/review/queue?limit=4${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+        paged.push(...keys(page.json.items));
+        after = page.json.next;
+      } while (after);
+      t.same(paged, merged, 'and its pages');
     });
 
     t.test('CSV of the queue, guarded against formulas, and audited', async (t) => {
