@@ -1,7 +1,8 @@
 /**
- * Where acknowledgements of alerts are kept. In memory for now: a restart forgets them, and two central
- * processes behind one load balancer each know only their own. The store the ingest side is building can
- * implement this interface and take the in-memory one's place without the web server changing.
+ * Where acknowledgements of alerts are kept. `earshot central` keeps them in its store
+ * (central/store/ack-store.ts: a restart keeps them, every process on the database reads the same ones);
+ * the in-memory one below serves tests and a web server run on its own. A page served by another central
+ * process learns of an acknowledgement only when it asks again: telling it at once is not this interface's.
  */
 export interface AlertAck {
   /** who acknowledged it, as the role hook identified them (unauthenticated today: see requireRole) */
