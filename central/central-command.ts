@@ -14,6 +14,9 @@ import { CentralUsageError, startCentral } from './central.js';
 import { registerAccountCommands } from './auth/cli.js';
 import { setupAccounts, type AccountsOptions } from './auth/web.js';
 import { countUsers } from './auth/users.js';
+import { callsRoutes } from './calls/routes.js';
+import { figuresRoutes } from './review/figures.js';
+import { reviewRoutes } from './review/routes.js';
 
 export interface IngestOptionValues {
   broker?: string;
@@ -125,10 +128,9 @@ async function storeFrom(opts: { db?: string; config?: string }): Promise<SqlSto
 
 /** The routes beside the live floor's; one list, so `earshot central` and the demo serve the same app. */
 export async function centralExtras(accounts: Partial<AccountsOptions> = {}): Promise<Parameters<typeof startCentral>[1]> {
-  const { callsRoutes } = await import('./calls/routes.js');
   return {
     accounts: (app, store) => setupAccounts(app, store, { log, ...accounts }),
-    routes: [callsRoutes],
+    routes: [callsRoutes, reviewRoutes, figuresRoutes],
   };
 }
 

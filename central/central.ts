@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { IngestConfig } from '../provisioning/config.js';
 import { startIngest, type Ingest } from './ingest.js';
+import { SqlAckStore } from './store/ack-store.js';
 import type { SqlStore } from './store/sql-store.js';
 import { openAccess, type Authorize } from './web/access.js';
 import { startCentralWeb, type CentralWeb } from './web/server.js';
@@ -69,6 +70,8 @@ export async function startCentral(options: CentralOptions, extra: { routes?: Ce
       log,
       assetsDir: options.assetsDir,
       trustProxy: options.trustProxy,
+      // In the store: an acknowledgement outlives a restart and is the same for every process on the database.
+      acks: new SqlAckStore(store.db),
       authorize: (need, request, reply) => authorize(need, request, reply),
       routes: [
         async (app) => {

@@ -27,3 +27,6 @@ await build({
   logLevel: 'warning',
 });
 for (const f of files) if (f.endsWith('.html') || f.endsWith('.css')) copyFileSync(join(src, f), join(out, f));
+// Stylesheets of bundled libraries, served beside the pages' own (esbuild bundles their scripts only).
+const vendorCss = ['uplot/dist/uPlot.min.css'];
+for (const f of vendorCss) copyFileSync(join(root, 'node_modules', f), join(out, basename(f)));

@@ -45,6 +45,13 @@ export const POSTGRES: Dialect = {
 const recordColumns = (d: Dialect): string => `box TEXT NOT NULL, seq ${d.int64} NOT NULL, site TEXT NOT NULL,
         kind TEXT NOT NULL, at TEXT NOT NULL, received_ms ${d.int64} NOT NULL,`;
 
+/** A number of the stored index's `metrics` (null when it is missing or not a number: the index came from a box). */
+function jsonNumber(d: Dialect, metric: string): string {
+  return d.name === 'sqlite'
+    ? `(CASE WHEN json_type(index_json, '$.metrics.${metric}') IN ('integer', 'real') THEN json_extract(index_json, '$.metrics.${metric}') END)`
+    : `(CASE WHEN jsonb_typeof(index_json::jsonb #> '{metrics,${metric}}') = 'number' THEN (index_json::jsonb #>> '{metrics,${metric}}')::${d.float} END)`;
+}
+
 export interface Migration {
   version: number;
   name: string;
@@ -187,6 +194,38 @@ export const MIGRATIONS: readonly Migration[] = [
         detail   TEXT
       );
       CREATE INDEX audit_at ON audit (at);`,
+  },
+  {
+    version: 5,
+    name: 'review verdicts, alert scores, floor figures, acknowledgements',
+    sql: (d) => `
+      -- The verdict that counts for an alert is its latest review, kept on the alert row itself (written in
+      -- the review's transaction, after the row is locked): precision and the queue read one table. Every
+      -- review stays in reviews, the history.
+      ALTER TABLE alerts ADD COLUMN verdict TEXT;
+      ALTER TABLE alerts ADD COLUMN reviewed_at TEXT;
+      -- In the unit of the threshold a site would tune (central/review/score.ts); null: no meaningful one.
+      ALTER TABLE alerts ADD COLUMN score ${d.float};
+      ALTER TABLE alerts ADD COLUMN score_kind TEXT;
+      -- critical first, as central/review.ts severityRank ranks them; computed by the database, so no writer can forget it.
+      ALTER TABLE alerts ADD COLUMN severity_rank INTEGER GENERATED ALWAYS AS (CASE severity WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 WHEN 'info' THEN 0 ELSE -1 END) ${d.name === 'sqlite' ? 'VIRTUAL' : 'STORED'};
+      -- The review queue, in its order, of alerts not yet reviewed.
+      CREATE INDEX alerts_queue ON alerts (site, severity_rank, (COALESCE(score, -1)), at, box, call_id, alert_id) WHERE verdict IS NULL;
+      -- ...and of one rule: walking the whole queue to pick one rule's alerts reads every critical alert first.
+      CREATE INDEX alerts_queue_rule ON alerts (site, rule, severity_rank, (COALESCE(score, -1)), at, box, call_id, alert_id) WHERE verdict IS NULL;
+      CREATE INDEX reviews_alert ON reviews (box, call_id, alert_id, id);
+      -- Floor figures: time anyone was speaking, and silence (both sides quiet), per call.
+      ALTER TABLE calls ADD COLUMN talk_sec ${d.float};
+      ALTER TABLE calls ADD COLUMN silence_sec ${d.float};
+      UPDATE calls SET silence_sec = ${jsonNumber(d, 'silenceTotalSec')},
+        talk_sec = ${jsonNumber(d, 'agentTalkSec')} + ${jsonNumber(d, 'customerTalkSec')} - COALESCE(${jsonNumber(d, 'overtalkTotalSec')}, 0);
+      -- Acknowledgements of live alerts (central/web/acks.ts): the first one stands.
+      CREATE TABLE alert_acks (
+        alert_key TEXT PRIMARY KEY,
+        site      TEXT,
+        by_user   TEXT NOT NULL,
+        at        TEXT NOT NULL
+      );`,
   },
   {
     version: 6,

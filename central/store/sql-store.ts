@@ -21,6 +21,7 @@ import type {
   UnregisteredRecord,
 } from './store.js';
 import type { StatsMessage, StatusMessage } from '../../edge/uplink/wire.js';
+import { deriveFromIndex } from '../review/derive.js';
 
 /** A connection, or a transaction on one. */
 export interface Sql {
@@ -378,6 +379,7 @@ export class SqlStore implements Store {
       // The index holds each alert at its latest revision: it fills in any live alert record not seen.
       const alerts = Array.isArray(obj(r.data)?.alerts) ? (obj(r.data)!.alerts as unknown[]) : [];
       for (const a of alerts) await this.upsertAlert(sql, r, alertOf(call.callId, a));
+      await deriveFromIndex(sql, r.box, call.callId, r.seq, obj(r.data)!);
     } else if (r.kind === 'alert') {
       await this.upsertAlert(sql, r, alertOf(str(obj(r.data)?.callId), r.data));
     }

@@ -1,7 +1,8 @@
 /**
- * Where acknowledgements of alerts are kept. In memory for now: a restart forgets them, and two central
- * processes behind one load balancer each know only their own. The store the ingest side is building can
- * implement this interface and take the in-memory one's place without the web server changing.
+ * Where acknowledgements of alerts are kept. `earshot central` keeps them in its store
+ * (central/store/ack-store.ts: a restart keeps them, every process on the database reads the same ones);
+ * the in-memory one below serves tests and a web server run on its own. A page served by another central
+ * process learns of an acknowledgement only when it asks again: telling it at once is not this interface's.
  */
 export interface AlertAck {
   /** who acknowledged it, as the role hook identified them (unauthenticated today: see requireRole) */
@@ -9,9 +10,17 @@ export interface AlertAck {
   at: string;
 }
 
+/** Which alert a key names, for a store that keeps or audits more than the key. */
+export interface AckSubject {
+  site: string;
+  box: string;
+  callId: string;
+  alertId: string;
+}
+
 export interface AckStore {
   /** Records an acknowledgement of the alert `key`; the first one stands, and is what is returned. */
-  acknowledge(key: string, ack: AlertAck): Promise<AlertAck>;
+  acknowledge(key: string, ack: AlertAck, about?: AckSubject): Promise<AlertAck>;
   get(key: string): Promise<AlertAck | undefined>;
 }
 

@@ -190,7 +190,7 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
   app.post<{ Params: { box: string; seq: string } }>('/api/alerts/:box/:seq/ack', { config: { need: 'acknowledge' } }, async (request, reply) => {
     const alert = floor.findAlert(request.params.box, Number(request.params.seq));
     if (!alert || !mayseeSite(request.caller!, alert.site)) return reply.code(404).send({ error: 'no such alert' });
-    const ack = await acks.acknowledge(alert.key, { by: request.caller!.name, at: new Date().toISOString() });
+    const ack = await acks.acknowledge(alert.key, { by: request.caller!.name, at: new Date().toISOString() }, { site: alert.site, box: alert.box, callId: alert.callId, alertId: alert.id });
     floor.acknowledged(alert, ack);
     return { key: alert.key, ack };
   });

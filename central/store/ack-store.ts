@@ -1,0 +1,30 @@
+/**
+ * Acknowledgements of live alerts in the store (central/web/acks.ts's AckStore): they outlive a restart and
+ * every central process on one database reads the same ones. The first acknowledgement of an alert stands;
+ * it is audited (`alert.acknowledge`) in the transaction that records it, a later one is not (it changed
+ * nothing).
+ */
+import { audit } from '../audit.js';
+import type { AckStore, AckSubject, AlertAck } from '../web/acks.js';
+import type { Db } from './sql-store.js';
+
+export class SqlAckStore implements AckStore {
+  constructor(private readonly db: Db) {}
+
+  acknowledge(key: string, ack: AlertAck, about?: AckSubject): Promise<AlertAck> {
+    return this.db.tx(async (sql) => {
+      const n = await sql.run('INSERT INTO alert_acks (alert_key, site, by_user, at) VALUES (?, ?, ?, ?) ON CONFLICT (alert_key) DO NOTHING', [key, about?.site ?? null, ack.by, ack.at]);
+      if (n > 0) {
+        await audit(sql, ack.by, 'alert.acknowledge', { key, ...about });
+        return ack;
+      }
+      const [first] = await sql.all<{ by_user: string; at: string }>('SELECT by_user, at FROM alert_acks WHERE alert_key = ?', [key]);
+      return { by: first.by_user, at: first.at };
+    });
+  }
+
+  async get(key: string): Promise<AlertAck | undefined> {
+    const [row] = await this.db.all<{ by_user: string; at: string }>('SELECT by_user, at FROM alert_acks WHERE alert_key = ?', [key]);
+    return row ? { by: row.by_user, at: row.at } : undefined;
+  }
+}
