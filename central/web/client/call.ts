@@ -7,6 +7,7 @@ import type { AlertRow, CallRow } from '../../store/store.js';
 import { formatTime } from '../../../edge/search/query.js';
 import { drawTimeline, timelineOf, transcriptOf, wordsAt, type Lane, type TranscriptUtterance } from '../timeline.js';
 import { $, api, ApiError, clock, el, header, localTime } from './common.js';
+import { loadCallReviews } from './review-controls.js';
 
 interface CallDetail {
   call: CallRow;
@@ -136,7 +137,7 @@ function drawAlerts(alerts: AlertRow[]): void {
 }
 
 async function main(): Promise<void> {
-  await header('/calls');
+  const session = await header('/calls');
   const m = /^\/calls\/([^/]+)\/([^/]+)$/.exec(location.pathname);
   const error = $('error');
   let detail: CallDetail;
@@ -184,6 +185,14 @@ async function main(): Promise<void> {
   drawTranscript();
   drawMetrics(call, index);
   drawAlerts(alerts);
+  // Only a reviewer gets the controls; for everyone else the alerts above are the whole story.
+  if (session?.capabilities.includes('review') && alerts.length) {
+    const reviews = $('reviews');
+    reviews.append(el('h2', undefined, 'Review'));
+    const list = el('div');
+    reviews.append(list);
+    await loadCallReviews(list, call.box, call.callId).catch((err: Error) => reviews.append(el('div', 'error', err.message)));
+  }
   window.addEventListener('hashchange', fromHash);
   fromHash();
 }
