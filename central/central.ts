@@ -37,6 +37,10 @@ export interface Central {
 /** Routes beside the live floor's, each with the store and the access decision. */
 export type CentralRoutes = (app: FastifyInstance, deps: { store: SqlStore; authorize: Authorize; log: Logger }) => Promise<void>;
 
+/** What a central process shows on its floors when it starts: a shift's alerts, as many as a page keeps. */
+const RECENT_FLOOR_MS = 12 * 3600_000;
+const RECENT_FLOOR_ALERTS = 5000;
+
 export class CentralUsageError extends Error {
   override name = 'CentralUsageError';
 }
@@ -55,6 +59,7 @@ export async function startCentral(options: CentralOptions, extra: { routes?: Ce
   if (options.accounts && !extra.accounts) throw new CentralUsageError('this build has no accounts: run with --no-accounts on loopback');
   const ingest = await startIngest(options.ingest, log);
   const store = ingest.store as SqlStore;
+  const acks = new SqlAckStore(store.db);
   let web: CentralWeb;
   try {
     // Accounts come first: their Authorize is what every other route asks.
@@ -71,7 +76,8 @@ export async function startCentral(options: CentralOptions, extra: { routes?: Ce
       assetsDir: options.assetsDir,
       trustProxy: options.trustProxy,
       // In the store: an acknowledgement outlives a restart and is the same for every process on the database.
-      acks: new SqlAckStore(store.db),
+      acks,
+      recentAlerts: () => acks.recentAlerts(new Date(Date.now() - RECENT_FLOOR_MS).toISOString(), RECENT_FLOOR_ALERTS),
       authorize: (need, request, reply) => authorize(need, request, reply),
       routes: [
         async (app) => {

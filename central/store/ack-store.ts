@@ -6,6 +6,7 @@
  */
 import { audit } from '../audit.js';
 import type { AckStore, AckSubject, AlertAck } from '../web/acks.js';
+import { RECORD_SCHEMA, type RecordEnvelope } from '../../edge/uplink/topics.js';
 import type { Db } from './sql-store.js';
 
 export class SqlAckStore implements AckStore {
@@ -26,5 +27,22 @@ export class SqlAckStore implements AckStore {
   async get(key: string): Promise<AlertAck | undefined> {
     const [row] = await this.db.all<{ by_user: string; at: string }>('SELECT by_user, at FROM alert_acks WHERE alert_key = ?', [key]);
     return row ? { by: row.by_user, at: row.at } : undefined;
+  }
+
+  /**
+   * The alerts boxes sent since `sinceIso` with their acknowledgements, oldest first, as the records a live
+   * floor is fed: what a central process shows when it starts. At most `limit`, the newest kept.
+   */
+  async recentAlerts(sinceIso: string, limit: number): Promise<{ record: RecordEnvelope; ack: AlertAck | null }[]> {
+    const rows = await this.db.all<{ site: string; box: string; seq: number; at: string; alert_json: string; by_user: string | null; acked_at: string | null }>(
+      `SELECT a.site, a.box, a.seq, a.at, a.alert_json, k.by_user, k.at AS acked_at FROM alerts a
+         LEFT JOIN alert_acks k ON k.alert_key = a.box || '/' || a.call_id || '/' || a.alert_id
+       WHERE a.at >= ? ORDER BY a.at DESC LIMIT ?`,
+      [sinceIso, limit],
+    );
+    return rows.reverse().map((r) => ({
+      record: { schema: RECORD_SCHEMA, site: r.site, box: r.box, seq: Number(r.seq), kind: 'alert', at: r.at, data: JSON.parse(r.alert_json) as Record<string, unknown> },
+      ack: r.by_user === null ? null : { by: r.by_user, at: r.acked_at! },
+    }));
   }
 }

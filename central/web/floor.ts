@@ -78,6 +78,10 @@ export class FloorState extends EventEmitter<{ event: [FloorEvent] }> {
     return { site, boxes, alerts: [...(this.alerts.get(site)?.values() ?? [])].reverse() };
   }
 
+  alertByKey(site: string, key: string): AlertView | undefined {
+    return this.alerts.get(site)?.get(key);
+  }
+
   /** The alert a box's record seq belongs to (any of its revisions). */
   findAlert(box: string, seq: number): AlertView | undefined {
     const key = this.bySeq.get(`${box}/${seq}`);

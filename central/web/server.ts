@@ -9,6 +9,7 @@
  * a route cannot forget to ask, and one without a `need` stops the server at start.
  */
 import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,8 +19,9 @@ import type { Logger } from 'pino';
 import type { MqttProtocolSetting, TlsConfig } from '../../provisioning/config.js';
 import { MqttTransport } from '../../edge/uplink/mqtt-transport.js';
 import { InboundGuard, maxPacketBytes, readWire } from '../../edge/uplink/wire.js';
+import { FLOOR_ACK_SCHEMA, floorAckTopic, type RecordEnvelope } from '../../edge/uplink/topics.js';
 import { capabilitiesOf, mayseeSite, openAccess, visibleSites, type Authorize } from './access.js';
-import { MemoryAckStore, type AckStore } from './acks.js';
+import { MemoryAckStore, type AckStore, type AlertAck } from './acks.js';
 import { FloorState, type FloorEvent } from './floor.js';
 
 export interface CentralWebOptions {
@@ -43,6 +45,11 @@ export interface CentralWebOptions {
   /** Fastify's trustProxy: behind a load balancer, the client's address and protocol from its X-Forwarded-* headers */
   trustProxy?: boolean | string;
   maxAlertsPerSite?: number;
+  /**
+   * The floor's recent alerts with their acknowledgements, read once at start, so a restarted process (or
+   * one added behind the load balancer) shows what the others show, not an empty floor.
+   */
+  recentAlerts?: () => Promise<{ record: RecordEnvelope; ack: AlertAck | null }[]>;
 }
 
 /** A route as registered, with what it needs (the every-route tests walk these). */
@@ -82,7 +89,8 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
 
   const transport = new MqttTransport({
     url: options.broker,
-    clientId: (options.clientId ?? `earshot-web-${hostname()}-${process.pid}`).slice(0, 64),
+    // A clean session, so a fresh id each start costs nothing, and two web apps in one process (tests, a demo) never take each other's connection.
+    clientId: (options.clientId ?? `earshot-web-${process.pid}-${randomBytes(3).toString('hex')}-${hostname()}`).slice(0, 64),
     protocol: options.protocol ?? 'auto',
     clean: true,
     keepaliveSec: 30,
@@ -91,13 +99,28 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
     username: options.username,
     passwordFile: options.passwordFile,
     tls: options.tls,
-    maxPacketBytes: maxPacketBytes(['record', 'status', 'stats', 'live', 'availability']),
+    maxPacketBytes: maxPacketBytes(['record', 'status', 'stats', 'live', 'availability', 'floor-ack']),
     log,
   });
   transport.on('message', (topic: string, payload: Buffer) => guard.run(topic, () => onMessage(topic, payload)));
-  transport.subscribe(LEAVES.map((leaf) => `${prefix}/+/+/${leaf}`));
+  transport.subscribe([...LEAVES.map((leaf) => `${prefix}/+/+/${leaf}`), floorAckTopic(prefix, '+')]);
+  for (const { record, ack } of (await options.recentAlerts?.()) ?? []) {
+    floor.alertRecord(record);
+    const alert = floor.findAlert(record.box, record.seq);
+    if (alert && ack && !alert.ack) floor.acknowledged(alert, ack);
+  }
+
+  /** Another central process's acknowledgement: shown here too, unless this process already has one. */
+  function onFloorAck(topic: string, payload: Buffer): void {
+    const r = readWire('floor-ack', payload);
+    if (!r.ok) return guard.reject(topic, r.reason);
+    if (topic !== floorAckTopic(prefix, r.value.site)) return guard.reject(topic, 'floor-ack site disagrees with its topic');
+    const alert = floor.alertByKey(r.value.site, r.value.key);
+    if (alert && !alert.ack) floor.acknowledged(alert, { by: r.value.by, at: r.value.at });
+  }
 
   function onMessage(topic: string, payload: Buffer): void {
+    if (topic.startsWith(floorAckTopic(prefix, ''))) return onFloorAck(topic, payload);
     const parts = topic.slice(prefix.length + 1).split('/');
     if (!topic.startsWith(`${prefix}/`) || parts.length !== 3) return;
     const [site, box, leaf] = parts as [string, string, Leaf];
@@ -192,6 +215,9 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
     if (!alert || !mayseeSite(request.caller!, alert.site)) return reply.code(404).send({ error: 'no such alert' });
     const ack = await acks.acknowledge(alert.key, { by: request.caller!.name, at: new Date().toISOString() }, { site: alert.site, box: alert.box, callId: alert.callId, alertId: alert.id });
     floor.acknowledged(alert, ack);
+    // The other central processes' pages: best effort, since each reads stored acknowledgements when it starts.
+    const message = { schema: FLOOR_ACK_SCHEMA, site: alert.site, key: alert.key, by: ack.by, at: ack.at };
+    transport.publish(floorAckTopic(prefix, alert.site), JSON.stringify(message), { qos: 1 }).catch((err: Error) => log.warn({ key: alert.key, reason: err.message }, 'could not tell the other central processes of an acknowledgement'));
     return { key: alert.key, ack };
   });
 

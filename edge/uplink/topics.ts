@@ -9,6 +9,15 @@ export const STATS_SCHEMA = 'earshot/stats@1';
 export const STATUS_SCHEMA = 'earshot/status@1';
 export const COMMAND_SCHEMA = 'earshot/command@1';
 export const LIVE_SCHEMA = 'earshot/live@1';
+export const FLOOR_ACK_SCHEMA = 'earshot/floor-ack@1';
+
+/**
+ * Where central web processes tell each other of an acknowledgement: five levels under the prefix, so no
+ * box topic filter (`<prefix>/+/+/<leaf>`) ever matches it, whatever a site or box is called.
+ */
+export function floorAckTopic(prefix: string, site: string): string {
+  return `${prefix}/centre/floor/acks/${site}`;
+}
 
 /** Which leaf topic each outbox kind is published on. */
 export const KIND_LEAF: Record<RecordKind, string> = { index: 'index', alert: 'alerts', status: 'events' };

@@ -65,8 +65,19 @@ export interface LiveMessage {
   lines: LiveLine[];
 }
 
+/** An acknowledgement of a live alert, from the central web process that took it to the others. */
+export interface FloorAckMessage {
+  schema: string;
+  site: string;
+  /** the alert across its revisions: box/callId/alertId */
+  key: string;
+  by: string;
+  at: string;
+}
+
 interface WireTypes {
   ack: AckMessage;
+  'floor-ack': FloorAckMessage;
   command: CommandMessage;
   record: RecordEnvelope;
   status: StatusMessage;
@@ -92,6 +103,7 @@ export const MAX_PAYLOAD_BYTES: Record<WireKind, number> = {
   availability: 16,
   // a box has tens of lines, each a few hundred bytes
   live: 256 * 1024,
+  'floor-ack': 4 * 1024,
 };
 
 /** A call index nests about six levels deep; JSON.parse and JSON.stringify recurse, so depth is bounded before either runs. */
@@ -107,7 +119,7 @@ const AVAILABILITY = new Set<string>(['online', 'offline', 'stopped']);
 const ajv = new Ajv({ allErrors: false, strict: true });
 ajv.addSchema(schema);
 const validators = Object.fromEntries(
-  (['ack', 'command', 'record', 'status', 'stats', 'live'] as const).map((k) => [k, ajv.getSchema(`earshot-wire#/definitions/${k}`) as ValidateFunction]),
+  (['ack', 'command', 'record', 'status', 'stats', 'live', 'floor-ack'] as const).map((k) => [k, ajv.getSchema(`earshot-wire#/definitions/${k}`) as ValidateFunction]),
 ) as Record<Exclude<WireKind, 'availability'>, ValidateFunction>;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
