@@ -20,7 +20,7 @@ if [ ! -x "$dir/bin/node" ]; then
   tmp="$(mktemp -d "$cache/.fetch.XXXXXX")"
   trap 'rm -rf "$tmp"' EXIT
   # npm pack only downloads the tarball (through npm's cache): no install scripts run.
-  (cd "$tmp" && npm pack --silent "node-linux-$arch@$version" >/dev/null)
+  (cd "$tmp" && npm pack --silent --prefer-offline "node-linux-$arch@$version" >/dev/null)
   mkdir "$tmp/x"
   tar -xzf "$tmp"/node-linux-"$arch"-*.tgz -C "$tmp/x"
   chmod 0755 "$tmp/x/package/bin/node"
