@@ -33,16 +33,7 @@ set -euo pipefail
 say() { echo "arm64-proof: $*"; }
 die() { echo "arm64-proof: FAILED: $*" >&2; exit 1; }
 
-repo="$(cd "$(dirname "$0")/.." && pwd)"
-cache="${EARSHOT_ARM64_CACHE:-/var/cache/earshot-arm64}"
-root="$cache/bookworm-arm64"
-node_version="${EARSHOT_LTS_NODE:-$(sed -nE 's/.*EARSHOT_LTS_NODE:-([0-9.]+).*/\1/p' "$repo/scripts/lts-node.sh" | head -1)}"
-models="${EARSHOT_MODELS:-$repo/../shared/models}"
-mirror="${EARSHOT_DEBIAN_MIRROR:-$(sed -nE 's/^URIs: *(http[^ ]*debian)\/?$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}"
-mirror="${mirror:-http://deb.debian.org/debian}"
-packages=libportaudio2,libasound2,python3,make,g++,procps
 app=/opt/earshot/src          # inside the root
-start=$SECONDS
 
 # ----------------------------------------------------------------------------------------- inside the root
 if [ "${1:-}" = "--inside" ]; then
@@ -150,6 +141,15 @@ EOF
 fi
 
 # ----------------------------------------------------------------------------------------- on the host
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cache="${EARSHOT_ARM64_CACHE:-/var/cache/earshot-arm64}"
+root="$cache/bookworm-arm64"
+node_version="${EARSHOT_LTS_NODE:-$(sed -nE 's/.*EARSHOT_LTS_NODE:-([0-9.]+).*/\1/p' "$repo/scripts/lts-node.sh" | head -1)}"
+models="${EARSHOT_MODELS:-$repo/../shared/models}"
+mirror="${EARSHOT_DEBIAN_MIRROR:-$(sed -nE 's/^URIs: *(http[^ ]*debian)\/?$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}"
+mirror="${mirror:-http://deb.debian.org/debian}"
+packages=libportaudio2,libasound2,python3,make,g++,procps
+start=$SECONDS
 [ "$(id -u)" -eq 0 ] || die "run as root: debootstrap, chroot and binfmt_misc need it"
 [ "$(uname -m)" = x86_64 ] || say "host is $(uname -m), not x86_64: going on, the emulation steps may be moot"
 say "checkout $repo ($(git -C "$repo" describe --always --dirty 2>/dev/null || echo 'not a git checkout')), cache $cache, Node $node_version"
@@ -243,14 +243,21 @@ bind /dev/pts /dev/pts
 mkdir -p /root/.npm
 bind /root/.npm /root/.npm
 mkdir -p "$root$app" "$root/opt/earshot/shared"
-find "$root$app" -mindepth 1 -maxdepth 1 ! -name node_modules -exec rm -rf {} +
+find "$root$app" -mindepth 1 -maxdepth 1 ! -name node_modules ! -name dist -exec rm -rf {} +
 # The checkout as it is: tracked files and untracked ones that are not ignored (not .cache, a local link).
 (cd "$repo" && git ls-files -co --exclude-standard -z | grep -zvE '^\.cache(/|$)' |
   tar -cf - --null --no-recursion --ignore-failed-read -T - 2>/dev/null) | tar -xf - -C "$root$app"
 [ -d "$models" ] || die "no models at $models (EARSHOT_MODELS)"
 rm -rf "$root/opt/earshot/shared/models" && cp -a "$models" "$root/opt/earshot/shared/models"
 echo "models: $(ls "$root/opt/earshot/shared/models" | tr '\n' ' ')"
-want="$(cat "$repo/package.json" "$repo/package-lock.json" | sha256sum | cut -c1-16)-node$node_version"
+# node_modules is kept while what decides it is unchanged: the dependency fields of package.json, the lockfile's
+# packages (not the root's own entry: engines or version do not change an install), and the Node version.
+want="$(cd "$repo" && node -e '
+  const p = require("./package.json"), l = require("./package-lock.json");
+  const { "": _root, ...packages } = l.packages;
+  const deps = { d: p.dependencies, dd: p.devDependencies, o: p.overrides, a: p.allowScripts, packages };
+  process.stdout.write(require("crypto").createHash("sha256").update(JSON.stringify(deps)).digest("hex").slice(0, 16));
+')-node$node_version"
 have="$(cat "$root$app/node_modules/.earshot-arm64-stamp" 2>/dev/null || true)"
 if [ "$want" != "$have" ]; then
   t=$SECONDS
@@ -265,9 +272,19 @@ if [ "$want" != "$have" ]; then
 else
   say "node_modules cached: package.json, package-lock.json and Node unchanged"
 fi
-t=$SECONDS
-inroot bash -c "cd $app && nice -n 19 npm run -s build" > "$cache/build.log" 2>&1 || { tail -30 "$cache/build.log"; die "npm run build failed in the root"; }
-say "npm run build took $((SECONDS - t)) s"
+# dist is kept while the build's inputs (the TypeScript sources, tsconfig, the centre's page sources) and
+# node_modules are unchanged; otherwise rebuilt, inside the root as Dockerfile.arm64 does.
+built="$( (cd "$repo" && git ls-files -co --exclude-standard -z -- tsconfig.json tsconfig.build.json edge central device models provisioning scripts |
+  grep -zvE '\.(sh|mjs|md)$' | xargs -0 sha256sum; echo "$want") | sha256sum | cut -c1-16)"
+if [ "$(cat "$root$app/dist/.earshot-arm64-stamp" 2>/dev/null)" != "$built" ]; then
+  t=$SECONDS
+  rm -rf "$root$app/dist"
+  inroot bash -c "cd $app && nice -n 19 npm run -s build" > "$cache/build.log" 2>&1 || { tail -30 "$cache/build.log"; die "npm run build failed in the root"; }
+  echo "$built" > "$root$app/dist/.earshot-arm64-stamp"
+  say "npm run build took $((SECONDS - t)) s"
+else
+  say "dist cached: its sources and node_modules unchanged"
+fi
 
 say "step 5: Earshot inside the arm64 root"
 cp "$repo/scripts/arm64-proof.sh" "$root/opt/earshot/arm64-proof.sh"
