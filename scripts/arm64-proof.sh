@@ -2,8 +2,8 @@
 # ARM64, proven: Earshot built and run on linux/arm64 under emulation, on an x86_64 Debian machine like the
 # development machines (root, the npm registry and Debian's packages, no Docker engine).
 #
-#   sudo scripts/arm64-proof.sh          # about 1 h the first time (the root, then native addons compiled under
-#                                        # qemu), 10-15 min on a rerun with the same package-lock.json
+#   sudo scripts/arm64-proof.sh          # 2 h or more the first time on a busy 2-core machine (debootstrap, then
+#                                        # the native addons compiled under qemu); a rerun reuses root, node_modules, dist
 #
 # What it does, each step saying what it proves:
 #   1. Debian's debootstrap and qemu-user-static on the host; binfmt_misc mounted and qemu-aarch64 registered
