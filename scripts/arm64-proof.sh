@@ -62,7 +62,7 @@ if [ "${1:-}" = "--inside" ]; then
   node --input-type=module -e '
     import { readFileSync } from "node:fs";
     const index = JSON.parse(readFileSync("/tmp/analyze-models.json", "utf8"));
-    const t = (f) => readFileSync(f, "utf8").trim().split(/\s+/).map(Number);
+    const t = (f) => readFileSync(f, "utf8").trim().split("\n").pop().trim().split(/\s+/).map(Number); // the last line: earlier ones are the program's own stderr
     const [wm, um, sm] = t("/tmp/analyze-models.time"), [wb, ub, sb] = t("/tmp/analyze-bare.time");
     const sec = index.durationSec;
     const sides = Object.entries(index.recognition ?? {}).map(([side, r]) => `${side}: ${r.model ?? "none"}${r.degraded ? " (degraded)" : ""}`);
