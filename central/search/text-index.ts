@@ -1,0 +1,132 @@
+/**
+ * The text index search narrows candidates with (docs/central.md, "Search"). Per call it holds one lexeme
+ * per token the evaluator (edge/search/query.ts) can match a term against: transcript words, pinyin
+ * syllables of Mandarin speech and keyword-spotter terms, each tagged with its channel and kind, normalised
+ * by the evaluator's own functions (`searchableTokens`, `termPattern`), so that the index can only ever find
+ * more calls than `matchCall`, never fewer.
+ *
+ * SQLite: an FTS5 table without content (the index only; the text is the call's index_json), keyed by a
+ * number of our own per call (`call_text_ids`: an explicit INTEGER PRIMARY KEY, which VACUUM keeps; the
+ * calls table's implicit rowid it may renumber). PostgreSQL: a tsvector per call with a GIN index, built
+ * from our lexemes as they are (no parser, no stemming). It is written in the transaction that projects the
+ * call, and replaced with it.
+ */
+import { createHash } from 'node:crypto';
+import { searchableTokens, type SearchableIndex, type TokenRun } from '../../edge/search/query.js';
+import type { Dialect } from '../store/migrations.js';
+import type { Sql } from '../store/sql-store.js';
+
+export type Side = 'agent' | 'customer';
+export type Kind = TokenRun['kind'];
+
+const SIDE_LETTER: Record<Side, string> = { agent: 'a', customer: 'c' };
+const KIND_LETTER: Record<Kind, string> = { words: 'w', syllables: 's' };
+
+/**
+ * One token as a lexeme: `<a|c><w|s><token>`, only [a-z0-9] so that neither FTS5's tokenizer nor a
+ * tsvector can split, fold or drop it. Tokens with other characters (Cyrillic, characters, …) or overlong
+ * ones become a hash: the same token always gives the same lexeme on both sides; two that collide only make
+ * a call a candidate that the evaluator then turns down.
+ */
+export function lexeme(side: Side, kind: Kind, token: string): string {
+  const plain = /^[a-z0-9]{1,40}$/.test(token) ? token : `x${createHash('sha1').update(token).digest('hex').slice(0, 16)}`;
+  return SIDE_LETTER[side] + KIND_LETTER[kind] + plain;
+}
+
+/** A run on a channel the evaluator reads unscoped only (neither agent nor customer) is indexed on both sides. */
+const sidesOf = (channel: string): Side[] => (channel === 'agent' || channel === 'customer' ? [channel] : ['agent', 'customer']);
+
+/**
+ * The call's lexemes, run after run in order (consecutive tokens of a run stay consecutive). A call whose
+ * index the evaluator cannot read either (a malformed field) gets none: it can never match.
+ */
+export function callLexemes(index: unknown): string[] {
+  let runs: TokenRun[];
+  try {
+    runs = searchableTokens(index as SearchableIndex);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const run of runs) for (const side of sidesOf(run.channel)) for (const t of run.tokens) out.push(lexeme(side, run.kind, t));
+  return out;
+}
+
+/** Positions a tsvector can hold (PostgreSQL clamps larger ones); they only weigh a lexeme's frequency here. */
+const TSVECTOR_MAX_POS = 16383;
+
+/** A tsvector's text form: each lexeme once, with a position per occurrence (frequency, for ts_rank). */
+export function tsvectorText(lexemes: string[]): string {
+  const positions = new Map<string, number[]>();
+  lexemes.forEach((l, i) => {
+    const p = positions.get(l) ?? [];
+    // at most 256 positions per lexeme are kept by PostgreSQL; more would be an error-free waste
+    if (p.length < 256) p.push(Math.min(i + 1, TSVECTOR_MAX_POS));
+    positions.set(l, p);
+  });
+  return [...positions].map(([l, p]) => `'${l}':${[...new Set(p)].join(',')}`).join(' ');
+}
+
+/** DDL of migration 4, per dialect. */
+export function textIndexDdl(d: Dialect): string {
+  if (d.name === 'sqlite') {
+    return `
+      CREATE TABLE call_text_ids (
+        id      INTEGER PRIMARY KEY,
+        box     TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        UNIQUE (box, call_id)
+      );
+      -- contentless: the text is the call's index_json already; contentless_delete lets a call's lexemes be replaced
+      CREATE VIRTUAL TABLE call_text USING fts5(lexemes, content='', contentless_delete=1, tokenize='ascii');`;
+  }
+  return `
+      CREATE TABLE call_text (
+        box     TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        lexemes tsvector NOT NULL,
+        PRIMARY KEY (box, call_id)
+      );
+      CREATE INDEX call_text_lexemes ON call_text USING GIN (lexemes);`;
+}
+
+/** Writes (or replaces) one call's lexemes, in the caller's transaction. */
+export async function indexCallText(sql: Sql, d: Dialect, box: string, callId: string, index: unknown): Promise<void> {
+  const lexemes = callLexemes(index);
+  if (d.name === 'sqlite') {
+    await sql.run('INSERT INTO call_text_ids (box, call_id) VALUES (?, ?) ON CONFLICT (box, call_id) DO NOTHING', [box, callId]);
+    const [{ id }] = await sql.all<{ id: number }>('SELECT id FROM call_text_ids WHERE box = ? AND call_id = ?', [box, callId]);
+    await sql.run('DELETE FROM call_text WHERE rowid = ?', [id]);
+    await sql.run('INSERT INTO call_text (rowid, lexemes) VALUES (?, ?)', [id, lexemes.join(' ')]);
+  } else {
+    await sql.run('INSERT INTO call_text (box, call_id, lexemes) VALUES (?, ?, ?::tsvector) ON CONFLICT (box, call_id) DO UPDATE SET lexemes = excluded.lexemes', [
+      box,
+      callId,
+      tsvectorText(lexemes),
+    ]);
+  }
+}
+
+/** Migration 4's second half: the calls already stored, indexed in pages (a large store is not read into memory at once). */
+export async function fillTextIndex(sql: Sql, d: Dialect): Promise<number> {
+  let after: [string, string] = ['', ''];
+  let n = 0;
+  for (;;) {
+    const rows = await sql.all<{ box: string; call_id: string; index_json: string }>(
+      'SELECT box, call_id, index_json FROM calls WHERE (box, call_id) > (?, ?) ORDER BY box, call_id LIMIT 500',
+      after,
+    );
+    if (rows.length === 0) return n;
+    for (const r of rows) {
+      let index: unknown = null;
+      try {
+        index = JSON.parse(r.index_json);
+      } catch {
+        // stored by the store itself as JSON text: unreadable only if damaged, and then unsearchable
+      }
+      await indexCallText(sql, d, r.box, r.call_id, index);
+      n++;
+    }
+    after = [rows[rows.length - 1].box, rows[rows.length - 1].call_id];
+  }
+}
