@@ -105,5 +105,6 @@ export function registerCentralCommands(program: Command): void {
 
 /** The routes beside the live floor's; one list, so `earshot central` and the demo serve the same app. */
 export async function centralExtras(): Promise<Parameters<typeof startCentral>[1]> {
-  return {};
+  const { searchRoutes } = await import('./search/routes.js');
+  return { routes: [searchRoutes] };
 }

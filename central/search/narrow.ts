@@ -1,0 +1,110 @@
+/**
+ * From a parsed query to a condition on the text index that every call the evaluator would match meets
+ * (it may let through more; `matchCall` then decides). Why each rule keeps that promise:
+ * - a term occurs only where its words (or syllables) all are, consecutively, in one run of one channel, so
+ *   a call with an occurrence has that sequence of lexemes (text-index.ts indexes every run);
+ * - a scope keeps only its channel's occurrences: the channel's lexemes are needed;
+ * - a window keeps only some occurrences of what is inside it: what those need is still needed;
+ * - AND needs every child, OR one of them; NEAR needs an occurrence of both sides;
+ * - NOT X matches by X's absence, which the index cannot prove: it needs nothing (`all`), and so does an OR
+ *   with such a child, or a query of only NOTs (answered over the call filter alone).
+ */
+import { termPattern, type QueryNode } from '../../edge/search/query.js';
+import { lexeme, type Side } from './text-index.js';
+
+export type Cond =
+  /** no narrowing: every call is a candidate */
+  | { op: 'all' }
+  /** these lexemes, consecutive (an index that keeps positions) or merely present (one that does not) */
+  | { op: 'seq'; lexemes: string[] }
+  | { op: 'and' | 'or'; children: Cond[] };
+
+const ALL: Cond = { op: 'all' };
+const BOTH: Side[] = ['agent', 'customer'];
+
+function and(children: Cond[]): Cond {
+  const kept = children.filter((c) => c.op !== 'all').flatMap((c) => (c.op === 'and' ? c.children : [c]));
+  return kept.length === 0 ? ALL : kept.length === 1 ? kept[0] : { op: 'and', children: dedupe(kept) };
+}
+
+function or(children: Cond[]): Cond {
+  if (children.length === 0 || children.some((c) => c.op === 'all')) return ALL;
+  const flat = dedupe(children.flatMap((c) => (c.op === 'or' ? c.children : [c])));
+  return flat.length === 1 ? flat[0] : { op: 'or', children: flat };
+}
+
+function dedupe(children: Cond[]): Cond[] {
+  const seen = new Map<string, Cond>();
+  for (const c of children) seen.set(JSON.stringify(c), c);
+  return [...seen.values()];
+}
+
+function term(text: string, sides: Side[]): Cond {
+  const p = termPattern(text);
+  const alternatives: Cond[] = [];
+  for (const side of sides) {
+    if (!p.chinese && p.words.length) alternatives.push({ op: 'seq', lexemes: p.words.map((w) => lexeme(side, 'words', w)) });
+    if (p.syllables.length) alternatives.push({ op: 'seq', lexemes: p.syllables.map((s) => lexeme(side, 'syllables', s)) });
+  }
+  // the parser refuses a term without tokens; were there one, not narrowing is the safe answer
+  return alternatives.length ? or(alternatives) : ALL;
+}
+
+export function candidateCondition(node: QueryNode, sides: Side[] = BOTH): Cond {
+  switch (node.type) {
+    case 'term':
+      return term(node.text, sides);
+    case 'and':
+      return and(node.children.map((c) => candidateCondition(c, sides)));
+    case 'or':
+      return or(node.children.map((c) => candidateCondition(c, sides)));
+    case 'near':
+      return and([candidateCondition(node.left, sides), candidateCondition(node.right, sides)]);
+    case 'scope':
+      return candidateCondition(node.child, [node.channel as Side]);
+    case 'window':
+      return candidateCondition(node.child, sides);
+    case 'not':
+      return ALL;
+  }
+}
+
+/** Every lexeme the condition names (for weighing terms by rarity). */
+export function condLexemes(c: Cond): string[] {
+  if (c.op === 'seq') return c.lexemes;
+  if (c.op === 'all') return [];
+  return [...new Set(c.children.flatMap(condLexemes))];
+}
+
+/**
+ * FTS5's query syntax. Lexemes are [a-z0-9] only, quoted anyway. A sequence is a phrase: FTS5 keeps
+ * positions, and a run's tokens are consecutive in the index (a phrase may also match across the end of one
+ * run and the start of the next: more candidates, never fewer).
+ */
+export function fts5Query(c: Cond): string {
+  switch (c.op) {
+    case 'all':
+      throw new Error('an unnarrowed condition has no FTS5 query');
+    case 'seq':
+      return `"${c.lexemes.join(' ')}"`;
+    case 'and':
+    case 'or':
+      return `(${c.children.map(fts5Query).join(c.op === 'and' ? ' AND ' : ' OR ')})`;
+  }
+}
+
+/**
+ * A tsquery's text form. A sequence is an AND, not a phrase: a tsvector's positions stop at 16383, and an
+ * hour-long call's lexemes would lose their order past that (a phrase would then miss a call).
+ */
+export function tsqueryText(c: Cond): string {
+  switch (c.op) {
+    case 'all':
+      throw new Error('an unnarrowed condition has no tsquery');
+    case 'seq':
+      return c.lexemes.length === 1 ? `'${c.lexemes[0]}'` : `(${c.lexemes.map((l) => `'${l}'`).join(' & ')})`;
+    case 'and':
+    case 'or':
+      return `(${c.children.map(tsqueryText).join(c.op === 'and' ? ' & ' : ' | ')})`;
+  }
+}
