@@ -10,13 +10,13 @@
  *   with such a child, or a query of only NOTs (answered over the call filter alone).
  */
 import { termPattern, type QueryNode } from '../../edge/search/query.js';
-import { lexeme, type Side } from './text-index.js';
+import { lexeme, pairLexeme, type Kind, type Side } from './text-index.js';
 
 export type Cond =
   /** no narrowing: every call is a candidate */
   | { op: 'all' }
-  /** these lexemes, consecutive (an index that keeps positions) or merely present (one that does not) */
-  | { op: 'seq'; lexemes: string[] }
+  /** these tokens of one side and kind, consecutive in one run */
+  | { op: 'seq'; side: Side; kind: Kind; tokens: string[] }
   | { op: 'and' | 'or'; children: Cond[] };
 
 const ALL: Cond = { op: 'all' };
@@ -43,8 +43,8 @@ function term(text: string, sides: Side[]): Cond {
   const p = termPattern(text);
   const alternatives: Cond[] = [];
   for (const side of sides) {
-    if (!p.chinese && p.words.length) alternatives.push({ op: 'seq', lexemes: p.words.map((w) => lexeme(side, 'words', w)) });
-    if (p.syllables.length) alternatives.push({ op: 'seq', lexemes: p.syllables.map((s) => lexeme(side, 'syllables', s)) });
+    if (!p.chinese && p.words.length) alternatives.push({ op: 'seq', side, kind: 'words', tokens: p.words });
+    if (p.syllables.length) alternatives.push({ op: 'seq', side, kind: 'syllables', tokens: p.syllables });
   }
   // the parser refuses a term without tokens; were there one, not narrowing is the safe answer
   return alternatives.length ? or(alternatives) : ALL;
@@ -69,13 +69,6 @@ export function candidateCondition(node: QueryNode, sides: Side[] = BOTH): Cond 
   }
 }
 
-/** Every lexeme the condition names (for weighing terms by rarity). */
-export function condLexemes(c: Cond): string[] {
-  if (c.op === 'seq') return c.lexemes;
-  if (c.op === 'all') return [];
-  return [...new Set(c.children.flatMap(condLexemes))];
-}
-
 /**
  * FTS5's query syntax. Lexemes are [a-z0-9] only, quoted anyway. A sequence is a phrase: FTS5 keeps
  * positions, and a run's tokens are consecutive in the index (a phrase may also match across the end of one
@@ -86,7 +79,7 @@ export function fts5Query(c: Cond): string {
     case 'all':
       throw new Error('an unnarrowed condition has no FTS5 query');
     case 'seq':
-      return `"${c.lexemes.join(' ')}"`;
+      return `"${c.tokens.map((t) => lexeme(c.side, c.kind, t)).join(' ')}"`;
     case 'and':
     case 'or':
       return `(${c.children.map(fts5Query).join(c.op === 'and' ? ' AND ' : ' OR ')})`;
@@ -94,15 +87,19 @@ export function fts5Query(c: Cond): string {
 }
 
 /**
- * A tsquery's text form. A sequence is an AND, not a phrase: a tsvector's positions stop at 16383, and an
- * hour-long call's lexemes would lose their order past that (a phrase would then miss a call).
+ * A tsquery's text form. A sequence of several tokens is the AND of its adjacent pairs, which the tsvector
+ * holds as lexemes of their own (text-index.ts): a tsvector's positions stop at 16383, so a phrase operator
+ * would miss a long call's later words, while pairs are exact at any length.
  */
 export function tsqueryText(c: Cond): string {
   switch (c.op) {
     case 'all':
       throw new Error('an unnarrowed condition has no tsquery');
-    case 'seq':
-      return c.lexemes.length === 1 ? `'${c.lexemes[0]}'` : `(${c.lexemes.map((l) => `'${l}'`).join(' & ')})`;
+    case 'seq': {
+      if (c.tokens.length === 1) return `'${lexeme(c.side, c.kind, c.tokens[0])}'`;
+      const pairs = [...new Set(c.tokens.slice(1).map((t, i) => pairLexeme(c.side, c.kind, c.tokens[i], t)))];
+      return pairs.length === 1 ? `'${pairs[0]}'` : `(${pairs.map((l) => `'${l}'`).join(' & ')})`;
+    }
     case 'and':
     case 'or':
       return `(${c.children.map(tsqueryText).join(c.op === 'and' ? ' & ' : ' | ')})`;

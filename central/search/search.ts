@@ -35,13 +35,13 @@ export interface SearchTuning {
   examineBudget: number;
   /** up to this many calls named by the index, windows are fetched from the index's list; beyond, from the filter's */
   driveFromIndexBelow: number;
-  /** the newest calls whose share named by the index says whether narrowing pays (SQLite) */
+  /** the newest calls whose share named by the index says whether narrowing pays */
   sample: number;
   /** named in at least this share of them: every call is a candidate instead (above 1: never) */
   common: number;
 }
 
-export const SEARCH_TUNING: Readonly<SearchTuning> = { window: 200, examineBudget: 1000, driveFromIndexBelow: 20_000, sample: 1000, common: 0.25 };
+export const SEARCH_TUNING: Readonly<SearchTuning> = { window: 100, examineBudget: 1000, driveFromIndexBelow: 20_000, sample: 1000, common: 0.25 };
 /** hits returned per call (the rest are counted) */
 const HITS_PER_CALL = 50;
 
@@ -213,20 +213,42 @@ class Candidates {
     if (this.chosen) return this.chosen;
     if (this.cond.op === 'all' || this.tuning.common <= 0) return (this.chosen = 'filter');
     const db = this.store.db;
-    if (!this.pg) {
-      // SQLite: how common is it among the newest calls? (FTS5 reads a rowid range of its lists cheaply;
-      // call_text_ids numbers calls as they first arrive)
-      const [{ top }] = await db.all<{ top: number | null }>('SELECT MAX(id) AS top FROM call_text_ids');
-      const sample = Math.min(this.tuning.sample, top ?? 0);
-      if (sample > 0) {
-        const [{ n }] = await db.all<{ n: number }>('SELECT COUNT(*) AS n FROM call_text WHERE call_text MATCH ? AND rowid > ?', [this.textParam(), (top ?? 0) - sample]);
-        if (Number(n) >= this.tuning.common * sample) return (this.chosen = 'filter');
-      }
-    }
+    const share = this.pg ? await this.commonnessPg() : await this.commonnessSqlite();
+    if (share !== null && share >= this.tuning.common) return (this.chosen = 'filter');
     if (!Number.isFinite(this.tuning.driveFromIndexBelow) || this.tuning.driveFromIndexBelow < 0) return (this.chosen = this.tuning.driveFromIndexBelow > 0 ? 'index' : 'walk');
     const inner = this.pg ? 'SELECT 1 FROM call_text WHERE lexemes @@ ?::tsquery LIMIT ?' : 'SELECT 1 FROM call_text WHERE call_text MATCH ? LIMIT ?';
     const [row] = await db.all<{ n: number }>(`SELECT COUNT(*) AS n FROM (${inner}) AS named`, [this.textParam(), this.tuning.driveFromIndexBelow + 1]);
     return (this.chosen = Number(row.n) <= this.tuning.driveFromIndexBelow ? 'index' : 'walk');
+  }
+
+  /**
+   * SQLite: the share of the newest calls the index names (FTS5 reads a rowid range of its lists cheaply;
+   * call_text_ids numbers calls as they first arrive).
+   */
+  private async commonnessSqlite(): Promise<number | null> {
+    const db = this.store.db;
+    const [{ top }] = await db.all<{ top: number | null }>('SELECT MAX(id) AS top FROM call_text_ids');
+    const sample = Math.min(this.tuning.sample, top ?? 0);
+    if (sample <= 0) return null;
+    const [{ n }] = await db.all<{ n: number }>('SELECT COUNT(*) AS n FROM call_text WHERE call_text MATCH ? AND rowid > ?', [this.textParam(), (top ?? 0) - sample]);
+    return Number(n) / sample;
+  }
+
+  /**
+   * PostgreSQL: the share of the filter's newest calls (of its first site) that the index names, tested
+   * row by row (a GIN index would read every entry of a common lexeme, which is what is to be avoided).
+   */
+  private async commonnessPg(): Promise<number | null> {
+    const [site] = await this.siteList();
+    if (site === undefined) return null;
+    const { where, params } = scopedFilter(this.filter, [site]);
+    const [row] = await this.store.db.all<{ named: number; total: number }>(
+      `WITH sample AS (SELECT box, call_id FROM calls WHERE ${where.join(' AND ')} ORDER BY started_at DESC, box DESC, call_id DESC LIMIT ?)
+       SELECT (SELECT COUNT(*) FROM sample JOIN call_text t ON t.box = sample.box AND t.call_id = sample.call_id WHERE t.lexemes @@ ?::tsquery) AS named,
+              (SELECT COUNT(*) FROM sample) AS total`,
+      [...params, this.tuning.sample, this.textParam()],
+    );
+    return Number(row.total) > 0 ? Number(row.named) / Number(row.total) : null;
   }
 
   /** Up to `size` candidates after `after`, newest first; `more` when there are others after them. */

@@ -8,8 +8,9 @@
  * SQLite: an FTS5 table without content (the index only; the text is the call's index_json), keyed by a
  * number of our own per call (`call_text_ids`: an explicit INTEGER PRIMARY KEY, which VACUUM keeps; the
  * calls table's implicit rowid it may renumber). PostgreSQL: a tsvector per call with a GIN index, built
- * from our lexemes as they are (no parser, no stemming). It is written in the transaction that projects the
- * call, and replaced with it.
+ * from our lexemes as they are (no parser, no stemming), with each pair of adjacent tokens as a lexeme of its
+ * own, since a tsvector cannot say that two words were next to each other in a long call. It is written in
+ * the transaction that projects the call, and replaced with it.
  */
 import { createHash } from 'node:crypto';
 import { searchableTokens, type SearchableIndex, type TokenRun } from '../../edge/search/query.js';
@@ -33,38 +34,48 @@ export function lexeme(side: Side, kind: Kind, token: string): string {
   return SIDE_LETTER[side] + KIND_LETTER[kind] + plain;
 }
 
+/**
+ * Two tokens next to each other in one run, as one lexeme (PostgreSQL's index, which has no phrases):
+ * `<a|c><p|q>` and a hash of the pair.
+ */
+export function pairLexeme(side: Side, kind: Kind, first: string, second: string): string {
+  return SIDE_LETTER[side] + (kind === 'words' ? 'p' : 'q') + createHash('sha1').update(`${first}\u0000${second}`).digest('hex').slice(0, 16);
+}
+
 /** A run on a channel the evaluator reads unscoped only (neither agent nor customer) is indexed on both sides. */
 const sidesOf = (channel: string): Side[] => (channel === 'agent' || channel === 'customer' ? [channel] : ['agent', 'customer']);
 
 /**
- * The call's lexemes, run after run in order (consecutive tokens of a run stay consecutive). A call whose
- * index the evaluator cannot read either (a malformed field) gets none: it can never match.
+ * The call's lexemes, run after run in order (consecutive tokens of a run stay consecutive), and the
+ * adjacent pairs of each run. A call whose index the evaluator cannot read either (a malformed field) gets
+ * none: it can never match.
  */
-export function callLexemes(index: unknown): string[] {
+export function callLexemes(index: unknown): { lexemes: string[]; pairs: Set<string> } {
   let runs: TokenRun[];
   try {
     runs = searchableTokens(index as SearchableIndex);
   } catch {
-    return [];
+    return { lexemes: [], pairs: new Set() };
   }
-  const out: string[] = [];
-  for (const run of runs) for (const side of sidesOf(run.channel)) for (const t of run.tokens) out.push(lexeme(side, run.kind, t));
-  return out;
+  const lexemes: string[] = [];
+  const pairs = new Set<string>();
+  for (const run of runs) {
+    for (const side of sidesOf(run.channel)) {
+      run.tokens.forEach((t, i) => {
+        lexemes.push(lexeme(side, run.kind, t));
+        if (i > 0) pairs.add(pairLexeme(side, run.kind, run.tokens[i - 1], t));
+      });
+    }
+  }
+  return { lexemes, pairs };
 }
 
-/** Positions a tsvector can hold (PostgreSQL clamps larger ones); they only weigh a lexeme's frequency here. */
-const TSVECTOR_MAX_POS = 16383;
-
-/** A tsvector's text form: each lexeme once, with a position per occurrence (frequency, for ts_rank). */
-export function tsvectorText(lexemes: string[]): string {
-  const positions = new Map<string, number[]>();
-  lexemes.forEach((l, i) => {
-    const p = positions.get(l) ?? [];
-    // at most 256 positions per lexeme are kept by PostgreSQL; more would be an error-free waste
-    if (p.length < 256) p.push(Math.min(i + 1, TSVECTOR_MAX_POS));
-    positions.set(l, p);
-  });
-  return [...positions].map(([l, p]) => `'${l}':${[...new Set(p)].join(',')}`).join(' ');
+/**
+ * A tsvector's text form: each lexeme and pair once. No positions: search ranks by the evaluator's hits,
+ * and phrases are the pairs (a tsvector's positions stop at 16383).
+ */
+export function tsvectorText(lexemes: string[], pairs: Iterable<string>): string {
+  return [...new Set([...lexemes, ...pairs])].map((l) => `'${l}'`).join(' ');
 }
 
 /** DDL of migration 4, per dialect. */
@@ -92,7 +103,7 @@ export function textIndexDdl(d: Dialect): string {
 
 /** Writes (or replaces) one call's lexemes, in the caller's transaction. */
 export async function indexCallText(sql: Sql, d: Dialect, box: string, callId: string, index: unknown): Promise<void> {
-  const lexemes = callLexemes(index);
+  const { lexemes, pairs } = callLexemes(index);
   if (d.name === 'sqlite') {
     await sql.run('INSERT INTO call_text_ids (box, call_id) VALUES (?, ?) ON CONFLICT (box, call_id) DO NOTHING', [box, callId]);
     const [{ id }] = await sql.all<{ id: number }>('SELECT id FROM call_text_ids WHERE box = ? AND call_id = ?', [box, callId]);
@@ -102,7 +113,7 @@ export async function indexCallText(sql: Sql, d: Dialect, box: string, callId: s
     await sql.run('INSERT INTO call_text (box, call_id, lexemes) VALUES (?, ?, ?::tsvector) ON CONFLICT (box, call_id) DO UPDATE SET lexemes = excluded.lexemes', [
       box,
       callId,
-      tsvectorText(lexemes),
+      tsvectorText(lexemes, pairs),
     ]);
   }
 }
