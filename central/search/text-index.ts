@@ -12,7 +12,6 @@
  * own, since a tsvector cannot say that two words were next to each other in a long call. It is written in
  * the transaction that projects the call, and replaced with it.
  */
-import { createHash } from 'node:crypto';
 import { searchableTokens, type SearchableIndex, type TokenRun } from '../../edge/search/query.js';
 import type { Dialect } from '../store/migrations.js';
 import type { Sql } from '../store/sql-store.js';
@@ -26,20 +25,34 @@ const KIND_LETTER: Record<Kind, string> = { words: 'w', syllables: 's' };
 /**
  * One token as a lexeme: `<a|c><w|s><token>`, only [a-z0-9] so that neither FTS5's tokenizer nor a
  * tsvector can split, fold or drop it. Tokens with other characters (Cyrillic, characters, …) or overlong
- * ones become a hash: the same token always gives the same lexeme on both sides; two that collide only make
- * a call a candidate that the evaluator then turns down.
+ * ones become a hash: the same token always gives the same lexeme on both sides (the index's and the
+ * query's); two that collide only make a call a candidate that the evaluator then turns down.
  */
 export function lexeme(side: Side, kind: Kind, token: string): string {
-  const plain = /^[a-z0-9]{1,40}$/.test(token) ? token : `x${createHash('sha1').update(token).digest('hex').slice(0, 16)}`;
-  return SIDE_LETTER[side] + KIND_LETTER[kind] + plain;
+  return SIDE_LETTER[side] + KIND_LETTER[kind] + plain(token);
+}
+
+const plain = (token: string) => (PLAIN.test(token) ? token : `x${hash64(token)}`);
+const PLAIN = /^[a-z0-9]{1,40}$/;
+
+/** 64 bits of FNV-1a (two 32-bit lanes), as hex: collisions cost a candidate, not a miss. */
+function hash64(s: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 13);
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
 }
 
 /**
  * Two tokens next to each other in one run, as one lexeme (PostgreSQL's index, which has no phrases):
- * `<a|c><p|q>` and a hash of the pair.
+ * `<a|c><p|q><first>.<second>` (a tsvector lexeme may hold a dot; a token never does).
  */
 export function pairLexeme(side: Side, kind: Kind, first: string, second: string): string {
-  return SIDE_LETTER[side] + (kind === 'words' ? 'p' : 'q') + createHash('sha1').update(`${first}\u0000${second}`).digest('hex').slice(0, 16);
+  return `${SIDE_LETTER[side]}${kind === 'words' ? 'p' : 'q'}${plain(first)}.${plain(second)}`;
 }
 
 /** A run on a channel the evaluator reads unscoped only (neither agent nor customer) is indexed on both sides. */
@@ -50,7 +63,7 @@ const sidesOf = (channel: string): Side[] => (channel === 'agent' || channel ===
  * adjacent pairs of each run. A call whose index the evaluator cannot read either (a malformed field) gets
  * none: it can never match.
  */
-export function callLexemes(index: unknown): { lexemes: string[]; pairs: Set<string> } {
+export function callLexemes(index: unknown, withPairs = true): { lexemes: string[]; pairs: Set<string> } {
   let runs: TokenRun[];
   try {
     runs = searchableTokens(index as SearchableIndex);
@@ -63,7 +76,7 @@ export function callLexemes(index: unknown): { lexemes: string[]; pairs: Set<str
     for (const side of sidesOf(run.channel)) {
       run.tokens.forEach((t, i) => {
         lexemes.push(lexeme(side, run.kind, t));
-        if (i > 0) pairs.add(pairLexeme(side, run.kind, run.tokens[i - 1], t));
+        if (withPairs && i > 0) pairs.add(pairLexeme(side, run.kind, run.tokens[i - 1], t));
       });
     }
   }
@@ -103,7 +116,8 @@ export function textIndexDdl(d: Dialect): string {
 
 /** Writes (or replaces) one call's lexemes, in the caller's transaction. */
 export async function indexCallText(sql: Sql, d: Dialect, box: string, callId: string, index: unknown): Promise<void> {
-  const { lexemes, pairs } = callLexemes(index);
+  // FTS5 has phrases: pairs are for the tsvector only
+  const { lexemes, pairs } = callLexemes(index, d.name === 'postgres');
   if (d.name === 'sqlite') {
     await sql.run('INSERT INTO call_text_ids (box, call_id) VALUES (?, ?) ON CONFLICT (box, call_id) DO NOTHING', [box, callId]);
     const [{ id }] = await sql.all<{ id: number }>('SELECT id FROM call_text_ids WHERE box = ? AND call_id = ?', [box, callId]);
