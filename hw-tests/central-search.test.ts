@@ -21,7 +21,7 @@ import { openStore } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { fuzzSeed, mulberry32 } from '../test/helpers/fuzz.js';
 import { queryCatalogue, randomQuery, variations, vocabulary } from '../test/helpers/search-calls.js';
-import { compareQueries, indexRecords, PLANS, type IndexFile } from '../test/helpers/search-suite.js';
+import { compareQueries, dropTextIndex, indexRecords, PLANS, type IndexFile } from '../test/helpers/search-suite.js';
 import { Postgres, postgresMissing } from './helpers/postgres.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'earshot-central-search-'));
@@ -52,7 +52,9 @@ t.before(async () => {
 
 const earshotSearch = async (q: string) => (await runSearch(q, files.map((f) => f.file))).output;
 
-async function suite(t: Test, store: SqlStore, label: string) {
+async function suite(t: Test, open: () => Promise<SqlStore>, label: string) {
+  let store = await open();
+  t.teardown(() => store.close());
   t.comment(`seed ${seed} (EARSHOT_FUZZ_SEED to replay)`);
   const words = files.reduce((n, f) => n + (f.index.utterances ?? []).reduce((m, u) => m + (u.words?.length ?? 0), 0), 0);
   const mandarin = files.filter((f) => (f.index.utterances ?? []).some((u) => u.script === 'pinyin')).length;
@@ -62,18 +64,22 @@ async function suite(t: Test, store: SqlStore, label: string) {
   const r1 = await compareQueries(t, store, files, queries.slice(0, catalogueCount), `${label}, catalogue`, earshotSearch);
   const r2 = await compareQueries(t, store, files, queries.slice(catalogueCount), `${label}, random (seed ${seed})`, earshotSearch, PLANS.slice(0, 1));
   t.ok(r1.matched > 50 && r2.compared >= 25, `${r1.compared + r2.compared} queries compared, ${r1.matched + r2.matched} matches`);
+
+  // a store from before search: migration 4 indexes its calls when it is opened
+  await dropTextIndex(store);
+  await store.close();
+  store = await open();
+  t.ok((await store.appliedMigrations()).includes(4), 'migration 4 applied again');
+  await compareQueries(t, store, files, queries.slice(0, 8), `${label}, after migration 4 filled the index`, earshotSearch, PLANS.slice(1, 2));
 }
 
 t.test('SQLite', async (t) => {
-  const store = (await openStore(join(dir, 'central.sqlite'))) as SqlStore;
-  t.teardown(() => store.close());
-  await suite(t, store, 'SQLite');
+  await suite(t, async () => (await openStore(join(dir, 'central.sqlite'))) as SqlStore, 'SQLite');
 });
 
 t.test('PostgreSQL', { skip: postgresMissing() ?? false }, async (t) => {
   const pg = await Postgres.start();
   t.teardown(() => pg.dispose());
-  const store = (await openStore(await pg.createDatabase('search'))) as SqlStore;
-  t.teardown(() => store.close());
-  await suite(t, store, 'PostgreSQL');
+  const url = await pg.createDatabase('search');
+  await suite(t, async () => (await openStore(url)) as SqlStore, 'PostgreSQL');
 });

@@ -22,7 +22,7 @@ import { startCentralWeb } from '../central/web/server.js';
 import type { Authorize, Caller } from '../central/web/access.js';
 import { repoRoot } from './helpers/cli.js';
 import { fuzzSeed, mulberry32 } from './helpers/fuzz.js';
-import { centralSearchAll, compareQueries, indexCandidates, indexRecords, PLANS, type IndexFile } from './helpers/search-suite.js';
+import { centralSearchAll, compareQueries, dropTextIndex, indexCandidates, indexRecords, PLANS, type IndexFile } from './helpers/search-suite.js';
 import { queryCatalogue, randomQuery, syntheticCalls, vocabulary } from './helpers/search-calls.js';
 
 const quiet = pino({ level: 'silent' });
@@ -108,7 +108,7 @@ t.test('migration 4 indexes the calls already stored', async (t) => {
   const store = (await openStore(file)) as SqlStore;
   await store.storeBatch(indexRecords(files), 'open');
   // as a database from before version 4: no text index at all
-  await store.db.exec("DROP TABLE call_text; DROP TABLE call_text_ids; DELETE FROM schema_migrations WHERE version = 4");
+  await dropTextIndex(store);
   await store.close();
   const again = (await openStore(file)) as SqlStore;
   t.teardown(() => again.close());
@@ -251,6 +251,7 @@ t.test('the API: results, and a clear 4xx for every mistake', async (t) => {
     t.match(res.body, { param, error: message }, `${query}: ${res.body.error}`);
   }
   t.match(await get('/api/search?q=refund&limit=0'), { status: 400, body: { error: /limit/ } });
+  t.match(await get('/api/search?q=refund&limit=101'), { status: 400, body: { error: 'limit: a whole number from 1 to 100, not 101' } });
   t.match(await get('/api/search?q=refund&cursor=garbage'), { status: 400, body: { error: 'cursor: not a search cursor' } });
   t.match(await get('/api/search?q=%20'), { status: 400, body: { error: 'q: the query is missing' } });
   t.match(await get('/api/search?q=refund&site=south'), { status: 404, body: { error: 'no site south' } }, 'a site not given is not there');

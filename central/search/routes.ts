@@ -9,7 +9,7 @@ import type { CentralRoutes } from '../central.js';
 import { QuerySyntaxError } from '../../edge/search/query.js';
 import { mayseeSite, visibleSites } from '../web/access.js';
 import { servePage } from '../web/server.js';
-import { QueryTooLargeError, SearchCursorError, searchCalls, sitesWithCalls, type SearchFilter } from './search.js';
+import { QueryTooLargeError, SEARCH_LIMITS, SearchCursorError, searchCalls, sitesWithCalls, type SearchFilter } from './search.js';
 
 /** A filter parameter that is not a value of its kind. */
 export class FilterParamError extends Error {
@@ -75,7 +75,9 @@ export const searchRoutes: CentralRoutes = async (app, { store, log }) => {
     if (typeof q !== 'string' || q.trim() === '') return bad(400, { error: 'q: the query is missing' });
     let limit: number | undefined;
     if (query.limit !== undefined) {
-      if (typeof query.limit !== 'string' || !/^\d{1,3}$/.test(query.limit) || Number(query.limit) < 1) return bad(400, { error: `limit: a whole number from 1, not ${String(query.limit)}` });
+      if (typeof query.limit !== 'string' || !/^\d{1,3}$/.test(query.limit) || Number(query.limit) < 1 || Number(query.limit) > SEARCH_LIMITS.page) {
+        return bad(400, { error: `limit: a whole number from 1 to ${SEARCH_LIMITS.page}, not ${String(query.limit)}` });
+      }
       limit = Number(query.limit);
     }
     if (query.cursor !== undefined && typeof query.cursor !== 'string') return bad(400, { error: 'cursor: given more than once' });

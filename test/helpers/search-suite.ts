@@ -102,3 +102,8 @@ export async function compareQueries(t: Test, store: SqlStore, files: IndexFile[
   t.same(failures, [], `${label}: ${compared} queries give the same calls and hits as earshot search, and the index never drops a match`);
   return { compared, matched, narrowedAway };
 }
+
+/** Makes the store as it was before migration 4 (no text index at all), for the next open to apply it again. */
+export async function dropTextIndex(store: SqlStore): Promise<void> {
+  await store.db.exec(`${store.db.dialect.name === 'sqlite' ? 'DROP TABLE call_text_ids; ' : ''}DROP TABLE call_text; DELETE FROM schema_migrations WHERE version = 4`);
+}
