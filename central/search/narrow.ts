@@ -45,6 +45,8 @@ function term(text: string, sides: Side[]): Cond {
   for (const side of sides) {
     if (!p.chinese && p.words.length) alternatives.push({ op: 'seq', side, kind: 'words', tokens: p.words });
     if (p.syllables.length) alternatives.push({ op: 'seq', side, kind: 'syllables', tokens: p.syllables });
+    // a spotter's term in characters is found by a term in characters only
+    if (p.chinese && p.syllables.length) alternatives.push({ op: 'seq', side, kind: 'hanzi', tokens: p.syllables });
   }
   // the parser refuses a term without tokens; were there one, not narrowing is the safe answer
   return alternatives.length ? or(alternatives) : ALL;

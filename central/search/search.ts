@@ -144,6 +144,7 @@ function decodeCursor(text: string): Cursor {
 }
 
 type Row = CallDbRow & { index_json: string };
+const sameKey = (a: Keyset | null, b: Keyset | null) => a === b || (a !== null && b !== null && a[0] === b[0] && a[1] === b[1] && a[2] === b[2]);
 const newerFirst = (a: Keyset, b: Keyset) => (a[0] !== b[0] ? (a[0] < b[0] ? 1 : -1) : a[1] !== b[1] ? (a[1] < b[1] ? 1 : -1) : a[2] < b[2] ? 1 : a[2] > b[2] ? -1 : 0);
 
 /** The filter's WHERE terms over the given sites (null: any site). */
@@ -251,12 +252,39 @@ class Candidates {
     return Number(row.total) > 0 ? Number(row.named) / Number(row.total) : null;
   }
 
-  /** Up to `size` candidates after `after`, newest first; `more` when there are others after them. */
+  /**
+   * Up to `size` candidates after `after`, newest first; `more` when there are others after them. After
+   * the first window, keys are fetched for the rest of the request's budget at once (the index's set is
+   * then built once more, not once per window) and windows are cut from them.
+   */
   async window(after: Keyset | null, size: number): Promise<{ rows: Row[]; more: boolean }> {
+    let start = -1;
+    const cached = this.fetched;
+    if (cached) {
+      if (sameKey(after, cached.after)) start = 0;
+      else if (after) {
+        const i = cached.keys.findIndex((k) => sameKey(k, after));
+        if (i >= 0) start = i + 1;
+      }
+    }
+    if (!cached || start < 0 || (cached.keys.length - start <= size && !cached.complete)) {
+      // the first window alone (most pages need no other), then the rest of the budget at once
+      const want = (cached ? Math.max(size, this.tuning.examineBudget) : size) + 1;
+      const keys = await this.fetchKeys(after, want);
+      this.fetched = { after, keys, complete: keys.length < want };
+      start = 0;
+    }
+    const keys = this.fetched!.keys.slice(start, start + size + 1);
+    return { rows: await this.rows(keys.slice(0, size)), more: keys.length > size };
+  }
+
+  private fetched: { after: Keyset | null; keys: Keyset[]; complete: boolean } | null = null;
+
+  /** Up to `n` candidates' keys after `after`, newest first. */
+  private async fetchKeys(after: Keyset | null, n: number): Promise<Keyset[]> {
     const sites = await this.siteList();
-    if (sites.length === 0) return { rows: [], more: false };
+    if (sites.length === 0) return [];
     const plan = await this.plan();
-    let keys: Keyset[];
     if (plan === 'index') {
       // one query over all the sites: the index's few calls, joined to theirs and sorted (the join is
       // written so that SQLite starts from the index, not from the calls)
@@ -264,27 +292,24 @@ class Candidates {
         ? 'SELECT box AS n_box, call_id AS n_call FROM call_text WHERE lexemes @@ ?::tsquery'
         : 'SELECT i.box AS n_box, i.call_id AS n_call FROM call_text f CROSS JOIN call_text_ids i ON i.id = f.rowid WHERE call_text MATCH ?';
       const from = `(${named}) AS named ${this.pg ? 'JOIN' : 'CROSS JOIN'} calls ON calls.box = named.n_box AND calls.call_id = named.n_call`;
-      keys = await this.keys(from, [this.textParam()], this.sites === '*' && this.filter.site === undefined ? null : sites, after, size, null);
-    } else {
-      // walk each site's calls newest first on the call list's index (keeping those the index names: its
-      // set is built once per query), and merge the sites
-      const member =
-        plan === 'filter'
-          ? null
-          : this.pg
-            ? 'EXISTS (SELECT 1 FROM call_text t WHERE t.box = calls.box AND t.call_id = calls.call_id AND t.lexemes @@ ?::tsquery)'
-            : // unary +: not an index lookup per row, a test against the set
-              'EXISTS (SELECT 1 FROM call_text_ids i WHERE i.box = calls.box AND i.call_id = calls.call_id AND +i.id IN (SELECT rowid FROM call_text WHERE call_text MATCH ?))';
-      keys = [];
-      for (const site of sites) keys.push(...(await this.keys('calls', [], [site], after, size, member)));
-      keys.sort(newerFirst);
+      return this.keys(from, [this.textParam()], this.sites === '*' && this.filter.site === undefined ? null : sites, after, n, null);
     }
-    const more = keys.length > size;
-    return { rows: await this.rows(keys.slice(0, size)), more };
+    // walk each site's calls newest first on the call list's index (keeping those the index names: its set
+    // is built once per query), and merge the sites
+    const member =
+      plan === 'filter'
+        ? null
+        : this.pg
+          ? 'EXISTS (SELECT 1 FROM call_text t WHERE t.box = calls.box AND t.call_id = calls.call_id AND t.lexemes @@ ?::tsquery)'
+          : // unary +: not an index lookup per row, a test against the set
+            'EXISTS (SELECT 1 FROM call_text_ids i WHERE i.box = calls.box AND i.call_id = calls.call_id AND +i.id IN (SELECT rowid FROM call_text WHERE call_text MATCH ?))';
+    const keys: Keyset[] = [];
+    for (const site of sites) keys.push(...(await this.keys('calls', [], [site], after, n, member)));
+    return keys.sort(newerFirst).slice(0, n);
   }
 
-  /** The keys of a window, newest first: only the keys, so that nothing large is read or sorted. */
-  private async keys(from: string, fromParams: unknown[], sites: string[] | null, after: Keyset | null, size: number, member: string | null): Promise<Keyset[]> {
+  /** Up to `n` keys, newest first: only the keys, so that nothing large is read or sorted. */
+  private async keys(from: string, fromParams: unknown[], sites: string[] | null, after: Keyset | null, n: number, member: string | null): Promise<Keyset[]> {
     const { where, params } = scopedFilter(this.filter, sites);
     if (after) {
       where.push('(started_at, calls.box, calls.call_id) < (?, ?, ?)');
@@ -296,7 +321,7 @@ class Candidates {
     }
     const rows = await this.store.db.all<{ started_at: string; box: string; call_id: string }>(
       `SELECT started_at, calls.box AS box, calls.call_id AS call_id FROM ${from} WHERE ${where.join(' AND ')} ORDER BY started_at DESC, calls.box DESC, calls.call_id DESC LIMIT ?`,
-      [...fromParams, ...params, size + 1],
+      [...fromParams, ...params, n],
     );
     return rows.map((r) => [r.started_at, r.box, r.call_id]);
   }

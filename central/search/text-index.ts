@@ -20,10 +20,12 @@ export type Side = 'agent' | 'customer';
 export type Kind = TokenRun['kind'];
 
 const SIDE_LETTER: Record<Side, string> = { agent: 'a', customer: 'c' };
-const KIND_LETTER: Record<Kind, string> = { words: 'w', syllables: 's' };
+const KIND_LETTER: Record<Kind, string> = { words: 'w', syllables: 's', hanzi: 'h' };
+const PAIR_LETTER: Record<Kind, string> = { words: 'p', syllables: 'q', hanzi: 'r' };
 
 /**
- * One token as a lexeme: `<a|c><w|s><token>`, only [a-z0-9] so that neither FTS5's tokenizer nor a
+ * One token as a lexeme: `<a|c><w|s|h><token>` (side; word, syllable, or syllable of a spotter term written
+ * in characters), only [a-z0-9] so that neither FTS5's tokenizer nor a
  * tsvector can split, fold or drop it. Tokens with other characters (Cyrillic, characters, …) or overlong
  * ones become a hash: the same token always gives the same lexeme on both sides (the index's and the
  * query's); two that collide only make a call a candidate that the evaluator then turns down.
@@ -49,10 +51,10 @@ function hash64(s: string): string {
 
 /**
  * Two tokens next to each other in one run, as one lexeme (PostgreSQL's index, which has no phrases):
- * `<a|c><p|q><first>.<second>` (a tsvector lexeme may hold a dot; a token never does).
+ * `<a|c><p|q|r><first>.<second>` (a tsvector lexeme may hold a dot; a token never does).
  */
 export function pairLexeme(side: Side, kind: Kind, first: string, second: string): string {
-  return `${SIDE_LETTER[side]}${kind === 'words' ? 'p' : 'q'}${plain(first)}.${plain(second)}`;
+  return `${SIDE_LETTER[side]}${PAIR_LETTER[kind]}${plain(first)}.${plain(second)}`;
 }
 
 /** A run on a channel the evaluator reads unscoped only (neither agent nor customer) is indexed on both sides. */
@@ -102,7 +104,10 @@ export function textIndexDdl(d: Dialect): string {
         UNIQUE (box, call_id)
       );
       -- contentless: the text is the call's index_json already; contentless_delete lets a call's lexemes be replaced
-      CREATE VIRTUAL TABLE call_text USING fts5(lexemes, content='', contentless_delete=1, tokenize='ascii');`;
+      CREATE VIRTUAL TABLE call_text USING fts5(lexemes, content='', contentless_delete=1, tokenize='ascii');
+      -- the calls the index names, filtered by site and sorted by time without reading their rows (a calls
+      -- row holds its whole index: some kilobytes each, one page or more)
+      CREATE INDEX calls_search_keys ON calls (box, call_id, site, started_at);`;
   }
   return `
       CREATE TABLE call_text (

@@ -549,18 +549,22 @@ function prepare(index: SearchableIndex): PreparedCall {
   return { utterances, keywords, durationSec };
 }
 
-/** One run of consecutive tokens of a call: an utterance's word or syllable stream, or a keyword-spotter term. */
+/**
+ * One run of consecutive tokens of a call: an utterance's word or syllable stream, or a keyword-spotter
+ * term (`words`: written in Latin letters, found by terms in Latin letters; `hanzi`: the syllables of one
+ * written in characters, found by terms in characters only).
+ */
 export interface TokenRun {
   channel: Channel;
-  kind: 'words' | 'syllables';
+  kind: 'words' | 'syllables' | 'hanzi';
   tokens: string[];
 }
 
 /**
  * Every token a term can be matched against in this call, in the order the evaluator reads them: a text
  * index built from these (central/search) finds every call `matchCall` would match, because a term's
- * occurrence is its `words` consecutive in a words run or its `syllables` consecutive in a syllables run of
- * the same channel (a keyword-spotter term is a run of its own: latin words, or syllables for characters).
+ * occurrence is its `words` consecutive in a words run (a term in Latin letters) or its `syllables`
+ * consecutive in a syllables run, or a hanzi run for a term in characters, of the same channel.
  */
 export function searchableTokens(index: SearchableIndex): TokenRun[] {
   const call = prepare(index);
@@ -573,7 +577,7 @@ export function searchableTokens(index: SearchableIndex): TokenRun[] {
     if (typeof k.term !== 'string') continue;
     const chinese = hasCjk(k.term);
     const tokens = chinese ? hanziToSyllables(k.term) : latinTokens(k.term);
-    if (tokens.length) runs.push({ channel: k.channel, kind: chinese ? 'syllables' : 'words', tokens });
+    if (tokens.length) runs.push({ channel: k.channel, kind: chinese ? 'hanzi' : 'words', tokens });
   }
   return runs;
 }

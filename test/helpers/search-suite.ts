@@ -105,5 +105,6 @@ export async function compareQueries(t: Test, store: SqlStore, files: IndexFile[
 
 /** Makes the store as it was before migration 4 (no text index at all), for the next open to apply it again. */
 export async function dropTextIndex(store: SqlStore): Promise<void> {
-  await store.db.exec(`${store.db.dialect.name === 'sqlite' ? 'DROP TABLE call_text_ids; ' : ''}DROP TABLE call_text; DELETE FROM schema_migrations WHERE version = 4`);
+  const sqliteOnly = store.db.dialect.name === 'sqlite' ? 'DROP TABLE call_text_ids; DROP INDEX calls_search_keys; ' : '';
+  await store.db.exec(`${sqliteOnly}DROP TABLE call_text; DELETE FROM schema_migrations WHERE version = 4`);
 }
