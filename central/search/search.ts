@@ -39,9 +39,11 @@ export interface SearchTuning {
   sample: number;
   /** named in at least this share of them: every call is a candidate instead (above 1: never) */
   common: number;
+  /** PostgreSQL: named in at least this share of them (and less than `common`): walk the calls */
+  walkAbove: number;
 }
 
-export const SEARCH_TUNING: Readonly<SearchTuning> = { window: 100, examineBudget: 1000, driveFromIndexBelow: 20_000, sample: 1000, common: 0.25 };
+export const SEARCH_TUNING: Readonly<SearchTuning> = { window: 100, examineBudget: 1000, driveFromIndexBelow: 20_000, sample: 500, common: 0.25, walkAbove: 0.02 };
 /** hits returned per call (the rest are counted) */
 const HITS_PER_CALL = 50;
 
@@ -217,8 +219,10 @@ class Candidates {
     const share = this.pg ? await this.commonnessPg() : await this.commonnessSqlite();
     if (share !== null && share >= this.tuning.common) return (this.chosen = 'filter');
     if (!Number.isFinite(this.tuning.driveFromIndexBelow) || this.tuning.driveFromIndexBelow < 0) return (this.chosen = this.tuning.driveFromIndexBelow > 0 ? 'index' : 'walk');
-    const inner = this.pg ? 'SELECT 1 FROM call_text WHERE lexemes @@ ?::tsquery LIMIT ?' : 'SELECT 1 FROM call_text WHERE call_text MATCH ? LIMIT ?';
-    const [row] = await db.all<{ n: number }>(`SELECT COUNT(*) AS n FROM (${inner}) AS named`, [this.textParam(), this.tuning.driveFromIndexBelow + 1]);
+    // PostgreSQL: counting would be a scan of its own, and its planner misjudges how many calls a phrase's
+    // pairs name together (they come together): the sample says whether walking finds candidates soon
+    if (this.pg) return (this.chosen = share !== null && share >= this.tuning.walkAbove ? 'walk' : 'index');
+    const [row] = await db.all<{ n: number }>('SELECT COUNT(*) AS n FROM (SELECT 1 FROM call_text WHERE call_text MATCH ? LIMIT ?) AS named', [this.textParam(), this.tuning.driveFromIndexBelow + 1]);
     return (this.chosen = Number(row.n) <= this.tuning.driveFromIndexBelow ? 'index' : 'walk');
   }
 
@@ -300,7 +304,8 @@ class Candidates {
       plan === 'filter'
         ? null
         : this.pg
-          ? 'EXISTS (SELECT 1 FROM call_text t WHERE t.box = calls.box AND t.call_id = calls.call_id AND t.lexemes @@ ?::tsquery)'
+          ? // a value per row, which PostgreSQL cannot turn into a join over every call the index names
+            '(SELECT t.lexemes @@ ?::tsquery FROM call_text t WHERE t.box = calls.box AND t.call_id = calls.call_id)'
           : // unary +: not an index lookup per row, a test against the set
             'EXISTS (SELECT 1 FROM call_text_ids i WHERE i.box = calls.box AND i.call_id = calls.call_id AND +i.id IN (SELECT rowid FROM call_text WHERE call_text MATCH ?))';
     const keys: Keyset[] = [];
