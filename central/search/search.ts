@@ -247,11 +247,11 @@ class Candidates {
     const [site] = await this.siteList();
     if (site === undefined) return null;
     const { where, params } = scopedFilter(this.filter, [site]);
+    // the test is a value per sampled call (placeholders are numbered in the order they are written)
     const [row] = await this.store.db.all<{ named: number; total: number }>(
-      `WITH sample AS (SELECT box, call_id FROM calls WHERE ${where.join(' AND ')} ORDER BY started_at DESC, box DESC, call_id DESC LIMIT ?)
-       SELECT (SELECT COUNT(*) FROM sample JOIN call_text t ON t.box = sample.box AND t.call_id = sample.call_id WHERE t.lexemes @@ ?::tsquery) AS named,
-              (SELECT COUNT(*) FROM sample) AS total`,
-      [...params, this.tuning.sample, this.textParam()],
+      `SELECT COUNT(*) AS total, COUNT(*) FILTER (WHERE (SELECT t.lexemes @@ ?::tsquery FROM call_text t WHERE t.box = s.box AND t.call_id = s.call_id)) AS named
+       FROM (SELECT box, call_id FROM calls WHERE ${where.join(' AND ')} ORDER BY started_at DESC, box DESC, call_id DESC LIMIT ?) AS s`,
+      [this.textParam(), ...params, this.tuning.sample],
     );
     return Number(row.total) > 0 ? Number(row.named) / Number(row.total) : null;
   }
