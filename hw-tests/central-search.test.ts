@@ -16,6 +16,8 @@ import { defaultConfig } from '../provisioning/config.js';
 import { loadRules } from '../edge/rules/setup.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
 import { runSearch } from '../edge/search/search-command.js';
+import { searchIndexes } from '../edge/search/query.js';
+import { searchCalls } from '../central/search/search.js';
 import type { CallIndex } from '../edge/index/call-index.js';
 import { openStore } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
@@ -64,6 +66,19 @@ async function suite(t: Test, open: () => Promise<SqlStore>, label: string) {
   const r1 = await compareQueries(t, store, files, queries.slice(0, catalogueCount), `${label}, catalogue`, earshotSearch);
   const r2 = await compareQueries(t, store, files, queries.slice(catalogueCount), `${label}, random (seed ${seed})`, earshotSearch, PLANS.slice(0, 1));
   t.ok(r1.matched > 50 && r2.compared >= 25, `${r1.compared + r2.compared} queries compared, ${r1.matched + r2.matched} matches`);
+
+  // a newer index of a call replaces its words in the index; an older one arriving later does not
+  const [first] = files;
+  const reworded = { ...first.index, utterances: [{ channel: 'agent' as const, start: 1, end: 3, text: 'quixotic zephyr', script: 'latin' as const }], keywords: [] };
+  const [{ site, box, at }] = indexRecords([first]);
+  await store.storeBatch([{ site, box, seq: 1_000_000, kind: 'index', at, data: reworded }], 'open');
+  await store.storeBatch([{ site, box, seq: 999_999, kind: 'index', at, data: { ...reworded, utterances: [{ channel: 'agent', start: 1, end: 3, text: 'obsolete words' }] } }], 'open');
+  const ids = async (q: string) => (await searchCalls(store, '*', q, {}, { limit: 100 })).results.map((r) => r.call.callId);
+  t.same(await ids('"quixotic zephyr"'), [first.index.callId], `${label}: the newer index's words are found`);
+  t.same(await ids('obsolete'), [], `${label}: an older one arriving later changed nothing`);
+  const before = searchIndexes('refund OR 验证码', files).map((r) => r.callId).filter((id) => id !== first.index.callId);
+  t.same((await ids('refund OR 验证码')).sort(), before.sort(), `${label}: the call's old words are gone from the index`);
+  await store.storeBatch([{ site, box, seq: 1_000_001, kind: 'index', at, data: first.index }], 'open');
 
   // a store from before search: migration 4 indexes its calls when it is opened
   await dropTextIndex(store);
