@@ -228,11 +228,11 @@ class Candidates {
 
   /**
    * SQLite: the share of the newest calls the index names (FTS5 reads a rowid range of its lists cheaply;
-   * call_text_ids numbers calls as they first arrive).
+   * calls.text_id numbers calls as they first arrive with words).
    */
   private async commonnessSqlite(): Promise<number | null> {
     const db = this.store.db;
-    const [{ top }] = await db.all<{ top: number | null }>('SELECT MAX(id) AS top FROM call_text_ids');
+    const [{ top }] = await db.all<{ top: number | null }>('SELECT MAX(text_id) AS top FROM calls WHERE text_id IS NOT NULL');
     const sample = Math.min(this.tuning.sample, top ?? 0);
     if (sample <= 0) return null;
     const [{ n }] = await db.all<{ n: number }>('SELECT COUNT(*) AS n FROM call_text WHERE call_text MATCH ? AND rowid > ?', [this.textParam(), (top ?? 0) - sample]);
@@ -292,10 +292,9 @@ class Candidates {
     if (plan === 'index') {
       // one query over all the sites: the index's few calls, joined to theirs and sorted (the join is
       // written so that SQLite starts from the index, not from the calls)
-      const named = this.pg
-        ? 'SELECT box AS n_box, call_id AS n_call FROM call_text WHERE lexemes @@ ?::tsquery'
-        : 'SELECT i.box AS n_box, i.call_id AS n_call FROM call_text f CROSS JOIN call_text_ids i ON i.id = f.rowid WHERE call_text MATCH ?';
-      const from = `(${named}) AS named ${this.pg ? 'JOIN' : 'CROSS JOIN'} calls ON calls.box = named.n_box AND calls.call_id = named.n_call`;
+      const from = this.pg
+        ? '(SELECT box AS n_box, call_id AS n_call FROM call_text WHERE lexemes @@ ?::tsquery) AS named JOIN calls ON calls.box = named.n_box AND calls.call_id = named.n_call'
+        : '(SELECT rowid AS n_id FROM call_text WHERE call_text MATCH ?) AS named CROSS JOIN calls ON calls.text_id = named.n_id';
       return this.keys(from, [this.textParam()], this.sites === '*' && this.filter.site === undefined ? null : sites, after, n, null);
     }
     // walk each site's calls newest first on the call list's index (keeping those the index names: its set
@@ -307,7 +306,7 @@ class Candidates {
           ? // a value per row, which PostgreSQL cannot turn into a join over every call the index names
             '(SELECT t.lexemes @@ ?::tsquery FROM call_text t WHERE t.box = calls.box AND t.call_id = calls.call_id)'
           : // unary +: not an index lookup per row, a test against the set
-            'EXISTS (SELECT 1 FROM call_text_ids i WHERE i.box = calls.box AND i.call_id = calls.call_id AND +i.id IN (SELECT rowid FROM call_text WHERE call_text MATCH ?))';
+            '+text_id IN (SELECT rowid FROM call_text WHERE call_text MATCH ?)';
     const keys: Keyset[] = [];
     for (const site of sites) keys.push(...(await this.keys('calls', [], [site], after, n, member)));
     return keys.sort(newerFirst).slice(0, n);

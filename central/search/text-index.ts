@@ -6,8 +6,8 @@
  * more calls than `matchCall`, never fewer.
  *
  * SQLite: an FTS5 table without content (the index only; the text is the call's index_json), keyed by a
- * number of our own per call (`call_text_ids`: an explicit INTEGER PRIMARY KEY, which VACUUM keeps; the
- * calls table's implicit rowid it may renumber). PostgreSQL: a tsvector per call with a GIN index, built
+ * number of our own per call (`calls.text_id`; the calls table's implicit rowid VACUUM may renumber).
+ * PostgreSQL: a tsvector per call with a GIN index, built
  * from our lexemes as they are (no parser, no stemming), with each pair of adjacent tokens as a lexeme of its
  * own, since a tsvector cannot say that two words were next to each other in a long call. It is written in
  * the transaction that projects the call, and replaced with it.
@@ -97,17 +97,13 @@ export function tsvectorText(lexemes: string[], pairs: Iterable<string>): string
 export function textIndexDdl(d: Dialect): string {
   if (d.name === 'sqlite') {
     return `
-      CREATE TABLE call_text_ids (
-        id      INTEGER PRIMARY KEY,
-        box     TEXT NOT NULL,
-        call_id TEXT NOT NULL,
-        UNIQUE (box, call_id)
-      );
       -- contentless: the text is the call's index_json already; contentless_delete lets a call's lexemes be replaced
       CREATE VIRTUAL TABLE call_text USING fts5(lexemes, content='', contentless_delete=1, tokenize='ascii');
-      -- the calls the index names, filtered by site and sorted by time without reading their rows (a calls
-      -- row holds its whole index: some kilobytes each, one page or more)
-      CREATE INDEX calls_search_keys ON calls (box, call_id, site, started_at);`;
+      -- the call's row in call_text, numbered as calls first have words; the index also finds the calls the
+      -- text index names, and filters and sorts them by site and time, without reading their rows (a calls
+      -- row holds its whole index: some kilobytes each)
+      ALTER TABLE calls ADD COLUMN text_id INTEGER;
+      CREATE INDEX calls_text_id ON calls (text_id, site, started_at, box, call_id) WHERE text_id IS NOT NULL;`;
   }
   return `
       CREATE TABLE call_text (
@@ -119,31 +115,50 @@ export function textIndexDdl(d: Dialect): string {
       CREATE INDEX call_text_lexemes ON call_text USING GIN (lexemes);`;
 }
 
-/** Writes (or replaces) one call's lexemes, in the caller's transaction. */
+/**
+ * Writes (or replaces) one call's lexemes, in the caller's transaction (after its calls row). A call with
+ * no words has no entry: it can never be named, and a page of its own is not written for nothing.
+ */
 export async function indexCallText(sql: Sql, d: Dialect, box: string, callId: string, index: unknown): Promise<void> {
   // FTS5 has phrases: pairs are for the tsvector only
   const { lexemes, pairs } = callLexemes(index, d.name === 'postgres');
-  if (d.name === 'sqlite') {
-    await sql.run('INSERT INTO call_text_ids (box, call_id) VALUES (?, ?) ON CONFLICT (box, call_id) DO NOTHING', [box, callId]);
-    const [{ id }] = await sql.all<{ id: number }>('SELECT id FROM call_text_ids WHERE box = ? AND call_id = ?', [box, callId]);
-    await sql.run('DELETE FROM call_text WHERE rowid = ?', [id]);
-    await sql.run('INSERT INTO call_text (rowid, lexemes) VALUES (?, ?)', [id, lexemes.join(' ')]);
-  } else {
-    await sql.run('INSERT INTO call_text (box, call_id, lexemes) VALUES (?, ?, ?::tsvector) ON CONFLICT (box, call_id) DO UPDATE SET lexemes = excluded.lexemes', [
-      box,
-      callId,
-      tsvectorText(lexemes, pairs),
-    ]);
+  if (d.name === 'postgres') {
+    if (lexemes.length === 0) await sql.run('DELETE FROM call_text WHERE box = ? AND call_id = ?', [box, callId]);
+    else {
+      await sql.run('INSERT INTO call_text (box, call_id, lexemes) VALUES (?, ?, ?::tsvector) ON CONFLICT (box, call_id) DO UPDATE SET lexemes = excluded.lexemes', [
+        box,
+        callId,
+        tsvectorText(lexemes, pairs),
+      ]);
+    }
+    return;
   }
+  const [row] = await sql.all<{ text_id: number | null }>('SELECT text_id FROM calls WHERE box = ? AND call_id = ?', [box, callId]);
+  if (!row) return;
+  let id = row.text_id;
+  if (id !== null) await sql.run('DELETE FROM call_text WHERE rowid = ?', [id]);
+  if (lexemes.length === 0) return;
+  if (id === null) {
+    const [{ top }] = await sql.all<{ top: number | null }>('SELECT MAX(text_id) AS top FROM calls WHERE text_id IS NOT NULL');
+    id = (top ?? 0) + 1;
+    await sql.run('UPDATE calls SET text_id = ? WHERE box = ? AND call_id = ?', [id, box, callId]);
+  }
+  await sql.run('INSERT INTO call_text (rowid, lexemes) VALUES (?, ?)', [id, lexemes.join(' ')]);
 }
 
-/** Migration 4's second half: the calls already stored, indexed in pages (a large store is not read into memory at once). */
+/**
+ * Migration 4's second half: the calls already stored, indexed in pages (a large store is not read into
+ * memory at once); on SQLite in the order they were stored, so that numbers follow arrival as they will.
+ */
 export async function fillTextIndex(sql: Sql, d: Dialect): Promise<number> {
-  let after: [string, string] = ['', ''];
+  const sqlite = d.name === 'sqlite';
+  let after: unknown[] = sqlite ? [0] : ['', ''];
   let n = 0;
   for (;;) {
-    const rows = await sql.all<{ box: string; call_id: string; index_json: string }>(
-      'SELECT box, call_id, index_json FROM calls WHERE (box, call_id) > (?, ?) ORDER BY box, call_id LIMIT 500',
+    const rows = await sql.all<{ r?: number; box: string; call_id: string; index_json: string }>(
+      sqlite
+        ? 'SELECT rowid AS r, box, call_id, index_json FROM calls WHERE rowid > ? ORDER BY rowid LIMIT 500'
+        : 'SELECT box, call_id, index_json FROM calls WHERE (box, call_id) > (?, ?) ORDER BY box, call_id LIMIT 500',
       after,
     );
     if (rows.length === 0) return n;
@@ -157,6 +172,7 @@ export async function fillTextIndex(sql: Sql, d: Dialect): Promise<number> {
       await indexCallText(sql, d, r.box, r.call_id, index);
       n++;
     }
-    after = [rows[rows.length - 1].box, rows[rows.length - 1].call_id];
+    const last = rows[rows.length - 1];
+    after = sqlite ? [last.r] : [last.box, last.call_id];
   }
 }

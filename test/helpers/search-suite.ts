@@ -45,7 +45,7 @@ export async function indexCandidates(store: SqlStore, q: string): Promise<Set<s
   const rows =
     store.db.dialect.name === 'postgres'
       ? await store.db.all<{ call_id: string }>('SELECT call_id FROM call_text WHERE lexemes @@ ?::tsquery', [tsqueryText(cond)])
-      : await store.db.all<{ call_id: string }>('SELECT i.call_id FROM call_text f JOIN call_text_ids i ON i.id = f.rowid WHERE call_text MATCH ?', [fts5Query(cond)]);
+      : await store.db.all<{ call_id: string }>('SELECT c.call_id FROM call_text f JOIN calls c ON c.text_id = f.rowid WHERE call_text MATCH ?', [fts5Query(cond)]);
   return new Set(rows.map((r) => r.call_id));
 }
 
@@ -105,6 +105,6 @@ export async function compareQueries(t: Test, store: SqlStore, files: IndexFile[
 
 /** Makes the store as it was before migration 4 (no text index at all), for the next open to apply it again. */
 export async function dropTextIndex(store: SqlStore): Promise<void> {
-  const sqliteOnly = store.db.dialect.name === 'sqlite' ? 'DROP TABLE call_text_ids; DROP INDEX calls_search_keys; ' : '';
+  const sqliteOnly = store.db.dialect.name === 'sqlite' ? 'DROP INDEX calls_text_id; ALTER TABLE calls DROP COLUMN text_id; ' : '';
   await store.db.exec(`${sqliteOnly}DROP TABLE call_text; DELETE FROM schema_migrations WHERE version = 4`);
 }
