@@ -257,11 +257,11 @@ class Candidates {
   }
 
   /**
-   * Up to `size` candidates after `after`, newest first; `more` when there are others after them. After
-   * the first window, keys are fetched for the rest of the request's budget at once (the index's set is
-   * then built once more, not once per window) and windows are cut from them.
+   * Up to `size` candidates after `after`, newest first, and the last one's key; `more` when there are
+   * others after them. After the first window, keys are fetched for the rest of the request's budget at
+   * once (the index's set is then built once more, not once per window) and windows are cut from them.
    */
-  async window(after: Keyset | null, size: number): Promise<{ rows: Row[]; more: boolean }> {
+  async window(after: Keyset | null, size: number): Promise<{ rows: Row[]; last: Keyset | null; more: boolean }> {
     let start = -1;
     const cached = this.fetched;
     if (cached) {
@@ -279,7 +279,8 @@ class Candidates {
       start = 0;
     }
     const keys = this.fetched!.keys.slice(start, start + size + 1);
-    return { rows: await this.rows(keys.slice(0, size)), more: keys.length > size };
+    const window = keys.slice(0, size);
+    return { rows: await this.rows(window), last: window[window.length - 1] ?? null, more: keys.length > size };
   }
 
   private fetched: { after: Keyset | null; keys: Keyset[]; complete: boolean } | null = null;
@@ -393,8 +394,8 @@ export async function searchCalls(
   const hitsPerCall = page.hitsPerCall ?? HITS_PER_CALL;
   let cursor: Cursor = page.cursor ? decodeCursor(page.cursor) : { w: null, o: 0 };
   const cond = candidateCondition(tree);
-  // a site the caller may not see has nothing for them (the route answers 404 before asking)
   const cost = { plan: 'filter' as Plan, planMs: 0, fetchMs: 0, evaluateMs: 0 };
+  // a site the caller may not see has nothing for them (the route answers 404 before asking)
   if (filter.site !== undefined && sites !== '*' && !sites.includes(filter.site)) return { results: [], examined: 0, narrowed: false, more: false, next: null, cost };
   const candidates = new Candidates(store, sites, filter, cond, tuning);
   let t = performance.now();
@@ -412,7 +413,7 @@ export async function searchCalls(
   let examined = 0;
   let next: Cursor | null = null;
   for (;;) {
-    const { rows, more } = await candidates.window(cursor.w, window);
+    const { rows, last, more } = await candidates.window(cursor.w, window);
     cost.fetchMs += lap();
     examined += rows.length;
     const matched = evaluateWindow(tree, rows);
@@ -428,9 +429,8 @@ export async function searchCalls(
       next = { w: cursor.w, o: shown };
       break;
     }
-    if (!more) break;
-    const last = rows[rows.length - 1];
-    const after: Keyset = [last.started_at, last.box, last.call_id];
+    if (!more || !last) break;
+    const after = last;
     if (results.length >= limit || examined >= tuning.examineBudget) {
       next = { w: after, o: 0 };
       break;
