@@ -43,7 +43,7 @@ export interface SearchTuning {
   walkAbove: number;
 }
 
-export const SEARCH_TUNING: Readonly<SearchTuning> = { window: 100, examineBudget: 1000, driveFromIndexBelow: 20_000, sample: 500, common: 0.25, walkAbove: 0.02 };
+export const SEARCH_TUNING: Readonly<SearchTuning> = { window: 100, examineBudget: 1000, driveFromIndexBelow: 20_000, sample: 500, common: 0.25, walkAbove: 0.01 };
 /** hits returned per call (the rest are counted) */
 const HITS_PER_CALL = 50;
 
