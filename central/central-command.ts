@@ -15,6 +15,7 @@ import { registerAccountCommands } from './auth/cli.js';
 import { setupAccounts, type AccountsOptions } from './auth/web.js';
 import { countUsers } from './auth/users.js';
 import { callsRoutes } from './calls/routes.js';
+import { searchRoutes } from './search/routes.js';
 import { figuresRoutes } from './review/figures.js';
 import { reviewRoutes } from './review/routes.js';
 
@@ -130,7 +131,7 @@ async function storeFrom(opts: { db?: string; config?: string }): Promise<SqlSto
 export async function centralExtras(accounts: Partial<AccountsOptions> = {}): Promise<Parameters<typeof startCentral>[1]> {
   return {
     accounts: (app, store) => setupAccounts(app, store, { log, ...accounts }),
-    routes: [callsRoutes, reviewRoutes, figuresRoutes],
+    routes: [callsRoutes, searchRoutes, reviewRoutes, figuresRoutes],
   };
 }
 

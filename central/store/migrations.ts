@@ -6,6 +6,8 @@
  * Versions are only ever added: an applied migration is never edited (a database that has it would not
  * see the change).
  */
+import type { Sql } from './sql-store.js';
+import { fillTextIndex, textIndexDdl } from '../search/text-index.js';
 
 export interface Dialect {
   name: 'sqlite' | 'postgres';
@@ -56,6 +58,8 @@ export interface Migration {
   version: number;
   name: string;
   sql: (d: Dialect) => string;
+  /** Run after `sql`, in the same transaction: what SQL alone cannot do (filling a new table from the data held). */
+  fill?: (sql: Sql, d: Dialect) => Promise<unknown>;
 }
 
 /**
@@ -194,6 +198,14 @@ export const MIGRATIONS: readonly Migration[] = [
         detail   TEXT
       );
       CREATE INDEX audit_at ON audit (at);`,
+  },
+  {
+    version: 4,
+    // The lexemes are the evaluator's own normalisation (central/search/text-index.ts), so the calls already
+    // held are indexed by code, not SQL.
+    name: 'search text index',
+    sql: textIndexDdl,
+    fill: fillTextIndex,
   },
   {
     version: 5,

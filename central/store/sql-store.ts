@@ -5,6 +5,7 @@
  */
 import { LATEST_VERSION, MIGRATIONS, type Dialect } from './migrations.js';
 import { StoreOpenError } from './store.js';
+import { indexCallText } from '../search/text-index.js';
 import type {
   AlertRow,
   BatchResult,
@@ -59,6 +60,7 @@ export async function migrate(db: Db): Promise<number[]> {
     for (const m of MIGRATIONS) {
       if (applied.has(m.version)) continue;
       await sql.exec(m.sql(db.dialect));
+      await m.fill?.(sql, db.dialect);
       await sql.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, new Date().toISOString()]);
       done.push(m.version);
     }
@@ -151,9 +153,10 @@ const UPSERT_ALERT = `INSERT INTO alerts (box, call_id, alert_id, site, seq, at,
     raised_at = excluded.raised_at, revision = excluded.revision, evidence = excluded.evidence, alert_json = excluded.alert_json
   WHERE excluded.revision > alerts.revision`;
 
-const CALL_COLUMNS = 'site, box, call_id, seq, line, agent, started_at, ended_at, duration_sec, language, talk_ratio, longest_silence_sec, overtalk_count, overtalk_sec, agitated, alert_count';
+/** The columns of a CallRow (search reads them too). */
+export const CALL_COLUMNS = 'site, box, call_id, seq, line, agent, started_at, ended_at, duration_sec, language, talk_ratio, longest_silence_sec, overtalk_count, overtalk_sec, agitated, alert_count';
 
-interface CallDbRow {
+export interface CallDbRow {
   site: string;
   box: string;
   call_id: string;
@@ -172,7 +175,7 @@ interface CallDbRow {
   alert_count: number;
 }
 
-const toCall = (r: CallDbRow): CallRow => ({
+export const toCall = (r: CallDbRow): CallRow => ({
   site: r.site,
   box: r.box,
   callId: r.call_id,
@@ -372,10 +375,12 @@ export class SqlStore implements Store {
     if (r.kind === 'index') {
       const call = callOf(r);
       if (!call) return;
-      await sql.run(UPSERT_CALL, [
+      const replaced = await sql.run(UPSERT_CALL, [
         r.box, call.callId, r.site, r.seq, call.line, call.agent, call.startedAt, call.endedAt, call.durationSec, call.language, call.talkRatio,
         call.longestSilenceSec, call.overtalkCount, call.overtalkSec, call.agitated ? 1 : 0, call.alertCount, call.json,
       ]);
+      // An older index of the call (replaced = 0) leaves the newer one's text in place too.
+      if (replaced > 0) await indexCallText(sql, this.db.dialect, r.box, call.callId, r.data);
       // The index holds each alert at its latest revision: it fills in any live alert record not seen.
       const alerts = Array.isArray(obj(r.data)?.alerts) ? (obj(r.data)!.alerts as unknown[]) : [];
       for (const a of alerts) await this.upsertAlert(sql, r, alertOf(call.callId, a));

@@ -323,15 +323,24 @@ const latinTokens = (text: string) => latinTokensWithOffsets(text).map((t) => t.
  * becomes v, so `lǜ`, `lü`, `lv4` and `lu:` are all `lv`.
  */
 export function normalizeSyllable(s: string): string {
-  return s
-    .toLowerCase()
-    .replace(/u:/g, 'v')
-    .normalize('NFD')
-    .replace(/u\u0308/g, 'v')
-    .replace(/\p{M}/gu, '')
-    .replace(/(?<=[a-z])[1-5]$/, '')
-    .replace(/[^a-z0-9]/g, '');
+  let n = syllableCache.get(s);
+  if (n === undefined) {
+    n = s
+      .toLowerCase()
+      .replace(/u:/g, 'v')
+      .normalize('NFD')
+      .replace(/u\u0308/g, 'v')
+      .replace(/\p{M}/gu, '')
+      .replace(/(?<=[a-z])[1-5]$/, '')
+      .replace(/[^a-z0-9]/g, '');
+    // Mandarin has some 1,300 toned syllables: the centre evaluating thousands of calls meets the same ones
+    // again and again (bounded all the same: words that are not syllables pass through here too)
+    if (syllableCache.size >= 20_000) syllableCache.clear();
+    syllableCache.set(s, n);
+  }
+  return n;
 }
+const syllableCache = new Map<string, string>();
 
 /** Pinyin written as syllables separated by spaces (apostrophes and punctuation also separate). */
 function pinyinSyllables(text: string): string[] {
@@ -343,6 +352,18 @@ function pinyinSyllables(text: string): string[] {
 
 /** Pinyin of a text with Chinese characters: each character's reading in context; other text as words. */
 function hanziToSyllables(text: string): string[] {
+  // keyword-spotter terms are read again for every call searched (the centre searches thousands): remember
+  // recent readings (copies out, so a caller cannot change what is remembered)
+  const known = readingCache.get(text);
+  if (known) return [...known];
+  const out = readHanzi(text);
+  if (readingCache.size >= 5_000) readingCache.clear();
+  readingCache.set(text, out);
+  return [...out];
+}
+const readingCache = new Map<string, string[]>();
+
+function readHanzi(text: string): string[] {
   const out: string[] = [];
   let last = 0;
   for (const m of text.matchAll(CJK_RUN)) {
@@ -355,7 +376,7 @@ function hanziToSyllables(text: string): string[] {
 }
 
 /** What a query term looks for: words (English, or pinyin typed in Latin letters) or syllables (Chinese). */
-interface TermPattern {
+export interface TermPattern {
   chinese: boolean;
   /** latin words, for the transcript's words */
   words: string[];
@@ -368,7 +389,8 @@ function termTokens(text: string): string[] {
 }
 
 const patternCache = new Map<string, TermPattern>();
-function termPattern(text: string): TermPattern {
+/** The words and syllables a term's occurrences are made of, normalised as the call's are (a text index asks for these). */
+export function termPattern(text: string): TermPattern {
   let p = patternCache.get(text);
   if (!p) {
     const chinese = hasCjk(text);
@@ -527,6 +549,39 @@ function prepare(index: SearchableIndex): PreparedCall {
   return { utterances, keywords, durationSec };
 }
 
+/**
+ * One run of consecutive tokens of a call: an utterance's word or syllable stream, or a keyword-spotter
+ * term (`words`: written in Latin letters, found by terms in Latin letters; `hanzi`: the syllables of one
+ * written in characters, found by terms in characters only).
+ */
+export interface TokenRun {
+  channel: Channel;
+  kind: 'words' | 'syllables' | 'hanzi';
+  tokens: string[];
+}
+
+/**
+ * Every token a term can be matched against in this call, in the order the evaluator reads them: a text
+ * index built from these (central/search) finds every call `matchCall` would match, because a term's
+ * occurrence is its `words` consecutive in a words run (a term in Latin letters) or its `syllables`
+ * consecutive in a syllables run, or a hanzi run for a term in characters, of the same channel.
+ */
+export function searchableTokens(index: SearchableIndex): TokenRun[] {
+  const call = prepare(index);
+  const runs: TokenRun[] = [];
+  for (const p of call.utterances) {
+    if (p.words?.units.length) runs.push({ channel: p.u.channel, kind: 'words', tokens: p.words.units.map((x) => x.token) });
+    if (p.syllables?.units.length) runs.push({ channel: p.u.channel, kind: 'syllables', tokens: p.syllables.units.map((x) => x.token) });
+  }
+  for (const k of call.keywords) {
+    if (typeof k.term !== 'string') continue;
+    const chinese = hasCjk(k.term);
+    const tokens = chinese ? hanziToSyllables(k.term) : latinTokens(k.term);
+    if (tokens.length) runs.push({ channel: k.channel, kind: chinese ? 'hanzi' : 'words', tokens });
+  }
+  return runs;
+}
+
 interface Context {
   channel?: Channel;
   /** occurrences must start at or before this time (first:Ns) */
@@ -630,6 +685,82 @@ export function matchCall(query: QueryNode | string, index: SearchableIndex): Qu
   const node = typeof query === 'string' ? parseQuery(query) : query;
   const result = evaluate(node, prepare(index), { startBy: Infinity, endFrom: -Infinity });
   return result.ok ? { hits: result.hits } : null;
+}
+
+/** A piece of text to show around a hit; `hit` marks the matched words. Plain text, never markup. */
+export interface SnippetSegment {
+  text: string;
+  hit?: true;
+}
+
+/**
+ * Where each hit is, as text to show: the utterance it was found in, split into segments with the hit's
+ * words flagged, at most `context` words either side (an ellipsis marks a cut). A keyword-spotter hit is
+ * flagged where the transcript has its words at that time; where it does not, its snippet is the term.
+ */
+export function hitSnippets(index: SearchableIndex, hits: SearchHit[], context = 8): SnippetSegment[][] {
+  const call = prepare(index);
+  return hits.map((hit) => {
+    for (const p of call.utterances) {
+      if (p.u.channel !== hit.channel || p.u.end < hit.start || p.u.start > hit.end) continue;
+      for (const stream of [p.words, p.syllables]) {
+        if (!stream) continue;
+        const ranges = hit.source === 'keyword' ? keywordRanges(stream, hit, stream === p.syllables) : transcriptRanges(stream, hit);
+        if (ranges.length) return segments(stream.pieces, ranges, context);
+      }
+    }
+    return [{ text: hit.text, hit: true }];
+  });
+}
+
+/** Piece ranges [first, last] of a stream that the evaluator would have reported as this hit. */
+function transcriptRanges(stream: Stream, hit: SearchHit): [number, number][] {
+  const out: [number, number][] = [];
+  const { units, pieces } = stream;
+  for (let a = 0; a < units.length; a++) {
+    if (units[a].start !== hit.start) continue;
+    let end = -Infinity;
+    for (let b = a; b < units.length && b - a < 64; b++) {
+      end = Math.max(end, units[b].end);
+      if (end === hit.end && joinPieces(pieces.slice(units[a].piece, units[b].piece + 1)) === hit.text) out.push([units[a].piece, units[b].piece]);
+    }
+  }
+  return out;
+}
+
+/** Piece ranges where the transcript has a keyword hit's term (its words, or its syllables in Mandarin), during the hit. */
+function keywordRanges(stream: Stream, hit: SearchHit, syllables: boolean): [number, number][] {
+  const p = termPattern(hit.text);
+  const pattern = syllables ? p.syllables : p.chinese ? [] : p.words;
+  const out: [number, number][] = [];
+  const { units } = stream;
+  outer: for (let a = 0; pattern.length > 0 && a + pattern.length <= units.length; a++) {
+    for (let j = 0; j < pattern.length; j++) if (units[a + j].token !== pattern[j]) continue outer;
+    const last = units[a + pattern.length - 1];
+    if (last.end < hit.start || units[a].start > hit.end) continue;
+    out.push([units[a].piece, last.piece]);
+  }
+  return out;
+}
+
+function segments(pieces: string[], ranges: [number, number][], context: number): SnippetSegment[] {
+  const flagged = (k: number) => ranges.some(([a, b]) => k >= a && k <= b);
+  const from = Math.max(0, Math.min(...ranges.map((r) => r[0])) - context);
+  const to = Math.min(pieces.length - 1, Math.max(...ranges.map((r) => r[1])) + context);
+  const out: SnippetSegment[] = [];
+  const push = (text: string, hit: boolean) => {
+    const last = out[out.length - 1];
+    if (last && !!last.hit === hit) last.text += text;
+    else out.push(hit ? { text, hit: true } : { text });
+  };
+  if (from > 0) push('… ', false);
+  for (let k = from; k <= to; k++) {
+    const hit = flagged(k);
+    if (k > from && !(hasCjk(pieces[k - 1].at(-1) ?? '') && hasCjk(pieces[k][0] ?? ''))) push(' ', hit && flagged(k - 1));
+    push(pieces[k], hit);
+  }
+  if (to < pieces.length - 1) push(' …', false);
+  return out;
 }
 
 export interface SearchResult {
