@@ -231,7 +231,7 @@ function suite(t: Test, open: () => Promise<SqlStore>) {
         ['qa-a', '/api/review/queue?after=bm90LWEtY3Vyc29y', {}, /^after: not a queue cursor/],
         ['qa-a', '/api/review/queue?severity=urgent', {}, /^severity: one of info, warning, critical/],
         ['qa-a', '/api/review/queue?limit=0', {}, /^limit: a whole number from 1 to 200/],
-        ['qa-a', '/api/review/precision?from=yesterday', {}, /^from: not an ISO 8601 date/],
+        ['qa-a', '/api/review/precision?from=yesterday', {}, /^from: not a date or a time with its zone/],
         ['qa-a', '/api/review/trend?from=2026-12-10&to=2026-12-01', {}, /^from .* must be before to/],
         ['qa-a', '/api/review/trend?from=2020-01-01&to=2026-01-01', {}, /at most two years/],
         ['qa-a', '/api/reviews?box=b1', {}, /^box and callId: required/],

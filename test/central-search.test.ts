@@ -239,16 +239,16 @@ t.test('the API: results, and a clear 4xx for every mistake', async (t) => {
   t.equal(nested.status, 200, 'redundant parentheses are not nesting');
 
   for (const [query, param, message] of [
-    ['silenceOverSec=abc', 'silenceOverSec', /not a number of seconds: abc/],
-    ['from=yesterday', 'from', /not a date or time/],
+    ['silenceOverSec=abc', 'silenceOverSec', /seconds, a number 0 or more: abc/],
+    ['from=yesterday', 'from', /not a date or a time with its zone/],
     ['agitated=maybe', 'agitated', /true or false, not maybe/],
-    ['overtalkAtLeast=-1', 'overtalkAtLeast', /not a whole number/],
+    ['overtalkAtLeast=-1', 'overtalkAtLeast', /a whole number 0 or more: -1/],
     ['agent=a&agent=b', 'agent', /given more than once/],
-    ['colour=red', 'colour', /not a filter \(filters: site, box/],
+    ['colour=red', 'colour', /colour: not a parameter of the call filter/],
   ] as const) {
     const res = await get(`/api/search?q=refund&${query}`);
     t.equal(res.status, 400, query);
-    t.match(res.body, { param, error: message }, `${query}: ${res.body.error}`);
+    t.match(res.body, { parameter: param, error: message }, `${query}: ${res.body.error}`);
   }
   t.match(await get('/api/search?q=refund&limit=0'), { status: 400, body: { error: /limit/ } });
   t.match(await get('/api/search?q=refund&limit=101'), { status: 400, body: { error: 'limit: a whole number from 1 to 100, not 101' } });

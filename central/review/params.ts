@@ -6,6 +6,7 @@ import type { FastifyReply } from 'fastify';
 import { SEVERITIES } from '../../edge/rules/types.js';
 import { mayseeSite, type Caller } from '../web/access.js';
 import { BadCursorError, type ReviewFilter } from './reviews.js';
+import { BadParameter, between, optional, time } from '../params.js';
 
 export class RequestError extends Error {
   constructor(readonly status: 400 | 404, message: string) {
@@ -17,29 +18,19 @@ export type Query = Record<string, string | string[] | undefined>;
 
 /** One value of a parameter given at most once; undefined when absent or empty. */
 export function param(q: Query, name: string, maxLength = 200): string | undefined {
-  const v = q[name];
-  if (Array.isArray(v)) throw new RequestError(400, `${name}: given more than once`);
-  if (v === undefined || v === '') return undefined;
-  if (v.length > maxLength) throw new RequestError(400, `${name}: longer than ${maxLength} characters`);
-  return v;
+  return optional(q, name, (v) => {
+    if (v.length > maxLength) throw new BadParameter(name, `longer than ${maxLength} characters`);
+    return v;
+  });
 }
 
 /** An ISO 8601 date or time, as ISO UTC text (how the store keeps times). */
 export function timeParam(q: Query, name: string): string | undefined {
-  const v = param(q, name, 40);
-  if (v === undefined) return undefined;
-  const t = /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : NaN;
-  // Date.parse rolls 2026-02-31 over to March.
-  if (!Number.isFinite(t) || (v.length === 10 && new Date(t).toISOString().slice(0, 10) !== v)) throw new RequestError(400, `${name}: not an ISO 8601 date or time: ${v}`);
-  return new Date(t).toISOString();
+  return optional(q, name, time);
 }
 
 export function intParam(q: Query, name: string, min: number, max: number): number | undefined {
-  const v = param(q, name, 12);
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!/^-?\d+$/.test(v) || n < min || n > max) throw new RequestError(400, `${name}: a whole number from ${min} to ${max}, not ${v}`);
-  return n;
+  return optional(q, name, between(min, max));
 }
 
 /** The sites a request looks at: the one it names (404 if not the caller's), else all the caller's. */
@@ -78,6 +69,7 @@ export async function answer<T>(reply: FastifyReply, fn: () => Promise<T>): Prom
     return await fn();
   } catch (err) {
     if (err instanceof RequestError) return reply.code(err.status).send({ error: err.message });
+    if (err instanceof BadParameter) return reply.code(400).send({ error: err.message, parameter: err.parameter });
     if (err instanceof BadCursorError) return reply.code(400).send({ error: err.message });
     throw err;
   }
