@@ -56,6 +56,7 @@ const PARAMS: Record<string, string> = {
   rule: 'card-data',
   name: 'nobody-such',
   user: 'nobody-such',
+  list: 'queue.csv',
 };
 
 /** The same in the query string of every GET, for routes that take them there. */
