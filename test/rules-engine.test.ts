@@ -314,8 +314,10 @@ t.test('customer agitation alerts while the stretch goes on, once, not again whe
     { ...base, end: 9, score: 0.8, emittedAt: 10.2 },
   ];
   const alerts = run(only('customer-agitation'), events);
-  t.match(alerts, [{ rule: 'customer-agitation', channel: 'customer', start: 5, end: 6.5, raisedAt: 6.7 }], 'raised at the first report that qualifies');
-  t.equal(alerts.length, 1, 'the closing event of the same stretch raises nothing more');
+  t.match(alerts, [{ id: 'customer-agitation-1', channel: 'customer', start: 5, end: 6.5, raisedAt: 6.7, evidence: /score 0\.70\)$/ }], 'raised at the first report that qualifies');
+  t.same(new Set(alerts.map((a) => a.id)).size, 1, 'the closing event of the same stretch raises no second alert');
+  t.match(alerts[1], { id: 'customer-agitation-1', revision: 2, revisedAt: 10.2, start: 5, end: 6.5, evidence: /score 0\.80\)$/ }, 'it revises the alert with the figures the index keeps');
+  t.equal(alerts.length, 2);
 });
 
 t.test('an agitation alert raised before its words is sent again with them, same id, once', async (t) => {
@@ -336,10 +338,13 @@ t.test('an agitation alert raised before its words is sent again with them, same
   t.same(engine.alerts, [published[1]], 'the engine keeps the revision in place of the first');
 });
 
-t.test('an agitation alert whose words never come stays as raised', async (t) => {
+t.test('an agitation alert whose words never come is revised only if its figures changed', async (t) => {
   const base = { type: 'emotion' as const, channel: 'customer' as const, start: 5, f0RisePct: 30, loudnessRiseDb: 7 };
-  const call = new Call().add({ ...base, end: 6.5, score: 0.7, ongoing: true, emittedAt: 6.7 }).add({ ...base, end: 9, score: 0.8, emittedAt: 9.4 });
-  const published = run(only('customer-agitation'), call.end(12));
-  t.equal(published.length, 1);
+  const same = new Call().add({ ...base, end: 6.5, score: 0.7, ongoing: true, emittedAt: 6.7 }).add({ ...base, end: 9, score: 0.7, emittedAt: 9.4 });
+  const published = run(only('customer-agitation'), same.end(12));
+  t.equal(published.length, 1, 'the same figures at the close: nothing to send again');
   t.equal(published[0]!.revision, undefined);
+  const rose = new Call().add({ ...base, end: 6.5, score: 0.7, ongoing: true, emittedAt: 6.7 }).add({ ...base, end: 9, score: 0.8, emittedAt: 9.4 });
+  const revised = run(only('customer-agitation'), rose.end(12));
+  t.match(revised, [{ revision: undefined }, { revision: 2, revisedAt: 12, evidence: /\(score 0\.80\)$/ }], 'the final figures, at the hang-up, without words');
 });
