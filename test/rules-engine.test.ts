@@ -348,3 +348,23 @@ t.test('an agitation alert whose words never come is revised only if its figures
   const revised = run(only('customer-agitation'), rose.end(12));
   t.match(revised, [{ revision: undefined }, { revision: 2, revisedAt: 12, evidence: /\(score 0\.80\)$/ }], 'the final figures, at the hang-up, without words');
 });
+
+t.test('agent monologue: raised while the agent goes on past 30 s; a back-channel does not break it, a reply does', async (t) => {
+  const explain = (reply: [number, number, string]) =>
+    new Call()
+      .say('customer', 0.5, 3, 'hi I would like to understand my new tariff')
+      .say('agent', 3.5, 15, 'of course your tariff started on the first of the month')
+      .say('customer', ...reply)
+      .say('agent', 16.5, 30, 'the unit price is now twenty four pence per kilowatt hour')
+      .say('agent', 31, 42, 'and we review your direct debit every six months')
+      .say('customer', 43, 45, 'that makes sense thank you')
+      .end(48);
+  const alerts = run(only('agent-monologue'), explain([15.3, 15.8, 'okay']));
+  t.match(alerts, [{ id: 'agent-monologue-1', channel: 'agent', start: 3.5, end: 33.5 }], 'one alert, from the start of the explanation to where it passed 30 s');
+  t.equal(alerts.length, 1);
+  t.ok(alerts[0].raisedAt >= 33.5 + LAG && alerts[0].raisedAt < 42, `raised while the agent was still talking (${alerts[0].raisedAt})`);
+  t.match(alerts[0].evidence, /^the agent talked for more than 30 s from 0:03\.5 without the customer getting a word in: "of course your tariff/);
+  t.same(run(only('agent-monologue'), explain([15.3, 16.4, 'sorry what is a tariff'])), [], 'a reply of 1.1 s is the customer getting a word in');
+  const paused = new Call().say('agent', 0.5, 14, 'let me read you the terms').say('agent', 16.6, 40, 'and the rest of them').end(42);
+  t.same(run(only('agent-monologue'), paused), [], 'a pause of 2.6 s ends the turn');
+});

@@ -4,13 +4,14 @@ import { emotion } from './emotion.js';
 import { hurriedHangup } from './hurried-hangup.js';
 import { lateHangup } from './late-hangup.js';
 import { metrics } from './metrics.js';
+import { monologue } from './monologue.js';
 import { overtalk } from './overtalk.js';
 import { phrase } from './phrase.js';
 import { query } from './query.js';
 import { silentAgent } from './silent-agent.js';
 
 /** Every kind of rule, by its `kind`: the one list a new detector joins. */
-const ALL: readonly Detector[] = [phrase, query, metrics, lateHangup, deadAir, silentAgent, hurriedHangup, emotion, overtalk];
+const ALL: readonly Detector[] = [phrase, query, metrics, lateHangup, deadAir, silentAgent, hurriedHangup, emotion, overtalk, monologue];
 
 export const DETECTORS: ReadonlyMap<string, Detector> = new Map(ALL.map((d) => [d.kind, d]));
 
