@@ -2,7 +2,7 @@ import type { CallState } from '../call/call-state.js';
 import { formatTime, type SearchHit } from '../search/query.js';
 
 /** Two hits are the same evidence when they are on one side and overlap (within this slack). */
-export const SAME_EVIDENCE_SLACK = 0.5;
+const SAME_EVIDENCE_SLACK = 0.5;
 const MAX_EVIDENCE_PARTS = 3;
 
 export function sameEvidence(a: SearchHit, b: SearchHit): boolean {

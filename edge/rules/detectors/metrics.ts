@@ -1,4 +1,4 @@
-import type { Detector } from '../detector.js';
+import type { Detector, RuleContext } from '../detector.js';
 import { metricsHold, noParams } from './matching.js';
 
 /** A rule on the call's figures alone (`when.metrics`): raised once per call, when they hold. */
@@ -20,7 +20,7 @@ export const metrics: Detector<null> = {
   },
 };
 
-function raiseIfHeld(ctx: Parameters<NonNullable<typeof metrics.end>>[0], final: boolean): void {
+function raiseIfHeld(ctx: RuleContext<null>, final: boolean): void {
   const m = metricsHold(ctx, final);
   if (m.ok) ctx.raise({ channel: ctx.rule.channel ?? 'both', start: 0, end: ctx.call.lengthSec, evidence: m.text });
 }
