@@ -9,6 +9,10 @@ import { loadSpeechModels } from '../edge/speech-setup.js';
 import { judgeRuleRun, ruleCalls, rulesConfig, runRuleCall } from '../bench/rules.js';
 import { alertFigureProblems } from './helpers/alert-figures.js';
 
+// 24 calls, two of them a minute long (agent-monologue), through recognition: more than the default 300 s
+// on a busy two-core box.
+t.setTimeout(600_000);
+
 const rules = RulePackRegistry.withBuiltins().rules();
 const config = rulesConfig(rules);
 const calls = ruleCalls().filter((c) => c.language === 'en');
