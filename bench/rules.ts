@@ -12,6 +12,7 @@ import { defaultConfig, type EarshotConfig } from '../provisioning/config.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
 import { analyzeRecording } from '../edge/analyze.js';
 import type { SpeechModels } from '../edge/analysis/speech.js';
+import type { CallIndex } from '../edge/index/call-index.js';
 import { RulePackRegistry, watchPhrases } from '../edge/rules/pack.js';
 import type { Alert, CompiledRule } from '../edge/rules/types.js';
 import { percentile, r } from './stats.js';
@@ -45,6 +46,7 @@ export function rulesConfig(rules: CompiledRule[]): EarshotConfig {
 
 export interface RuleRun {
   alerts: Alert[];
+  index: CallIndex;
   durationSec: number;
   computeSec: number;
 }
@@ -58,7 +60,7 @@ export async function runRuleCall(call: RuleCall, rules: CompiledRule[], config:
   const cfg: EarshotConfig = { ...config, recognition: { ...config.recognition, language: call.language } };
   const t0 = process.hrtime.bigint();
   const { index, alerts } = await analyzeRecording(inputOf(rendered), { config: cfg, speechModels, vadModel: await sharedVad(), rules });
-  return { alerts, durationSec: index.durationSec, computeSec: Number(process.hrtime.bigint() - t0) / 1e9 };
+  return { alerts, index, durationSec: index.durationSec, computeSec: Number(process.hrtime.bigint() - t0) / 1e9 };
 }
 
 

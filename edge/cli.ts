@@ -86,11 +86,13 @@ program
     else if (opts.agent && opts.customer) input = { agent: opts.agent, customer: opts.customer };
     else throw new UsageError('no call given: earshot analyze <call.wav>, or --agent a.wav --customer b.wav');
 
-    const config = opts.config ? loadConfigFile(opts.config) : defaultConfig();
-    if (opts.models) config.models.root = opts.models;
-    if (opts.lang) config.recognition.language = opts.lang;
-    const rules = loadRules(config, opts.rules);
-    if (opts.broker) config.uplink.broker = opts.broker;
+    const site = opts.config ? loadConfigFile(opts.config) : defaultConfig();
+    if (opts.models) site.models.root = opts.models;
+    if (opts.lang) site.recognition.language = opts.lang;
+    if (opts.broker) site.uplink.broker = opts.broker;
+    const { rules, watch } = loadRules(site, opts.rules);
+    // The spotters listen for the rules' phrases too.
+    const config = { ...site, watch };
     const publisher = opts.publish ? CallPublisher.start(config) : undefined;
     const callId = callIdFor(input);
     const progress = progressPrinter();

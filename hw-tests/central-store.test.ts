@@ -21,7 +21,7 @@ import { Postgres, postgresMissing } from './helpers/postgres.js';
 let demoIndex: CallIndex;
 t.before(async () => {
   const config = resolveConfig({});
-  demoIndex = (await analyzeRecording({ stereo: join(repoRoot, 'demo', 'demo-call.wav') }, { config, rules: loadRules(config) })).index;
+  demoIndex = (await analyzeRecording({ stereo: join(repoRoot, 'demo', 'demo-call.wav') }, { config, rules: loadRules(config).rules })).index;
 });
 
 const AT = '2026-12-04T10:00:00.000Z';

@@ -314,8 +314,10 @@ t.test('customer agitation alerts while the stretch goes on, once, not again whe
     { ...base, end: 9, score: 0.8, emittedAt: 10.2 },
   ];
   const alerts = run(only('customer-agitation'), events);
-  t.match(alerts, [{ rule: 'customer-agitation', channel: 'customer', start: 5, end: 6.5, raisedAt: 6.7 }], 'raised at the first report that qualifies');
-  t.equal(alerts.length, 1, 'the closing event of the same stretch raises nothing more');
+  t.match(alerts, [{ id: 'customer-agitation-1', channel: 'customer', start: 5, end: 6.5, raisedAt: 6.7, evidence: /score 0\.70\)$/ }], 'raised at the first report that qualifies');
+  t.same(new Set(alerts.map((a) => a.id)).size, 1, 'the closing event of the same stretch raises no second alert');
+  t.match(alerts[1], { id: 'customer-agitation-1', revision: 2, revisedAt: 10.2, start: 5, end: 6.5, evidence: /score 0\.80\)$/ }, 'it revises the alert with the figures the index keeps');
+  t.equal(alerts.length, 2);
 });
 
 t.test('an agitation alert raised before its words is sent again with them, same id, once', async (t) => {
@@ -336,10 +338,33 @@ t.test('an agitation alert raised before its words is sent again with them, same
   t.same(engine.alerts, [published[1]], 'the engine keeps the revision in place of the first');
 });
 
-t.test('an agitation alert whose words never come stays as raised', async (t) => {
+t.test('an agitation alert whose words never come is revised only if its figures changed', async (t) => {
   const base = { type: 'emotion' as const, channel: 'customer' as const, start: 5, f0RisePct: 30, loudnessRiseDb: 7 };
-  const call = new Call().add({ ...base, end: 6.5, score: 0.7, ongoing: true, emittedAt: 6.7 }).add({ ...base, end: 9, score: 0.8, emittedAt: 9.4 });
-  const published = run(only('customer-agitation'), call.end(12));
-  t.equal(published.length, 1);
+  const same = new Call().add({ ...base, end: 6.5, score: 0.7, ongoing: true, emittedAt: 6.7 }).add({ ...base, end: 9, score: 0.7, emittedAt: 9.4 });
+  const published = run(only('customer-agitation'), same.end(12));
+  t.equal(published.length, 1, 'the same figures at the close: nothing to send again');
   t.equal(published[0]!.revision, undefined);
+  const rose = new Call().add({ ...base, end: 6.5, score: 0.7, ongoing: true, emittedAt: 6.7 }).add({ ...base, end: 9, score: 0.8, emittedAt: 9.4 });
+  const revised = run(only('customer-agitation'), rose.end(12));
+  t.match(revised, [{ revision: undefined }, { revision: 2, revisedAt: 12, evidence: /\(score 0\.80\)$/ }], 'the final figures, at the hang-up, without words');
+});
+
+t.test('agent monologue: raised while the agent goes on past 30 s; a back-channel does not break it, a reply does', async (t) => {
+  const explain = (reply: [number, number, string]) =>
+    new Call()
+      .say('customer', 0.5, 3, 'hi I would like to understand my new tariff')
+      .say('agent', 3.5, 15, 'of course your tariff started on the first of the month')
+      .say('customer', ...reply)
+      .say('agent', 16.5, 30, 'the unit price is now twenty four pence per kilowatt hour')
+      .say('agent', 31, 42, 'and we review your direct debit every six months')
+      .say('customer', 43, 45, 'that makes sense thank you')
+      .end(48);
+  const alerts = run(only('agent-monologue'), explain([15.3, 15.8, 'okay']));
+  t.match(alerts, [{ id: 'agent-monologue-1', channel: 'agent', start: 3.5, end: 33.5 }], 'one alert, from the start of the explanation to where it passed 30 s');
+  t.equal(alerts.length, 1);
+  t.ok(alerts[0].raisedAt >= 33.5 + LAG && alerts[0].raisedAt < 42, `raised while the agent was still talking (${alerts[0].raisedAt})`);
+  t.match(alerts[0].evidence, /^the agent talked for more than 30 s from 0:03\.5 without the customer getting a word in: "of course your tariff/);
+  t.same(run(only('agent-monologue'), explain([15.3, 16.4, 'sorry what is a tariff'])), [], 'a reply of 1.1 s is the customer getting a word in');
+  const paused = new Call().say('agent', 0.5, 14, 'let me read you the terms').say('agent', 16.6, 40, 'and the rest of them').end(42);
+  t.same(run(only('agent-monologue'), paused), [], 'a pause of 2.6 s ends the turn');
 });

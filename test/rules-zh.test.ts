@@ -6,6 +6,7 @@ import t from 'tap';
 import { RulePackRegistry } from '../edge/rules/pack.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
 import { judgeRuleRun, ruleCalls, rulesConfig, runRuleCall } from '../bench/rules.js';
+import { alertFigureProblems } from './helpers/alert-figures.js';
 
 const rules = RulePackRegistry.withBuiltins().rules();
 const config = rulesConfig(rules);
@@ -24,5 +25,6 @@ for (const call of calls) {
     const speechModels = await loadSpeechModels(config);
     const run = await runRuleCall(call, rules, config, speechModels);
     for (const check of judgeRuleRun(call, run)) t.ok(check.ok, check.what);
+    t.same(alertFigureProblems(run.index, rules), [], 'every figure the alerts quote is the index\'s');
   });
 }

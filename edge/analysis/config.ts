@@ -14,8 +14,11 @@ export interface AnalysisConfig {
   };
   silence: { minSec: number };
   overtalk: { minSec: number };
-  /** A monologue continues across the speaker's own pauses up to this length while the other side stays quiet. */
-  monologue: { maxPauseSec: number };
+  /**
+   * A monologue (a turn: edge/call/turns.ts) continues across the speaker's own pauses up to maxPauseSec and
+   * across the other side's back-channels, utterances shorter than backchannelSec.
+   */
+  monologue: { maxPauseSec: number; backchannelSec: number };
   emotion: {
     /** Relative rise of F0 over the speaker's baseline, e.g. 0.2 = 20 % higher. */
     f0Rise: number;
