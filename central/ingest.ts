@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { ProtocolName, Transport } from '../edge/uplink/transport.js';
 import { ACK_SCHEMA, KIND_LEAF, LEAF_KIND, toRanges, type AckMessage } from '../edge/uplink/topics.js';
 import { InboundGuard, maxPacketBytes, readWire, type InboundCounters } from '../edge/uplink/wire.js';
-import { log as defaultLog } from '../edge/log.js';
+import { log as defaultLog } from '../lib/log.js';
 import { asDiskFull } from '../edge/disk.js';
 import { MqttTransport } from '../edge/uplink/mqtt-transport.js';
 import type { IngestConfig } from '../provisioning/config.js';

@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { CaptureError, type LiveCaptureSource, type StereoChunk } from './capture.js';
 import { CAPTURE_RATE, LiveChunkQueue, PcmChannelReader, SidePairAligner, type ChannelMap, type Side, type SidePair } from './pcm.js';
-import { log } from '../edge/log.js';
+import { log } from '../lib/log.js';
 
 /** A device as an installer names it in earshot.yml: its PortAudio index, or (part of) its name. */
 export type AudioDeviceRef = string | number;

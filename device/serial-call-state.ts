@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { TransformCallback } from 'node:stream';
 import { ReadlineParser, SerialPort } from 'serialport';
-import { log } from '../edge/log.js';
+import { log } from '../lib/log.js';
 import {
   isCallStateEvent,
   printablePreview,

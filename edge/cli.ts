@@ -11,7 +11,7 @@ import type { CallAudioInput } from '../device/file-source.js';
 import { ConfigError, defaultConfig, loadConfigFile } from '../provisioning/config.js';
 import { analyzeRecording, callIdFor } from './analyze.js';
 import { formatSummary } from './summary.js';
-import { log } from './log.js';
+import { log } from '../lib/log.js';
 import { loadSpeechModels } from './speech-setup.js';
 import { installModel } from '../models/install.js';
 import { ModelError } from '../models/manifest.js';

@@ -5,7 +5,7 @@ import type { Alert } from './rules/types.js';
 import type { LiveCallRef } from './run/line.js';
 import { startUplink, type Uplink } from './uplink/uplink.js';
 import type { Outbox } from './outbox/outbox.js';
-import { log } from './log.js';
+import { log } from '../lib/log.js';
 import type { PreviousExit } from './last-resort.js';
 
 /**

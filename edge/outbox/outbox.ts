@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { sanitizeForUplink } from '../uplink/privacy.js';
 import { asDiskFull, DiskFullError, freeBytes } from '../disk.js';
-import { log as defaultLog } from '../log.js';
+import { log as defaultLog } from '../../lib/log.js';
 
 export { DiskFullError } from '../disk.js';
 

@@ -32,7 +32,7 @@ import { MqttTransport } from './mqtt-transport.js';
 import { LIVE_SCHEMA, RECORD_SCHEMA, STATS_SCHEMA, STATUS_SCHEMA, Topics } from './topics.js';
 import { InboundGuard, maxPacketBytes, readWire, type LiveMessage } from './wire.js';
 import type { EarshotConfig, UplinkConfig } from '../../provisioning/config.js';
-import { log as defaultLog } from '../log.js';
+import { log as defaultLog } from '../../lib/log.js';
 import type { PreviousExit } from '../last-resort.js';
 
 export interface UplinkOptions {
