@@ -14,7 +14,7 @@ import { MqttTransport } from '../edge/uplink/mqtt-transport.js';
 import { startUplink } from '../edge/uplink/uplink.js';
 import { syntheticRecord } from '../edge/uplink/agent-harness.js';
 import { resolveConfig } from '../provisioning/config.js';
-import { Broker, MOSQUITTO } from '../hw-tests/helpers/mosquitto.js';
+import { Broker, MOSQUITTO } from '../test/support/mosquitto.js';
 import { percentile, r } from './stats.js';
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));

@@ -5,9 +5,9 @@
  */
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { CALLS_DIR, renderCallByName } from '../test/helpers/calls.js';
-import { inputOf, sharedVad } from '../test/helpers/analysis.js';
-import { repoRoot } from '../test/helpers/cli.js';
+import { CALLS_DIR, renderCallByName } from '../test/support/calls.js';
+import { inputOf, sharedVad } from '../test/support/analysis.js';
+import { repoRoot } from '../test/support/cli.js';
 import { defaultConfig, type EarshotConfig } from '../provisioning/config.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
 import { analyzeRecording } from '../edge/analyze.js';

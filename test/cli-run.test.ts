@@ -1,6 +1,6 @@
 import t from 'tap';
 import { join } from 'node:path';
-import { runCli, repoRoot } from './helpers/cli.js';
+import { runCli, repoRoot } from './support/cli.js';
 
 t.test('earshot run refuses to start on a configuration an installer must fix, saying what to fix', async (t) => {
   const dir = t.testdir({

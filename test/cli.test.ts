@@ -1,8 +1,8 @@
 import t from 'tap';
 import path from 'node:path';
 import { cpSync, readFileSync, appendFileSync, mkdirSync } from 'node:fs';
-import { runCli, repoRoot } from './helpers/cli.js';
-import { renderCallByName } from './helpers/calls.js';
+import { runCli, repoRoot } from './support/cli.js';
+import { renderCallByName } from './support/calls.js';
 import { callIndexProblems } from '../edge/index/validate.js';
 
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');

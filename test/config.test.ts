@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { ConfigError, defaultConfig, loadConfigFile } from '../provisioning/config.js';
 import { resolveLines } from '../provisioning/lines.js';
-import { runCli } from './helpers/cli.js';
+import { runCli } from './support/cli.js';
 
 t.test('an empty file is a complete configuration: every default comes from the schema', async (t) => {
   const dir = t.testdir({ 'empty.yml': '', 'partial.yml': 'analysis:\n  silence:\n    minSec: 5\n' });

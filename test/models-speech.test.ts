@@ -12,7 +12,7 @@ import { repoManifest } from '../models/install.js';
 import { compileKeywords, pinyinTokens } from '../models/keywords.js';
 import { SherpaKeywordSpotter, SherpaRecognizer, SAMPLE_RATE, type KeywordHit, type RecognizedSegment, type StreamingRecognizer } from '../models/sherpa.js';
 import { normalizeSyllable } from '../edge/search/query.js';
-import { editDistance, englishWords } from './helpers/metrics.js';
+import { editDistance, englishWords } from './support/metrics.js';
 import { readMono16k as readWav16kMono } from '../device/wav.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -8,8 +8,8 @@
 import t from 'tap';
 import { createServer, type Server, type Socket } from 'node:net';
 import { HANGUPS_BEFORE_FALLBACK, MqttTransport } from '../edge/uplink/mqtt-transport.js';
-import { freePort } from '../hw-tests/helpers/mosquitto.js';
-import { memoryLog, waitFor } from '../hw-tests/helpers/uplink.js';
+import { freePort } from './support/mosquitto.js';
+import { memoryLog, waitFor } from './support/uplink.js';
 
 type Answer = 'connack' | 'hangup' | 'garbage' | 'silence' | 'refuse';
 

@@ -5,11 +5,11 @@ import { Outbox, OutboxFullError } from '../edge/outbox/outbox.js';
 import { AudioNotAllowedError, sanitizeForUplink } from '../edge/uplink/privacy.js';
 import { backoffDelayMs } from '../edge/uplink/mqtt-transport.js';
 import { PublishRefusedError } from '../edge/uplink/transport.js';
-import { FakeTransport } from './helpers/fake-transport.js';
+import { FakeTransport } from './support/fake-transport.js';
 import { Uplink } from '../edge/uplink/uplink.js';
 import { Topics, toRanges } from '../edge/uplink/topics.js';
 import { defaultConfig } from '../provisioning/config.js';
-import { repoRoot } from './helpers/cli.js';
+import { repoRoot } from './support/cli.js';
 import pino from 'pino';
 
 t.test('append gives increasing seqs, nextBatch returns them in order, ack removes them', async (t) => {
@@ -82,7 +82,7 @@ t.test('SIGKILL while appending loses nothing that append returned', async (t) =
   const printed: number[] = [];
   const kills = 8;
   for (let k = 0; k < kills; k++) {
-    const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'test/helpers/outbox-writer.ts'), file, k % 2 ? '20' : '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'test/support/outbox-writer.ts'), file, k % 2 ? '20' : '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let buf = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d: string) => (buf += d));

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import wavefile from 'wavefile';
 import { decodeWav, AudioInputError } from '../device/wav.js';
-import { runCli } from './helpers/cli.js';
+import { runCli } from './support/cli.js';
 
 /** A stereo tone pair: 440 Hz on the left, 660 Hz on the right, so a swapped channel map is detectable. */
 function stereoTone(rate: number, seconds: number, encode?: 'mulaw' | 'alaw'): Buffer {

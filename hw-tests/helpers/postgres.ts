@@ -10,8 +10,8 @@ import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { canConnect, freePort, ServerProcess } from './broker-process.js';
-import { atExit } from './children.js';
+import { canConnect, freePort, ServerProcess } from '../../test/support/broker-process.js';
+import { atExit } from '../../test/support/children.js';
 
 export const PG_BIN = process.env.EARSHOT_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
