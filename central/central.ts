@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { InputError } from '../lib/errors.js';
 import type { IngestConfig } from '../provisioning/config.js';
 import { startIngest, type Ingest } from './ingest.js';
 import type { SqlStore } from './store/sql-store.js';
@@ -34,7 +35,7 @@ export interface Central {
 /** Routes beside the live floor's, each with the store and the access decision. */
 export type CentralRoutes = (app: FastifyInstance, deps: { store: SqlStore; authorize: Authorize; log: Logger }) => Promise<void>;
 
-export class CentralUsageError extends Error {
+export class CentralUsageError extends InputError {
   override name = 'CentralUsageError';
 }
 

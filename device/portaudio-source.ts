@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { CaptureError, type LiveCaptureSource, type StereoChunk } from './capture.js';
 import { CAPTURE_RATE, LiveChunkQueue, PcmChannelReader, SidePairAligner, type ChannelMap, type Side, type SidePair } from './pcm.js';
 import { log } from '../lib/log.js';
+import { serialQueue } from '../lib/queue.js';
 
 /** A device as an installer names it in earshot.yml: its PortAudio index, or (part of) its name. */
 export type AudioDeviceRef = string | number;
@@ -60,7 +61,7 @@ export function loadNaudiodon(): NaudiodonModule {
   return naudiodon;
 }
 
-let portAudioTurn: Promise<unknown> = Promise.resolve();
+const portAudioTurn = serialQueue();
 
 /**
  * Runs one PortAudio call at a time, process-wide. naudiodon initialises and terminates PortAudio around every
@@ -69,9 +70,7 @@ let portAudioTurn: Promise<unknown> = Promise.resolve();
  * stream the other thread had just closed). Every getDevices, open and stop goes through this queue.
  */
 export function withPortAudio<T>(fn: () => T | Promise<T>): Promise<T> {
-  const run = portAudioTurn.then(fn);
-  portAudioTurn = run.catch(() => undefined);
-  return run;
+  return portAudioTurn(fn);
 }
 
 export function isInputDevice(d: PortAudioDeviceInfo): boolean {

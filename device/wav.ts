@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import wavefile from 'wavefile';
+import { InputError } from '../lib/errors.js';
 import { resample } from './resample.js';
 
 /** Rates a telephony recorder or headset realistically hands us; anything else is more likely a mistake. */
@@ -13,7 +14,7 @@ const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
 export type WavEncoding = 'pcm16' | 'mulaw' | 'alaw';
 
 /** A problem with an input file that the user can fix; the CLI prints it as `earshot: <file>: <reason>`. */
-export class AudioInputError extends Error {
+export class AudioInputError extends InputError {
   constructor(readonly file: string, readonly reason: string) {
     super(`${file}: ${reason}`);
     this.name = 'AudioInputError';

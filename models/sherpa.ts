@@ -6,6 +6,7 @@
 // depend on how the caller slices the audio.
 
 import { createRequire } from 'node:module';
+import { busy, serialQueue } from '../lib/queue.js';
 import { ModelError, requireFile, type VerifiedModel } from './manifest.js';
 import type { CompiledKeywords } from './keywords.js';
 import { sherpaStreams, type NativeEngine, type StreamPointer } from './sherpa-native.js';
@@ -229,9 +230,8 @@ abstract class NativeStreamBase<T> {
   protected readonly stream: StreamPointer;
   private finished = false;
   private freed = false;
-  /** The last queued native job on this stream: a decode in flight must not race the next samples. */
-  private work: Promise<void> = Promise.resolve();
-  private queued = 0;
+  /** Native jobs on this stream, one at a time: a decode in flight must not race the next samples. */
+  private readonly work = serialQueue();
 
   protected constructor(protected readonly engine: NativeEngine, create: (engine: NativeEngine) => StreamPointer, private readonly label: string) {
     this.stream = create(engine);
@@ -273,16 +273,12 @@ abstract class NativeStreamBase<T> {
 
   /** Native reads of the stream's state must not overlap a queued job. */
   protected assertIdle(): void {
-    if (this.queued > 0) throw new Error(`${this.label}: read while a decode is pending (await accept() first)`);
+    if (busy(this.work) > 0) throw new Error(`${this.label}: read while a decode is pending (await accept() first)`);
     if (this.freed) throw new Error(`${this.label} already finished`);
   }
 
   private enqueue(job: () => Promise<void>): Promise<void> {
-    this.queued++;
-    const run = this.work.then(job).finally(() => this.queued--);
-    // A failed job fails its caller; the queue goes on for the next.
-    this.work = run.catch(() => undefined);
-    return run;
+    return this.work(job);
   }
 
   private free(): void {

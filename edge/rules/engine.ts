@@ -1,5 +1,5 @@
 import { CHANNELS, otherChannel, type Channel, type PipelineEvent, type PipelineEventOf } from '../events.js';
-import type { AnalysisConfig } from '../analysis/config.js';
+import type { AnalysisConfig } from '../../provisioning/config.js';
 import { formatTime, matchCall, parseQuery, type QueryNode, type SearchHit, type SearchableIndex } from '../search/query.js';
 import { redact } from '../redact.js';
 import { LiveCall } from './live-call.js';

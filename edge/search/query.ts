@@ -1,4 +1,5 @@
 import { pinyin } from 'pinyin-pro';
+import { InputError } from '../../lib/errors.js';
 import { foldWord } from '../text.js';
 import type { Channel } from '../events.js';
 
@@ -56,13 +57,17 @@ export type QueryNode =
   | { type: 'scope'; channel: Channel; child: QueryNode; position: number }
   | { type: 'window'; edge: 'first' | 'last'; seconds: number; child: QueryNode; position: number };
 
-export class QuerySyntaxError extends Error {
+export class QuerySyntaxError extends InputError {
   constructor(
     readonly detail: string,
     readonly position: number,
   ) {
     super(`${detail} at position ${position}`);
     this.name = 'QuerySyntaxError';
+  }
+
+  override get userMessage(): string {
+    return `query: ${this.message}`;
   }
 }
 

@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import { Backoff } from '../../lib/backoff.js';
 import { NotConnectedError, PUBACK_REASONS, PublishRefusedError, type MessageMeta, type ProtocolName, type PublishOptions, type Transport } from './transport.js';
 import type { MqttProtocolSetting, TlsConfig } from '../../provisioning/config.js';
 
@@ -34,12 +35,6 @@ export interface MqttTransportOptions {
   /** MQTT 5 maximum packet size this client accepts: the broker drops larger messages instead of delivering them */
   maxPacketBytes?: number;
   log: Logger;
-}
-
-/** Delay before reconnect attempt `attempt` (0-based): doubling from min to max, randomised by ±jitter. */
-export function backoffDelayMs(attempt: number, minSec: number, maxSec: number, jitter: number, random = Math.random): number {
-  const base = Math.min(maxSec, minSec * 2 ** Math.min(attempt, 30));
-  return Math.max(0, Math.round(1000 * base * (1 + jitter * (2 * random() - 1))));
 }
 
 const REFUSED_V5 = new Set([1, 0x84]); // v3 "unacceptable protocol version", v5 "unsupported protocol version"
@@ -93,7 +88,7 @@ export class MqttTransport extends EventEmitter implements Transport {
    */
   private trialReason: string | null = null;
   private closing = false;
-  private attempt = 0;
+  private readonly reconnect: Backoff;
   /** the reason of the last connect failure logged above debug: the same reason again is logged at debug only */
   private lastFailure: string | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -105,6 +100,7 @@ export class MqttTransport extends EventEmitter implements Transport {
   constructor(private readonly opts: MqttTransportOptions) {
     super();
     this.version = opts.protocol === '3.1.1' ? 4 : 5;
+    this.reconnect = new Backoff(opts.reconnect);
     this.password = opts.passwordFile ? readFileSync(opts.passwordFile, 'utf8').trim() : undefined;
     const tls = opts.tls;
     this.tlsFiles = {
@@ -172,7 +168,7 @@ export class MqttTransport extends EventEmitter implements Transport {
     stream?.once(stream.encrypted ? 'secureConnect' : 'connect', () => (opened = true));
     c.on('connect', () => {
       if (this.client !== c) return;
-      this.attempt = 0;
+      this.reconnect.reset();
       this.lastFailure = null;
       this.hangups = 0;
       if (this.trialReason) {
@@ -245,8 +241,7 @@ export class MqttTransport extends EventEmitter implements Transport {
           this.version = 5;
         }
       }
-      const { minSec, maxSec, jitter } = this.opts.reconnect;
-      const delay = backoffDelayMs(this.attempt++, minSec, maxSec, jitter);
+      const delay = this.reconnect.next();
       if (!was) {
         // One clear line per distinct reason (a refused TLS handshake or CONNACK is an error: it will not fix
         // itself), then debug lines per attempt: the backoff bounds the attempts, this bounds the log.

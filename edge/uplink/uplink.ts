@@ -32,6 +32,7 @@ import { MqttTransport } from './mqtt-transport.js';
 import { LIVE_SCHEMA, RECORD_SCHEMA, STATS_SCHEMA, STATUS_SCHEMA, Topics } from './topics.js';
 import { InboundGuard, maxPacketBytes, readWire, type LiveMessage } from './wire.js';
 import type { EarshotConfig, UplinkConfig } from '../../provisioning/config.js';
+import { Backoff, backoffDelayMs } from '../../lib/backoff.js';
 import { log as defaultLog } from '../../lib/log.js';
 import type { PreviousExit } from '../last-resort.js';
 
@@ -99,8 +100,8 @@ export class Uplink extends EventEmitter {
   private pumpQueued = false;
   private pausedUntil = 0;
   private probing = false;
-  private deniedDelaySec = 0;
-  private ackTimeoutMs: number;
+  /** Pauses after refused publishes in a row. */
+  private readonly denied: Backoff;
   private timeoutsInARow = 0;
   private pauseTimer: NodeJS.Timeout | null = null;
   private tick: NodeJS.Timeout | null = null;
@@ -129,7 +130,7 @@ export class Uplink extends EventEmitter {
     this.outbox = options.outbox;
     this.transport = options.transport;
     this.topics = options.topics;
-    this.ackTimeoutMs = options.ackTimeoutSec * 1000;
+    this.denied = new Backoff(options.deniedBackoff);
   }
 
   get box(): string {
@@ -265,7 +266,7 @@ export class Uplink extends EventEmitter {
     if (gen !== this.gen) return;
     if (this.probing) {
       this.probing = false;
-      this.deniedDelaySec = 0;
+      this.denied.reset();
       this.outbox.block(seq, null);
       this.log.warn({ seq }, 'broker accepts publishes again; uplink resumed');
       this.clearProblem('publish.refused');
@@ -288,17 +289,17 @@ export class Uplink extends EventEmitter {
     if (err instanceof NotConnectedError) return; // the reconnect replays from the oldest unacked record
     if (err instanceof PublishRefusedError) {
       this.counters.refusedPublishes++;
-      this.deniedDelaySec = this.deniedDelaySec === 0 ? this.o.deniedBackoff.minSec : Math.min(this.o.deniedBackoff.maxSec, this.deniedDelaySec * 2);
+      const pauseSec = this.denied.next() / 1000;
       const reason = `${err.reason} (0x${err.reasonCode.toString(16)})`;
       this.log.error(
-        { seq, kind, topic, reasonCode: err.reasonCode, reason: err.reason, refusals: this.counters.refusedPublishes, retryInSec: this.deniedDelaySec },
-        `broker refused publish of ${kind} seq ${seq} to ${topic}: ${err.reason}; uplink paused ${this.deniedDelaySec}s, then retries this record alone`,
+        { seq, kind, topic, reasonCode: err.reasonCode, reason: err.reason, refusals: this.counters.refusedPublishes, retryInSec: pauseSec },
+        `broker refused publish of ${kind} seq ${seq} to ${topic}: ${err.reason}; uplink paused ${pauseSec}s, then retries this record alone`,
       );
       this.outbox.block(seq, `broker refused: ${reason}`);
       this.setProblem({ code: 'publish.refused', message: `broker refused publish to ${topic}: ${reason}`, since: this.problems.get('publish.refused')?.since ?? new Date().toISOString(), seq, reasonCode: err.reasonCode });
       this.restartFrom(seq - 1);
       this.probing = true;
-      this.pause(this.deniedDelaySec * 1000);
+      this.pause(pauseSec * 1000);
       return;
     }
     // Anything else (client torn down mid-publish, ...): resend from this record after a short pause.
@@ -337,9 +338,13 @@ export class Uplink extends EventEmitter {
       this.outbox.block(oldest, 'no ack');
       this.setProblem({ code: 'ack.stalled', message, since: new Date().toISOString(), seq: oldest });
     }
-    this.ackTimeoutMs = Math.min(this.o.ackTimeoutSec * 10_000, this.ackTimeoutMs * 2);
     this.restartFrom(oldest - 1);
     this.pump();
+  }
+
+  /** The wait for an ack doubles (up to 10x) while nothing is acknowledged. */
+  private get ackTimeoutMs(): number {
+    return backoffDelayMs(this.timeoutsInARow, this.o.ackTimeoutSec, 10 * this.o.ackTimeoutSec);
   }
 
   private onMessage(topic: string, payload: Buffer, meta?: MessageMeta): void {
@@ -372,7 +377,6 @@ export class Uplink extends EventEmitter {
       this.counters.acked += removed;
       if (this.resendThrough !== null && (this.outbox.oldestSeq() ?? Infinity) > this.resendThrough) this.resendThrough = null;
       this.timeoutsInARow = 0;
-      this.ackTimeoutMs = this.o.ackTimeoutSec * 1000;
       if (this.problems.has('ack.stalled')) {
         this.log.warn('acks flowing again');
         this.clearProblem('ack.stalled');
