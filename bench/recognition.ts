@@ -17,7 +17,7 @@ import { loadSpeechModels } from '../edge/speech-setup.js';
 import { CHANNELS } from '../edge/events.js';
 import { readMono16k } from '../device/wav.js';
 import { resample } from '../device/resample.js';
-import type { StreamingRecognizer } from '../models/sherpa.js';
+import type { StreamingRecognizer } from '../models/engines.js';
 import { r } from './stats.js';
 
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');

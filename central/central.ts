@@ -58,6 +58,7 @@ export async function startCentral(options: CentralOptions, extra: { routes?: Ce
     // Accounts come first: their Authorize is what every other route asks.
     let authorize: Authorize = openAccess;
     web = await startCentralWeb({
+      transport: options.ingest.transport,
       broker: options.ingest.broker,
       prefix: options.ingest.prefix,
       protocol: options.ingest.protocol,

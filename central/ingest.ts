@@ -17,7 +17,7 @@ import { ACK_SCHEMA, KIND_LEAF, LEAF_KIND, toRanges, type AckMessage } from '../
 import { InboundGuard, maxPacketBytes, readWire, type InboundCounters } from '../edge/uplink/wire.js';
 import { log as defaultLog } from '../lib/log.js';
 import { asDiskFull } from '../edge/disk.js';
-import { MqttTransport } from '../edge/uplink/mqtt-transport.js';
+import { createTransport } from '../edge/uplink/transports.js';
 import type { IngestConfig } from '../provisioning/config.js';
 import { openStore, type BoxState, type IncomingRecord, type Registration, type StateLeaf, type Store } from './store/store.js';
 
@@ -249,7 +249,7 @@ export class Ingest extends EventEmitter {
 export async function startIngest(config: IngestConfig, log?: Logger): Promise<Ingest> {
   const logger = log ?? defaultLog;
   const store = await openStore(config.db, logger);
-  const transport = new MqttTransport({
+  const transport = createTransport(config.transport, {
     url: config.broker,
     clientId: (config.clientId || `earshot-ingest-${config.group}-${hostname()}`).slice(0, 64),
     protocol: config.protocol,

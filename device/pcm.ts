@@ -267,10 +267,6 @@ export class LiveChunkQueue {
     return high !== undefined && this.backlogSec >= high;
   }
 
-  get ended(): boolean {
-    return this.done;
-  }
-
   push(pair: SidePair, capturedAt: number = Date.now()): void {
     if (this.done) return;
     const n = pair.agent.length;

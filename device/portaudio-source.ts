@@ -343,11 +343,6 @@ export class PortAudioSource implements LiveCaptureSource {
     return this.queue.droppedSamples + this.realignDropped;
   }
 
-  /** The devices opened, once open() has run. */
-  get devices(): PortAudioDeviceInfo[] {
-    return this.inputs.map((i) => i.info);
-  }
-
   /** Finds and opens the device(s) and starts capturing. An unknown or unusable device is a CaptureError. */
   open(): Promise<void> {
     if (this.closed) return Promise.reject(new CaptureError(this.desc, 'source is closed'));

@@ -29,11 +29,6 @@ export class Backoff {
     return backoffDelayMs(this.attempts++, this.policy.minSec, this.policy.maxSec, this.policy.jitter ?? 0, this.random);
   }
 
-  /** Failures in a row so far. */
-  get failures(): number {
-    return this.attempts;
-  }
-
   reset(): void {
     this.attempts = 0;
   }

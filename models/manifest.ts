@@ -135,13 +135,6 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Size and digest of one file, as a manifest records it (for provisioning tools writing manifests). */
-export async function describeFile(dir: string, relPath: string): Promise<ModelFile> {
-  const abs = path.join(dir, relPath);
-  const [st, sha256] = await Promise.all([stat(abs), sha256File(abs)]);
-  return { path: relPath, size: st.size, sha256 };
-}
-
 /** Verifies `manifest` against the files in `dir` (the manifest need not live in `dir`). */
 export async function verifyFiles(dir: string, manifest: ModelManifest): Promise<VerifiedModel> {
   const absDir = path.resolve(dir);

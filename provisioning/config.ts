@@ -104,8 +104,12 @@ export interface TlsConfig { ca: string; cert: string; key: string; rejectUnauth
 
 export interface OutboxConfig { path: string; quotaMB: number; statusReserveMB: number }
 
+/** The names in edge/uplink/transports.ts; the schema's enum lists the same. */
+export type TransportSetting = 'mqtt';
+
 export interface UplinkConfig {
   enabled: boolean;
+  transport: TransportSetting;
   broker: string;
   prefix: string;
   site: string;
@@ -130,6 +134,7 @@ export interface UplinkConfig {
 }
 
 export interface IngestConfig {
+  transport: TransportSetting;
   broker: string;
   db: string;
   registration: 'open' | 'closed';

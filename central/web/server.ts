@@ -15,14 +15,16 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import type { Logger } from 'pino';
-import type { MqttProtocolSetting, TlsConfig } from '../../provisioning/config.js';
-import { MqttTransport } from '../../edge/uplink/mqtt-transport.js';
+import type { MqttProtocolSetting, TlsConfig, TransportSetting } from '../../provisioning/config.js';
+import { createTransport } from '../../edge/uplink/transports.js';
 import { InboundGuard, maxPacketBytes, readWire } from '../../edge/uplink/wire.js';
 import { capabilitiesOf, mayseeSite, openAccess, visibleSites, type Authorize } from './access.js';
 import { MemoryAckStore, type AckStore } from './acks.js';
 import { FloorState, type FloorEvent } from './floor.js';
 
 export interface CentralWebOptions {
+  /** default mqtt (edge/uplink/transports.ts) */
+  transport?: TransportSetting;
   broker: string;
   prefix?: string;
   /** host:port to listen on; 127.0.0.1 unless told otherwise (port 0: any free one) */
@@ -70,7 +72,7 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
   const floor = new FloorState(options.maxAlertsPerSite);
   const guard = new InboundGuard(log);
 
-  const transport = new MqttTransport({
+  const transport = createTransport(options.transport ?? 'mqtt', {
     url: options.broker,
     clientId: (options.clientId ?? `earshot-web-${hostname()}-${process.pid}`).slice(0, 64),
     protocol: options.protocol ?? 'auto',

@@ -12,30 +12,18 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import type { Logger } from 'pino';
 import { Backoff } from '../../lib/backoff.js';
-import { NotConnectedError, PUBACK_REASONS, PublishRefusedError, type MessageMeta, type ProtocolName, type PublishOptions, type Transport } from './transport.js';
-import type { MqttProtocolSetting, TlsConfig } from '../../provisioning/config.js';
-
-export interface MqttTransportOptions {
-  url: string;
-  clientId: string;
-  protocol: MqttProtocolSetting;
-  /** false: a persistent session (the broker keeps subscriptions and queues QoS 1 while we are away) */
-  clean: boolean;
-  /** MQTT 5 session expiry for persistent sessions, seconds */
-  sessionExpirySec?: number;
-  keepaliveSec: number;
-  connectTimeoutSec: number;
-  reconnect: { minSec: number; maxSec: number; jitter: number };
-  will?: { topic: string; payload: string; retain: boolean };
-  username?: string;
-  passwordFile?: string;
-  tls?: TlsConfig;
-  /** MQTT 5 maximum packet size this client accepts: the broker drops larger messages instead of delivering them */
-  maxPacketBytes?: number;
-  log: Logger;
-}
+import {
+  NotConnectedError,
+  PUBACK_REASONS,
+  PublishRefusedError,
+  type MessageMeta,
+  type ProtocolName,
+  type PublishOptions,
+  type Transport,
+  type TransportEvents,
+  type TransportOptions,
+} from './transport.js';
 
 const REFUSED_V5 = new Set([1, 0x84]); // v3 "unacceptable protocol version", v5 "unsupported protocol version"
 
@@ -72,7 +60,7 @@ export function describeConnectError(err: Error | null): { reason: string; refus
   return { reason: err.message, refused: false };
 }
 
-export class MqttTransport extends EventEmitter implements Transport {
+export class MqttTransport extends EventEmitter<TransportEvents> implements Transport {
   private client: MqttClient | null = null;
   private version: 4 | 5;
   private isConnected = false;
@@ -97,7 +85,7 @@ export class MqttTransport extends EventEmitter implements Transport {
   private readonly password?: string;
   private readonly tlsFiles: { ca?: Buffer; cert?: Buffer; key?: Buffer };
 
-  constructor(private readonly opts: MqttTransportOptions) {
+  constructor(private readonly opts: TransportOptions) {
     super();
     this.version = opts.protocol === '3.1.1' ? 4 : 5;
     this.reconnect = new Backoff(opts.reconnect);

@@ -28,7 +28,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { DiskFullError, Outbox, OutboxFullError, type OutboxStats, type RecordKind } from '../outbox/outbox.js';
 import { NotConnectedError, PublishRefusedError, type MessageMeta, type Transport } from './transport.js';
-import { MqttTransport } from './mqtt-transport.js';
+import { createTransport } from './transports.js';
 import { LIVE_SCHEMA, RECORD_SCHEMA, STATS_SCHEMA, STATUS_SCHEMA, Topics } from './topics.js';
 import { InboundGuard, maxPacketBytes, readWire, type LiveMessage } from './wire.js';
 import type { EarshotConfig, UplinkConfig } from '../../provisioning/config.js';
@@ -131,10 +131,6 @@ export class Uplink extends EventEmitter {
     this.transport = options.transport;
     this.topics = options.topics;
     this.denied = new Backoff(options.deniedBackoff);
-  }
-
-  get box(): string {
-    return this.topics.box;
   }
 
   start(): void {
@@ -514,7 +510,7 @@ export function boxId(config: UplinkConfig): string {
   return config.box || hostname().replace(/[#+/]/g, '_');
 }
 
-/** Opens the outbox and the MQTT transport from the configuration and starts the uplink. */
+/** Opens the outbox and the configured transport and starts the uplink. */
 /** connect: false keeps records in the outbox without contacting any broker (the daemon with uplink.enabled false). */
 export function startUplink(
   config: EarshotConfig,
@@ -525,7 +521,7 @@ export function startUplink(
   const box = boxId(u);
   const topics = new Topics(u.prefix, u.site, box);
   const outbox = new Outbox(config.outbox.path, { quotaBytes: config.outbox.quotaMB * 2 ** 20, statusReserveBytes: config.outbox.statusReserveMB * 2 ** 20 });
-  const transport = new MqttTransport({
+  const transport = createTransport(u.transport, {
     url: u.broker,
     clientId: `earshot-${u.site}-${box}`.slice(0, 64),
     protocol: u.protocol,

@@ -4,12 +4,20 @@
  * exercised against real brokers in hw-tests/.
  */
 import { EventEmitter } from 'node:events';
-import { NotConnectedError, type MessageMeta, type ProtocolName, type PublishOptions, type Transport } from '../../edge/uplink/transport.js';
+import { NotConnectedError, type MessageMeta, type ProtocolName, type PublishOptions, type Transport, type TransportEvents } from '../../edge/uplink/transport.js';
 
-export class FakeTransport extends EventEmitter implements Transport {
+export interface Published {
+  topic: string;
+  payload: string;
+  options: PublishOptions;
+}
+
+export class FakeTransport extends EventEmitter<TransportEvents> implements Transport {
   connected = false;
   protocol: ProtocolName | null = null;
-  published: { topic: string; payload: string; options: PublishOptions }[] = [];
+  published: Published[] = [];
+  /** Told of every publish, so a test can wait for the one it expects instead of sleeping. */
+  readonly sent = new EventEmitter<{ publish: [Published] }>();
   outcome: (topic: string) => Error | null = () => null;
   start(): void {
     this.connected = true;
@@ -18,7 +26,9 @@ export class FakeTransport extends EventEmitter implements Transport {
   }
   publish(topic: string, payload: string | Buffer, options: PublishOptions): Promise<void> {
     if (!this.connected) return Promise.reject(new NotConnectedError());
-    this.published.push({ topic, payload: String(payload), options });
+    const p = { topic, payload: String(payload), options };
+    this.published.push(p);
+    this.sent.emit('publish', p);
     const err = this.outcome(topic);
     return err ? Promise.reject(err) : Promise.resolve();
   }
