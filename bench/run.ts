@@ -5,6 +5,7 @@
  * (precision, recall and alert latency per rule), `outbox` (durable writes, publish-to-ack latency through
  * mosquitto on loopback), `lines` (lines `earshot run` sustains in real time with recognition on and off, CPU and RSS
  * per line, alert latency under that load; bench/lines.ts lists its EARSHOT_BENCH_LINES_* settings);
+ * `memory` (peak RSS of `earshot analyze` on a one-minute and a two-hour call);
  * `central-live` (box-to-floor-page alert latency through mosquitto and headless Chromium; only when named);
  * `npm run bench -- <section>` runs one.
  */
@@ -16,6 +17,7 @@ import { rulesBench } from './rules.js';
 import { outboxBench } from './outbox.js';
 import { linesBench } from './lines.js';
 import { centralLiveBench } from './central-live.js';
+import { memoryBench } from './memory.js';
 
 const only = process.argv[2];
 const report: Record<string, unknown> = {
@@ -27,6 +29,7 @@ if (!only || only === 'recognition') report.recognition = await recognitionBench
 if (!only || only === 'rules') report.rules = await rulesBench();
 if (!only || only === 'outbox') Object.assign(report, await outboxBench());
 if (!only || only === 'lines') report.lines = await linesBench();
+if (!only || only === 'memory') report.memory = await memoryBench();
 // Only on request: it needs mosquitto and Chromium, which a box does not have.
 if (only === 'central-live') report.centralLive = await centralLiveBench();
 report.peakRssMiB = r(process.resourceUsage().maxRSS / 1024, 1);

@@ -98,6 +98,7 @@ program
         return models;
       },
       onProgress: progress.update,
+      keepEvents: false,
       rules,
       onEvent: opts.events ? (e) => process.stdout.write(`${JSON.stringify(e)}\n`) : undefined,
       onAlert: (a) => {

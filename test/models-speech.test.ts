@@ -13,7 +13,7 @@ import { compileKeywords, pinyinTokens } from '../models/keywords.js';
 import { createKeywordSpotter, createRecognizer, ENGINE_SAMPLE_RATE as SAMPLE_RATE, type KeywordHit, type RecognizedSegment, type Recognizer, type StreamingRecognizer } from '../models/engines.js';
 import { normalizeSyllable } from '../edge/search/query.js';
 import { editDistance, englishWords } from './support/metrics.js';
-import { readMono16k as readWav16kMono } from '../device/wav.js';
+import { readMono16k as readWav16kMono } from './support/analysis.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
