@@ -7,6 +7,7 @@ import { DiskFullError, writeFileAtomic } from './disk.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CallAudioInput } from '../device/file-source.js';
 import { InputError } from '../lib/errors.js';
+import { packageVersion } from '../lib/package.js';
 import { defaultConfig, loadConfigFile } from '../provisioning/config.js';
 import { analyzeRecording, callIdFor } from './analyze.js';
 import { formatSummary } from './summary.js';
@@ -52,6 +53,7 @@ function progressPrinter(): { update?: (heard: number, total: number) => void; d
 const program = new Command()
   .name('earshot')
   .description('Edge speech analytics for call centres: understand every call on the box, publish only indexes and alerts.')
+  .version(packageVersion())
   .showHelpAfterError()
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : EXIT_BAD_INPUT);

@@ -105,3 +105,12 @@ t.test('--rules: a site pack raises its alert in the summary; a bad pack is refu
   t.equal(bad.code, 2);
   t.match(bad.stderr.trim(), /^earshot: .*bad\.yml:\d+: rule "broken": /);
 });
+
+t.test('earshot --version prints the version of the package, and exits 0', async (t) => {
+  const { version } = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+  for (const flag of ['--version', '-V']) {
+    const r = await runCli([flag]);
+    t.equal(r.code, 0, flag);
+    t.equal(r.stdout.trim(), version, flag);
+  }
+});

@@ -10,11 +10,11 @@
  */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import type { Logger } from 'pino';
+import { packageRoot } from '../../lib/package.js';
 import type { MqttProtocolSetting, TlsConfig, TransportSetting } from '../../provisioning/config.js';
 import { createTransport } from '../../edge/uplink/transports.js';
 import { InboundGuard, maxPacketBytes, readWire } from '../../edge/uplink/wire.js';
@@ -56,10 +56,7 @@ type Leaf = (typeof LEAVES)[number];
 const SSE_HEARTBEAT_MS = 15_000;
 
 export function defaultAssetsDir(): string {
-  // From source (central/web) or from dist (dist/central/web): the package root is where package.json is.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return join(dir, 'dist', 'central-web');
+  return join(packageRoot(import.meta.url), 'dist', 'central-web');
 }
 
 export async function startCentralWeb(options: CentralWebOptions): Promise<CentralWeb> {
