@@ -32,6 +32,26 @@ export class FakeTransport extends EventEmitter<TransportEvents> implements Tran
     const err = this.outcome(topic);
     return err ? Promise.reject(err) : Promise.resolve();
   }
+  /**
+   * Resolves once the publishes so far satisfy `done` (checked now and after each publish): a test waits for
+   * what it expects instead of sleeping for a guessed time. Rejects, naming `what`, after `timeoutMs`.
+   */
+  until(what: string, done: (published: Published[]) => boolean, timeoutMs = 10_000): Promise<void> {
+    if (done(this.published)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.sent.off('publish', check);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      const check = () => {
+        if (!done(this.published)) return;
+        clearTimeout(timer);
+        this.sent.off('publish', check);
+        resolve();
+      };
+      this.sent.on('publish', check);
+    });
+  }
   subscribe(): void {}
   async close(last?: { topic: string; payload: string; retain: boolean }): Promise<void> {
     if (last) this.published.push({ topic: last.topic, payload: last.payload, options: { qos: 1, retain: last.retain } });
