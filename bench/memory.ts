@@ -59,7 +59,6 @@ export async function memoryBench(): Promise<Record<string, unknown>> {
     const growthMB = r(twoHours.peakRssMB - oneMinute.peakRssMB, 1);
     return {
       what: '`earshot analyze --json` from dist/ (recognition off: no models), on the demo call looped with sox to 1 min and to 2 h; peak RSS of the process',
-      machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, memGiB: r(os.totalmem() / 2 ** 30, 1), node: process.version },
       oneMinute,
       twoHours,
       growthMB,

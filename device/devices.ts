@@ -1,6 +1,6 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { loadNaudiodon, withPortAudio } from './portaudio-source.js';
+import { loadNaudiodon, withPortAudio } from './portaudio-binding.js';
 import { log } from '../lib/log.js';
 
 export interface AudioDevice {
