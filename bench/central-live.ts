@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import pino from 'pino';
 import { resolveConfig } from '../provisioning/config.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { startCentralWeb } from '../central/web/server.js';
 import { Broker } from '../test/support/mosquitto.js';
 import { tempDir } from '../test/support/uplink.js';

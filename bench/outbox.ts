@@ -11,7 +11,7 @@ import { Outbox } from '../edge/outbox/outbox.js';
 import { Ingest } from '../central/ingest.js';
 import { openStore } from '../central/store/store.js';
 import { createTransport } from '../edge/uplink/transports.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { syntheticRecord } from '../edge/uplink/agent-harness.js';
 import { resolveConfig } from '../provisioning/config.js';
 import { Broker, MOSQUITTO } from '../test/support/mosquitto.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Broker } from '../test/support/mosquitto.js';
 import { memoryLog, tempDir, waitFor } from '../test/support/uplink.js';
 import { repoRoot, runCli } from '../test/support/cli.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { resolveConfig } from '../provisioning/config.js';
 import { openStore } from '../central/store/store.js';
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { resolveConfig } from '../provisioning/config.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { startCentralWeb } from '../central/web/server.js';
 import type { Authorize } from '../central/web/access.js';
 import { repoRoot } from '../test/support/cli.js';

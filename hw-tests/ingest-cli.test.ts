@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { Broker } from '../test/support/mosquitto.js';
 import { memoryLog, sleep, tempDir, waitFor, watch } from '../test/support/uplink.js';
 import { repoRoot, runCli } from '../test/support/cli.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { syntheticRecord } from '../edge/uplink/agent-harness.js';
 import { resolveConfig } from '../provisioning/config.js';
 

@@ -16,7 +16,7 @@ import { Broker } from '../test/support/mosquitto.js';
 import { issueCert, makeCa, type CertFiles } from './helpers/tls.js';
 import { memoryLog, sleep, tempDir, waitFor, watch } from '../test/support/uplink.js';
 import { startIngest } from '../central/ingest.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { defaultConfig, resolveConfig } from '../provisioning/config.js';
 
 const N = 300;

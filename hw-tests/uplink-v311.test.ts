@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { AedesBroker, watch311 } from './helpers/aedes.js';
 import { memoryLog, sleep, tempDir, waitFor } from '../test/support/uplink.js';
 import { startIngest } from '../central/ingest.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { defaultConfig, resolveConfig } from '../provisioning/config.js';
 
 const N = 600;
