@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CaptureSource, ChannelSide, StereoChunk } from './capture.js';
+import { SampleQueue } from './pcm.js';
 import { AudioInputError, WavReader, type WavFormat } from './wav.js';
 
 export interface ReplayOptions {
@@ -95,43 +96,12 @@ export class WavReplaySource implements CaptureSource {
 
 type Side = 'agent' | 'customer';
 
-/** Samples of one side waiting to be taken, as the arrays they came in, copied only when taken. */
-class SideQueue {
-  private parts: Float32Array[] = [];
-  private head = 0;
-  length = 0;
-
-  push(samples: Float32Array): void {
-    if (samples.length === 0) return;
-    this.parts.push(samples);
-    this.length += samples.length;
-  }
-
-  take(n: number): Float32Array {
-    const count = Math.min(n, this.length);
-    const out = new Float32Array(count);
-    for (let filled = 0; filled < count; ) {
-      const part = this.parts[0];
-      const k = Math.min(count - filled, part.length - this.head);
-      out.set(part.subarray(this.head, this.head + k), filled);
-      filled += k;
-      this.head += k;
-      if (this.head === part.length) {
-        this.parts.shift();
-        this.head = 0;
-      }
-    }
-    this.length -= count;
-    return out;
-  }
-}
-
 /**
  * Both sides of a call, taken in whatever sizes the caller asks for from the blocks the file(s) are read in.
  * A stereo file feeds both sides from one read; two mono files are read each as its side needs.
  */
 class CallSides {
-  private readonly queues: Record<Side, SideQueue> = { agent: new SideQueue(), customer: new SideQueue() };
+  private readonly queues: Record<Side, SampleQueue> = { agent: new SampleQueue(), customer: new SampleQueue() };
   private readonly feeds: { blocks: Iterator<Float32Array[]>; routes: [number, Side][]; done: boolean }[];
 
   constructor(agent: SideSource, customer: SideSource, rate: number) {

@@ -4,8 +4,7 @@
 // 退款, 稳赚 and 内幕消息 are in the packs but are rarely heard in espeak's voice.
 import t from 'tap';
 import { RulePackRegistry } from '../edge/rules/pack.js';
-import { loadSpeechModels } from '../edge/speech-setup.js';
-import { judgeRuleRun, missingSpeechModels, ruleCalls, rulesConfig, runRuleCall } from './support/rule-calls.js';
+import { ruleCalls, rulesConfig, testRuleCalls } from './support/rule-calls.js';
 
 const rules = RulePackRegistry.withBuiltins().rules();
 const config = rulesConfig(rules);
@@ -19,14 +18,4 @@ t.test('every rule call of this language has its twin', async (t) => {
   t.same([...covered].sort(), ['late-hangup', 'forbidden-phrase', 'credential-request', 'guaranteed-return', 'stock-tip', 'refund-lure'].sort(), 'rules covered');
 });
 
-const speechModels = await loadSpeechModels(config);
-const missing = missingSpeechModels(speechModels, 'zh', config);
-if (missing) t.fail(missing);
-else {
-  for (const call of calls) {
-    t.test(`${call.name}: ${call.violation ? `raises ${call.rule}` : 'clean'}`, async (t) => {
-      const run = await runRuleCall(call, rules, config, speechModels);
-      for (const check of judgeRuleRun(call, run)) t.ok(check.ok, check.what);
-    });
-  }
-}
+await testRuleCalls(t, calls, rules, config, 'zh');

@@ -5,8 +5,7 @@
 // the same calls.
 import t from 'tap';
 import { RulePackRegistry } from '../edge/rules/pack.js';
-import { loadSpeechModels } from '../edge/speech-setup.js';
-import { judgeRuleRun, missingSpeechModels, ruleCalls, rulesConfig, runRuleCall } from './support/rule-calls.js';
+import { ruleCalls, rulesConfig, testRuleCalls } from './support/rule-calls.js';
 
 const rules = RulePackRegistry.withBuiltins().rules();
 const config = rulesConfig(rules);
@@ -20,14 +19,4 @@ t.test('every rule call of this language has its twin', async (t) => {
   t.same([...covered].sort(), ['late-hangup', 'forbidden-phrase', 'dead-air', 'silent-agent', 'hurried-hangup', 'customer-agitation', 'agent-interrupts', 'credential-request', 'guaranteed-return', 'stock-tip', 'refund-lure'].sort(), 'rules covered');
 });
 
-const speechModels = await loadSpeechModels(config);
-const missing = missingSpeechModels(speechModels, 'en', config);
-if (missing) t.fail(missing);
-else {
-  for (const call of calls) {
-    t.test(`${call.name}: ${call.violation ? `raises ${call.rule}` : 'clean'}`, async (t) => {
-      const run = await runRuleCall(call, rules, config, speechModels);
-      for (const check of judgeRuleRun(call, run)) t.ok(check.ok, check.what);
-    });
-  }
-}
+await testRuleCalls(t, calls, rules, config, 'en');

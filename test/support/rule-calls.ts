@@ -3,6 +3,7 @@
  * tests assert it, bench/rules.ts scores it. The full pipeline runs with the speech models from
  * ../shared/models (EARSHOT_SHARED overrides).
  */
+import type { Test } from 'tap';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { CALLS_DIR, renderCallByName } from './calls.js';
@@ -10,6 +11,7 @@ import { inputOf, sharedVad } from './analysis.js';
 import { repoRoot } from './cli.js';
 import { defaultConfig, type EarshotConfig } from '../../provisioning/config.js';
 import { analyzeRecording } from '../../edge/analyze.js';
+import { loadSpeechModels } from '../../edge/speech-setup.js';
 import type { SpeechModels } from '../../edge/analysis/speech.js';
 import { watchPhrases } from '../../edge/rules/pack.js';
 import type { Alert, CompiledRule } from '../../edge/rules/types.js';
@@ -94,4 +96,20 @@ export function judgeRuleRun(call: RuleCall, run: RuleRun): { ok: boolean; what:
 export function missingSpeechModels(models: SpeechModels, language: 'en' | 'zh', config: EarshotConfig): string | null {
   if (models.recognizers[language] && models.spotters[language]) return null;
   return `the ${language} rule calls need the speech models in ${config.models.root} (../shared/models beside the repository, or set EARSHOT_SHARED): ${models.problems.join('; ') || 'none loaded'}`;
+}
+
+/**
+ * One subtest per rule call of the language: each violation raises its rule, live, and nothing else; each clean
+ * twin raises nothing. Without the speech models, one failure saying which are missing instead.
+ */
+export async function testRuleCalls(t: Test, calls: RuleCall[], rules: CompiledRule[], config: EarshotConfig, language: 'en' | 'zh'): Promise<void> {
+  const speechModels = await loadSpeechModels(config);
+  const missing = missingSpeechModels(speechModels, language, config);
+  if (missing) return void t.fail(missing);
+  for (const call of calls) {
+    t.test(`${call.name}: ${call.violation ? `raises ${call.rule}` : 'clean'}`, async (t) => {
+      const run = await runRuleCall(call, rules, config, speechModels);
+      for (const check of judgeRuleRun(call, run)) t.ok(check.ok, check.what);
+    });
+  }
 }
