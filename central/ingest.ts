@@ -65,7 +65,8 @@ export function ingestFilters(prefix: string, group: string, protocol: ProtocolN
   return [...(protocol === '5' ? records.map((f) => `$share/${group}/${f}`) : records), ...state];
 }
 
-export class Ingest extends EventEmitter {
+/** 'stored': after each batch is written, how many records were new and how many were already held. */
+export class Ingest extends EventEmitter<{ stored: [stored: number, duplicates: number] }> {
   readonly store: Store;
   private readonly log: Logger;
   private readonly registration: Registration;

@@ -79,7 +79,8 @@ interface InFlight {
   sentAt: number;
 }
 
-export class Uplink extends EventEmitter {
+/** 'acked': records central ingest acknowledged, as seq ranges, and how many left the outbox. */
+export class Uplink extends EventEmitter<{ acked: [ranges: [number, number][], removed: number] }> {
   private readonly o: UplinkOptions;
   private readonly log: Logger;
   private readonly outbox: Outbox;
