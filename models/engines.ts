@@ -6,7 +6,7 @@
 // for a post-call pass, say) needs an engine file implementing `Recognizer` and one line in ENGINES below;
 // a model whose family has no engine for its kind is reported as a problem and skipped, never fatal.
 
-import { ModelError, type VerifiedModel } from './manifest.js';
+import { ModelError, type ModelKind, type VerifiedModel } from './manifest.js';
 import { compileKeywords, type KeywordProblem } from './keywords.js';
 import { SherpaKeywordSpotter, SherpaRecognizer } from './sherpa.js';
 
@@ -107,16 +107,15 @@ export function registerEngine(family: string, engine: EngineFamily): void {
   ENGINES.set(family, engine);
 }
 
-function engineFor<K extends keyof EngineFamily>(model: VerifiedModel, kind: K, kindName: string): NonNullable<EngineFamily[K]> {
-  if (!model.kinds.includes(kindName as never)) {
-    throw new ModelError('unsupported-model', model.dir, `model is ${model.kinds.join(', ')}, not ${kindName}`);
+/** The family's maker of a kind, or a ModelError saying the model is not that kind or no engine runs its family. */
+function engineFor<K extends keyof EngineFamily>(model: VerifiedModel, make: K, kind: ModelKind): NonNullable<EngineFamily[K]> {
+  if (!model.kinds.includes(kind)) throw new ModelError('unsupported-model', model.dir, `model is ${model.kinds.join(', ')}, not ${kind}`);
+  const factory = ENGINES.get(model.manifest.family)?.[make];
+  if (!factory) {
+    const known = [...ENGINES].filter(([, e]) => e[make]).map(([family]) => family);
+    throw new ModelError('unsupported-model', model.dir, `family ${model.manifest.family} is not supported for ${kind} (engines: ${known.join(', ') || 'none'})`);
   }
-  const make = ENGINES.get(model.manifest.family)?.[kind];
-  if (!make) {
-    const known = [...ENGINES].filter(([, e]) => e[kind]).map(([f]) => f);
-    throw new ModelError('unsupported-model', model.dir, `family ${model.manifest.family} is not supported for ${kindName} (engines: ${known.join(', ') || 'none'})`);
-  }
-  return make as NonNullable<EngineFamily[K]>;
+  return factory as NonNullable<EngineFamily[K]>;
 }
 
 /** Loads a recogniser for the model; a ModelError when no engine runs its family, or the engine cannot load it. */
