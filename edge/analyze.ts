@@ -25,6 +25,8 @@ export interface AnalyzeOptions extends ReplayOptions {
   onAlert?: (alert: Alert) => void;
   onEvent?: (event: PipelineEvent) => void;
   onProgress?: (heardSec: number, totalSec: number) => void;
+  /** Default true; a caller that does not read `events` should not hold a long call's in memory. */
+  keepEvents?: boolean;
 }
 
 export interface AnalyzeResult {

@@ -1,4 +1,4 @@
-// The alert-figure check itself (test/helpers/alert-figures.ts), on a call built from hand-made events: it
+// The alert-figure check itself (test/support/alert-figures.ts), on a call built from hand-made events: it
 // finds nothing on the index as written, and names each figure an alert quotes that the index does not hold.
 import t from 'tap';
 import { CallState } from '../edge/call/call-state.js';
@@ -6,7 +6,7 @@ import type { Channel, PipelineEvent } from '../edge/events.js';
 import { buildCallIndex, type CallIndex } from '../edge/index/call-index.js';
 import { RuleEngine } from '../edge/rules/engine.js';
 import { RulePackRegistry } from '../edge/rules/pack.js';
-import { alertFigureProblems } from './helpers/alert-figures.js';
+import { alertFigureProblems } from './support/alert-figures.js';
 
 const rules = RulePackRegistry.withBuiltins().rules();
 

@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { Command } from 'commander';
 import { registerCentralCommands } from '../central/central-command.js';
 import { join } from 'node:path';
-import { repoRoot } from './helpers/cli.js';
+import { repoRoot } from './support/cli.js';
 import { openStore } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { passwordHashOf } from '../central/auth/users.js';

@@ -17,7 +17,7 @@ import { loadRules } from '../edge/rules/setup.js';
 import type { CallIndex } from '../edge/index/call-index.js';
 import type { Alert } from '../edge/rules/types.js';
 import { AudioRing } from '../edge/run/audio-ring.js';
-import { sharedVad } from './helpers/analysis.js';
+import { sharedVad } from './support/analysis.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');

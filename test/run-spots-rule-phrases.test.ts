@@ -10,7 +10,7 @@ import { resolveLines } from '../provisioning/lines.js';
 import { LocalLineGroup } from '../edge/run/line-group.js';
 import { loadRules } from '../edge/rules/setup.js';
 import type { CallIndex } from '../edge/index/call-index.js';
-import { repoRoot, runCli } from './helpers/cli.js';
+import { repoRoot, runCli } from './support/cli.js';
 
 const models = path.join(process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared'), 'models');
 const INVEST = path.join(repoRoot, 'demo', 'demo-invest-en.wav');

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../provisioning/config.js';
 import { analyzeRecording } from '../edge/analyze.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
-import { sharedVad } from './helpers/analysis.js';
+import { sharedVad } from './support/analysis.js';
 import { loadRules } from '../edge/rules/setup.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -1,5 +1,5 @@
 import type { PipelineEvent } from '../events.js';
-import type { AnalysisConfig } from '../analysis/config.js';
+import type { AnalysisConfig } from '../../provisioning/config.js';
 import { CallState } from '../call/call-state.js';
 import type { SearchableIndex } from '../search/query.js';
 import { redact } from '../redact.js';

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isScalar, LineCounter, type Document, type Node as YamlNode } from 'yaml';
-import { printablePreview } from '../../device/call-state.js';
+import { InputError } from '../../lib/errors.js';
+import { printablePreview } from '../../lib/printable.js';
 import { readYaml, YamlError } from '../../provisioning/config.js';
 import { parseQuery, QuerySyntaxError, type QueryNode } from '../search/query.js';
 import { GROWING_METRICS, type MetricName } from '../call/metrics.js';
@@ -17,7 +18,7 @@ import type { CompiledRule, PackSpec, RuleOverrides, RuleSpec } from './types.js
  * A rule pack the box refuses: which file, which line, which rule, and why. The whole pack is refused, and
  * whatever pack was loaded from that file before stays in force.
  */
-export class RulePackError extends Error {
+export class RulePackError extends InputError {
   constructor(
     readonly file: string,
     readonly line: number | null,

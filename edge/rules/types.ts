@@ -94,5 +94,4 @@ export interface CompiledRule {
   cooldownSec: number;
 }
 
-/** Per-rule changes from the box configuration (`rules.overrides` in config). */
-export type RuleOverrides = Record<string, { enabled?: boolean; severity?: Severity; params?: Record<string, number> }>;
+export type { RuleOverrides } from '../../provisioning/config.js';

@@ -5,6 +5,7 @@ import type { SileroVadModel } from '../../models/vad.js';
 import type { RunConfig } from '../../provisioning/config.js';
 import type { LineCallState, LineSettings } from '../../provisioning/lines.js';
 import { PIPELINE_RATE } from '../analysis/pipeline.js';
+import type { LiveCallRef } from '../publish.js';
 import type { SpeechModels } from '../analysis/speech.js';
 import type { CallIndex, CallLine } from '../index/call-index.js';
 import type { BoxRules } from '../rules/setup.js';
@@ -68,8 +69,7 @@ export interface LinePublisher {
   index(index: CallIndex): void;
 }
 
-/** What an alert raised mid-call can say about where it came from: the call has not ended yet. */
-export type LiveCallRef = Pick<CallLine, 'name' | 'agentId' | 'extension' | 'startedAt' | 'callRef'>;
+export type { LiveCallRef };
 
 export interface LineDeps {
   settings: LineSettings;

@@ -1,6 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import { ConfigError, defaultConfig, loadConfigFile, type EarshotConfig } from '../../provisioning/config.js';
-import { log, logToStdout } from '../log.js';
+import { log, logToStdout } from '../../lib/log.js';
 import type { Alert } from '../rules/types.js';
 import { Daemon } from './daemon.js';
 import { dirname } from 'node:path';
