@@ -98,7 +98,7 @@ export function judgeRuleRun(call: RuleCall, run: RuleRun): { ok: boolean; what:
  */
 export function missingSpeechModels(models: SpeechModels, language: 'en' | 'zh', config: EarshotConfig): string | null {
   if (models.recognizers[language] && models.spotters[language]) return null;
-  return `the ${language} rule calls need the speech models in ${config.models.root} (../shared/models beside the repository, or set EARSHOT_SHARED): ${models.problems.join('; ') || 'none loaded'}`;
+  return `the ${language} calls need the speech models in ${config.models.root} (../shared/models beside the repository, or set EARSHOT_SHARED): ${models.problems.join('; ') || 'none loaded'}`;
 }
 
 /**
