@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { CaptureError, type LiveCaptureSource, type StereoChunk } from '../../device/capture.js';
+import { Backoff } from '../../lib/backoff.js';
 import type { SileroVadModel } from '../../models/vad.js';
 import type { RunConfig } from '../../provisioning/config.js';
 import type { LineCallState, LineSettings } from '../../provisioning/lines.js';
@@ -118,6 +119,7 @@ export class Line {
     this.log = deps.log.child({ line: this.name });
     this.queue = new FeedQueue(deps.run.shed.maxBacklogSec);
     this.idle = new IdleListener(deps.vadModel, deps.settings.config.analysis.vad.threshold);
+    this.backoff = new Backoff({ ...deps.run.retry, jitter: 0.2 });
   }
 
   get callState(): LineCallState {
@@ -177,8 +179,7 @@ export class Line {
   }
 
   private async run(): Promise<void> {
-    const { retry } = this.deps.run;
-    this.retryDelaySec = retry.minSec;
+    this.backoff.reset();
     while (!this.stopping) {
       try {
         this.captureDropped += (this.source as { droppedSamples?: number } | undefined)?.droppedSamples ?? 0;
@@ -207,12 +208,11 @@ export class Line {
         const reason = err instanceof CaptureError ? err.message : `internal error: ${(err as Error).message}`;
         if (!(err instanceof CaptureError)) this.log.error({ err }, 'line failed; other lines go on');
         await this.endCall('fault');
-        const wait = this.retryDelaySec * (0.8 + 0.4 * Math.random());
+        const wait = this.backoff.next() / 1000;
         this.fault = { reason, since: this.fault?.since ?? Date.now(), retryAt: Date.now() + wait * 1000 };
         this.state = 'faulted';
         this.log.warn({ reason, retryInSec: Number(wait.toFixed(1)) }, 'line faulted');
         await this.sleepUnlessStopped(wait);
-        this.retryDelaySec = Math.min(retry.maxSec, this.retryDelaySec * 2);
         continue;
       }
     }
@@ -226,7 +226,8 @@ export class Line {
   }
 
   private pumping: Promise<void> = Promise.resolve();
-  private retryDelaySec = 1;
+  /** Lines that lose their device together (a USB hub) spread their reopening by the jitter. */
+  private readonly backoff: Backoff;
 
   /**
    * Reads the source as fast as it delivers. Never rejects: how the source ended (by itself, by close(), or
@@ -241,7 +242,7 @@ export class Line {
         if (first) {
           first = false;
           this.fault = undefined;
-          this.retryDelaySec = this.deps.run.retry.minSec;
+          this.backoff.reset();
           if (!this.call) this.state = 'idle';
         }
         this.deps.ring?.write(chunk.agent, chunk.customer);
