@@ -50,14 +50,14 @@ async function addUser(db: string, name: string, role: string, site: string): Pr
 }
 
 t.test('the centre end to end: a box, `earshot central`, and its people in a browser', async (t) => {
+  const t0 = Date.now();
+  const phases: string[] = [];
+  const phase = (name: string) => phases.push(`${name} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   buildPages();
-  // The demo's agitated-customer call, analysed by the real pipeline, as the box's daemon would hold it at the call's end.
-  const [{ index: analysed }] = await demoIndexes(['demo-call']);
-  const startedAt = new Date(Date.now() - analysed.durationSec * 1000 - 5000).toISOString();
-  const line = { name: 'desk-4', agentId: 'A40', startedAt };
-  const call: CallIndex = { ...analysed, callId: 'desk-4-c1', line: { ...line, endedAt: new Date(Date.parse(startedAt) + analysed.durationSec * 1000).toISOString(), boundaries: 'pbx', endedBy: 'pbx' } };
-  t.ok(call.alerts.length > 0, `the demo call raises alerts (${call.alerts.map((a) => a.rule).join(', ')})`);
-
+  // The demo's agitated-customer call, analysed by the real pipeline, as the box's daemon would hold it at
+  // the call's end; on one core while the centre and the user commands start on the other.
+  const analysing = demoIndexes(['demo-call']);
+  void analysing.catch(() => undefined); // awaited below; a failure before then must not also be an unhandled rejection
   const broker = await Broker.start();
   t.teardown(() => broker.dispose());
   const dir = tempDir('central-e2e');
@@ -74,6 +74,14 @@ t.test('the centre end to end: a box, `earshot central`, and its people in a bro
   const admin = earshot(adminCmd, 'a long root password\n');
   const [adminExit, annPw, quinnPw, samPw] = await Promise.all([admin.exit, addUser(db, 'ann', 'supervisor', SITE), addUser(db, 'quinn', 'qa', SITE), addUser(db, 'sam', 'supervisor', OTHER)]);
   t.equal(adminExit, 0, `that command makes the admin (${admin.err().trim()})`);
+  phase('centre up, users added');
+
+  const [{ index: analysed }] = await analysing;
+  phase('demo call analysed');
+  const startedAt = new Date(Date.now() - analysed.durationSec * 1000 - 5000).toISOString();
+  const line = { name: 'desk-4', agentId: 'A40', startedAt };
+  const call: CallIndex = { ...analysed, callId: 'desk-4-c1', line: { ...line, endedAt: new Date(Date.parse(startedAt) + analysed.durationSec * 1000).toISOString(), boundaries: 'pbx', endedBy: 'pbx' } };
+  t.ok(call.alerts.length > 0, `the demo call raises alerts (${call.alerts.map((a) => a.rule).join(', ')})`);
 
   const browser = await launchChromium();
   t.teardown(() => browser.close());
@@ -98,6 +106,7 @@ t.test('the centre end to end: a box, `earshot central`, and its people in a bro
   await page.waitForURL(`${url}/floor/${SITE}`, { timeout: 15_000 });
   await connected(page);
   t.pass('a supervisor signs in and lands on the floor she asked for, live');
+  phase('signed in');
 
   // The box: its real outbox and uplink, publishing as the daemon does (each alert when raised, the index at the end).
   const config = resolveConfig({
@@ -112,6 +121,7 @@ t.test('the centre end to end: a box, `earshot central`, and its people in a bro
     await li.waitFor({ timeout: 15_000 });
     t.equal(await li.getAttribute('data-severity'), a.severity, `the ${a.rule} alert is on her floor, ${a.severity}`);
   }
+  phase('alert on the floor');
   box.index(call);
   t.equal(await box.drain(30), 0, "ingest stored and acked the box's records");
 
@@ -136,6 +146,7 @@ t.test('the centre end to end: a box, `earshot central`, and its people in a bro
   t.equal(await marks('[data-kind="silence"]'), call.silences.length, 'and the silences');
   t.ok((await marks('[data-lane="agent"]')) > 0 && (await marks('[data-lane="customer"]')) > 0, 'both lanes drawn');
 
+  phase('call page checked');
   // Signing out ends the session everywhere: a floor page open in another tab stops being live.
   const other = await browser.context.newPage();
   await other.goto(`${url}/floor/${SITE}`);
@@ -147,6 +158,7 @@ t.test('the centre end to end: a box, `earshot central`, and its people in a bro
   t.equal(new URL(page.url()).pathname + new URL(page.url()).search, `/login?next=${encodeURIComponent('/calls')}`, 'after signing out a page goes to sign in');
   t.equal(await page.evaluate(async () => (await fetch('/api/calls', { headers: { accept: 'application/json' } })).status), 401, 'and the API answers 401');
   await other.close();
+  phase('signed out, live stream ended');
 
   // ------------------------------------------------------------------------ the QA reviewer of the floor
   await signIn('quinn', quinnPw);
@@ -175,6 +187,7 @@ t.test('the centre end to end: a box, `earshot central`, and its people in a bro
   await page.waitForFunction((r) => document.querySelector(`#precision-rules tr[data-key="${r}"] td.precision`)?.textContent === '0%', rule, { timeout: 15_000 });
   t.pass(`a rejection: ${rule} precision 0% on the review page`);
   t.equal(await queued.count(), 0, 'and the alert leaves the queue');
+  phase('searched and reviewed');
 
   // A QA reviewer has no live floor: the page says so as a page.
   const refused = await page.goto(`${url}/floor/${SITE}`);
@@ -214,4 +227,6 @@ t.test('the centre end to end: a box, `earshot central`, and its people in a bro
   t.same(errors, [], 'no script errors on any page');
   central.child.kill('SIGTERM');
   t.equal(await central.exit, 0, 'Ctrl-C stops the centre cleanly');
+  phase('done');
+  t.comment(`wall time at each step: ${phases.join(', ')}`);
 });
