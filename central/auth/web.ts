@@ -44,6 +44,16 @@ function wantsPage(request: FastifyRequest): boolean {
   return html >= 0 && (json < 0 || html < json);
 }
 
+/** A page refused to the role signed in, as a page (a browser shows JSON as raw text); names only, nothing a user typed. */
+function refusedPage(role: string, need: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Earshot — not for you</title><link rel="stylesheet" href="/assets/app.css"></head>
+<body><header><h1>Earshot</h1></header><main><div class="card"><h2>Not for you</h2>
+<p>A ${role} may not use this page (${need}).</p>
+<p><a href="/calls">Calls</a> · <a href="/login">Sign in as someone else</a></p></div></main></body></html>
+`;
+}
+
 function tokenOf(request: FastifyRequest): string | null {
   for (const part of String(request.headers.cookie ?? '').split(';')) {
     const i = part.indexOf('=');
@@ -95,7 +105,8 @@ export async function setupAccounts(app: FastifyInstance, store: SqlStore, optio
       return null;
     }
     if (!roleMay(session.role, need)) {
-      await reply.code(403).send({ error: `a ${session.role} may not use this (${need})` });
+      if (wantsPage(request)) await reply.code(403).type('text/html; charset=utf-8').send(refusedPage(session.role, need));
+      else await reply.code(403).send({ error: `a ${session.role} may not use this (${need})` });
       return null;
     }
     return { name: session.name, role: session.role, sites: session.sites, csrf: session.csrf } satisfies Caller;

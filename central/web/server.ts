@@ -71,6 +71,11 @@ export interface CentralWeb {
 const LEAVES = ['alerts', 'availability', 'status', 'stats', 'live'] as const;
 type Leaf = (typeof LEAVES)[number];
 const SSE_HEARTBEAT_MS = 15_000;
+/**
+ * How often an open stream asks again whether its caller may still see the floor: a sign-out (in another
+ * tab, on another web process), an expired session or a site taken away ends the stream within this.
+ */
+const SSE_RECHECK_MS = 5_000;
 
 export function defaultAssetsDir(): string {
   return join(packageRoot(import.meta.url), 'dist', 'central-web');
@@ -203,10 +208,23 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
     streams.set(site, set);
     set.add(reply);
     const heartbeat = setInterval(() => reply.raw.write(': keep-alive\n\n'), SSE_HEARTBEAT_MS);
-    request.raw.on('close', () => {
+    // The same decision as at the start, on the same request (its cookie). The reply is hijacked, so what
+    // authorize would answer (401, 403) goes nowhere; the page's reconnect then gets that answer instead.
+    const recheck = setInterval(() => {
+      authorize('live', request, reply)
+        .then((who) => {
+          if (!who || !mayseeSite(who, site)) reply.raw.end();
+        })
+        .catch((err: Error) => log.warn({ site, reason: err.message }, 'could not recheck a live stream; it stays open'));
+    }, SSE_RECHECK_MS);
+    // The page going away closes the request; the stream ended here closes the response.
+    const done = () => {
       clearInterval(heartbeat);
+      clearInterval(recheck);
       set.delete(reply);
-    });
+    };
+    request.raw.on('close', done);
+    reply.raw.on('close', done);
   });
 
   app.post<{ Params: { box: string; seq: string } }>('/api/alerts/:box/:seq/ack', { config: { need: 'acknowledge' } }, async (request, reply) => {

@@ -181,6 +181,13 @@ function connect(): void {
     probe.connected = false;
     conn.textContent = 'reconnecting…';
     conn.className = 'conn down';
+    // The browser retries a dropped stream by itself, but not one refused (the session ended: 401): then
+    // the session decides, api() sending the page to sign in, and a refusal of another kind is retried.
+    if (es.readyState === EventSource.CLOSED) {
+      void api('/api/session')
+        .catch(() => undefined)
+        .then(() => setTimeout(connect, 5000));
+    }
   };
   es.addEventListener('snapshot', (m) => snapshot(JSON.parse((m as MessageEvent<string>).data) as FloorSnapshot));
   for (const type of ['alert', 'ack', 'box']) es.addEventListener(type, (m) => onEvent(JSON.parse((m as MessageEvent<string>).data) as FloorEvent));
