@@ -25,6 +25,8 @@ import { loadRules } from './rules/setup.js';
 import { CallPublisher } from './publish.js';
 import { RulePackError } from './rules/pack.js';
 import { runCommand } from './run/run-command.js';
+import { registerKeyCommands } from './keys-command.js';
+import { KeyError } from '../lib/signing.js';
 
 // Each running PortAudio input holds a libuv threadpool thread while it waits for audio (naudiodon's
 // design), and stopping one needs another: the default pool of 4 would stall a box with a few sound cards.
@@ -150,6 +152,7 @@ models
   });
 
 registerCentralCommands(program);
+registerKeyCommands(program);
 
 program
   .command('run')
@@ -219,7 +222,7 @@ try {
     process.stderr.write(`earshot: query: ${err.message}\n`);
     process.exit(EXIT_BAD_INPUT);
   }
-  if (err instanceof UsageError || err instanceof InvalidArgumentError || err instanceof CentralUsageError) {
+  if (err instanceof UsageError || err instanceof InvalidArgumentError || err instanceof CentralUsageError || err instanceof KeyError) {
     process.stderr.write(`earshot: ${err.message}\n`);
     process.exit(EXIT_BAD_INPUT);
   }
