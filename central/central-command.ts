@@ -27,6 +27,7 @@ export interface IngestOptionValues {
   clientId?: string;
   registration?: string;
   sessionExpiry?: number;
+  signingKey?: string;
   config?: string;
 }
 
@@ -43,6 +44,7 @@ function ingestOptions(cmd: Command): Command {
       if (!Number.isInteger(n) || n < 0 || n > 4294967295) throw new InvalidArgumentError('whole seconds, 0 or more');
       return n;
     })
+    .option('--signing-key <file>', "the centre's Ed25519 key (earshot keys generate): acks go out signed (default from config: ingest.signing.key; docs/mqtt.md, Signatures)")
     .option('-c, --config <file>', 'configuration file (YAML; section ingest)');
 }
 
@@ -55,6 +57,7 @@ export function ingestConfigFrom(opts: IngestOptionValues): IngestConfig {
   if (opts.prefix) ic.prefix = opts.prefix;
   if (opts.clientId) ic.clientId = opts.clientId;
   if (opts.sessionExpiry !== undefined) ic.sessionExpirySec = opts.sessionExpiry;
+  if (opts.signingKey) ic.signing = { ...ic.signing, key: opts.signingKey };
   if (opts.registration !== undefined) {
     if (opts.registration !== 'open' && opts.registration !== 'closed') throw new CentralUsageError(`--registration: open or closed, not ${opts.registration}`);
     ic.registration = opts.registration;

@@ -95,12 +95,15 @@ export interface UplinkConfig {
   username: string;
   passwordFile: string;
   tls: TlsConfig;
+  /** docs/mqtt.md, Signatures */
+  signing: { key: string; centreKeys: string[]; windowSec: number };
 }
 
 export interface IngestConfig {
   broker: string;
   db: string;
   registration: 'open' | 'closed';
+  signing: { key: string; records: 'enrolled' | 'required' };
   group: string;
   prefix: string;
   clientId: string;
