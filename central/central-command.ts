@@ -12,6 +12,7 @@ import { isPostgresUrl, openStore } from './store/store.js';
 import type { SqlStore } from './store/sql-store.js';
 import { CentralUsageError, startCentral } from './central.js';
 import { registerAccountCommands } from './auth/cli.js';
+import { sendCommand } from './send-command.js';
 import { setupAccounts, type AccountsOptions } from './auth/web.js';
 import { countUsers } from './auth/users.js';
 import { callsRoutes } from './calls/routes.js';
@@ -123,6 +124,14 @@ export function registerCentralCommands(program: Command): void {
     await c.close();
   });
   registerAccountCommands(central, storeFrom);
+  ingestOptions(
+    central
+      .command('command <site> <box> <cmd>')
+      .description("send one box a command (stats, status, resend), signed with the centre's key (docs/mqtt.md, Signatures)"),
+  ).action(async (site: string, box: string, cmd: string, opts: IngestOptionValues) => {
+    const id = await sendCommand(ingestConfigFrom(opts), site, box, cmd, log);
+    process.stderr.write(`earshot: ${cmd} sent to ${site}/${box} (id ${id})\n`);
+  });
 }
 
 /** The store `--db` or `-c`'s ingest.db names, for the user and box commands. */

@@ -49,3 +49,9 @@ t.test('generate, print, enrol; a loose key file, an existing file and a garbled
   const listed = await runCli(['central', 'box', 'list', '--db', db]);
   t.match(listed.stdout, /box-7 +registered \S+ +signing key/);
 });
+
+t.test('a command is only sent signed: without the centre key, one line and nothing published', async (t) => {
+  const r = await runCli(['central', 'command', 'floor-3', 'box-7', 'stats', '--broker', 'mqtt://127.0.0.1:9']);
+  t.equal(r.code, 2);
+  t.equal(r.stderr, "earshot: a command is signed with the centre's key: --signing-key <file> or ingest.signing.key\n");
+});
