@@ -15,8 +15,9 @@ import type { Logger } from 'pino';
 import type { ProtocolName, Transport } from '../edge/uplink/transport.js';
 import type { KeyObject } from 'node:crypto';
 import { KIND_LEAF, LEAF_KIND, toRanges, type RecordEnvelope } from '../edge/uplink/topics.js';
-import { ackBody, recordProblem, type EnrolledBox } from '../edge/uplink/signed-wire.js';
-import { loadPrivateKey, parsePublicKey } from '../lib/signing.js';
+import { ackBody } from '../edge/uplink/signed-wire.js';
+import { loadPrivateKey } from '../lib/signing.js';
+import { RecordGate } from './record-gate.js';
 import { InboundGuard, maxPacketBytes, readWire, type InboundCounters } from '../edge/uplink/wire.js';
 import { log as defaultLog } from '../edge/log.js';
 import { asDiskFull } from '../edge/disk.js';
@@ -95,6 +96,7 @@ export class Ingest extends EventEmitter {
   /** when the current stretch of failing commits began (ms since epoch), else null */
   private storeFailingSince: number | null = null;
   private readonly inbound: InboundGuard;
+  private readonly gate: RecordGate;
   private stopped = false;
   private closed = false;
 
@@ -104,6 +106,7 @@ export class Ingest extends EventEmitter {
     this.store = o.store;
     this.registration = o.registration ?? 'open';
     this.inbound = new InboundGuard(this.log);
+    this.gate = new RecordGate((boxes) => this.store.boxKeys(boxes), o.signing?.requireSigned ?? false);
   }
 
   get connected(): boolean {
@@ -204,27 +207,14 @@ export class Ingest extends EventEmitter {
    * with a warning and a count, and never stored or acked: a spoofed box id gets nothing from the centre.
    */
   private async verified(pending: Pending[]): Promise<IncomingRecord[]> {
-    const keys = await this.store.boxKeys([...new Set(pending.map((p) => p.record.box))]);
-    const enrolled = new Map<string, EnrolledBox>();
-    // A key the registry holds but that cannot be read: that box's records are refused, never taken as unsigned.
-    const unreadable = new Map<string, string>();
-    for (const [box, { site, publicKey }] of keys) {
-      try {
-        enrolled.set(box, { site, key: publicKey ? parsePublicKey(publicKey, `the public key registered for box ${box}`) : null });
-      } catch (err) {
-        unreadable.set(box, (err as Error).message);
-      }
-    }
+    const problems = await this.gate.problems(pending.map((p) => ({ payload: p.payload, record: { schema: p.schema, box: p.record.box, site: p.record.site } })));
     const out: IncomingRecord[] = [];
-    for (const p of pending) {
-      const { box, site, seq } = p.record;
-      const problem = unreadable.get(box) ?? recordProblem(p.payload, { schema: p.schema, box, site }, enrolled.get(box), this.o.signing?.requireSigned ?? false);
-      if (problem === null) out.push(p.record);
-      else {
-        this.counters.refusedSignature++;
-        this.inbound.reject(p.topic, `record seq ${seq} refused, not stored, not acked: ${problem}`);
-      }
-    }
+    pending.forEach((p, i) => {
+      const problem = problems[i];
+      if (problem === null) return void out.push(p.record);
+      this.counters.refusedSignature++;
+      this.inbound.reject(p.topic, `record seq ${p.record.seq} refused, not stored, not acked: ${problem}`);
+    });
     return out;
   }
 
