@@ -12,7 +12,7 @@ import { loadRules } from '../edge/rules/setup.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
 import type { CallIndex, IndexedUtterance } from '../edge/index/call-index.js';
 import type { IncomingRecord } from '../central/store/store.js';
-import { mulberry32 } from '../test/helpers/fuzz.js';
+import { mulberry32 } from '../test/support/fuzz.js';
 
 export interface CallTemplates {
   indexes: CallIndex[];
@@ -25,7 +25,9 @@ export interface CallTemplates {
 export async function demoTemplates(): Promise<CallTemplates> {
   const config = defaultConfig();
   config.models.root = demoModelsRoot(config.models.root);
-  const rules = loadRules(config, []);
+  // The spotters listen for the rules' phrases too.
+  const { rules, watch } = loadRules(config, []);
+  config.watch = watch;
   const indexes: CallIndex[] = [];
   for (const file of demoCalls()) {
     const { index } = await analyzeRecording({ stereo: file }, { config, rules, speechModels: () => loadSpeechModels(config) });

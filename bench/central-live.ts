@@ -7,12 +7,12 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import pino from 'pino';
 import { resolveConfig } from '../provisioning/config.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { startCentralWeb } from '../central/web/server.js';
-import { Broker } from '../hw-tests/helpers/mosquitto.js';
-import { tempDir } from '../hw-tests/helpers/uplink.js';
-import { launchChromium } from '../hw-tests/helpers/chromium.js';
-import { repoRoot } from '../test/helpers/cli.js';
+import { Broker } from '../test/support/mosquitto.js';
+import { tempDir } from '../test/support/uplink.js';
+import { launchChromium } from '../test/support/chromium.js';
+import { repoRoot } from '../test/support/cli.js';
 import { r } from './stats.js';
 
 export async function centralLiveBench(count = Number(process.env.EARSHOT_BENCH_ALERTS ?? 200), rate = 20): Promise<Record<string, unknown>> {

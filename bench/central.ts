@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, type CallQuery, type Store } from '../central/store/store.js';
-import { Postgres, postgresMissing } from '../hw-tests/helpers/postgres.js';
+import { Postgres, postgresMissing } from '../test/support/postgres.js';
 import { demoTemplates, generateCalls, GENERATED_BOXES, GENERATED_SITE, type CallTemplates } from './central-calls.js';
 import { percentile, r } from './stats.js';
 

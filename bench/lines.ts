@@ -158,7 +158,7 @@ interface BoxModules {
 /** The daemon as a box runs it: the compiled build (linesBench builds it first), unless told to run the source. */
 async function boxModules(): Promise<BoxModules> {
   const from = (rel: string) => (fromSource ? `../${rel}.js` : pathToFileURL(path.join(DIST, `${rel}.js`)).href);
-  const { log: boxLog } = (await import(from('edge/log'))) as typeof import('../edge/log.js');
+  const { log: boxLog } = (await import(from('lib/log'))) as typeof import('../lib/log.js');
   boxLog.level = 'silent';
   const { Daemon } = (await import(from('edge/run/daemon'))) as typeof import('../edge/run/daemon.js');
   const { resolveConfig } = (await import(from('provisioning/config'))) as typeof import('../provisioning/config.js');
@@ -174,7 +174,7 @@ async function freeLoopbackPort(): Promise<number> {
 }
 
 async function runTrial(spec: TrialSpec): Promise<TrialResult> {
-  // The uplink's own logger (edge/log.ts) would report the missing broker on stderr; a bench wants it quiet.
+  // The uplink's own logger (lib/log.ts) would report the missing broker on stderr; a bench wants it quiet.
   const box = await boxModules();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'earshot-bench-lines-'));
   try {

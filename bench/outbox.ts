@@ -10,11 +10,11 @@ import pino from 'pino';
 import { Outbox } from '../edge/outbox/outbox.js';
 import { Ingest } from '../central/ingest.js';
 import { openStore } from '../central/store/store.js';
-import { MqttTransport } from '../edge/uplink/mqtt-transport.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { createTransport } from '../edge/uplink/transports.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { syntheticRecord } from '../edge/uplink/agent-harness.js';
 import { resolveConfig } from '../provisioning/config.js';
-import { Broker, MOSQUITTO } from '../hw-tests/helpers/mosquitto.js';
+import { Broker, MOSQUITTO } from '../test/support/mosquitto.js';
 import { percentile, r } from './stats.js';
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
@@ -43,7 +43,7 @@ export async function outboxBench(): Promise<Record<string, unknown>> {
     if (!existsSync(MOSQUITTO)) return { outbox, uplink: { skipped: `no broker at ${MOSQUITTO}` } };
 
     const broker = await Broker.start();
-    const transport = new MqttTransport({
+    const transport = createTransport('mqtt', {
       url: broker.url, clientId: 'bench-ingest', protocol: 'auto', clean: false, sessionExpirySec: 3600, keepaliveSec: 30,
       connectTimeoutSec: 5, reconnect: { minSec: 0.1, maxSec: 1, jitter: 0.3 }, log: quiet,
     });

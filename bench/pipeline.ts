@@ -1,6 +1,6 @@
 /** Signal analysis alone: VAD, segmentation, prosody, emotion, silence and over-talk. */
-import { renderCallByName } from '../test/helpers/calls.js';
-import { analyzeRendered, detectedSpans, truthSpans } from '../test/helpers/analysis.js';
+import { renderCallByName } from '../test/support/calls.js';
+import { analyzeRendered, detectedSpans, truthSpans } from '../test/support/analysis.js';
 import { defaultConfig } from '../provisioning/config.js';
 import { CHANNELS } from '../edge/events.js';
 import { percentile, r } from './stats.js';

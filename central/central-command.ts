@@ -5,7 +5,7 @@
 import { dirname } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { defaultConfig, loadConfigFile, type IngestConfig } from '../provisioning/config.js';
-import { log } from '../edge/log.js';
+import { log } from '../lib/log.js';
 import { exitNoteFile, installLastResort, takePreviousExit } from '../edge/last-resort.js';
 import { startIngest } from './ingest.js';
 import { isPostgresUrl, openStore } from './store/store.js';

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { InputError } from '../lib/errors.js';
 import type { IngestConfig } from '../provisioning/config.js';
 import { startIngest, type Ingest } from './ingest.js';
 import { SqlAckStore } from './store/ack-store.js';
@@ -42,7 +43,7 @@ export type CentralRoutes = (app: FastifyInstance, deps: { store: SqlStore; auth
 const RECENT_FLOOR_MS = 12 * 3600_000;
 const RECENT_FLOOR_ALERTS = 5000;
 
-export class CentralUsageError extends Error {
+export class CentralUsageError extends InputError {
   override name = 'CentralUsageError';
 }
 
@@ -66,6 +67,7 @@ export async function startCentral(options: CentralOptions, extra: { routes?: Ce
     // Accounts come first: their Authorize is what every other route asks.
     let authorize: Authorize = openAccess;
     web = await startCentralWeb({
+      transport: options.ingest.transport,
       broker: options.ingest.broker,
       prefix: options.ingest.prefix,
       protocol: options.ingest.protocol,

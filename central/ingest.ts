@@ -19,9 +19,9 @@ import { ackBody } from '../edge/uplink/signed-wire.js';
 import { loadPrivateKey } from '../lib/signing.js';
 import { RecordGate } from './record-gate.js';
 import { InboundGuard, maxPacketBytes, readWire, type InboundCounters } from '../edge/uplink/wire.js';
-import { log as defaultLog } from '../edge/log.js';
+import { log as defaultLog } from '../lib/log.js';
 import { asDiskFull } from '../edge/disk.js';
-import { MqttTransport } from '../edge/uplink/mqtt-transport.js';
+import { createTransport } from '../edge/uplink/transports.js';
 import type { IngestConfig } from '../provisioning/config.js';
 import { openStore, type BoxState, type IncomingRecord, type Registration, type StateLeaf, type Store } from './store/store.js';
 
@@ -84,7 +84,8 @@ export function ingestFilters(prefix: string, group: string, protocol: ProtocolN
   return [...(protocol === '5' ? records.map((f) => `$share/${group}/${f}`) : records), ...state];
 }
 
-export class Ingest extends EventEmitter {
+/** 'stored': after each batch is written, how many records were new and how many were already held. */
+export class Ingest extends EventEmitter<{ stored: [stored: number, duplicates: number] }> {
   readonly store: Store;
   private readonly log: Logger;
   private readonly registration: Registration;
@@ -290,7 +291,7 @@ export async function startIngest(config: IngestConfig, log?: Logger): Promise<I
   // A key file that cannot be used is refused before anything is opened.
   const signingKey = config.signing.key ? loadPrivateKey(config.signing.key) : null;
   const store = await openStore(config.db, logger);
-  const transport = new MqttTransport({
+  const transport = createTransport(config.transport, {
     url: config.broker,
     clientId: (config.clientId || `earshot-ingest-${config.group}-${hostname()}`).slice(0, 64),
     protocol: config.protocol,

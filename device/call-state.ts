@@ -284,20 +284,6 @@ export function nonPrintable(line: string): string | undefined {
   return `non-printable bytes (${bad} of ${[...line].length} characters): binary noise, or the line is read at the wrong baud rate or framing`;
 }
 
-/** A short, printable rendering of a line for logs: control bytes escaped, cut at `max` characters. */
-export function printablePreview(line: string, max = 80): string {
-  let out = '';
-  let n = 0;
-  for (const ch of line) {
-    if (n++ >= max) return `${out}…`;
-    const c = ch.codePointAt(0) as number;
-    if ((c < 0x20 && c !== 0x09) || (c >= 0x7f && c < 0xa0)) out += `\\x${c.toString(16).padStart(2, '0')}`;
-    else if (c === 0xfffd) out += '\\ufffd';
-    else out += ch;
-  }
-  return out;
-}
-
 function namedGroups(pattern: string): string[] {
   // (?<name> opens a named group; (?<= and (?<! are lookbehinds and do not match the identifier.
   const out: string[] = [];

@@ -1,3 +1,5 @@
+import { InputError } from '../lib/errors.js';
+
 /**
  * The seam between hardware and analysis: a source hands out time-aligned PCM for the two sides of a line.
  * It knows nothing about calls; call boundaries come from a CallStateSource.
@@ -24,7 +26,7 @@ export type ChannelSide = 'left' | 'right';
  * A live source that cannot deliver: the device is unplugged or missing, the pipe is gone. The line it feeds
  * faults and retries with backoff; other lines carry on.
  */
-export class CaptureError extends Error {
+export class CaptureError extends InputError {
   constructor(readonly source: string, readonly reason: string) {
     super(`${source}: ${reason}`);
     this.name = 'CaptureError';

@@ -1,7 +1,7 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { loadNaudiodon, withPortAudio } from './portaudio-source.js';
-import { log } from '../edge/log.js';
+import { loadNaudiodon, withPortAudio } from './portaudio-binding.js';
+import { log } from '../lib/log.js';
 
 export interface AudioDevice {
   /** PortAudio's index; valid until devices are plugged or unplugged. */

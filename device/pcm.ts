@@ -141,8 +141,8 @@ export class InterleavedPcmFramer {
   }
 }
 
-/** Samples of one side waiting for the other, as a list of arrays so nothing is copied until it is paired. */
-class SideBuffer {
+/** Samples waiting to be taken, as the arrays they came in: nothing is copied until it is taken. */
+export class SampleQueue {
   private parts: Float32Array[] = [];
   private head = 0;
   length = 0;
@@ -153,21 +153,23 @@ class SideBuffer {
     this.length += samples.length;
   }
 
+  /** Up to n samples, the oldest first. */
   take(n: number): Float32Array {
-    const out = new Float32Array(n);
+    const count = Math.min(n, this.length);
+    const out = new Float32Array(count);
     let filled = 0;
-    while (filled < n) {
+    while (filled < count) {
       const part = this.parts[0];
-      const count = Math.min(n - filled, part.length - this.head);
-      out.set(part.subarray(this.head, this.head + count), filled);
-      filled += count;
-      this.head += count;
+      const k = Math.min(count - filled, part.length - this.head);
+      out.set(part.subarray(this.head, this.head + k), filled);
+      filled += k;
+      this.head += k;
       if (this.head === part.length) {
         this.parts.shift();
         this.head = 0;
       }
     }
-    this.length -= n;
+    this.length -= count;
     return out;
   }
 
@@ -194,7 +196,7 @@ class SideBuffer {
  * only what both sides have is handed on, so the two sides of every chunk cover the same moments.
  */
 export class SidePairAligner {
-  private readonly sides: Record<Side, SideBuffer> = { agent: new SideBuffer(), customer: new SideBuffer() };
+  private readonly sides: Record<Side, SampleQueue> = { agent: new SampleQueue(), customer: new SampleQueue() };
 
   push(side: Side, samples: Float32Array): void {
     this.sides[side].push(samples);
@@ -265,10 +267,6 @@ export class LiveChunkQueue {
   get overHighWater(): boolean {
     const high = this.options.highWaterSec;
     return high !== undefined && this.backlogSec >= high;
-  }
-
-  get ended(): boolean {
-    return this.done;
   }
 
   push(pair: SidePair, capturedAt: number = Date.now()): void {

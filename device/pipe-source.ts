@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CaptureError, type LiveCaptureSource, type StereoChunk } from './capture.js';
 import { CAPTURE_RATE, InterleavedPcmFramer, LiveChunkQueue, type ChannelMap, type PcmLayout } from './pcm.js';
-import { log } from '../edge/log.js';
+import { log } from '../lib/log.js';
 
 const statAsync = promisify(stat);
 const fstatAsync = promisify(fstat);

@@ -1,116 +1,14 @@
-import type { EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
+import { log } from '../lib/log.js';
 import { CaptureError, type LiveCaptureSource, type StereoChunk } from './capture.js';
 import { CAPTURE_RATE, LiveChunkQueue, PcmChannelReader, SidePairAligner, type ChannelMap, type Side, type SidePair } from './pcm.js';
-import { log } from '../edge/log.js';
+import { describeDevice, findInputDevice, loadNaudiodon, withPortAudio, type AudioDeviceRef, type NaudiodonModule, type PortAudioDeviceInfo } from './portaudio-binding.js';
+import { DeviceInput, messageOf } from './portaudio-input.js';
 
-/** A device as an installer names it in earshot.yml: its PortAudio index, or (part of) its name. */
-export type AudioDeviceRef = string | number;
+// What a caller of the source needs too: the binding a test hands in, and naudiodon's loader.
+export { loadNaudiodon, type AudioDeviceRef, type NaudiodonModule, type PortAudioDeviceInfo } from './portaudio-binding.js';
 
-/** One entry of naudiodon's getDevices(). */
-export interface PortAudioDeviceInfo {
-  id: number;
-  name: string;
-  maxInputChannels: number;
-  maxOutputChannels: number;
-  defaultSampleRate: number;
-  hostAPIName: string;
-}
-
-interface NaudiodonInOptions {
-  channelCount: number;
-  sampleFormat: number;
-  sampleRate: number;
-  deviceId: number;
-  closeOnError: boolean;
-  framesPerBuffer: number;
-  maxQueue: number;
-  highwaterMark: number;
-}
-
-interface NaudiodonInput extends EventEmitter {
-  start(): void;
-  quit(callback?: () => void): unknown;
-  pause(): unknown;
-  resume(): unknown;
-}
-
-/** The part of naudiodon this module uses. */
-export interface NaudiodonModule {
-  getDevices(): PortAudioDeviceInfo[];
-  AudioIO(options: { inOptions: NaudiodonInOptions }): NaudiodonInput;
-  SampleFormat16Bit: number;
-}
-
-let naudiodon: NaudiodonModule | null = null;
-
-/**
- * Loads naudiodon on first use. Loading it is cheap, but every getDevices() and AudioIO initialises PortAudio,
- * which probes ALSA; keeping the require here means paths that never capture (`earshot analyze`) never touch
- * ALSA. naudiodon also installs a segfault handler that writes crash.log into the working directory.
- */
-export function loadNaudiodon(): NaudiodonModule {
-  if (!naudiodon) {
-    try {
-      naudiodon = createRequire(import.meta.url)('naudiodon') as NaudiodonModule;
-    } catch (err) {
-      throw new CaptureError('PortAudio', `naudiodon (PortAudio) could not be loaded: ${(err as Error).message}`);
-    }
-  }
-  return naudiodon;
-}
-
-let portAudioTurn: Promise<unknown> = Promise.resolve();
-
-/**
- * Runs one PortAudio call at a time, process-wide. naudiodon initialises and terminates PortAudio around every
- * getDevices(), AudioIO and quit, and quit runs on a threadpool thread; PortAudio's init count and open-stream
- * list are not thread-safe, and two inputs stopping at once crashed here (SIGSEGV in Pa_Terminate closing a
- * stream the other thread had just closed). Every getDevices, open and stop goes through this queue.
- */
-export function withPortAudio<T>(fn: () => T | Promise<T>): Promise<T> {
-  const run = portAudioTurn.then(fn);
-  portAudioTurn = run.catch(() => undefined);
-  return run;
-}
-
-export function isInputDevice(d: PortAudioDeviceInfo): boolean {
-  return d.maxInputChannels > 0;
-}
-
-function describeDevice(d: PortAudioDeviceInfo): string {
-  return `#${d.id} "${d.name}"`;
-}
-
-function inputsListed(devices: PortAudioDeviceInfo[]): string {
-  const inputs = devices.filter(isInputDevice);
-  if (inputs.length === 0) return 'there are no audio input devices on this machine (PortAudio found none; `earshot devices` lists what it sees)';
-  return `input devices: ${inputs.map((d) => `${describeDevice(d)} (${d.maxInputChannels} ch)`).join(', ')}`;
-}
-
-/**
- * An input device by index, or by name: an exact name first, then a case-insensitive part of one. Names that
- * fit several devices are refused rather than guessed; the message lists the input devices there are.
- */
-export function findInputDevice(devices: PortAudioDeviceInfo[], ref: AudioDeviceRef): PortAudioDeviceInfo {
-  const label = typeof ref === 'number' ? `audio device #${ref}` : `audio device "${ref}"`;
-  if (typeof ref === 'number') {
-    const byIndex = devices.find((d) => d.id === ref);
-    if (!byIndex) throw new CaptureError(label, `no device with index ${ref}; ${inputsListed(devices)}`);
-    if (!isInputDevice(byIndex)) throw new CaptureError(label, `${describeDevice(byIndex)} has no input channels (an output); ${inputsListed(devices)}`);
-    return byIndex;
-  }
-  const inputs = devices.filter(isInputDevice);
-  const exact = inputs.filter((d) => d.name === ref);
-  if (exact.length === 1) return exact[0];
-  const needle = ref.toLowerCase();
-  const partial = exact.length > 1 ? exact : inputs.filter((d) => d.name.toLowerCase().includes(needle));
-  if (partial.length === 1) return partial[0];
-  if (partial.length > 1) {
-    throw new CaptureError(label, `the name fits several input devices: ${partial.map(describeDevice).join(', ')}; give the full name or the index`);
-  }
-  throw new CaptureError(label, `no input device of that name; ${inputsListed(devices)}`);
-}
+const CHECK_MS = 250;
+const DROP_WARN_MS = 10_000;
 
 interface CommonOptions {
   /** The rate to open the device(s) at; audio is resampled to 16 kHz. */
@@ -149,133 +47,6 @@ export interface PortAudioPairOptions extends CommonOptions {
 }
 
 export type PortAudioSourceOptions = PortAudioStereoOptions | PortAudioPairOptions;
-
-/** PortAudio buffers of 20 ms; naudiodon queues up to 2 s of them before its callback blocks. */
-const BUFFER_SEC = 0.02;
-const QUEUE_SEC = 2;
-/** naudiodon's read() waits for this much audio before handing it over. */
-const READ_SEC = 0.1;
-const CHECK_MS = 250;
-const DROP_WARN_MS = 10_000;
-
-type PauseReason = 'backlog' | 'skew';
-
-/** One opened naudiodon input and what this source knows about it. */
-class DeviceInput {
-  private stream: NaudiodonInput | null = null;
-  private quitting: Promise<void> | null = null;
-  private readonly pausedFor = new Set<PauseReason>();
-  lastDataAt = 0;
-
-  constructor(
-    readonly label: string,
-    readonly info: PortAudioDeviceInfo,
-    readonly channels: number,
-    readonly sampleRate: number,
-    private readonly onData: (bytes: Buffer, at: number) => void,
-    private readonly onFail: (input: DeviceInput, reason: string) => void,
-  ) {}
-
-  get paused(): boolean {
-    return this.pausedFor.size > 0;
-  }
-
-  open(nd: NaudiodonModule): void {
-    const frames = Math.max(1, Math.round(this.sampleRate * BUFFER_SEC));
-    let stream: NaudiodonInput;
-    try {
-      stream = nd.AudioIO({
-        inOptions: {
-          channelCount: this.channels,
-          sampleFormat: nd.SampleFormat16Bit,
-          sampleRate: this.sampleRate,
-          deviceId: this.info.id,
-          // On: a PortAudio status flag (input overflow: audio lost) ends the stream with an error we see.
-          // Off, naudiodon only printf()s it to stdout and the loss would go unnoticed.
-          closeOnError: true,
-          framesPerBuffer: frames,
-          maxQueue: Math.ceil(QUEUE_SEC / BUFFER_SEC),
-          highwaterMark: Math.round(this.sampleRate * READ_SEC) * this.channels * 2,
-        },
-      });
-    } catch (err) {
-      throw new CaptureError(this.label, `cannot open at ${this.sampleRate} Hz, ${this.channels} ch: ${messageOf(err)}`);
-    }
-    // naudiodon's own listener console.error()s every error; this source reports them itself.
-    stream.removeAllListeners('error');
-    stream.on('error', (err: unknown) => this.onFail(this, reasonFor(messageOf(err))));
-    stream.on('end', () => {
-      if (!this.quitting) this.onFail(this, 'the device stopped delivering audio (stream ended)');
-    });
-    stream.on('data', (bytes: Buffer) => {
-      this.lastDataAt = Date.now();
-      this.onData(bytes, this.lastDataAt);
-    });
-    this.stream = stream;
-  }
-
-  start(): void {
-    try {
-      this.stream?.start();
-    } catch (err) {
-      throw new CaptureError(this.label, `cannot start: ${messageOf(err)}`);
-    }
-    this.lastDataAt = Date.now();
-  }
-
-  pause(reason: PauseReason): void {
-    if (this.pausedFor.size === 0) this.stream?.pause();
-    this.pausedFor.add(reason);
-  }
-
-  resume(reason: PauseReason): void {
-    if (!this.pausedFor.delete(reason) || this.pausedFor.size > 0) return;
-    // Silence while held back is not a stall.
-    this.lastDataAt = Date.now();
-    this.stream?.resume();
-  }
-
-  /** Stops PortAudio's stream once (naudiodon's quit twice would close a freed stream). */
-  stop(): Promise<void> {
-    if (this.quitting) return this.quitting;
-    const stream = this.stream;
-    if (!stream) return (this.quitting = Promise.resolve());
-    this.quitting = withPortAudio(
-      () =>
-        new Promise<void>((resolve) => {
-          // quit runs on the libuv threadpool; if the pool is starved it may never run, and neither close() nor
-          // the other lines waiting for their turn at PortAudio can wait for ever.
-          const timer = setTimeout(() => {
-            log.warn({ device: this.label }, 'PortAudio did not confirm the stream stopped within 3 s');
-            resolve();
-          }, 3000);
-          timer.unref();
-          try {
-            stream.quit(() => {
-              clearTimeout(timer);
-              resolve();
-            });
-          } catch (err) {
-            clearTimeout(timer);
-            log.warn({ device: this.label, err: messageOf(err) }, 'stopping the PortAudio stream failed');
-            resolve();
-          }
-        }),
-    );
-    return this.quitting;
-  }
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function reasonFor(message: string): string {
-  if (/input overflow/i.test(message)) {
-    return 'input overflow: the sound card buffer overran because the capture thread was held up, so audio was lost';
-  }
-  return `device error: ${message.trim()}`;
-}
 
 /**
  * A live line from sound cards through PortAudio (naudiodon): one stereo or multi-channel input with a channel
@@ -342,11 +113,6 @@ export class PortAudioSource implements LiveCaptureSource {
   /** Samples (per side, at 16 kHz) dropped because the reader fell behind or the two inputs drifted apart. */
   get droppedSamples(): number {
     return this.queue.droppedSamples + this.realignDropped;
-  }
-
-  /** The devices opened, once open() has run. */
-  get devices(): PortAudioDeviceInfo[] {
-    return this.inputs.map((i) => i.info);
   }
 
   /** Finds and opens the device(s) and starts capturing. An unknown or unusable device is a CaptureError. */

@@ -2,8 +2,7 @@ import { EventEmitter } from 'node:events';
 import { stat } from 'node:fs/promises';
 import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import { CaptureError, type LiveCaptureSource, type StereoChunk } from './capture.js';
-import { WavReplaySource, type CallAudioInput } from './file-source.js';
-import { AudioInputError } from './wav.js';
+import { AudioInputError, readWav } from './wav.js';
 
 export interface ReplayLineOptions {
   files: string[];
@@ -87,14 +86,13 @@ export class ReplayLineSource extends EventEmitter<{ boundary: [ReplayBoundary] 
         if (this.closed) return;
         if (!first && this.options.gapSec > 0) yield* quiet(this.options.gapSec);
         first = false;
-        let whole: HeldRecording | undefined;
+        let whole: HeldRecording;
         try {
           whole = await decodedRecording(file, this.options.agentChannel, sampleRate);
         } catch (err) {
           // A bad file in a replay list is the installer's to fix; the line faults naming it.
           throw new CaptureError(file, err instanceof AudioInputError ? err.reason : (err as Error).message);
         }
-        if (!whole) continue;
         this.emit('boundary', { kind: 'start', file, at: started + (pos / sampleRate) * 1000 });
         const joinAt = joining ? Math.max(0, Math.min(Math.round((this.options.startAtSec ?? 0) * sampleRate), whole.agent.length - 2 * sampleRate)) : 0;
         joining = false;
@@ -129,20 +127,19 @@ function asInt16(x: Float32Array): Int16Array {
  * calls on dozens of lines, and 3 MB of decoded audio per line per file is what would otherwise fill memory.
  * Read-only: lines take subarrays. A file that changes on disk is decoded again.
  */
-const decoded = new Map<string, { mtimeMs: number; audio: Promise<HeldRecording | undefined> }>();
+const decoded = new Map<string, { mtimeMs: number; audio: Promise<HeldRecording> }>();
 
-async function decodedRecording(file: string, agentChannel: 'left' | 'right', sampleRate: number): Promise<HeldRecording | undefined> {
+async function decodedRecording(file: string, agentChannel: 'left' | 'right', sampleRate: number): Promise<HeldRecording> {
   const key = `${file}\0${agentChannel}\0${sampleRate}`;
   const mtimeMs = (await stat(file).catch(() => undefined))?.mtimeMs ?? -1;
   const cached = decoded.get(key);
   if (cached && cached.mtimeMs === mtimeMs) return cached.audio;
-  const input: CallAudioInput = { stereo: file, agentChannel };
   const audio = (async () => {
-    // One chunk: the whole recording, re-chunked and paced by the reader.
-    const recording = await WavReplaySource.open(input, sampleRate, { chunkSamples: Number.MAX_SAFE_INTEGER });
-    let whole: StereoChunk | undefined;
-    for await (const c of recording.chunks()) whole = c;
-    return whole && { agent: asInt16(whole.agent), customer: asInt16(whole.customer) };
+    // The whole recording, re-chunked and paced by the reader.
+    const wav = await readWav(file, sampleRate);
+    if (wav.channels.length !== 2) throw new AudioInputError(file, 'mono recording where a stereo call (agent + customer) is needed');
+    const [left, right] = wav.channels;
+    return agentChannel === 'left' ? { agent: asInt16(left), customer: asInt16(right) } : { agent: asInt16(right), customer: asInt16(left) };
   })();
   decoded.set(key, { mtimeMs, audio });
   audio.catch(() => decoded.delete(key));

@@ -7,10 +7,11 @@
 import { EventEmitter } from 'node:events';
 import type { TransformCallback } from 'node:stream';
 import { ReadlineParser, SerialPort } from 'serialport';
-import { log } from '../edge/log.js';
+import { Backoff } from '../lib/backoff.js';
+import { log } from '../lib/log.js';
+import { printablePreview } from '../lib/printable.js';
 import {
   isCallStateEvent,
-  printablePreview,
   type CallStateSourceEvents,
   type HookSwitchParser,
   type PbxRecordParser,
@@ -53,7 +54,7 @@ export class SerialCallState extends EventEmitter<CallStateSourceEvents> {
   private timer?: NodeJS.Timeout;
   /** An open() in flight, which stop() waits for so that no port is left open behind it. */
   private opening?: Promise<void>;
-  private attempt = 0;
+  private readonly backoff: Backoff;
   private opens = 0;
   private openedAt = 0;
   private sawLine = false;
@@ -75,6 +76,8 @@ export class SerialCallState extends EventEmitter<CallStateSourceEvents> {
     const maxLineBytes = options.maxLineBytes ?? 1024;
     if (!Number.isInteger(maxLineBytes) || maxLineBytes < 16) throw new Error(`serial call-state maxLineBytes must be an integer >= 16, got ${maxLineBytes}`);
     this.options = { path: options.path, baudRate: options.baudRate, parser: options.parser, retry, maxLineBytes };
+    // ±20 % so that the lines of a floor that lost the same PBX do not all reopen in step.
+    this.backoff = new Backoff({ ...retry, jitter: 0.2 });
   }
 
   get state(): SerialCallStateState {
@@ -182,9 +185,8 @@ export class SerialCallState extends EventEmitter<CallStateSourceEvents> {
     const wasHealthy = this.sawLine || (this.openedAt > 0 && Date.now() - this.openedAt >= HEALTHY_MS);
     this.detach();
     void closePort(port);
-    if (wasHealthy) this.attempt = 0;
-    const delayMs = this.backoffMs();
-    this.attempt++;
+    if (wasHealthy) this.backoff.reset();
+    const delayMs = this.backoff.next();
     this.openedAt = 0;
     this.sawLine = false;
     this.current = 'fault';
@@ -194,14 +196,6 @@ export class SerialCallState extends EventEmitter<CallStateSourceEvents> {
       this.timer = undefined;
       this.open();
     }, delayMs);
-  }
-
-  private backoffMs(): number {
-    const { minSec, maxSec } = this.options.retry;
-    const base = Math.min(maxSec, minSec * 2 ** Math.min(this.attempt, 30));
-    // ±20 % so that the lines of a floor that lost the same PBX do not all reopen in step.
-    const jittered = base * (0.8 + 0.4 * Math.random());
-    return Math.round(1000 * Math.min(maxSec, Math.max(minSec, jittered)));
   }
 
   private detach(): void {

@@ -4,7 +4,8 @@ import { WavReplaySource, type CallAudioInput, type ReplayOptions } from '../dev
 import type { EarshotConfig } from '../provisioning/config.js';
 import { SileroVadModel } from '../models/vad.js';
 import { CallPipeline, PIPELINE_RATE } from './analysis/pipeline.js';
-import { CallIndexBuilder, type CallIndex, type CallLine, type CallSource, type Span } from './index/call-index.js';
+import { CallState } from './call/call-state.js';
+import { buildCallIndex, type CallIndex, type CallLine, type CallSource, type Span } from './index/call-index.js';
 import type { PipelineEvent } from './events.js';
 import type { SpeechModels } from './analysis/speech.js';
 import { RuleEngine, decisionLagSec } from './rules/engine.js';
@@ -24,6 +25,8 @@ export interface AnalyzeOptions extends ReplayOptions {
   onAlert?: (alert: Alert) => void;
   onEvent?: (event: PipelineEvent) => void;
   onProgress?: (heardSec: number, totalSec: number) => void;
+  /** Default true; a caller that does not read `events` should not hold a long call's in memory. */
+  keepEvents?: boolean;
 }
 
 export interface AnalyzeResult {
@@ -44,29 +47,29 @@ export interface CallAnalysisOptions {
 }
 
 /**
- * One call, from the first sample to the hang-up: the pipeline, the rules watching it live, and the index
- * folded from its events. The one home for that wiring, whether the audio is a file or a line.
+ * One call, from the first sample to the hang-up: the pipeline, the call's state folded from its events, the
+ * rules judging that state live, and the index written from it. The one home for that wiring, whether the
+ * audio is a file or a line. `config.watch` is what the spotters listen for (loadRules' `watch`).
  */
 export class CallAnalysis {
+  /** Everything known of the call so far: the one copy, read by the rules, the index and the line. */
+  readonly state: CallState;
   private readonly pipeline: CallPipeline;
-  private readonly builder: CallIndexBuilder;
   private readonly engine: RuleEngine;
   private readonly events: PipelineEvent[] = [];
 
-  constructor(readonly callId: string, private readonly options: CallAnalysisOptions, callSource?: CallSource) {
+  constructor(readonly callId: string, private readonly options: CallAnalysisOptions, private readonly callSource?: CallSource) {
     const { config } = options;
     const speech = options.speechModels ? { models: options.speechModels, language: config.recognition.language } : undefined;
     this.pipeline = new CallPipeline(options.vadModel, config.analysis, speech);
-    this.builder = new CallIndexBuilder(callId, config.analysis.monologue.maxPauseSec, callSource, config.watch.phrases);
-    this.engine = new RuleEngine(options.rules ?? [], {
-      decisionLagSec: decisionLagSec(config.analysis.vad),
-      monologueMaxPauseSec: config.analysis.monologue.maxPauseSec,
-    });
+    this.state = new CallState(config.analysis.monologue);
+    this.engine = new RuleEngine(options.rules ?? [], { call: this.state, decisionLagSec: decisionLagSec(config.analysis.vad) });
     this.pipeline.on((event) => {
       if (options.keepEvents !== false) this.events.push(event);
-      this.builder.apply(event);
+      // The engine feeds the state first, so a listener (the line) reads it with this event in.
+      const alerts = this.engine.push(event);
       options.onEvent?.(event);
-      this.raise(this.engine.push(event));
+      this.raise(alerts);
     });
   }
 
@@ -92,17 +95,20 @@ export class CallAnalysis {
   async finish(live: { line?: CallLine; audioDropped?: Span[] } = {}): Promise<AnalyzeResult> {
     await this.pipeline.finish();
     this.raise(this.engine.finish());
-    this.builder.setRecognition(this.pipeline.recognition);
-    if (live.line) this.builder.setLine(live.line);
-    this.builder.setDegraded({ recognitionShed: this.pipeline.shedRanges, audioDropped: live.audioDropped ?? [] });
-    return { index: this.builder.build(), events: this.events, alerts: [...this.engine.alerts] };
+    const index = buildCallIndex(this.state, {
+      callId: this.callId,
+      source: this.callSource,
+      line: live.line,
+      degraded: { recognitionShed: this.pipeline.shedRanges, audioDropped: live.audioDropped ?? [] },
+      recognition: this.pipeline.recognition,
+      alerts: this.engine.alerts,
+      watched: this.options.config.watch.phrases,
+    });
+    return { index, events: this.events, alerts: [...this.engine.alerts] };
   }
 
   private raise(alerts: Alert[]): void {
-    for (const alert of alerts) {
-      this.builder.addAlert(alert);
-      this.options.onAlert?.(alert);
-    }
+    for (const alert of alerts) this.options.onAlert?.(alert);
   }
 }
 

@@ -5,28 +5,23 @@
 import { spawn } from 'node:child_process';
 import { DiskFullError, writeFileAtomic } from './disk.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { AudioInputError } from '../device/wav.js';
-import { CaptureError } from '../device/capture.js';
 import type { CallAudioInput } from '../device/file-source.js';
-import { ConfigError, defaultConfig, loadConfigFile } from '../provisioning/config.js';
+import { InputError } from '../lib/errors.js';
+import { packageVersion } from '../lib/package.js';
+import { defaultConfig, loadConfigFile } from '../provisioning/config.js';
 import { analyzeRecording, callIdFor } from './analyze.js';
 import { formatSummary } from './summary.js';
-import { log } from './log.js';
+import { log } from '../lib/log.js';
 import { loadSpeechModels } from './speech-setup.js';
 import { installModel } from '../models/install.js';
-import { ModelError } from '../models/manifest.js';
-import { IndexFileError, runSearch } from './search/search-command.js';
-import { QuerySyntaxError } from './search/query.js';
+import { runSearch } from './search/search-command.js';
 import { StoreOpenError } from '../central/store/store.js';
 import { registerCentralCommands } from '../central/central-command.js';
 import { startDemoCentre } from '../central/demo-centre.js';
-import { CentralUsageError } from '../central/central.js';
 import { loadRules } from './rules/setup.js';
 import { CallPublisher } from './publish.js';
-import { RulePackError } from './rules/pack.js';
 import { runCommand } from './run/run-command.js';
 import { registerKeyCommands } from './keys-command.js';
-import { KeyError } from '../lib/signing.js';
 
 // Each running PortAudio input holds a libuv threadpool thread while it waits for audio (naudiodon's
 // design), and stopping one needs another: the default pool of 4 would stall a box with a few sound cards.
@@ -36,7 +31,7 @@ process.env.UV_THREADPOOL_SIZE ??= '32';
 /** Exit status for input the user must fix (bad file, bad config, bad arguments), as opposed to our own failures. */
 const EXIT_BAD_INPUT = 2;
 
-class UsageError extends Error {}
+class UsageError extends InputError {}
 
 /** Progress on a terminal only: a pipe or a log file gets none of it. */
 function progressPrinter(): { update?: (heard: number, total: number) => void; done: () => void } {
@@ -59,6 +54,7 @@ function progressPrinter(): { update?: (heard: number, total: number) => void; d
 const program = new Command()
   .name('earshot')
   .description('Edge speech analytics for call centres: understand every call on the box, publish only indexes and alerts.')
+  .version(packageVersion())
   .showHelpAfterError()
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : EXIT_BAD_INPUT);
@@ -88,11 +84,13 @@ program
     else if (opts.agent && opts.customer) input = { agent: opts.agent, customer: opts.customer };
     else throw new UsageError('no call given: earshot analyze <call.wav>, or --agent a.wav --customer b.wav');
 
-    const config = opts.config ? loadConfigFile(opts.config) : defaultConfig();
-    if (opts.models) config.models.root = opts.models;
-    if (opts.lang) config.recognition.language = opts.lang;
-    const rules = loadRules(config, opts.rules);
-    if (opts.broker) config.uplink.broker = opts.broker;
+    const site = opts.config ? loadConfigFile(opts.config) : defaultConfig();
+    if (opts.models) site.models.root = opts.models;
+    if (opts.lang) site.recognition.language = opts.lang;
+    if (opts.broker) site.uplink.broker = opts.broker;
+    const { rules, watch } = loadRules(site, opts.rules);
+    // The spotters listen for the rules' phrases too.
+    const config = { ...site, watch };
     const publisher = opts.publish ? CallPublisher.start(config) : undefined;
     const callId = callIdFor(input);
     const progress = progressPrinter();
@@ -105,6 +103,7 @@ program
         return models;
       },
       onProgress: progress.update,
+      keepEvents: false,
       rules,
       onEvent: opts.events ? (e) => process.stdout.write(`${JSON.stringify(e)}\n`) : undefined,
       onAlert: (a) => {
@@ -206,28 +205,9 @@ program
 try {
   await program.parseAsync();
 } catch (err) {
-  if (err instanceof AudioInputError || err instanceof ConfigError || err instanceof IndexFileError) {
-    process.stderr.write(`earshot: ${err.file}: ${err.reason}\n`);
-    process.exit(EXIT_BAD_INPUT);
-  }
-  if (err instanceof RulePackError) {
-    process.stderr.write(`earshot: ${err.message}\n`);
-    process.exit(EXIT_BAD_INPUT);
-  }
-  if (err instanceof ModelError) {
-    process.stderr.write(`earshot: ${err.message}\n`);
-    process.exit(EXIT_BAD_INPUT);
-  }
-  if (err instanceof QuerySyntaxError) {
-    process.stderr.write(`earshot: query: ${err.message}\n`);
-    process.exit(EXIT_BAD_INPUT);
-  }
-  if (err instanceof UsageError || err instanceof InvalidArgumentError || err instanceof CentralUsageError || err instanceof KeyError) {
-    process.stderr.write(`earshot: ${err.message}\n`);
-    process.exit(EXIT_BAD_INPUT);
-  }
-  if (err instanceof CaptureError) {
-    process.stderr.write(`earshot: ${err.message}\n`);
+  // A file, setting, argument or query to fix (lib/errors.ts), or commander's own refusal of an argument.
+  if (err instanceof InputError || err instanceof InvalidArgumentError) {
+    process.stderr.write(`earshot: ${err instanceof InputError ? err.userMessage : err.message}\n`);
     process.exit(EXIT_BAD_INPUT);
   }
   if (err instanceof StoreOpenError) {

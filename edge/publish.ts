@@ -1,12 +1,15 @@
 import { basename } from 'node:path';
 import type { EarshotConfig } from '../provisioning/config.js';
-import type { CallIndex } from './index/call-index.js';
+import type { CallIndex, CallLine } from './index/call-index.js';
 import type { Alert } from './rules/types.js';
-import type { LiveCallRef } from './run/line.js';
-import { startUplink, type Uplink } from './uplink/uplink.js';
+import { startUplink } from './uplink/start-uplink.js';
+import type { Uplink } from './uplink/uplink.js';
 import type { Outbox } from './outbox/outbox.js';
-import { log } from './log.js';
+import { log } from '../lib/log.js';
 import type { PreviousExit } from './last-resort.js';
+
+/** Which live call an alert belongs to: the line and agent a supervisor walks to. */
+export type LiveCallRef = Pick<CallLine, 'name' | 'agentId' | 'extension' | 'startedAt' | 'callRef'>;
 
 /**
  * Publishing a call's results: each alert the moment it is raised, the index when the call ends. Both go

@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CaptureError, type StereoChunk } from '../device/capture.js';
-import { PortAudioSource, type NaudiodonModule, type PortAudioDeviceInfo, type PortAudioSourceOptions } from '../device/portaudio-source.js';
+import { loadNaudiodon, PortAudioSource, type NaudiodonModule, type PortAudioDeviceInfo, type PortAudioSourceOptions } from '../device/portaudio-source.js';
+import { runCli } from '../test/support/cli.js';
 import { devicesCommand, listAudioDevices } from '../device/devices.js';
 
 const RATE = 16000;
@@ -120,6 +121,13 @@ const scenarios: Record<string, () => Promise<unknown>> = {
       pairUnknown: await openError({ agent: { device: 'fakemic_agent' }, customer: { device: 'headset' }, sampleRate: RATE }),
     };
   },
+  /** Importing the capture modules (done at the top of this file) must not load PortAudio; loading naudiodon does. */
+  async lazy() {
+    const mapped = () => /libportaudio|libasound/.test(readFileSync('/proc/self/maps', 'utf8'));
+    const imported = mapped();
+    loadNaudiodon();
+    return { imported, loaded: mapped() };
+  },
   async none() {
     return {
       devices: await listAudioDevices(),
@@ -201,6 +209,9 @@ pcm.${name} {
   );
   const withoutMics = join(dir, 'no-inputs.conf');
   writeFileSync(withoutMics, `${system}\n${quiet}\n`);
+  // The system's card-based PCMs left as they are: PortAudio's probe of them makes libasound print its noise.
+  const noisy = join(dir, 'noisy.conf');
+  writeFileSync(noisy, `${system}\n${fakemic('fakemic', files.stereo, 'Earshot fake stereo microphone')}\n`);
 
   const self = fileURLToPath(import.meta.url);
   const tsx = import.meta.resolve('tsx');
@@ -513,9 +524,25 @@ pcm.${name} {
   });
 
   t.test('loading the capture modules does not start PortAudio', async (t) => {
-    // This process imported portaudio-source and devices at the top and never called them: no ALSA yet.
-    const maps = readFileSync('/proc/self/maps', 'utf8');
-    t.notMatch(maps, /libportaudio|libasound/, 'neither PortAudio nor libasound is loaded');
-    t.ok(CaptureError);
+    // `earshot analyze` and every other path that never captures imports these modules; ALSA must stay out of it.
+    const r = await inChild<{ imported: boolean; loaded: boolean }>('lazy', withMics);
+    t.equal(r.imported, false, 'after importing portaudio-source and devices: neither PortAudio nor libasound is loaded');
+    t.equal(r.loaded, true, 'after loading naudiodon both are, so the check would see them');
+  });
+
+  t.test('earshot devices lists the inputs an installer can wire up, without libasound noise', async (t) => {
+    const env = { ALSA_CONFIG_PATH: noisy };
+    const raw = await runCli(['devices'], { ...env, EARSHOT_DEVICES_CHILD: '1' });
+    t.match(raw.stderr, /ALSA lib /, 'PortAudio probing this configuration makes libasound print noise');
+    const r = await runCli(['devices'], env);
+    t.equal(r.code, 0);
+    t.match(r.stdout, /Audio inputs\n +#\d+ +"fakemic" +\d+ ch in/, 'the fake microphone is listed with its channels');
+    t.match(r.stdout, /Serial ports/);
+    t.notMatch(r.stderr, /ALSA lib/, 'the noise is filtered');
+    const json = await runCli(['devices', '--json'], env);
+    t.equal(json.code, 0);
+    const parsed = JSON.parse(json.stdout) as { audio: { name: string; maxInputChannels: number }[]; serial: unknown[] };
+    t.match(parsed.audio, [{ name: 'fakemic', hostApi: 'ALSA' }]);
+    t.ok(Array.isArray(parsed.serial));
   });
 }

@@ -15,11 +15,11 @@
 import t from 'tap';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { Broker } from './helpers/mosquitto.js';
+import { Broker } from '../test/support/mosquitto.js';
 import { NatsBroker } from './helpers/nats.js';
 import { RabbitBroker } from './helpers/rabbitmq.js';
-import type { LoopbackBroker } from './helpers/broker-process.js';
-import { ingestOn, memoryLog, sleep, spawnHarness, tempDir, waitFor, watch } from './helpers/uplink.js';
+import type { LoopbackBroker } from '../test/support/broker-process.js';
+import { ingestOn, memoryLog, sleep, spawnHarness, tempDir, waitFor, watch } from '../test/support/uplink.js';
 import { runHarness } from '../edge/uplink/agent-harness.js';
 import { HANGUPS_BEFORE_FALLBACK } from '../edge/uplink/mqtt-transport.js';
 

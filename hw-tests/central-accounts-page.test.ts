@@ -10,9 +10,9 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { addUser } from '../central/auth/users.js';
-import { repoRoot } from '../test/helpers/cli.js';
-import { NORTH, SOUTH, seedSite, startAccountsCentral, TEST_SCRYPT } from '../test/helpers/centre.js';
-import { launchChromium } from './helpers/chromium.js';
+import { repoRoot } from '../test/support/cli.js';
+import { NORTH, SOUTH, seedSite, startAccountsCentral, TEST_SCRYPT } from '../test/support/centre.js';
+import { launchChromium } from '../test/support/chromium.js';
 
 const PW = { root: 'root password here', ann: 'ann password here', sam: 'sam password here' };
 

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { addUser, createOneTimeAdmin, getUser, passwordHashOf, type Actor } from '../central/auth/users.js';
 import { listAudit } from '../central/audit.js';
 import type { SqlStore } from '../central/store/sql-store.js';
-import { Client, startAccountsCentral, TEST_SCRYPT } from '../test/helpers/centre.js';
-import { Postgres, postgresMissing } from './helpers/postgres.js';
+import { Client, startAccountsCentral, TEST_SCRYPT } from '../test/support/centre.js';
+import { Postgres, postgresMissing } from '../test/support/postgres.js';
 
 const CLI: Actor = { name: null, via: 'cli' };
 const PASSWORDS = { root: 'root password one', ann: 'ann password two', bob: 'bob password three' };

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import type { CallIndex } from '../edge/index/call-index.js';
 import { openStore, type IncomingRecord } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
-import { demoIndexes } from '../test/helpers/demo-indexes.js';
-import { launchChromium } from './helpers/chromium.js';
+import { demoIndexes } from '../test/support/demo-indexes.js';
+import { launchChromium } from '../test/support/chromium.js';
 import { callerByHeader, startCallsWeb } from './helpers/calls-web.js';
-import { tempDir } from './helpers/uplink.js';
+import { tempDir } from '../test/support/uplink.js';
 
 t.test('call list and call page', async (t) => {
   const demos = await demoIndexes(['demo-call', 'demo-invest-en']);

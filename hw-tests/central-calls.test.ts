@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { resolveConfig } from '../provisioning/config.js';
 import { analyzeRecording } from '../edge/analyze.js';
 import { loadRules } from '../edge/rules/setup.js';
-import { repoRoot } from '../test/helpers/cli.js';
+import { repoRoot } from '../test/support/cli.js';
 import type { CallIndex } from '../edge/index/call-index.js';
 import { openStore, type CallSort, type IncomingRecord } from '../central/store/store.js';
 import { callListSql, type SqlStore } from '../central/store/sql-store.js';
@@ -19,13 +19,14 @@ import { EXPORT_MAX } from '../central/calls/params.js';
 import type { ListedCall } from '../central/calls/routes.js';
 import type { Caller } from '../central/web/access.js';
 import { callerByHeader, startCallsWeb } from './helpers/calls-web.js';
-import { Postgres, postgresMissing } from './helpers/postgres.js';
-import { tempDir } from './helpers/uplink.js';
+import { Postgres, postgresMissing } from '../test/support/postgres.js';
+import { tempDir } from '../test/support/uplink.js';
 
 let template: CallIndex;
 t.before(async () => {
   const config = resolveConfig({});
-  template = (await analyzeRecording({ stereo: join(repoRoot, 'demo', 'demo-call.wav') }, { config, rules: loadRules(config) })).index;
+  const { rules, watch } = loadRules(config);
+  template = (await analyzeRecording({ stereo: join(repoRoot, 'demo', 'demo-call.wav') }, { config: { ...config, watch }, rules })).index;
 });
 
 /** What a test call is, independently of the store: the reference the API's answers are checked against. */

@@ -6,10 +6,10 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { Broker } from './helpers/mosquitto.js';
-import { memoryLog, tempDir, waitFor } from './helpers/uplink.js';
-import { repoRoot, runCli } from '../test/helpers/cli.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { Broker } from '../test/support/mosquitto.js';
+import { memoryLog, tempDir, waitFor } from '../test/support/uplink.js';
+import { repoRoot, runCli } from '../test/support/cli.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { resolveConfig } from '../provisioning/config.js';
 import { openStore } from '../central/store/store.js';
 

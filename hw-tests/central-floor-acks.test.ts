@@ -6,9 +6,9 @@
  */
 import t from 'tap';
 import { join } from 'node:path';
-import { Broker } from './helpers/mosquitto.js';
-import { memoryLog, tempDir, waitFor } from './helpers/uplink.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { Broker } from '../test/support/mosquitto.js';
+import { memoryLog, tempDir, waitFor } from '../test/support/uplink.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { resolveConfig, defaultConfig } from '../provisioning/config.js';
 import { startCentral, type Central } from '../central/central.js';
 import { centralExtras } from '../central/central-command.js';

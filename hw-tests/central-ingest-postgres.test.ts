@@ -6,9 +6,9 @@
  */
 import t from 'tap';
 import { join } from 'node:path';
-import { Broker } from './helpers/mosquitto.js';
-import { Postgres, postgresMissing } from './helpers/postgres.js';
-import { ingestOn, memoryLog, sleep, tempDir, waitFor } from './helpers/uplink.js';
+import { Broker } from '../test/support/mosquitto.js';
+import { Postgres, postgresMissing } from '../test/support/postgres.js';
+import { ingestOn, memoryLog, sleep, tempDir, waitFor } from '../test/support/uplink.js';
 import { runHarness } from '../edge/uplink/agent-harness.js';
 import { openStore } from '../central/store/store.js';
 import type { Ingest } from '../central/ingest.js';

@@ -8,11 +8,11 @@
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { Broker } from './helpers/mosquitto.js';
-import { Postgres, postgresMissing } from './helpers/postgres.js';
-import { memoryLog, sleep, tempDir, waitFor } from './helpers/uplink.js';
-import { track } from './helpers/children.js';
-import { repoRoot } from '../test/helpers/cli.js';
+import { Broker } from '../test/support/mosquitto.js';
+import { Postgres, postgresMissing } from '../test/support/postgres.js';
+import { memoryLog, sleep, tempDir, waitFor } from '../test/support/uplink.js';
+import { track } from '../test/support/children.js';
+import { repoRoot } from '../test/support/cli.js';
 import { runHarness } from '../edge/uplink/agent-harness.js';
 import { openStore, type Store } from '../central/store/store.js';
 

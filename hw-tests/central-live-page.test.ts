@@ -11,13 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { resolveConfig } from '../provisioning/config.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { startCentralWeb } from '../central/web/server.js';
 import type { Authorize } from '../central/web/access.js';
-import { repoRoot } from '../test/helpers/cli.js';
-import { launchChromium } from './helpers/chromium.js';
-import { Broker } from './helpers/mosquitto.js';
-import { memoryLog, sleep, spawnHarness, tempDir, waitFor } from './helpers/uplink.js';
+import { repoRoot } from '../test/support/cli.js';
+import { launchChromium } from '../test/support/chromium.js';
+import { Broker } from '../test/support/mosquitto.js';
+import { memoryLog, sleep, spawnHarness, tempDir, waitFor } from '../test/support/uplink.js';
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
 

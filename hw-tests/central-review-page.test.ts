@@ -11,8 +11,8 @@ import type { Page } from 'playwright-core';
 import { openStore } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { buildPages, FIGURE_CALLS, REVIEW_CALLS, reviewWeb, storeCalls } from './helpers/review-fixture.js';
-import { launchChromium } from './helpers/chromium.js';
-import { memoryLog, tempDir } from './helpers/uplink.js';
+import { launchChromium } from '../test/support/chromium.js';
+import { memoryLog, tempDir } from '../test/support/uplink.js';
 
 /** Pixels of a canvas that are not transparent: a chart drew something. */
 const ink = (page: Page, selector: string) =>

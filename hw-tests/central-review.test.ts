@@ -17,8 +17,8 @@ import { startCentral } from '../central/central.js';
 import { centralExtras } from '../central/central-command.js';
 import { defaultConfig } from '../provisioning/config.js';
 import { buildPages, FIGURE_CALLS, REVIEW_CALLS, reviewWeb, storeCalls } from './helpers/review-fixture.js';
-import { Postgres, postgresMissing } from './helpers/postgres.js';
-import { memoryLog, tempDir } from './helpers/uplink.js';
+import { Postgres, postgresMissing } from '../test/support/postgres.js';
+import { memoryLog, tempDir } from '../test/support/uplink.js';
 
 const RANGE = 'from=2026-11-30T00:00:00.000Z&to=2026-12-14T00:00:00.000Z';
 

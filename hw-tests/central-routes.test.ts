@@ -19,8 +19,8 @@ import { addUser, getUser } from '../central/auth/users.js';
 import { createSession } from '../central/auth/sessions.js';
 import { roleMay, type Capability, type Role } from '../central/web/access.js';
 import { callIndexProblems } from '../edge/index/validate.js';
-import { fixtureIndex, NORTH as A, SOUTH as B, seedSite, startAccountsCentral, TEST_SCRYPT } from '../test/helpers/centre.js';
-import { Postgres, postgresMissing } from './helpers/postgres.js';
+import { fixtureIndex, NORTH as A, SOUTH as B, seedSite, startAccountsCentral, TEST_SCRYPT } from '../test/support/centre.js';
+import { Postgres, postgresMissing } from '../test/support/postgres.js';
 
 interface Who {
   label: string;

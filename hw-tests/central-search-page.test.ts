@@ -12,8 +12,8 @@ import { openStore } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { startCentralWeb } from '../central/web/server.js';
 import type { Authorize } from '../central/web/access.js';
-import { repoRoot } from '../test/helpers/cli.js';
-import { launchChromium } from './helpers/chromium.js';
+import { repoRoot } from '../test/support/cli.js';
+import { launchChromium } from '../test/support/chromium.js';
 import { join } from 'node:path';
 
 const words = (start: number, text: string) => text.split(' ').map((w, i) => ({ w, start: start + i * 0.5, end: start + i * 0.5 + 0.4 }));

@@ -21,10 +21,10 @@ import { searchCalls } from '../central/search/search.js';
 import type { CallIndex } from '../edge/index/call-index.js';
 import { openStore } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
-import { fuzzSeed, mulberry32 } from '../test/helpers/fuzz.js';
-import { queryCatalogue, randomQuery, variations, vocabulary } from '../test/helpers/search-calls.js';
-import { compareQueries, dropTextIndex, indexRecords, PLANS, type IndexFile } from '../test/helpers/search-suite.js';
-import { Postgres, postgresMissing } from './helpers/postgres.js';
+import { fuzzSeed, mulberry32 } from '../test/support/fuzz.js';
+import { queryCatalogue, randomQuery, variations, vocabulary } from '../test/support/search-calls.js';
+import { compareQueries, dropTextIndex, indexRecords, PLANS, type IndexFile } from '../test/support/search-suite.js';
+import { Postgres, postgresMissing } from '../test/support/postgres.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'earshot-central-search-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,7 +36,9 @@ let seed = 0;
 t.before(async () => {
   const config = defaultConfig();
   config.models.root = demoModelsRoot(config.models.root);
-  const rules = loadRules(config, []);
+  // The spotters listen for the rules' phrases too.
+  const { rules, watch } = loadRules(config, []);
+  config.watch = watch;
   const models = await loadSpeechModels(config);
   const demo: CallIndex[] = [];
   for (const file of demoCalls()) demo.push((await analyzeRecording({ stereo: file }, { config, rules, speechModels: models })).index);

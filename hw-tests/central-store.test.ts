@@ -12,16 +12,16 @@ import pg from 'pg';
 import { resolveConfig } from '../provisioning/config.js';
 import { analyzeRecording } from '../edge/analyze.js';
 import { loadRules } from '../edge/rules/setup.js';
-import { repoRoot } from '../test/helpers/cli.js';
+import { repoRoot } from '../test/support/cli.js';
 import type { CallIndex } from '../edge/index/call-index.js';
 import { openStore, type IncomingRecord, type Store } from '../central/store/store.js';
 import { LATEST_VERSION, MIGRATIONS } from '../central/store/migrations.js';
-import { Postgres, postgresMissing } from './helpers/postgres.js';
+import { Postgres, postgresMissing } from '../test/support/postgres.js';
 
 let demoIndex: CallIndex;
 t.before(async () => {
   const config = resolveConfig({});
-  demoIndex = (await analyzeRecording({ stereo: join(repoRoot, 'demo', 'demo-call.wav') }, { config, rules: loadRules(config) })).index;
+  demoIndex = (await analyzeRecording({ stereo: join(repoRoot, 'demo', 'demo-call.wav') }, { config, rules: loadRules(config).rules })).index;
 });
 
 const AT = '2026-12-04T10:00:00.000Z';

@@ -10,11 +10,11 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Broker } from './helpers/mosquitto.js';
-import { ingestOn, memoryLog, sleep, tempDir, waitFor } from './helpers/uplink.js';
-import { runCli } from '../test/helpers/cli.js';
+import { Broker } from '../test/support/mosquitto.js';
+import { ingestOn, memoryLog, sleep, tempDir, waitFor } from '../test/support/uplink.js';
+import { runCli } from '../test/support/cli.js';
 import { DiskFullError, freeBytes, writeFileAtomicSync } from '../edge/disk.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { syntheticRecord } from '../edge/uplink/agent-harness.js';
 import { resolveConfig } from '../provisioning/config.js';
 

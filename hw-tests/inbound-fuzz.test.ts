@@ -11,11 +11,11 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
-import { Broker } from './helpers/mosquitto.js';
-import { acceptedSeqs, sleep, spawnHarness, tempDir, waitFor, watch } from './helpers/uplink.js';
-import { track } from './helpers/children.js';
-import { repoRoot } from '../test/helpers/cli.js';
-import { DEEP, fuzzSeed, hostilePayloads, mutateFields } from '../test/helpers/fuzz.js';
+import { Broker } from '../test/support/mosquitto.js';
+import { acceptedSeqs, sleep, spawnHarness, tempDir, waitFor, watch } from '../test/support/uplink.js';
+import { track } from '../test/support/children.js';
+import { repoRoot } from '../test/support/cli.js';
+import { DEEP, fuzzSeed, hostilePayloads, mutateFields } from '../test/support/fuzz.js';
 
 const PER_TOPIC = Number(process.env.EARSHOT_FUZZ_PER_TOPIC ?? 1000);
 const SITE = 'fuzz';

@@ -7,10 +7,10 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Broker } from './helpers/mosquitto.js';
-import { memoryLog, sleep, tempDir, waitFor, watch } from './helpers/uplink.js';
-import { repoRoot, runCli } from '../test/helpers/cli.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { Broker } from '../test/support/mosquitto.js';
+import { memoryLog, sleep, tempDir, waitFor, watch } from '../test/support/uplink.js';
+import { repoRoot, runCli } from '../test/support/cli.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { syntheticRecord } from '../edge/uplink/agent-harness.js';
 import { resolveConfig } from '../provisioning/config.js';
 

@@ -6,10 +6,10 @@
 import t from 'tap';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { Broker } from './helpers/mosquitto.js';
-import { ingestOn, tempDir, watch } from './helpers/uplink.js';
-import { repoRoot, runCli } from '../test/helpers/cli.js';
-import { renderCallByName } from '../test/helpers/calls.js';
+import { Broker } from '../test/support/mosquitto.js';
+import { ingestOn, tempDir, watch } from '../test/support/uplink.js';
+import { repoRoot, runCli } from '../test/support/cli.js';
+import { renderCallByName } from '../test/support/calls.js';
 
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
 

@@ -13,9 +13,9 @@ import { resolveConfig } from '../provisioning/config.js';
 import { Daemon } from '../edge/run/daemon.js';
 import { PIPELINE_RATE } from '../edge/analysis/pipeline.js';
 import { readWire, type LiveMessage } from '../edge/uplink/wire.js';
-import { repoRoot } from '../test/helpers/cli.js';
-import { Broker } from './helpers/mosquitto.js';
-import { waitFor, watch } from './helpers/uplink.js';
+import { repoRoot } from '../test/support/cli.js';
+import { Broker } from '../test/support/mosquitto.js';
+import { waitFor, watch } from '../test/support/uplink.js';
 
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
 

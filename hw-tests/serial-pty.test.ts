@@ -11,8 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PtyPair } from './helpers/pty.js';
 import { HookSwitchParser, PbxRecordParser, type CallStateEvent } from '../device/call-state.js';
 import { SerialCallState } from '../device/serial-call-state.js';
-import { log } from '../edge/log.js';
-import { fuzzSeed, hostilePayloads, seeded } from '../test/helpers/fuzz.js';
+import { log } from '../lib/log.js';
+import { fuzzSeed, hostilePayloads, seeded } from '../test/support/fuzz.js';
 
 async function waitFor(what: string, cond: () => boolean, timeoutMs = 3000): Promise<void> {
   const until = Date.now() + timeoutMs;

@@ -6,9 +6,9 @@
  */
 import t from 'tap';
 import { join } from 'node:path';
-import { Broker } from './helpers/mosquitto.js';
-import { ingestOn, memoryLog, sleep, tempDir, waitFor, watch } from './helpers/uplink.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { Broker } from '../test/support/mosquitto.js';
+import { ingestOn, memoryLog, sleep, tempDir, waitFor, watch } from '../test/support/uplink.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { resolveConfig } from '../provisioning/config.js';
 
 const ACL = ['topic deny earshot/test/+/index', 'topic readwrite #', ''].join('\n');

@@ -12,11 +12,11 @@
 import t from 'tap';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Broker } from './helpers/mosquitto.js';
+import { Broker } from '../test/support/mosquitto.js';
 import { issueCert, makeCa, type CertFiles } from './helpers/tls.js';
-import { memoryLog, sleep, tempDir, waitFor, watch } from './helpers/uplink.js';
+import { memoryLog, sleep, tempDir, waitFor, watch } from '../test/support/uplink.js';
 import { startIngest } from '../central/ingest.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { defaultConfig, resolveConfig } from '../provisioning/config.js';
 
 const N = 300;

@@ -8,9 +8,9 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { AedesBroker, watch311 } from './helpers/aedes.js';
-import { memoryLog, sleep, tempDir, waitFor } from './helpers/uplink.js';
+import { memoryLog, sleep, tempDir, waitFor } from '../test/support/uplink.js';
 import { startIngest } from '../central/ingest.js';
-import { startUplink } from '../edge/uplink/uplink.js';
+import { startUplink } from '../edge/uplink/start-uplink.js';
 import { defaultConfig, resolveConfig } from '../provisioning/config.js';
 
 const N = 600;

@@ -15,9 +15,10 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { InputError } from './errors.js';
 
 /** A key file or key text that cannot be used; the message names the file (or setting) and the problem. */
-export class KeyError extends Error {
+export class KeyError extends InputError {
   override name = 'KeyError';
 }
 

@@ -10,6 +10,8 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import AjvModule from 'ajv';
 import manifestSchema from './model-manifest.schema.json' with { type: 'json' };
+import { InputError } from '../lib/errors.js';
+import { printablePreview } from '../lib/printable.js';
 
 export const MANIFEST_FILE = 'model.json';
 export const MANIFEST_SCHEMA_ID = 'earshot/model@1';
@@ -63,7 +65,7 @@ export type ModelErrorCode =
   | 'no-keywords'
   | 'install-failed';
 
-export class ModelError extends Error {
+export class ModelError extends InputError {
   override readonly name = 'ModelError';
   constructor(
     readonly code: ModelErrorCode,
@@ -73,9 +75,7 @@ export class ModelError extends Error {
     options?: { cause?: unknown },
   ) {
     // The file and detail can quote the manifest itself (a path from it, a JSON parse error): one printable line, bounded.
-    const printable = (text: string, max: number) =>
-      text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).slice(0, max);
-    super(`model ${dir}: ${file ? `${printable(file, 200)}: ` : ''}${printable(detail, 500)}`, options);
+    super(`model ${dir}: ${file ? `${printablePreview(file, 200)}: ` : ''}${printablePreview(detail, 500)}`, options);
   }
 }
 
@@ -133,13 +133,6 @@ export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
-}
-
-/** Size and digest of one file, as a manifest records it (for provisioning tools writing manifests). */
-export async function describeFile(dir: string, relPath: string): Promise<ModelFile> {
-  const abs = path.join(dir, relPath);
-  const [st, sha256] = await Promise.all([stat(abs), sha256File(abs)]);
-  return { path: relPath, size: st.size, sha256 };
 }
 
 /** Verifies `manifest` against the files in `dir` (the manifest need not live in `dir`). */

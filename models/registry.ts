@@ -66,14 +66,6 @@ export class ModelRegistry {
     return new ModelRegistry(models, failures);
   }
 
-  get degraded(): boolean {
-    return this.failures.length > 0;
-  }
-
-  byName(name: string): VerifiedModel | undefined {
-    return this.models.find((m) => m.name === name);
-  }
-
   /** Models of that kind serving the language, in config order; language-independent models match any. */
   all(kind: ModelKind, language?: string): VerifiedModel[] {
     const lang = language === undefined ? undefined : primaryLanguage(language);
@@ -95,9 +87,5 @@ export class ModelRegistry {
 
   keywordSpotterFor(language: string): VerifiedModel | undefined {
     return this.find('keyword-spotter', language);
-  }
-
-  denoiser(): VerifiedModel | undefined {
-    return this.find('denoiser');
   }
 }

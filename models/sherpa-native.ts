@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import koffi from 'koffi';
+import { workQueue } from '../lib/queue.js';
 
 /** A recogniser or spotter made by sherpa-onnx-node: `handle` is its C pointer, as an External. */
 export interface NativeEngine {
@@ -54,31 +55,6 @@ function cApiLibrary(): string {
   return path.join(path.dirname(pkg), 'libsherpa-onnx-c-api.so');
 }
 
-/**
- * At most a few native jobs at a time (two per core, see sherpaStreams). The pool has more threads than cores
- * (naudiodon parks a thread per open device), and dozens of streams decoding at once would only interleave on
- * the same cores, each call finishing later, every thread warming its own caches and malloc arena.
- */
-class NativeJobs {
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private readonly slots: number) {}
-
-  async run<T>(job: () => Promise<T>): Promise<T> {
-    if (this.running >= this.slots) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.running++;
-    try {
-      return await job();
-    } finally {
-      // The slot passes straight to the next waiter, if any.
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running--;
-    }
-  }
-}
-
 let api: SherpaStreamApi | undefined;
 
 /** Bound on first use, after the addon has loaded the same library (dlopen then returns that copy). */
@@ -106,9 +82,12 @@ export function sherpaStreams(): SherpaStreamApi {
   const resetKeyword = lib.func('void SherpaOnnxResetKeywordStream(void *spotter, void *stream)');
   const keywordJson = lib.func('SherpaOnnxGetKeywordResultAsJson', KeywordJson, ['void *', 'void *']);
 
-  // One per core left cores idle while the JavaScript thread prepared the next decodes: 24 lines measured
-  // alert p95 1.9 s with one per core, 0.77 s with two.
-  const jobs = new NativeJobs(2 * os.availableParallelism());
+  // At most a few native jobs at a time. The pool has more threads than cores (naudiodon parks a thread per
+  // open device), and dozens of streams decoding at once would only interleave on the same cores, each call
+  // finishing later, every thread warming its own caches and malloc arena. One per core left cores idle while
+  // the JavaScript thread prepared the next decodes: 24 lines measured alert p95 1.9 s with one per core,
+  // 0.77 s with two.
+  const jobs = workQueue(2 * os.availableParallelism());
   const acceptAsync = promisify(accept.async) as (s: StreamPointer, rate: number, x: Float32Array, n: number) => Promise<void>;
   const decodeOnlineAsync = promisify(decodeOnline.async) as (r: unknown, s: StreamPointer) => Promise<void>;
   const decodeKeywordAsync = promisify(decodeKeyword.async) as (r: unknown, s: StreamPointer) => Promise<void>;
@@ -121,15 +100,15 @@ export function sherpaStreams(): SherpaStreamApi {
     createOnlineStream: (r) => checked(createOnline(r.handle), 'recognizer stream'),
     createKeywordStream: (k) => checked(createKeyword(k.handle), 'keyword stream'),
     destroyStream: (s) => destroy(s),
-    acceptWaveform: (s, rate, x) => jobs.run(() => acceptAsync(s, rate, x, x.length)),
+    acceptWaveform: (s, rate, x) => jobs(() => acceptAsync(s, rate, x, x.length)),
     inputFinished: (s) => finished(s),
     onlineReady: (r, s) => onlineReady(r.handle, s) !== 0,
-    decodeOnline: (r, s) => jobs.run(() => decodeOnlineAsync(r.handle, s)),
+    decodeOnline: (r, s) => jobs(() => decodeOnlineAsync(r.handle, s)),
     isEndpoint: (r, s) => isEndpoint(r.handle, s) !== 0,
     resetOnline: (r, s) => resetOnline(r.handle, s),
     onlineResultJson: (r, s) => onlineJson(r.handle, s) as string,
     keywordReady: (k, s) => keywordReady(k.handle, s) !== 0,
-    decodeKeyword: (k, s) => jobs.run(() => decodeKeywordAsync(k.handle, s)),
+    decodeKeyword: (k, s) => jobs(() => decodeKeywordAsync(k.handle, s)),
     resetKeyword: (k, s) => resetKeyword(k.handle, s),
     keywordResultJson: (k, s) => keywordJson(k.handle, s) as string,
   };

@@ -1,4 +1,5 @@
-// Streaming recognition and keyword spotting on sherpa-onnx (1.13.8), one stream per channel.
+// Streaming recognition and keyword spotting on sherpa-onnx (1.13.8), one stream per channel: the engine of
+// the `sherpa-onnx/online-transducer` family (models/engines.ts).
 //
 // Recognisers and spotters are made by sherpa-onnx-node; their streams are driven through sherpa's C API
 // (sherpa-native.ts) so that every decode runs on libuv's thread pool: one copy of each model serves every
@@ -6,38 +7,22 @@
 // depend on how the caller slices the audio.
 
 import { createRequire } from 'node:module';
+import { busy, serialQueue } from '../lib/queue.js';
 import { ModelError, requireFile, type VerifiedModel } from './manifest.js';
 import type { CompiledKeywords } from './keywords.js';
 import { sherpaStreams, type NativeEngine, type StreamPointer } from './sherpa-native.js';
-
-export interface RecognizedWord { w: string; start: number; end: number; conf: number } // seconds from stream start
-export interface RecognizedSegment { text: string; start: number; end: number; words: RecognizedWord[]; tokens?: string[]; confidence: number }
-
-/**
- * What both kinds of stream share. Calls on one stream are queued in order (each waits for the decode before
- * it); different streams decode in parallel. drain() may be called at any time; results of an accept() are
- * there once its promise resolves.
- */
-export interface StreamingDecoder<T> {
-  /** 16 kHz mono float [-1, 1], any chunk size. The samples must not be changed until the promise resolves. */
-  accept(samples: Float32Array): Promise<void>;
-  /** What was found since the last call. */
-  drain(): T[];
-  /** Flushes the end of the call and frees the stream; it accepts nothing afterwards. */
-  finish(): Promise<T[]>;
-  /** Frees the stream without flushing (a side that stopped listening to this model). */
-  close(): Promise<void>;
-}
-
-export interface StreamingRecognizer extends StreamingDecoder<RecognizedSegment> {
-  readonly language: string;
-  readonly model: string;
-  /** The segment still being decoded, as recognised so far (its last words may yet change). Not while an accept() is pending. */
-  partial(): RecognizedSegment | undefined;
-}
-
-export interface KeywordHit { term: string; start: number; end: number; score: number }
-export type StreamingKeywordSpotter = StreamingDecoder<KeywordHit>;
+import {
+  ENGINE_SAMPLE_RATE as SAMPLE_RATE,
+  type KeywordHit,
+  type KeywordSpotter,
+  type KeywordSpotterOptions,
+  type RecognizedSegment,
+  type RecognizedWord,
+  type Recognizer,
+  type RecognizerOptions,
+  type StreamingKeywordSpotter,
+  type StreamingRecognizer,
+} from './engines.js';
 
 // ---- the subset of sherpa-onnx-node 1.13.8 used here (the package ships no TypeScript types) ----
 
@@ -67,7 +52,6 @@ interface NativeKeywordSpotter extends NativeEngine {
 interface SherpaModule {
   OnlineRecognizer: new (config: object) => NativeRecognizer;
   KeywordSpotter: new (config: object) => NativeKeywordSpotter;
-  version: string;
 }
 
 let loaded: SherpaModule | undefined;
@@ -85,7 +69,6 @@ function sherpa(): SherpaModule {
   return loaded;
 }
 
-export const SAMPLE_RATE = 16000;
 /** One encoder output frame: sherpa hard-codes 10 ms features and subsampling 4 for transducers. */
 const OUTPUT_FRAME_S = 0.04;
 /**
@@ -96,15 +79,9 @@ const OUTPUT_FRAME_S = 0.04;
 const TOKEN_TAIL_S = 0.24;
 /** Silence appended at finish so the encoder's right context and last chunk get decoded. */
 const TAIL_PADDING_S = 0.8;
-const TRANSDUCER_FAMILY = 'sherpa-onnx/online-transducer';
 
-function transducerConfig(model: VerifiedModel, kind: 'recognizer' | 'keyword-spotter'): { featConfig: object; modelConfig: object } {
-  if (model.manifest.family !== TRANSDUCER_FAMILY) {
-    throw new ModelError('unsupported-model', model.dir, `family ${model.manifest.family} is not supported by the sherpa engine (want ${TRANSDUCER_FAMILY})`);
-  }
-  if (!model.kinds.includes(kind)) {
-    throw new ModelError('unsupported-model', model.dir, `model is ${model.kinds.join(', ')}, not ${kind}`);
-  }
+/** The family and kind were checked by the engine registry (models/engines.ts). */
+function transducerConfig(model: VerifiedModel): { featConfig: object; modelConfig: object } {
   const featureDim = model.manifest.options?.featureDim;
   return {
     featConfig: { sampleRate: model.manifest.sampleRate, featureDim: typeof featureDim === 'number' ? featureDim : 80 },
@@ -181,27 +158,15 @@ function toSegment(r: NativeRecognizerResult, unit: string): RecognizedSegment |
   };
 }
 
-export interface EndpointOptions {
-  /** Seconds of silence that end a segment in which nothing was recognised. */
-  rule1MinTrailingSilence?: number;
-  /** Seconds of silence that end a segment after speech. */
-  rule2MinTrailingSilence?: number;
-  /** Longest segment in seconds before it is cut regardless. */
-  rule3MinUtteranceLength?: number;
-  /** Beam search keeps several hypotheses per frame: fewer errors, more compute. */
-  decodingMethod?: 'greedy_search' | 'modified_beam_search';
-  maxActivePaths?: number;
-}
-
 /** One loaded recognizer model; cheap streams (one per channel) share its weights. */
-export class SherpaRecognizer {
+export class SherpaRecognizer implements Recognizer {
   readonly language: string;
   private readonly native: NativeRecognizer;
 
-  constructor(readonly model: VerifiedModel, endpoint: EndpointOptions = {}) {
+  constructor(readonly model: VerifiedModel, endpoint: RecognizerOptions = {}) {
     this.language = model.manifest.languages[0] ?? '';
     this.native = new (sherpa().OnlineRecognizer)({
-      ...transducerConfig(model, 'recognizer'),
+      ...transducerConfig(model),
       decodingMethod: endpoint.decodingMethod ?? 'greedy_search',
       maxActivePaths: endpoint.maxActivePaths ?? 4,
       enableEndpoint: 1,
@@ -229,9 +194,8 @@ abstract class NativeStreamBase<T> {
   protected readonly stream: StreamPointer;
   private finished = false;
   private freed = false;
-  /** The last queued native job on this stream: a decode in flight must not race the next samples. */
-  private work: Promise<void> = Promise.resolve();
-  private queued = 0;
+  /** Native jobs on this stream, one at a time: a decode in flight must not race the next samples. */
+  private readonly work = serialQueue();
 
   protected constructor(protected readonly engine: NativeEngine, create: (engine: NativeEngine) => StreamPointer, private readonly label: string) {
     this.stream = create(engine);
@@ -273,16 +237,12 @@ abstract class NativeStreamBase<T> {
 
   /** Native reads of the stream's state must not overlap a queued job. */
   protected assertIdle(): void {
-    if (this.queued > 0) throw new Error(`${this.label}: read while a decode is pending (await accept() first)`);
+    if (busy(this.work) > 0) throw new Error(`${this.label}: read while a decode is pending (await accept() first)`);
     if (this.freed) throw new Error(`${this.label} already finished`);
   }
 
   private enqueue(job: () => Promise<void>): Promise<void> {
-    this.queued++;
-    const run = this.work.then(job).finally(() => this.queued--);
-    // A failed job fails its caller; the queue goes on for the next.
-    this.work = run.catch(() => undefined);
-    return run;
+    return this.work(job);
   }
 
   private free(): void {
@@ -333,25 +293,15 @@ class RecognizerStream extends NativeStreamBase<RecognizedSegment> implements St
   }
 }
 
-export interface KeywordSpotterOptions {
-  /** Default trigger threshold (mean token probability) for phrases without their own. */
-  threshold?: number;
-  /** Default boost per token of a partially matched phrase. */
-  boost?: number;
-  /** Blank frames (40 ms each) beyond one that must follow the last token before a hit fires. */
-  numTrailingBlanks?: number;
-  maxActivePaths?: number;
-}
-
 /** One loaded keyword spotter with its compiled phrase list; streams (one per channel) share it. */
-export class SherpaKeywordSpotter {
+export class SherpaKeywordSpotter implements KeywordSpotter {
   private readonly native: NativeKeywordSpotter;
   private readonly phraseByKey: Map<string, { phrase: string; threshold: number }>;
   private readonly trailingBlanks: number;
   private shiftSeconds?: number;
 
   constructor(readonly model: VerifiedModel, keywords: CompiledKeywords, options: KeywordSpotterOptions = {}) {
-    const base = transducerConfig(model, 'keyword-spotter');
+    const base = transducerConfig(model);
     if (keywords.model !== model.name) {
       throw new ModelError('no-keywords', model.dir, `keywords were compiled for ${keywords.model}, not this model`);
     }
@@ -449,15 +399,3 @@ class KeywordStream extends NativeStreamBase<KeywordHit> implements StreamingKey
   }
 }
 
-/** Convenience for a single stream: loads the model for it alone. */
-export function createStreamingRecognizer(model: VerifiedModel, endpoint?: EndpointOptions): StreamingRecognizer {
-  return new SherpaRecognizer(model, endpoint).createStream();
-}
-
-export function createStreamingKeywordSpotter(model: VerifiedModel, keywords: CompiledKeywords, options?: KeywordSpotterOptions): StreamingKeywordSpotter {
-  return new SherpaKeywordSpotter(model, keywords, options).createStream();
-}
-
-export function sherpaVersion(): string {
-  return sherpa().version;
-}

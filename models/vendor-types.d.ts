@@ -5,6 +5,5 @@ declare module '@agnai/sentencepiece-js' {
     /** Loads a sentencepiece .model file (the WASM port reads it from disk). */
     load(modelPath: string): Promise<void>;
     encodePieces(text: string): string[];
-    encodeIds(text: string): number[];
   }
 }

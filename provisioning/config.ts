@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, Parser, parseDocument, type CST, type Document } from 'yaml';
-import { printablePreview } from '../device/call-state.js';
-import type { AnalysisConfig } from '../edge/analysis/config.js';
-import type { RuleOverrides } from '../edge/rules/types.js';
+import { InputError } from '../lib/errors.js';
+import { printablePreview } from '../lib/printable.js';
 import schema from './config.schema.json' with { type: 'json' };
 
 export interface EarshotConfig {
@@ -20,6 +19,42 @@ export interface EarshotConfig {
   pbx: Record<string, PbxPortConfig>;
   run: RunConfig;
 }
+
+/** Thresholds of the signal analysis; defaults live in config.schema.json, tuned on generated and real calls. */
+export interface AnalysisConfig {
+  vad: {
+    /** Speech starts when Silero's probability reaches this. */
+    threshold: number;
+    /** ...and ends only when it falls below this (hysteresis keeps soft syllables inside a word). */
+    negThreshold: number;
+    /** Bursts shorter than this are clicks or breaths, not utterances. */
+    minSpeechSec: number;
+    /** Pauses shorter than this stay inside one utterance. */
+    minPauseSec: number;
+    /** Added before and after each utterance: Silero fires a little late on onsets and early on tails. */
+    padSec: number;
+  };
+  silence: { minSec: number };
+  overtalk: { minSec: number };
+  /**
+   * A monologue (a turn: edge/call/turns.ts) continues across the speaker's own pauses up to maxPauseSec and
+   * across the other side's back-channels, utterances shorter than backchannelSec.
+   */
+  monologue: { maxPauseSec: number; backchannelSec: number };
+  emotion: {
+    /** Relative rise of F0 over the speaker's baseline, e.g. 0.2 = 20 % higher. */
+    f0Rise: number;
+    loudnessRiseDb: number;
+    minDurationSec: number;
+    /** Voiced speech needed before a speaker's baseline is trusted. */
+    baselineSec: number;
+    /** Length of the voiced window compared against the baseline. */
+    windowSec: number;
+  };
+}
+
+/** Per-rule changes (`rules.overrides`): edge/rules applies them to the packs' rules. */
+export type RuleOverrides = Record<string, { enabled?: boolean; severity?: 'info' | 'warning' | 'critical'; params?: Record<string, number> }>;
 
 export type DeviceRef = string | number;
 export type ChannelRef = number | 'left' | 'right';
@@ -72,8 +107,12 @@ export interface TlsConfig { ca: string; cert: string; key: string; rejectUnauth
 
 export interface OutboxConfig { path: string; quotaMB: number; statusReserveMB: number }
 
+/** The names in edge/uplink/transports.ts; the schema's enum lists the same. */
+export type TransportSetting = 'mqtt';
+
 export interface UplinkConfig {
   enabled: boolean;
+  transport: TransportSetting;
   broker: string;
   prefix: string;
   site: string;
@@ -100,6 +139,7 @@ export interface UplinkConfig {
 }
 
 export interface IngestConfig {
+  transport: TransportSetting;
   broker: string;
   db: string;
   registration: 'open' | 'closed';
@@ -117,7 +157,7 @@ export interface IngestConfig {
 }
 
 /** A configuration the installer has to fix; the message names the file and the offending setting. */
-export class ConfigError extends Error {
+export class ConfigError extends InputError {
   readonly reason: string;
   constructor(readonly file: string, reason: string) {
     // A setting's name or value from a garbled file can hold control characters: the refusal stays one printable line.

@@ -2,8 +2,9 @@
 // ignored, or garbage with a reason), never an exception or a stall, and garbage changes no call state.
 // The same over a real pty, with the log line and the other port: hw-tests/serial-pty.test.ts.
 import t from 'tap';
-import { HookSwitchParser, PbxRecordParser, isCallStateEvent, printablePreview, type CallStateParser, type ParseResult } from '../device/call-state.js';
-import { fuzzSeed, hostilePayloads, seeded } from './helpers/fuzz.js';
+import { HookSwitchParser, PbxRecordParser, isCallStateEvent, type CallStateParser, type ParseResult } from '../device/call-state.js';
+import { printablePreview } from '../lib/printable.js';
+import { fuzzSeed, hostilePayloads, seeded } from './support/fuzz.js';
 
 const ARRIVED = new Date(2026, 10, 25, 15, 0, 0).getTime();
 const VALID = [

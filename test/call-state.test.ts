@@ -7,10 +7,10 @@ import {
   PbxRecordParser,
   isCallStateEvent,
   parseRecordTime,
-  printablePreview,
   type CallStateEvent,
   type ParseResult,
 } from '../device/call-state.js';
+import { printablePreview } from '../lib/printable.js';
 
 const ARRIVED = new Date(2026, 10, 25, 15, 0, 0).getTime(); // 2026-11-25 15:00:00 local
 

@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { Command } from 'commander';
 import { registerCentralCommands } from '../central/central-command.js';
 import { join } from 'node:path';
-import { repoRoot } from './helpers/cli.js';
+import { repoRoot } from './support/cli.js';
 import { openStore } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { passwordHashOf } from '../central/auth/users.js';
@@ -162,19 +162,21 @@ t.test('earshot central: the first start says how to make the first admin; with 
   execFileSync(process.execPath, ['--import=tsx', join(repoRoot, 'scripts/build-web.ts')], { cwd: repoRoot });
   const dir = t.testdir();
   const db = join(dir, 'central.sqlite');
-  const start = async () => {
+  // Until `until` is on stderr (the hint comes after the web app's line, once the store is read: on a busy
+  // machine well after it), or, when `until` is the web app's line, a moment more for a hint to follow.
+  const start = async (until: RegExp) => {
     const child = spawn(process.execPath, ['--import=tsx', ENTRY, 'central', '--broker', 'mqtt://127.0.0.1:9', '--db', db, '--listen', '127.0.0.1:0'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    for (let i = 0; i < 600 && !/web app on http/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 2400 && !until.test(err); i++) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGTERM');
     await new Promise((r) => child.once('close', r));
     return err;
   };
-  const first = await start();
+  const first = await start(/no users yet.*\n/);
   const hint = first.split('\n').filter((l) => /no users yet/.test(l));
   t.same(hint, [`earshot central: no users yet: create the first admin with  earshot central user add <name> --role admin --db ${db}`], 'one line, with the store it runs on');
   t.equal((await inProcess(['user', 'add', 'root', '--role', 'admin', '--generate', '--db', db])).error, null);
-  t.notMatch(await start(), /no users yet/, 'not once there is a user');
+  t.notMatch(await start(/web app on http/), /no users yet/, 'not once there is a user');
 });

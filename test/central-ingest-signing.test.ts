@@ -8,7 +8,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import pino from 'pino';
-import { FakeTransport } from './helpers/fake-transport.js';
+import { FakeTransport } from './support/fake-transport.js';
 import { Ingest } from '../central/ingest.js';
 import { openStore, type Store } from '../central/store/store.js';
 import { generateSigningKey, parsePublicKey, verifyJson } from '../lib/signing.js';

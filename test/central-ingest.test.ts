@@ -6,7 +6,7 @@
 import t from 'tap';
 import { join } from 'node:path';
 import pino from 'pino';
-import { FakeTransport } from './helpers/fake-transport.js';
+import { FakeTransport } from './support/fake-transport.js';
 import { Ingest } from '../central/ingest.js';
 import { openStore, type Store } from '../central/store/store.js';
 

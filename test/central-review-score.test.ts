@@ -6,21 +6,25 @@
  * holds at the alert.
  */
 import t from 'tap';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyzeRecording } from '../edge/analyze.js';
 import { RulePackRegistry } from '../edge/rules/pack.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
 import type { CallIndex } from '../edge/index/call-index.js';
-import { rulesConfig } from '../bench/rules.js';
-import { sharedVad } from './helpers/analysis.js';
-import { repoRoot } from './helpers/cli.js';
+import { rulesConfig } from './support/rule-calls.js';
+import { sharedVad } from './support/analysis.js';
+import { repoRoot } from './support/cli.js';
 import { openStore } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { alertScore } from '../central/review/score.js';
 
 const registry = RulePackRegistry.withBuiltins();
 // A site's own rule, unknown to the centre: the customer talking over the agent.
-registry.loadText('pack: site\nrules:\n  - id: customer-interrupts\n    severity: info\n    detector: overtalk\n    channel: customer\n    params: { minSec: 1 }\n', 'site.yml');
+const sitePack = join(mkdtempSync(join(tmpdir(), 'earshot-site-pack-')), 'site.yml');
+writeFileSync(sitePack, 'pack: site\nrules:\n  - id: customer-interrupts\n    severity: info\n    detector: overtalk\n    channel: customer\n    params: { minSec: 1 }\n');
+registry.load(sitePack);
 const rules = registry.rules({
   'silent-agent': { params: { unansweredSec: 1.5, yieldGapSec: 0.3 } },
   'late-hangup': { params: { silenceSec: 0.5 } },

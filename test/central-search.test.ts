@@ -20,10 +20,10 @@ import { openStore } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { startCentralWeb } from '../central/web/server.js';
 import type { Authorize, Caller } from '../central/web/access.js';
-import { repoRoot } from './helpers/cli.js';
-import { fuzzSeed, mulberry32 } from './helpers/fuzz.js';
-import { centralSearchAll, compareQueries, dropTextIndex, indexCandidates, indexRecords, PLANS, type IndexFile } from './helpers/search-suite.js';
-import { queryCatalogue, randomQuery, syntheticCalls, vocabulary } from './helpers/search-calls.js';
+import { repoRoot } from './support/cli.js';
+import { fuzzSeed, mulberry32 } from './support/fuzz.js';
+import { centralSearchAll, compareQueries, dropTextIndex, indexCandidates, indexRecords, PLANS, type IndexFile } from './support/search-suite.js';
+import { queryCatalogue, randomQuery, syntheticCalls, vocabulary } from './support/search-calls.js';
 
 const quiet = pino({ level: 'silent' });
 

@@ -7,7 +7,7 @@
 import t from 'tap';
 import type { CallIndex } from '../edge/index/call-index.js';
 import { timelineOf, transcriptOf, wordsAt, type Lane, type MarkKind } from '../central/web/timeline.js';
-import { demoIndexes } from './helpers/demo-indexes.js';
+import { demoIndexes } from './support/demo-indexes.js';
 
 const demos = await demoIndexes();
 const LANES: Lane[] = ['agent', 'customer', 'both'];

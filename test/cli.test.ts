@@ -1,8 +1,8 @@
 import t from 'tap';
 import path from 'node:path';
 import { cpSync, readFileSync, appendFileSync, mkdirSync } from 'node:fs';
-import { runCli, repoRoot } from './helpers/cli.js';
-import { renderCallByName } from './helpers/calls.js';
+import { runCli, repoRoot } from './support/cli.js';
+import { renderCallByName } from './support/calls.js';
 import { callIndexProblems } from '../edge/index/validate.js';
 
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
@@ -104,4 +104,13 @@ t.test('--rules: a site pack raises its alert in the summary; a bad pack is refu
   const bad = await runCli(['analyze', call.wav as string, '--rules', path.join(dir, 'bad.yml')]);
   t.equal(bad.code, 2);
   t.match(bad.stderr.trim(), /^earshot: .*bad\.yml:\d+: rule "broken": /);
+});
+
+t.test('earshot --version prints the version of the package, and exits 0', async (t) => {
+  const { version } = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+  for (const flag of ['--version', '-V']) {
+    const r = await runCli([flag]);
+    t.equal(r.code, 0, flag);
+    t.equal(r.stdout.trim(), version, flag);
+  }
 });

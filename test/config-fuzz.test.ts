@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { ConfigError, loadConfigFile } from '../provisioning/config.js';
 import { resolveLines } from '../provisioning/lines.js';
-import { repoRoot } from './helpers/cli.js';
-import { fuzzSeed, hostilePayloads, mutateFields, seeded, toJson } from './helpers/fuzz.js';
+import { repoRoot } from './support/cli.js';
+import { fuzzSeed, hostilePayloads, mutateFields, seeded, toJson } from './support/fuzz.js';
 
 const SITE = readFileSync(join(repoRoot, 'deploy/earshot.yml'), 'utf8');
 /** A pathological 1 MB file (half a million YAML errors) takes seconds to refuse; a hang is what this catches. */

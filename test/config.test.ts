@@ -1,9 +1,11 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { ConfigError, defaultConfig, loadConfigFile } from '../provisioning/config.js';
+import { ConfigError, defaultConfig, loadConfigFile, resolveConfig } from '../provisioning/config.js';
+import schema from '../provisioning/config.schema.json' with { type: 'json' };
+import { TRANSPORT_NAMES } from '../edge/uplink/transports.js';
 import { resolveLines } from '../provisioning/lines.js';
-import { runCli } from './helpers/cli.js';
+import { runCli } from './support/cli.js';
 
 t.test('an empty file is a complete configuration: every default comes from the schema', async (t) => {
   const dir = t.testdir({ 'empty.yml': '', 'partial.yml': 'analysis:\n  silence:\n    minSec: 5\n' });
@@ -77,4 +79,13 @@ t.test('hostile YAML is refused by name, quickly: alias bomb, 10,000-deep nestin
     t.equal(err.file, file, `${name}: the file is named`);
     t.ok(Date.now() - started < 5000, `${name}: refused in ${Date.now() - started} ms`);
   }
+});
+
+t.test('transports: the schema offers exactly the transports there are, and refuses another by name', async (t) => {
+  const uplinkEnum = (schema as { properties: { uplink: { properties: { transport: { enum: string[] } } } } }).properties.uplink.properties.transport.enum;
+  const ingestEnum = (schema as { properties: { ingest: { properties: { transport: { enum: string[] } } } } }).properties.ingest.properties.transport.enum;
+  t.same([...uplinkEnum].sort(), [...TRANSPORT_NAMES].sort(), 'uplink.transport');
+  t.same([...ingestEnum].sort(), [...TRANSPORT_NAMES].sort(), 'ingest.transport');
+  t.equal(defaultConfig().uplink.transport, 'mqtt');
+  t.throws(() => resolveConfig({ uplink: { transport: 'carrier-pigeon' } }, 'site.yml'), /site\.yml: uplink\.transport: must be equal to one of the allowed values/);
 });

@@ -16,7 +16,7 @@ import { Topics } from '../edge/uplink/topics.js';
 import { Ingest } from '../central/ingest.js';
 import { openStore } from '../central/store/store.js';
 import { sqliteHandle } from '../central/store/sqlite.js';
-import { NotConnectedError, type ProtocolName, type PublishOptions, type Transport } from '../edge/uplink/transport.js';
+import { NotConnectedError, type ProtocolName, type PublishOptions, type Transport, type TransportEvents } from '../edge/uplink/transport.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -33,7 +33,7 @@ function capPages(db: Database.Database, extraPages: number): void {
 const uncap = (db: Database.Database) => db.pragma('max_page_count = 1073741823');
 
 /** A transport that is never connected (the uplink keeps records in its outbox), or records what ingest publishes. */
-class QuietTransport extends EventEmitter implements Transport {
+class QuietTransport extends EventEmitter<TransportEvents> implements Transport {
   connected = false;
   protocol: ProtocolName | null = null;
   published: { topic: string; payload: string }[] = [];

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli } from './helpers/cli.js';
+import { runCli } from './support/cli.js';
 import { openStore } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { listAudit } from '../central/audit.js';

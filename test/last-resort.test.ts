@@ -10,8 +10,8 @@ import { Outbox } from '../edge/outbox/outbox.js';
 import { Uplink } from '../edge/uplink/uplink.js';
 import { Topics } from '../edge/uplink/topics.js';
 import { EXIT_UNCONTAINED, exitNoteFile, takePreviousExit } from '../edge/last-resort.js';
-import { FakeTransport } from './helpers/fake-transport.js';
-import { repoRoot } from './helpers/cli.js';
+import { FakeTransport } from './support/fake-transport.js';
+import { repoRoot } from './support/cli.js';
 
 function runScript(code: string): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolve) => {

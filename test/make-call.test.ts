@@ -3,7 +3,7 @@ import path from 'node:path';
 import t from 'tap';
 import wavefile from 'wavefile';
 import { loadCallScript, parseCallScript, readWav, renderCall, toEspeakPinyin, type CallScript } from '../scripts/make-call.js';
-import { CALLS_DIR, callTracks, idleSpans, peakDb, renderCallByName, rmsDb } from './helpers/calls.js';
+import { CALLS_DIR, callTracks, idleSpans, peakDb, renderCallByName, rmsDb } from './support/calls.js';
 
 const { WaveFile } = wavefile;
 

@@ -9,8 +9,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ModelError, verifyModelDir } from '../models/manifest.js';
 import { ModelRegistry } from '../models/registry.js';
-import { repoRoot } from './helpers/cli.js';
-import { fuzzSeed, hostilePayloads, mutateFields, seeded, toJson } from './helpers/fuzz.js';
+import { repoRoot } from './support/cli.js';
+import { fuzzSeed, hostilePayloads, mutateFields, seeded, toJson } from './support/fuzz.js';
 
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
 const goodModel = path.join(shared, 'models', 'denoise-gtcrn');

@@ -10,10 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { verifyFiles, type VerifiedModel } from '../models/manifest.js';
 import { repoManifest } from '../models/install.js';
 import { compileKeywords, pinyinTokens } from '../models/keywords.js';
-import { SherpaKeywordSpotter, SherpaRecognizer, SAMPLE_RATE, type KeywordHit, type RecognizedSegment, type StreamingRecognizer } from '../models/sherpa.js';
+import { createKeywordSpotter, createRecognizer, ENGINE_SAMPLE_RATE as SAMPLE_RATE, type KeywordHit, type RecognizedSegment, type Recognizer, type StreamingRecognizer } from '../models/engines.js';
 import { normalizeSyllable } from '../edge/search/query.js';
-import { editDistance, englishWords } from './helpers/metrics.js';
-import { readMono16k as readWav16kMono } from '../device/wav.js';
+import { editDistance, englishWords } from './support/metrics.js';
+import { readMono16k as readWav16kMono } from './support/analysis.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
@@ -26,8 +26,8 @@ async function sharedModel(name: string): Promise<VerifiedModel> {
 
 const en = await sharedModel('kws-en-gigaspeech-3.3M');
 const zh = await sharedModel('kws-zh-wenetspeech-3.3M');
-const enRecognizer = new SherpaRecognizer(en);
-const zhRecognizer = new SherpaRecognizer(zh);
+const enRecognizer = createRecognizer(en);
+const zhRecognizer = createRecognizer(zh);
 
 async function transcribe(stream: StreamingRecognizer, audio: Float32Array, chunkSizes?: () => number): Promise<RecognizedSegment[]> {
   const out: RecognizedSegment[] = [];
@@ -159,9 +159,9 @@ t.test('Mandarin pinyin on zh-real (tone-insensitive)', async (t) => {
 t.test('Mandarin keyword spotting on zh-real: all hits, no false alarms', async (t) => {
   const upstream = (await readFile(zh.paths.keywords!, 'utf8')).split('\n').map((l) => /@(\S+)/.exec(l)?.[1]).filter((p): p is string => !!p);
   // The upstream wake words stay loaded as distractors: they must not fire on this speech.
-  const compiled = await compileKeywords(zh, [...(await zhTestKeywords()), ...upstream]);
-  t.same(compiled.problems, []);
-  const spotter = new SherpaKeywordSpotter(zh, compiled);
+  const built = await createKeywordSpotter(zh, [...(await zhTestKeywords()), ...upstream]);
+  t.same(built.problems, []);
+  const spotter = built.spotter!;
   let found = 0;
   let falseAlarms = 0;
   let audioSeconds = 0;
@@ -182,14 +182,14 @@ t.test('Mandarin keyword spotting on zh-real: all hits, no false alarms', async 
     }
     t.same([...new Set(hits.map((h) => h.term))].sort(), [...expected].sort(), `clip ${clip} hits`);
   }
-  t.comment(`zh KWS: ${found}/8 found, ${falseAlarms} false alarms, ${compiled.keywords.length} keywords loaded, RTF ${(decodeMs / 1000 / audioSeconds).toFixed(4)}`);
+  t.comment(`zh KWS: ${found}/8 found, ${falseAlarms} false alarms, ${built.phrases.length} keywords loaded, RTF ${(decodeMs / 1000 / audioSeconds).toFixed(4)}`);
   t.equal(falseAlarms, 0);
 });
 
 t.test('hit times follow the audio across a long stream', async (t) => {
   // sherpa 1.13.8's keyword timestamps restart at resets and wrap; placing silence before the clip checks the unwrapping.
-  const compiled = await compileKeywords(zh, ['朱丽楠', '见面会']);
-  const spotter = new SherpaKeywordSpotter(zh, compiled);
+  const built = await createKeywordSpotter(zh, ['朱丽楠', '见面会']);
+  const spotter = built.spotter!;
   const audio = await readWav16kMono(path.join(ZH_REAL, '6.wav'));
   const base = spotter.createStream();
   await base.accept(audio);
@@ -207,8 +207,8 @@ t.test('hit times follow the audio across a long stream', async (t) => {
 });
 
 t.test('English keyword spotting on LibriVox', { skip: !hasLibrivox && 'pocketsphinx-testdata not installed' }, async (t) => {
-  const compiled = await compileKeywords(en, ['dashwood', 'respectable', 'refund', 'cancel my account', 'speak to a manager']);
-  const spotter = new SherpaKeywordSpotter(en, compiled);
+  const built = await createKeywordSpotter(en, ['dashwood', 'respectable', 'refund', 'cancel my account', 'speak to a manager']);
+  const spotter = built.spotter!;
   const expected: Record<string, string[]> = {
     'sense_and_sensibility_01_austen_64kb-0870': ['dashwood'],
     'sense_and_sensibility_01_austen_64kb-0920': ['respectable'],
@@ -229,7 +229,7 @@ t.test('English keyword spotting on LibriVox', { skip: !hasLibrivox && 'pocketsp
 });
 
 t.test('results do not depend on chunking', async (t) => {
-  const clips: [SherpaRecognizer, string][] = [[zhRecognizer, path.join(ZH_REAL, '4.wav')]];
+  const clips: [Recognizer, string][] = [[zhRecognizer, path.join(ZH_REAL, '4.wav')]];
   if (hasLibrivox) clips.push([enRecognizer, path.join(LIBRIVOX, 'sense_and_sensibility_01_austen_64kb-0870.wav')]);
   for (const [rec, file] of clips) {
     const audio = await readWav16kMono(file);
@@ -244,8 +244,8 @@ t.test('results do not depend on chunking', async (t) => {
       t.same(pieces, whole, `${path.basename(file)} in random chunks (seed ${seed})`);
     }
   }
-  const compiled = await compileKeywords(zh, await zhTestKeywords());
-  const spotter = new SherpaKeywordSpotter(zh, compiled);
+  const built = await createKeywordSpotter(zh, await zhTestKeywords());
+  const spotter = built.spotter!;
   const audio = await readWav16kMono(path.join(ZH_REAL, '5.wav'));
   const run = async (chunks?: () => number): Promise<KeywordHit[]> => {
     const s = spotter.createStream();

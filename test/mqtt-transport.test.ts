@@ -7,9 +7,10 @@
  */
 import t from 'tap';
 import { createServer, type Server, type Socket } from 'node:net';
-import { HANGUPS_BEFORE_FALLBACK, MqttTransport } from '../edge/uplink/mqtt-transport.js';
-import { freePort } from '../hw-tests/helpers/mosquitto.js';
-import { memoryLog, waitFor } from '../hw-tests/helpers/uplink.js';
+import { HANGUPS_BEFORE_FALLBACK } from '../edge/uplink/mqtt-transport.js';
+import { createTransport } from '../edge/uplink/transports.js';
+import { freePort } from './support/mosquitto.js';
+import { memoryLog, waitFor } from './support/uplink.js';
 
 type Answer = 'connack' | 'hangup' | 'garbage' | 'silence' | 'refuse';
 
@@ -53,7 +54,7 @@ async function fakeBroker(answer: (level: number, n: number) => Answer, port = 0
 
 function transport(url: string, opts: { connectTimeoutSec?: number } = {}) {
   const { log, lines } = memoryLog('debug');
-  const tr = new MqttTransport({
+  const tr = createTransport('mqtt', {
     url,
     clientId: 'unit',
     protocol: 'auto',

@@ -1,15 +1,16 @@
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { Outbox, OutboxFullError } from '../edge/outbox/outbox.js';
-import { AudioNotAllowedError, sanitizeForUplink } from '../edge/uplink/privacy.js';
-import { backoffDelayMs } from '../edge/uplink/mqtt-transport.js';
+import { AudioNotAllowedError, sanitizeForUplink } from '../edge/privacy.js';
+import { backoffDelayMs } from '../lib/backoff.js';
 import { PublishRefusedError } from '../edge/uplink/transport.js';
-import { FakeTransport } from './helpers/fake-transport.js';
+import { FakeTransport, type Published } from './support/fake-transport.js';
 import { Uplink } from '../edge/uplink/uplink.js';
 import { Topics, toRanges } from '../edge/uplink/topics.js';
 import { defaultConfig } from '../provisioning/config.js';
-import { repoRoot } from './helpers/cli.js';
+import { repoRoot } from './support/cli.js';
 import pino from 'pino';
 
 t.test('append gives increasing seqs, nextBatch returns them in order, ack removes them', async (t) => {
@@ -82,7 +83,7 @@ t.test('SIGKILL while appending loses nothing that append returned', async (t) =
   const printed: number[] = [];
   const kills = 8;
   for (let k = 0; k < kills; k++) {
-    const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'test/helpers/outbox-writer.ts'), file, k % 2 ? '20' : '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'test/support/outbox-writer.ts'), file, k % 2 ? '20' : '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let buf = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d: string) => (buf += d));
@@ -120,29 +121,44 @@ function uplinkFor(t: Test, overrides: Partial<ConstructorParameters<typeof Upli
 }
 
 const records = (tr: FakeTransport) => tr.published.filter((p) => /\/(index|alerts|events)$/.test(p.topic)).map((p) => JSON.parse(p.payload) as { seq: number; box: string; kind: string; schema: string });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Lets the uplink's queued work (a pump on setImmediate, a rejected publish) run. */
+const settle = () => new Promise((r) => setImmediate(r));
+const statusSays = (code: string) => (published: Published[]) =>
+  published.some((p) => p.topic.endsWith('/status') && (JSON.parse(p.payload) as { problems: { code: string }[] }).problems.some((x) => x.code === code));
+const statusOk = (published: Published[]) => {
+  const last = published.filter((p) => p.topic.endsWith('/status')).at(-1);
+  return last !== undefined && (JSON.parse(last.payload) as { state: string }).state === 'ok';
+};
+
+/** When each record publish went out, to check the pauses between attempts without a wall-clock window. */
+function sendTimes(transport: FakeTransport): { seq: number; at: number }[] {
+  const sends: { seq: number; at: number }[] = [];
+  transport.sent.on('publish', (p) => {
+    if (/\/(index|alerts|events)$/.test(p.topic)) sends.push({ seq: (JSON.parse(p.payload) as { seq: number }).seq, at: Date.now() });
+  });
+  return sends;
+}
 
 t.test('uplink: a bounded window, in seq order, enveloped; a record leaves only on the ingest ack', async (t) => {
   const { outbox, transport, uplink } = uplinkFor(t);
   uplink.start();
   for (let i = 0; i < 10; i++) uplink.submit(i % 3 ? 'index' : 'alert', { i });
-  await sleep(20);
+  await transport.until('the first window', () => records(transport).length >= 4);
+  await settle();
   t.same(records(transport).map((r) => r.seq), [1, 2, 3, 4], 'at most 4 unacknowledged');
   const first = records(transport)[0];
   t.match(first, { schema: 'earshot/record@1', box: 'b1', seq: 1, kind: 'alert', data: { i: 0 } });
   t.equal(transport.published.find((p) => p.topic.endsWith('/availability'))?.payload, 'online');
   t.equal(outbox.depth(), 10, 'a PUBACK is not an ack');
+  // Acks are delivered and applied synchronously, as MQTT.js hands over a message.
   transport.ack('b1', [[1, 4]]);
-  await sleep(20);
   t.equal(outbox.depth(), 6);
   t.same(records(transport).map((r) => r.seq), [1, 2, 3, 4, 5, 6, 7, 8]);
   transport.ack('b1', [[5, 8]]);
   transport.ack('other-box', [[1, 100]]);
-  await sleep(20);
   t.same(records(transport).map((r) => r.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   t.equal(outbox.depth(), 2, "another box's ack is ignored");
   transport.ack('b1', [[9, 10]]);
-  await sleep(20);
   t.equal(outbox.depth(), 0);
   await uplink.stop();
   t.equal(transport.published.at(-1)?.payload, 'stopped', 'clean shutdown says stopped on availability');
@@ -150,16 +166,21 @@ t.test('uplink: a bounded window, in seq order, enveloped; a record leaves only 
 
 t.test('uplink: lost acks are resent from the oldest unacknowledged record, and a stall is reported', async (t) => {
   const { outbox, transport, uplink, lines } = uplinkFor(t, { stalledAfter: 2 });
+  const sends = sendTimes(transport);
   uplink.start();
   for (let i = 0; i < 3; i++) uplink.submit('index', { i });
-  await sleep(1200);
-  const seqs = records(transport).map((r) => r.seq);
-  t.ok(seqs.length >= 9 && seqs.length <= 15, `resent with a doubling timeout, not in a hot loop (${seqs.length} sends)`);
-  t.same(seqs.slice(0, 6), [1, 2, 3, 1, 2, 3]);
+  await transport.until('ack.stalled on the status topic', statusSays('ack.stalled'));
+  await settle();
+  const seqs = sends.map((s) => s.seq);
+  t.same(seqs.slice(0, 6), [1, 2, 3, 1, 2, 3], 'resent from the oldest');
+  // Not a hot loop: each resend waits out the ack timeout (0.2 s), which doubles while nothing is acknowledged.
+  const rounds = sends.filter((s) => s.seq === 1).map((s) => s.at);
+  t.ok(rounds.length >= 3, `${rounds.length} sends of seq 1 when the stall is reported`);
+  t.ok(rounds[1] - rounds[0] >= 195, `first resend after ${rounds[1] - rounds[0]} ms (timeout 200 ms)`);
+  t.ok(rounds[2] - rounds[1] >= 395, `second after ${rounds[2] - rounds[1]} ms (timeout doubled)`);
   t.ok(uplink.status().problems.some((p) => p.code === 'ack.stalled'));
   t.ok(lines.some((l) => /no ack for seq 1 after 2 sends/.test(String(l.msg))));
   transport.ack('b1', [[1, 3]]);
-  await sleep(20);
   t.equal(outbox.depth(), 0);
   t.equal(uplink.status().state, 'ok');
 });
@@ -168,23 +189,25 @@ t.test('uplink: a refused publish is logged, blocks the record, pauses with back
   const { outbox, transport, uplink, lines } = uplinkFor(t);
   let deny = true;
   transport.outcome = (topic) => (deny && topic.endsWith('/index') ? new PublishRefusedError(topic, 0x87, 'not authorized') : null);
+  const sends = sendTimes(transport);
   uplink.start();
   for (let i = 0; i < 5; i++) uplink.submit('index', { i });
-  await sleep(1000);
-  const sends = records(transport).length;
-  // window of 4 at first, then one probe per backoff: 0.1, 0.2, 0.4, 0.4 s
-  t.ok(sends >= 6 && sends <= 10, `bounded attempts (${sends} publishes in 1 s)`);
+  // The window of 4, then probes of seq 1 alone after pauses of 0.1, 0.2, 0.4 and 0.4 s (deniedBackoff 0.1-0.4).
+  await transport.until('four probes after the first window', () => records(transport).length >= 8);
+  await settle();
+  t.same(sends.map((s) => s.seq), [1, 2, 3, 4, 1, 1, 1, 1], 'then one record at a time, never the ones after it');
+  const gaps = sends.slice(3).map((s, i, all) => (i === 0 ? 0 : s.at - all[i - 1].at)).slice(1);
+  [100, 200, 400, 400].forEach((pause, i) => t.ok(gaps[i] >= pause - 5, `probe ${i + 1} after ${gaps[i]} ms (pause ${pause} ms)`));
   const errors = lines.filter((l) => l.level === 50 && /broker refused publish of index seq 1 .*not authorized/.test(String(l.msg)));
-  t.ok(errors.length >= 2 && errors.length <= 6, `one clear error line per refused attempt (${errors.length})`);
+  t.equal(errors.length, 5, 'one clear error line per refused attempt');
   t.match(uplink.status(), { state: 'degraded', problems: [{ code: 'publish.refused', reasonCode: 0x87, seq: 1 }] });
   t.match(outbox.nextBatch(1)[0].blocked, /not authorized/);
   const status = transport.published.filter((p) => p.topic.endsWith('/status')).map((p) => JSON.parse(p.payload) as { state: string; problems: { code: string }[] });
   t.match(status.at(-1), { state: 'degraded', problems: [{ code: 'publish.refused' }] }, 'the status topic says so');
   t.ok(transport.published.filter((p) => p.topic.endsWith('/status')).every((p) => p.options.retain), 'status is retained');
   deny = false;
-  await sleep(600);
+  await transport.until('the status to clear once a probe goes through', statusOk);
   transport.ack('b1', [[1, 5]]);
-  await sleep(20);
   t.equal(outbox.depth(), 0, 'resumes once the broker accepts');
   t.equal(uplink.status().state, 'ok');
   t.equal(outbox.nextBatch(1).length, 0);
@@ -194,8 +217,8 @@ t.test('uplink: ackMode puback removes on the broker ack; a full outbox refuses 
   const { outbox, transport, uplink } = uplinkFor(t, { ackMode: 'puback' });
   uplink.start();
   for (let i = 0; i < 10; i++) uplink.submit('index', { i });
-  await sleep(50);
-  t.equal(outbox.depth(), 0);
+  await transport.until('all ten records', () => records(transport).length >= 10);
+  while (outbox.depth() > 0) await once(uplink, 'acked');
   t.same(records(transport).map((r) => r.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
 
   const small = uplinkFor(t, { outbox: new Outbox(join(t.testdir(), 'small.sqlite'), { quotaBytes: 100 }) });

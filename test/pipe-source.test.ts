@@ -4,7 +4,7 @@ import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { repoRoot } from './helpers/cli.js';
+import { repoRoot } from './support/cli.js';
 import { CaptureError, type StereoChunk } from '../device/capture.js';
 import { PipeSource } from '../device/pipe-source.js';
 

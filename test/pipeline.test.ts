@@ -1,6 +1,6 @@
 import t from 'tap';
-import { renderCallByName } from './helpers/calls.js';
-import { analyzeRendered, detectedSpans, truthSpans } from './helpers/analysis.js';
+import { renderCallByName } from './support/calls.js';
+import { analyzeRendered, detectedSpans, truthSpans } from './support/analysis.js';
 import { defaultConfig } from '../provisioning/config.js';
 import { callIndexProblems } from '../edge/index/validate.js';
 import { CHANNELS } from '../edge/events.js';

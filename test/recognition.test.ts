@@ -2,16 +2,16 @@ import t from 'tap';
 import path from 'node:path';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { repoManifest } from '../models/install.js';
-import { renderCallByName } from './helpers/calls.js';
-import { repoRoot } from './helpers/cli.js';
+import { renderCallByName } from './support/calls.js';
+import { repoRoot } from './support/cli.js';
 import { defaultConfig, type EarshotConfig } from '../provisioning/config.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
 import { callIndexProblems } from '../edge/index/validate.js';
 import { CHANNELS } from '../edge/events.js';
 import { analyzeRecording } from '../edge/analyze.js';
-import { analyzeRendered, monoClipAsCall, sharedVad, ZH_REAL_PHRASES } from './helpers/analysis.js';
+import { analyzeRendered, monoClipAsCall, sharedVad, ZH_REAL_PHRASES } from './support/analysis.js';
 import type { CallIndex } from '../edge/index/call-index.js';
-import { errorRate, sideTokens } from './helpers/metrics.js';
+import { errorRate, sideTokens } from './support/metrics.js';
 
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
 

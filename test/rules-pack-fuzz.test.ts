@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { RulePackError, RulePackRegistry, builtinPackFiles } from '../edge/rules/pack.js';
-import { fuzzSeed, hostilePayloads, mutateFields, seeded, toJson } from './helpers/fuzz.js';
+import { fuzzSeed, hostilePayloads, mutateFields, seeded, toJson } from './support/fuzz.js';
 
 const SITE_PACK = `pack: site\nrules:\n  - id: site-cancel\n    severity: info\n    channel: customer\n    phrases: { en: [cancel], zh: [取消] }\n  - id: site-refund\n    severity: warning\n    query: 'refund NEAR/5 "bank card"'\n    when: { window: { first: 60 } }\n`;
 const BUILTIN_TEXTS = builtinPackFiles().map((f) => readFileSync(f, 'utf8'));

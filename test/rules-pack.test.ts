@@ -13,6 +13,7 @@ const BUILTIN_IDS = [
   'hurried-hangup',
   'customer-agitation',
   'agent-interrupts',
+  'agent-monologue',
   'credential-request',
   'guaranteed-return',
   'stock-tip',
@@ -38,8 +39,8 @@ t.test('the built-in packs load, every rule with an id, severity and title; phra
   }
   const byId = Object.fromEntries(rules.map((r) => [r.id, r]));
   t.same(
-    [byId['late-hangup'].params.silenceSec, byId['dead-air'].params.silenceSec, byId['silent-agent'].params.connectSec, byId['hurried-hangup'].params.withinSec, byId['agent-interrupts'].params.minSec],
-    [8, 10, 6, 1, 1],
+    [byId['late-hangup'].params.silenceSec, byId['dead-air'].params.silenceSec, byId['silent-agent'].params.connectSec, byId['hurried-hangup'].params.withinSec, byId['agent-interrupts'].params.minSec, byId['agent-monologue'].params.minSec],
+    [8, 10, 6, 1, 1, 30],
     'default thresholds from the issue',
   );
   const watch = watchPhrases(rules);

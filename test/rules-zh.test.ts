@@ -4,8 +4,7 @@
 // 退款, 稳赚 and 内幕消息 are in the packs but are rarely heard in espeak's voice.
 import t from 'tap';
 import { RulePackRegistry } from '../edge/rules/pack.js';
-import { loadSpeechModels } from '../edge/speech-setup.js';
-import { judgeRuleRun, ruleCalls, rulesConfig, runRuleCall } from '../bench/rules.js';
+import { ruleCalls, rulesConfig, testRuleCalls } from './support/rule-calls.js';
 
 const rules = RulePackRegistry.withBuiltins().rules();
 const config = rulesConfig(rules);
@@ -19,10 +18,4 @@ t.test('every rule call of this language has its twin', async (t) => {
   t.same([...covered].sort(), ['late-hangup', 'forbidden-phrase', 'credential-request', 'guaranteed-return', 'stock-tip', 'refund-lure'].sort(), 'rules covered');
 });
 
-for (const call of calls) {
-  t.test(`${call.name}: ${call.violation ? `raises ${call.rule}` : 'clean'}`, async (t) => {
-    const speechModels = await loadSpeechModels(config);
-    const run = await runRuleCall(call, rules, config, speechModels);
-    for (const check of judgeRuleRun(call, run)) t.ok(check.ok, check.what);
-  });
-}
+await testRuleCalls(t, calls, rules, config, 'zh');

@@ -10,7 +10,7 @@ import { readWav } from '../device/wav.js';
 import { resolveConfig } from '../provisioning/config.js';
 import { Daemon, workerCount } from '../edge/run/daemon.js';
 import { PIPELINE_RATE } from '../edge/analysis/pipeline.js';
-import { freePort } from '../hw-tests/helpers/mosquitto.js';
+import { freePort } from './support/mosquitto.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');

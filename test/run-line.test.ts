@@ -9,14 +9,15 @@ import { ReplayLineSource } from '../device/replay-line.js';
 import { readWav } from '../device/wav.js';
 import { resolveConfig } from '../provisioning/config.js';
 import { resolveLines } from '../provisioning/lines.js';
-import { Line, maskCaller, type LiveCallRef } from '../edge/run/line.js';
+import { Line, type LiveCallRef } from '../edge/run/line.js';
+import { maskCaller } from '../edge/run/line-call.js';
 import { PIPELINE_RATE } from '../edge/analysis/pipeline.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
 import { loadRules } from '../edge/rules/setup.js';
 import type { CallIndex } from '../edge/index/call-index.js';
 import type { Alert } from '../edge/rules/types.js';
 import { AudioRing } from '../edge/run/audio-ring.js';
-import { sharedVad } from './helpers/analysis.js';
+import { sharedVad } from './support/analysis.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
@@ -77,7 +78,8 @@ t.test('a replayed call on a line: one index naming the line and agent, alerts r
   t.ok(Date.parse(index.line?.endedAt ?? '') >= Date.parse(index.line?.startedAt ?? ''), 'wall-clock start and end');
   t.equal(index.degraded, undefined, 'nothing shed or dropped on an idle box');
   t.ok(Math.abs(index.durationSec - 47.3) < 0.2, `the whole call (${index.durationSec} s)`);
-  t.same(h.alerts.map((a) => a.alert.rule), ['customer-agitation']);
+  // Without recognition no words come: the alert is sent again at the hang-up only for the stretch's final figures.
+  t.same(h.alerts.map((a) => [a.alert.id, a.alert.revision]), [['customer-agitation-1', undefined], ['customer-agitation-1', 2]]);
   t.match(h.alerts[0].ref, { name: 'desk-7', agentId: 'A7', extension: '1007' }, 'the alert says whose desk');
   t.equal(h.alerts[0].callId, index.callId);
   t.equal(h.line.status().counters.calls, 1);
@@ -98,7 +100,9 @@ t.test('behind real time: recognition is shed and marked; signal analysis and si
   const shedSec = (shed.degraded?.recognitionShed ?? []).reduce((s, x) => s + x.end - x.start, 0);
   t.ok(shedSec > 20, `most of the call was shed (${shedSec.toFixed(1)} s)`);
   t.ok(behind.line.status().counters.shedSec > 20, 'and the line counts it');
-  t.same(shed.utterances.map((u) => [u.channel, u.start]), full.utterances.map((u) => [u.channel, u.start]), 'VAD and segmentation unchanged');
+  // Utterances only the recogniser heard (vad: false) come and go with recognition; the VAD's do not.
+  const heard = (i: CallIndex) => i.utterances.filter((u) => u.vad !== false).map((u) => [u.channel, u.start]);
+  t.same(heard(shed), heard(full), 'VAD and segmentation unchanged');
   t.same(shed.silences, full.silences, 'silences unchanged');
   t.ok(shed.alerts.some((a) => a.rule === 'dead-air'), 'the signal rule (dead air) still fires');
   const words = (i: CallIndex) => i.utterances.reduce((s, u) => s + (u.words?.length ?? 0), 0);

@@ -12,7 +12,7 @@ import { Topics } from '../edge/uplink/topics.js';
 import { Ingest } from '../central/ingest.js';
 import { openStore } from '../central/store/store.js';
 import { jsonNestingExceeds, MAX_NESTING, MAX_PAYLOAD_BYTES, readWire } from '../edge/uplink/wire.js';
-import { FakeTransport } from './helpers/fake-transport.js';
+import { FakeTransport } from './support/fake-transport.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);

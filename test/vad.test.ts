@@ -2,8 +2,8 @@ import t from 'tap';
 import path from 'node:path';
 import { readWav } from '../device/wav.js';
 import { VAD_FRAME } from '../models/vad.js';
-import { repoRoot } from './helpers/cli.js';
-import { sharedVad } from './helpers/analysis.js';
+import { repoRoot } from './support/cli.js';
+import { sharedVad } from './support/analysis.js';
 
 async function probabilities(stream: { probability(f: Float32Array): Promise<number> }, audio: Float32Array): Promise<number[]> {
   const out: number[] = [];

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../provisioning/config.js';
 import { analyzeRecording } from '../edge/analyze.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
-import { sharedVad } from './helpers/analysis.js';
+import { sharedVad } from './support/analysis.js';
 import { loadRules } from '../edge/rules/setup.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -14,8 +14,9 @@ t.test('watch.channels: spotting only the agent side keeps the agent hits and th
   const call = { stereo: path.join(repoRoot, 'demo', 'demo-fraud-zh.wav') };
   const results = [];
   for (const channels of [['agent', 'customer'], ['agent']]) {
-    const config = resolveConfig({ models: { root: path.join(shared, 'models') }, watch: { channels } });
-    const rules = loadRules(config);
+    const site = resolveConfig({ models: { root: path.join(shared, 'models') }, watch: { channels } });
+    const { rules, watch } = loadRules(site);
+    const config = { ...site, watch };
     results.push((await analyzeRecording(call, { config, rules, vadModel: await sharedVad(), speechModels: await loadSpeechModels(config) })).index);
   }
   const [both, agentOnly] = results;
@@ -29,8 +30,9 @@ t.test('watch.channels: spotting only the agent side keeps the agent hits and th
 
 t.test('language auto does not hold an opening sentence back: its watched phrase alerts while it is being said', async (t) => {
   // The agent opens with a long sentence that promises a guaranteed return 7.9 s in; the first pause comes later.
-  const config = resolveConfig({ models: { root: path.join(shared, 'models') } });
-  const rules = loadRules(config);
+  const site = resolveConfig({ models: { root: path.join(shared, 'models') } });
+  const { rules, watch } = loadRules(site);
+  const config = { ...site, watch };
   const { index } = await analyzeRecording({ stereo: path.join(repoRoot, 'demo', 'demo-invest-en.wav') }, { config, rules, vadModel: await sharedVad(), speechModels: await loadSpeechModels(config) });
   const first = index.alerts.find((a) => a.rule === 'guaranteed-return');
   t.ok(first, 'the guarantee is alerted');

@@ -1,9 +1,10 @@
 import t from 'tap';
-import { writeFileSync } from 'node:fs';
+import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import wavefile from 'wavefile';
-import { decodeWav, AudioInputError } from '../device/wav.js';
-import { runCli } from './helpers/cli.js';
+import { decodeWav, readWav, AudioInputError } from '../device/wav.js';
+import { WavReplaySource } from '../device/file-source.js';
+import { runCli } from './support/cli.js';
 
 /** A stereo tone pair: 440 Hz on the left, 660 Hz on the right, so a swapped channel map is detectable. */
 function stereoTone(rate: number, seconds: number, encode?: 'mulaw' | 'alaw'): Buffer {
@@ -90,4 +91,54 @@ t.test('bad input: exit status 2 and one clear line naming the file', async (t) 
 
 t.test('a direct decode error is typed, so callers can tell bad input from our bugs', async (t) => {
   t.throws(() => decodeWav(Buffer.from('RIFF'), 'x.wav', 16000), AudioInputError);
+});
+
+t.test('a recording is read as it is replayed, not whole: the same audio in any chunking, a file cut short mid-read refused', async (t) => {
+  const dir = t.testdir({});
+  const stereo = join(dir, 'stereo.wav');
+  writeFileSync(stereo, stereoTone(8000, 7, 'mulaw'));
+  const whole = await readWav(stereo, 16000);
+  let seed = 7;
+  const randomSize = () => (seed = (seed * 1103515245 + 12345) % 2147483648) % 9000 + 1;
+  for (const chunkSamples of [1600, randomSize]) {
+    const source = await WavReplaySource.open({ stereo, agentChannel: 'right' }, 16000, { chunkSamples });
+    const agent: number[] = [];
+    const customer: number[] = [];
+    for await (const c of source.chunks()) agent.push(...c.agent), customer.push(...c.customer);
+    t.same(Float32Array.from(agent), whole.channels[1], 'the agent side is the right channel, sample for sample');
+    t.same(Float32Array.from(customer), whole.channels[0]);
+  }
+
+  // Two mono files of unequal length: the shorter side is silent at its end.
+  const agentFile = join(dir, 'agent.wav');
+  const customerFile = join(dir, 'customer.wav');
+  writeFileSync(agentFile, monoTone(16000, 3));
+  writeFileSync(customerFile, monoTone(16000, 2));
+  const pair = await WavReplaySource.open({ agent: agentFile, customer: customerFile }, 16000, { chunkSamples: 5000 });
+  t.equal(pair.durationSec, 3);
+  let n = 0;
+  let tail = 0;
+  for await (const c of pair.chunks()) {
+    t.equal(c.agent.length, c.customer.length, 'sides aligned');
+    for (let i = 0; i < c.customer.length; i++) if (n + i >= 32000) tail = Math.max(tail, Math.abs(c.customer[i]));
+    n += c.agent.length;
+  }
+  t.equal(n, 48000);
+  t.equal(tail, 0, 'silence after the shorter file ends');
+
+  // The header is checked on open; the audio is read only as it is needed. A file cut short after that is refused.
+  const long = join(dir, 'long.wav');
+  writeFileSync(long, stereoTone(8000, 30));
+  const source = await WavReplaySource.open({ stereo: long }, 16000, { chunkSamples: 16000 });
+  const it = source.chunks()[Symbol.asyncIterator]();
+  await it.next();
+  truncateSync(long, 8000 * 4 * 5);
+  let failure: unknown;
+  try {
+    while (!(await it.next()).done);
+  } catch (err) {
+    failure = err;
+  }
+  t.type(failure, AudioInputError);
+  t.match((failure as AudioInputError).reason, /truncated while reading/);
 });

@@ -7,7 +7,6 @@
  * over-talk or the agent's silence really lasted. Input comes from the boxes: nothing here trusts its shape.
  */
 import { RulePackRegistry } from '../../edge/rules/pack.js';
-import type { DetectorKind } from '../../edge/rules/types.js';
 
 export type ScoreKind = 'silence' | 'silent-agent' | 'overtalk' | 'emotion' | 'phrase';
 
@@ -20,7 +19,8 @@ export const SCORE_UNITS: Record<ScoreKind, { unit: 's' | 'score'; what: string 
   phrase: { unit: 'score', what: "keyword score of the phrase heard (spotter: the threshold it cleared; recogniser: the words' confidence)" },
 };
 
-const DETECTOR_KIND: Record<DetectorKind, ScoreKind | null> = {
+/** By the detector that judges the rule (edge/rules/detectors/); the agent's monologue has no threshold score yet. */
+const DETECTOR_KIND: Record<string, ScoreKind | null> = {
   'dead-air': 'silence',
   'late-hangup': 'silence',
   'silent-agent': 'silent-agent',
@@ -28,6 +28,7 @@ const DETECTOR_KIND: Record<DetectorKind, ScoreKind | null> = {
   emotion: 'emotion',
   // Lower is worse (how soon after the customer's last words the call ended): no threshold to keep above.
   'hurried-hangup': null,
+  monologue: null,
 };
 
 let builtinKinds: Map<string, ScoreKind | null> | null = null;
@@ -37,7 +38,7 @@ export function builtinRuleKind(rule: string): ScoreKind | null | undefined {
   builtinKinds ??= new Map(
     RulePackRegistry.withBuiltins()
       .rules()
-      .map((r) => [r.id, r.detector ? DETECTOR_KIND[r.detector] : r.query && r.terms.length > 0 ? 'phrase' : null] as const),
+      .map((r) => [r.id, r.kind in DETECTOR_KIND ? DETECTOR_KIND[r.kind] : r.query && r.terms.length > 0 ? 'phrase' : null] as const),
   );
   return builtinKinds.get(rule);
 }

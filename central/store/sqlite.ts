@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { serialQueue } from '../../lib/queue.js';
 import { SQLITE } from './migrations.js';
 import { migrate, SqlStore, type Db, type Sql } from './sql-store.js';
 import { StoreOpenError, type Store } from './store.js';
@@ -14,7 +15,7 @@ import { StoreOpenError, type Store } from './store.js';
 class SqliteDb implements Db {
   readonly dialect = SQLITE;
   private readonly statements = new Map<string, Database.Statement>();
-  private turn: Promise<unknown> = Promise.resolve();
+  private readonly turn = serialQueue();
   private readonly direct: Sql;
 
   constructor(readonly raw: Database.Database, readonly location: string) {
@@ -31,9 +32,7 @@ class SqliteDb implements Db {
   }
 
   private inTurn<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.turn.then(fn);
-    this.turn = next.catch(() => undefined);
-    return next;
+    return this.turn(fn);
   }
 
   all<T>(sql: string, params?: unknown[]): Promise<T[]> {

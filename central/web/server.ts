@@ -11,13 +11,13 @@
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import type { Logger } from 'pino';
-import type { MqttProtocolSetting, TlsConfig } from '../../provisioning/config.js';
-import { MqttTransport } from '../../edge/uplink/mqtt-transport.js';
+import { packageRoot } from '../../lib/package.js';
+import type { MqttProtocolSetting, TlsConfig, TransportSetting } from '../../provisioning/config.js';
+import { createTransport } from '../../edge/uplink/transports.js';
 import { InboundGuard, maxPacketBytes, readWire } from '../../edge/uplink/wire.js';
 import { FLOOR_ACK_SCHEMA, floorAckTopic, type RecordEnvelope } from '../../edge/uplink/topics.js';
 import { capabilitiesOf, mayseeSite, openAccess, visibleSites, type Authorize } from './access.js';
@@ -26,6 +26,8 @@ import { FloorState, type FloorEvent } from './floor.js';
 import type { RecordGate } from '../record-gate.js';
 
 export interface CentralWebOptions {
+  /** default mqtt (edge/uplink/transports.ts) */
+  transport?: TransportSetting;
   broker: string;
   prefix?: string;
   /** host:port to listen on; 127.0.0.1 unless told otherwise (port 0: any free one) */
@@ -74,10 +76,7 @@ type Leaf = (typeof LEAVES)[number];
 const SSE_HEARTBEAT_MS = 15_000;
 
 export function defaultAssetsDir(): string {
-  // From source (central/web) or from dist (dist/central/web): the package root is where package.json is.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return join(dir, 'dist', 'central-web');
+  return join(packageRoot(import.meta.url), 'dist', 'central-web');
 }
 
 export async function startCentralWeb(options: CentralWebOptions): Promise<CentralWeb> {
@@ -106,7 +105,7 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
     checking.set(record.box, next);
   }
 
-  const transport = new MqttTransport({
+  const transport = createTransport(options.transport ?? 'mqtt', {
     url: options.broker,
     // A clean session, so a fresh id each start costs nothing, and two web apps in one process (tests, a demo) never take each other's connection.
     clientId: (options.clientId ?? `earshot-web-${process.pid}-${randomBytes(3).toString('hex')}-${hostname()}`).slice(0, 64),

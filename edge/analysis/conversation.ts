@@ -1,4 +1,4 @@
-import type { AnalysisConfig } from './config.js';
+import type { AnalysisConfig } from '../../provisioning/config.js';
 import { CHANNELS, type Channel, type PipelineEvent } from '../events.js';
 import { median, powerToDb, type FrameProsody } from './prosody.js';
 

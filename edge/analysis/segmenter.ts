@@ -1,4 +1,4 @@
-import type { AnalysisConfig } from './config.js';
+import type { AnalysisConfig } from '../../provisioning/config.js';
 
 /**
  * One stage of the speech/non-speech smoother: runs of `value` shorter than `minFrames` are flipped.

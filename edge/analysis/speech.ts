@@ -1,7 +1,14 @@
 import type { ModelRegistry } from '../../models/registry.js';
 import { ModelError, type VerifiedModel } from '../../models/manifest.js';
-import { compileKeywords, type CompiledKeywords } from '../../models/keywords.js';
-import { SherpaKeywordSpotter, SherpaRecognizer, type RecognizedSegment, type StreamingKeywordSpotter, type StreamingRecognizer } from '../../models/sherpa.js';
+import {
+  createKeywordSpotter,
+  createRecognizer,
+  type KeywordSpotter,
+  type RecognizedSegment,
+  type Recognizer,
+  type StreamingKeywordSpotter,
+  type StreamingRecognizer,
+} from '../../models/engines.js';
 import type { Channel, KeywordFound, WordsRecognized } from '../events.js';
 
 export type LanguageChoice = 'auto' | 'en' | 'zh';
@@ -53,8 +60,8 @@ function scriptOf(model: VerifiedModel): 'latin' | 'pinyin' | 'hanzi' {
  */
 export class SpeechModels {
   private constructor(
-    readonly recognizers: Partial<Record<Language, SherpaRecognizer>>,
-    readonly spotters: Partial<Record<Language, SherpaKeywordSpotter>>,
+    readonly recognizers: Partial<Record<Language, Recognizer>>,
+    readonly spotters: Partial<Record<Language, KeywordSpotter>>,
     readonly problems: string[],
     /** The sides the spotters listen to; the other side's phrases are found in its transcript only. */
     readonly spotOn: readonly Channel[] = ['agent', 'customer'],
@@ -67,9 +74,9 @@ export class SpeechModels {
   ): Promise<SpeechModels> {
     const watched = watch.phrases;
     const problems = registry.failures.map((f) => f.reason);
-    const recognizers: Partial<Record<Language, SherpaRecognizer>> = {};
-    const spotters: Partial<Record<Language, SherpaKeywordSpotter>> = {};
-    // A model the engine cannot run (an unsupported family, a library that will not load) is a problem to
+    const recognizers: Partial<Record<Language, Recognizer>> = {};
+    const spotters: Partial<Record<Language, KeywordSpotter>> = {};
+    // A model no engine can run (a family without one, a library that will not load) is a problem to
     // report, and the next provisioned model of its kind is tried: the box never refuses to start over one.
     const firstThatRuns = async <T>(kind: 'recognizer' | 'keyword-spotter', lang: Language, make: (m: VerifiedModel) => Promise<T | undefined>): Promise<T | undefined> => {
       for (const model of registry.all(kind, lang)) {
@@ -82,7 +89,7 @@ export class SpeechModels {
       return undefined;
     };
     for (const lang of LANGUAGES) {
-      const rec = await firstThatRuns('recognizer', lang, async (m) => new SherpaRecognizer(m, { decodingMethod: decoding.decoding, maxActivePaths: decoding.beam }));
+      const rec = await firstThatRuns('recognizer', lang, async (m) => createRecognizer(m, { decodingMethod: decoding.decoding, maxActivePaths: decoding.beam }));
       if (rec) recognizers[lang] = rec;
       else if (!registry.recognizerFor(lang)) problems.push(`no ${lang} recognizer provisioned`);
       // A phrase goes to the model whose script can spell it: characters to Mandarin, letters to English.
@@ -93,9 +100,9 @@ export class SpeechModels {
         continue;
       }
       const spotter = await firstThatRuns('keyword-spotter', lang, async (m) => {
-        const compiled: CompiledKeywords = await compileKeywords(m, phrases);
-        for (const p of compiled.problems) problems.push(`watched phrase "${p.phrase}" (${lang}): ${p.reason}`);
-        return compiled.keywords.length > 0 ? new SherpaKeywordSpotter(m, compiled, { threshold: watch.threshold, boost: watch.boost }) : undefined;
+        const built = await createKeywordSpotter(m, phrases, { threshold: watch.threshold, boost: watch.boost });
+        for (const p of built.problems) problems.push(`watched phrase "${p.phrase}" (${lang}): ${p.reason}`);
+        return built.spotter;
       });
       if (spotter) spotters[lang] = spotter;
     }
@@ -181,11 +188,11 @@ export class ChannelSpeech {
     this.gate = new SpeechGate(frameSec);
     const available = LANGUAGES.filter((l) => models.recognizers[l]);
     const wanted = choice === 'auto' ? available : available.filter((l) => l === choice);
-    for (const lang of wanted) this.candidates.set(lang, { stream: (models.recognizers[lang] as SherpaRecognizer).createStream(), segments: [] });
+    for (const lang of wanted) this.candidates.set(lang, { stream: (models.recognizers[lang] as Recognizer).createStream(), segments: [] });
     // A side with one recogniser is decided from the start: only that language's spotter listens.
     const only = wanted.length === 1 ? wanted[0] : undefined;
     this.spotters = models.spotOn.includes(channel)
-      ? LANGUAGES.filter((l) => models.spotters[l] && (only === undefined || l === only)).map((lang) => ({ lang, stream: (models.spotters[lang] as SherpaKeywordSpotter).createStream() }))
+      ? LANGUAGES.filter((l) => models.spotters[l] && (only === undefined || l === only)).map((lang) => ({ lang, stream: (models.spotters[lang] as KeywordSpotter).createStream() }))
       : [];
     this.recognition = { language: null, model: null, script: null, degraded: wanted.length === 0, reason: '' };
     // Nothing to decide between (no recogniser, or one: decided just below): the spotters hear speech as it comes.

@@ -1,8 +1,8 @@
-import type { Channel, EmotionFound, KeywordFound, PipelineEvent, RecognizedWordTiming, SilencePosition, WordsRecognized } from '../events.js';
+import type { Channel, EmotionFound, KeywordFound, RecognizedWordTiming, SilencePosition } from '../events.js';
 import type { ChannelRecognition } from '../analysis/speech.js';
-import { pinyin } from 'pinyin-pro';
+import type { CallState } from '../call/call-state.js';
+import type { Turn } from '../call/turns.js';
 import type { Alert } from '../rules/types.js';
-import { matchCall, parseQuery } from '../search/query.js';
 
 export const CALL_INDEX_SCHEMA = 'earshot/call-index@1';
 
@@ -20,6 +20,8 @@ export interface IndexedUtterance {
   words?: RecognizedWordTiming[];
   /** Words per second (English) or syllables per second (Mandarin) over the utterance. */
   rate?: number;
+  /** Present (false) when only the recogniser heard this: words where the VAD heard no speech. */
+  vad?: false;
 }
 
 export type IndexedKeyword = Omit<KeywordFound, 'type' | 'emittedAt'>;
@@ -40,12 +42,8 @@ export interface IndexedOvertalk {
 
 export type IndexedEmotion = Omit<EmotionFound, 'type' | 'emittedAt'>;
 
-export interface Monologue {
-  channel: Channel;
-  start: number;
-  end: number;
-  durationSec: number;
-}
+/** One side holding the floor (edge/call/turns.ts); the longest is the call's longest monologue. */
+export type IndexedTurn = Turn;
 
 export interface CallMetrics {
   agentTalkSec: number;
@@ -56,9 +54,9 @@ export interface CallMetrics {
   longestSilenceSec: number;
   overtalkTotalSec: number;
   overtalkCount: { agent: number; customer: number };
-  longestMonologue: Monologue | null;
+  longestMonologue: IndexedTurn | null;
   utteranceCount: { agent: number; customer: number };
-  /** Words (or syllables) per second of that side's transcribed speech; null where nothing was transcribed. */
+  /** Words (or syllables) per second of that side's transcribed talk time; null where nothing was transcribed. */
   speechRate: { agent: number | null; customer: number | null };
 }
 
@@ -104,6 +102,7 @@ export interface CallIndex {
   overtalk: IndexedOvertalk[];
   emotion: IndexedEmotion[];
   keywords: IndexedKeyword[];
+  turns: IndexedTurn[];
   /** Raised by the rules while the call ran, in the order raised; evidence is already redacted. */
   alerts: Alert[];
   recognition?: Record<Channel, ChannelRecognition>;
@@ -113,213 +112,94 @@ export interface CallIndex {
 /** Index times are milliseconds-exact; more digits would only be noise from frame arithmetic. */
 const round = (x: number, digits = 3): number => Number(x.toFixed(digits));
 
-/**
- * The call index is the fold of the pipeline's events: nothing here looks at audio, so an index rebuilt from
- * a stored event log equals the live one.
- */
-export class CallIndexBuilder {
-  private readonly utterances: IndexedUtterance[] = [];
-  private readonly silences: IndexedSilence[] = [];
-  private readonly overtalk: IndexedOvertalk[] = [];
-  private readonly emotion: IndexedEmotion[] = [];
-  private readonly segments: WordsRecognized[] = [];
-  private readonly keywords: IndexedKeyword[] = [];
-  private recognition?: Record<Channel, ChannelRecognition>;
-  private readonly alerts: Alert[] = [];
-  private durationSec: number | null = null;
-  private line?: CallLine;
-  private degraded?: CallDegraded;
-
-  constructor(
-    private readonly callId: string,
-    private readonly monologueMaxPauseSec: number,
-    private readonly source?: CallSource,
-    /** Watched phrases are also looked for in the transcript, where the spotter may have missed them. */
-    private readonly watched: readonly string[] = [],
-  ) {}
-
-  apply(event: PipelineEvent): void {
-    switch (event.type) {
-      case 'utterance.end':
-        this.utterances.push({
-          channel: event.channel,
-          start: round(event.start),
-          end: round(event.end),
-          loudnessDb: round(event.loudnessDb, 1),
-          f0Hz: event.f0Hz === null ? null : round(event.f0Hz, 1),
-        });
-        break;
-      case 'silence':
-        this.silences.push({ start: round(event.start), end: round(event.end), durationSec: round(event.end - event.start), position: event.position });
-        break;
-      case 'overtalk':
-        this.overtalk.push({ start: round(event.start), end: round(event.end), durationSec: round(event.end - event.start), by: event.by });
-        break;
-      case 'emotion':
-        if (event.ongoing) break;
-        this.emotion.push({
-          channel: event.channel,
-          start: round(event.start),
-          end: round(event.end),
-          score: round(event.score, 2),
-          f0RisePct: round(event.f0RisePct, 1),
-          loudnessRiseDb: round(event.loudnessRiseDb, 1),
-        });
-        break;
-      case 'call.end':
-        this.durationSec = round(event.durationSec);
-        break;
-      case 'words':
-        this.segments.push(event);
-        break;
-      case 'keyword':
-        this.keywords.push({ term: event.term, channel: event.channel, start: round(event.start), end: round(event.end), score: round(event.score, 2), source: event.source });
-        break;
-      case 'utterance.start':
-        break;
-    }
-  }
-
-  /** A revision (same id) replaces the alert it revises. */
-  addAlert(alert: Alert): void {
-    const earlier = this.alerts.findIndex((a) => a.id === alert.id);
-    if (earlier >= 0) this.alerts[earlier] = alert;
-    else this.alerts.push(alert);
-  }
-
-  /** Recognition status is state of the lines, not an event: the caller hands it over before build(). */
-  setRecognition(recognition: Record<Channel, ChannelRecognition> | undefined): void {
-    this.recognition = recognition;
-  }
-
-  /** Where a live call happened; handed over at the hang-up, when its end is known. */
-  setLine(line: CallLine): void {
-    this.line = line;
-  }
-
-  setDegraded(degraded: CallDegraded): void {
-    const spans = (xs: Span[]) => xs.map((x) => ({ start: round(x.start), end: round(x.end) })).filter((x) => x.end > x.start);
-    const clean = { recognitionShed: spans(degraded.recognitionShed), audioDropped: spans(degraded.audioDropped) };
-    this.degraded = clean.recognitionShed.length || clean.audioDropped.length ? clean : undefined;
-  }
-
-  get complete(): boolean {
-    return this.durationSec !== null;
-  }
-
-  build(): CallIndex {
-    if (this.durationSec === null) throw new Error('call index requested before call.end');
-    const byTime = <T extends { start: number }>(xs: T[]) => [...xs].sort((a, b) => a.start - b.start);
-    const utterances = attachWords(byTime(this.utterances), this.segments);
-    return {
-      schema: CALL_INDEX_SCHEMA,
-      callId: this.callId,
-      ...(this.source ? { source: this.source } : {}),
-      ...(this.line ? { line: { ...this.line } } : {}),
-      ...(this.degraded ? { degraded: structuredClone(this.degraded) } : {}),
-      durationSec: this.durationSec,
-      utterances,
-      silences: byTime(this.silences),
-      overtalk: byTime(this.overtalk),
-      emotion: byTime(this.emotion),
-      keywords: byTime([...this.keywords, ...transcriptHits(utterances, this.keywords, this.watched)]),
-      alerts: [...this.alerts],
-      ...(this.recognition ? { recognition: structuredClone(this.recognition) } : {}),
-      metrics: this.metrics(utterances),
-    };
-  }
-
-  private metrics(utterances: IndexedUtterance[]): CallMetrics {
-    const talk = (c: Channel) => round(utterances.filter((u) => u.channel === c).reduce((s, u) => s + (u.end - u.start), 0));
-    const agentTalkSec = talk('agent');
-    const customerTalkSec = talk('customer');
-    const total = agentTalkSec + customerTalkSec;
-    return {
-      agentTalkSec,
-      customerTalkSec,
-      talkRatio: total > 0 ? round(agentTalkSec / total) : null,
-      silenceTotalSec: round(this.silences.reduce((s, x) => s + x.durationSec, 0)),
-      longestSilenceSec: round(Math.max(0, ...this.silences.map((s) => s.durationSec))),
-      overtalkTotalSec: round(this.overtalk.reduce((s, x) => s + x.durationSec, 0)),
-      overtalkCount: {
-        agent: this.overtalk.filter((o) => o.by === 'agent').length,
-        customer: this.overtalk.filter((o) => o.by === 'customer').length,
-      },
-      longestMonologue: longestMonologue(utterances, this.monologueMaxPauseSec),
-      utteranceCount: {
-        agent: utterances.filter((u) => u.channel === 'agent').length,
-        customer: utterances.filter((u) => u.channel === 'customer').length,
-      },
-      speechRate: { agent: speechRate(utterances, 'agent'), customer: speechRate(utterances, 'customer') },
-    };
-  }
-}
-
-/** A monologue: one side's consecutive utterances, joined across short pauses, with no word from the other. */
-export function longestMonologue(utterances: IndexedUtterance[], maxPauseSec: number): Monologue | null {
-  let best: Monologue | null = null;
-  let current: Monologue | null = null;
-  for (const u of utterances) {
-    const continues = current && current.channel === u.channel && u.start - current.end <= maxPauseSec;
-    if (current && continues) {
-      current.end = Math.max(current.end, u.end);
-    } else {
-      current = { channel: u.channel, start: u.start, end: u.end, durationSec: 0 };
-    }
-    current.durationSec = round(current.end - current.start);
-    if (!best || current.durationSec > best.durationSec) best = { ...current };
-  }
-  return best;
-}
-
-/** Recognised words join the utterance (VAD's view of the speech) they fall in, judged by their midpoint. */
-function attachWords(utterances: IndexedUtterance[], segments: WordsRecognized[]): IndexedUtterance[] {
-  const slack = 0.3;
-  for (const seg of segments) {
-    for (const word of seg.words) {
-      const mid = (word.start + word.end) / 2;
-      const home = utterances.find((u) => u.channel === seg.channel && mid >= u.start - slack && mid <= u.end + slack);
-      if (!home) continue; // the recogniser heard words where the VAD heard none: noise it hallucinated into
-      home.script = seg.script;
-      (home.words ??= []).push({ w: word.w, start: round(word.start), end: round(word.end), conf: round(word.conf, 2) });
-    }
-  }
-  for (const u of utterances) {
-    if (!u.words) continue;
-    u.words.sort((a, b) => a.start - b.start);
-    // Characters need no spaces between words; pinyin and English do.
-    u.text = u.words.map((w) => w.w).join(u.script === 'hanzi' ? '' : ' ');
-    if (u.script === 'hanzi') u.pinyin = pinyin(u.text, { type: 'array', nonZh: 'consecutive' }).join(' ');
-    u.rate = round(u.words.length / Math.max(0.1, u.end - u.start), 2);
-  }
-  return utterances;
-}
-
-function speechRate(utterances: IndexedUtterance[], channel: Channel): number | null {
-  const spoken = utterances.filter((u) => u.channel === channel && u.words?.length);
-  const seconds = spoken.reduce((s, u) => s + (u.end - u.start), 0);
-  return seconds > 0 ? round(spoken.reduce((s, u) => s + (u.words as RecognizedWordTiming[]).length, 0) / seconds, 2) : null;
+/** What the index says beyond the call's own facts: where it came from and what the box made of it. */
+export interface CallIndexMeta {
+  callId: string;
+  source?: CallSource;
+  /** Where a live call happened; known at the hang-up. */
+  line?: CallLine;
+  degraded?: CallDegraded;
+  recognition?: Record<Channel, ChannelRecognition>;
+  /** The rules' alerts, a revision in place of the alert it revises. */
+  alerts: readonly Alert[];
+  /** Phrases the spotters listened for: also looked for in the transcript, where a spotter may have missed them. */
+  watched: readonly string[];
 }
 
 /**
- * Watched phrases found in the recognised words (`source: "asr"`), Mandarin phonetically, where no
- * spotter hit of the same phrase on the same side overlaps them. Score: mean confidence of the words.
+ * The call index: the call's state (edge/call) at the hang-up, rounded and laid out for consumers. Nothing here
+ * looks at audio or events, so an index rebuilt from a stored event log equals the live one.
  */
-function transcriptHits(utterances: IndexedUtterance[], spotted: IndexedKeyword[], watched: readonly string[]): IndexedKeyword[] {
-  if (!utterances.some((u) => u.words?.length)) return [];
-  const found: IndexedKeyword[] = [];
-  for (const term of watched) {
-    const match = matchCall(parseQuery(`"${term.replaceAll('"', '')}"`), { utterances, keywords: [] });
-    for (const hit of match?.hits ?? []) {
-      const already = spotted.some((k) => k.term === term && k.channel === hit.channel && k.start < hit.end + 0.5 && hit.start < k.end + 0.5);
-      if (already) continue;
-      const words = utterances
-        .filter((u) => u.channel === hit.channel)
-        .flatMap((u) => u.words ?? [])
-        .filter((w) => w.start < hit.end && hit.start < w.end);
-      const score = words.length ? words.reduce((s, w) => s + w.conf, 0) / words.length : 0;
-      found.push({ term, channel: hit.channel, start: round(hit.start), end: round(hit.end), score: round(score, 2), source: 'asr' });
-    }
-  }
-  return found;
+export function buildCallIndex(call: CallState, meta: CallIndexMeta): CallIndex {
+  if (call.durationSec === null) throw new Error('call index requested before call.end');
+  const durationSec = call.durationSec;
+  const byTime = <T extends { start: number }>(xs: T[]) => [...xs].sort((a, b) => a.start - b.start);
+  const span = <T extends { start: number; end: number }>(x: T) => ({ start: round(x.start), end: round(x.end), durationSec: round(x.end - x.start) });
+  const degraded = meta.degraded && cleanDegraded(meta.degraded);
+  const f = call.figures(durationSec);
+  return {
+    schema: CALL_INDEX_SCHEMA,
+    callId: meta.callId,
+    ...(meta.source ? { source: meta.source } : {}),
+    ...(meta.line ? { line: { ...meta.line } } : {}),
+    ...(degraded ? { degraded } : {}),
+    durationSec: round(durationSec),
+    utterances: call.utterances.map((u) => indexUtterance(u, durationSec)),
+    silences: byTime(call.silences.map((s) => ({ ...span(s), position: s.position }))),
+    overtalk: byTime(call.overtalk.map((o) => ({ ...span(o), by: o.by }))),
+    emotion: byTime(
+      call.emotion.map((e) => ({
+        channel: e.channel,
+        start: round(e.start),
+        end: round(e.end),
+        score: round(e.score, 2),
+        f0RisePct: round(e.f0RisePct, 1),
+        loudnessRiseDb: round(e.loudnessRiseDb, 1),
+      })),
+    ),
+    keywords: call.keywordHits(meta.watched).map((k) => ({ term: k.term, channel: k.channel, start: round(k.start), end: round(k.end), score: round(k.score ?? 0, 2), source: k.source ?? 'kws' })),
+    turns: call.turns(durationSec).map((t) => ({ channel: t.channel, ...span(t) })),
+    alerts: [...meta.alerts],
+    ...(meta.recognition ? { recognition: structuredClone(meta.recognition) } : {}),
+    metrics: {
+      agentTalkSec: round(f.talkSec.agent),
+      customerTalkSec: round(f.talkSec.customer),
+      talkRatio: f.talkRatio === null ? null : round(f.talkRatio),
+      silenceTotalSec: round(f.silenceTotalSec),
+      longestSilenceSec: round(f.longestSilenceSec),
+      overtalkTotalSec: round(f.overtalkTotalSec),
+      overtalkCount: f.overtalkCount,
+      longestMonologue: f.longestMonologue && { channel: f.longestMonologue.channel, ...span(f.longestMonologue) },
+      utteranceCount: f.utteranceCount,
+      speechRate: { agent: f.speechRate.agent === null ? null : round(f.speechRate.agent, 2), customer: f.speechRate.customer === null ? null : round(f.speechRate.customer, 2) },
+    },
+  };
+}
+
+function indexUtterance(u: CallState['utterances'][number], durationSec: number): IndexedUtterance {
+  // Only an engine fed by hand ends a call with speech still open; the pipeline closes it at the hang-up.
+  const end = u.open ? durationSec : u.end;
+  const out: IndexedUtterance = {
+    channel: u.channel,
+    start: round(u.start),
+    end: round(end),
+    loudnessDb: round(u.loudnessDb ?? -120, 1),
+    f0Hz: u.f0Hz === null ? null : round(u.f0Hz, 1),
+    ...(u.vad ? {} : { vad: false as const }),
+  };
+  if (u.words.length === 0) return out;
+  return {
+    ...out,
+    ...(u.script ? { script: u.script } : {}),
+    words: u.words.map((w) => ({ w: w.w, start: round(w.start), end: round(w.end), conf: round(w.conf, 2) })),
+    text: u.text,
+    ...(u.pinyin !== undefined ? { pinyin: u.pinyin } : {}),
+    rate: round(u.words.length / Math.max(0.1, end - u.start), 2),
+  };
+}
+
+function cleanDegraded(degraded: CallDegraded): CallDegraded | undefined {
+  const spans = (xs: Span[]) => xs.map((x) => ({ start: round(x.start), end: round(x.end) })).filter((x) => x.end > x.start);
+  const clean = { recognitionShed: spans(degraded.recognitionShed), audioDropped: spans(degraded.audioDropped) };
+  return clean.recognitionShed.length || clean.audioDropped.length ? clean : undefined;
 }

@@ -13,9 +13,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { sanitizeForUplink } from '../uplink/privacy.js';
+import { sanitizeForUplink } from '../privacy.js';
 import { asDiskFull, DiskFullError, freeBytes } from '../disk.js';
-import { log as defaultLog } from '../log.js';
+import { log as defaultLog } from '../../lib/log.js';
 
 export { DiskFullError } from '../disk.js';
 

@@ -3,26 +3,22 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isScalar, LineCounter, type Document, type Node as YamlNode } from 'yaml';
-import { printablePreview } from '../../device/call-state.js';
+import { InputError } from '../../lib/errors.js';
+import { printablePreview } from '../../lib/printable.js';
 import { readYaml, YamlError } from '../../provisioning/config.js';
 import { parseQuery, QuerySyntaxError, type QueryNode } from '../search/query.js';
+import { GROWING_METRICS, type MetricName } from '../call/metrics.js';
 import schema from './pack.schema.json' with { type: 'json' };
-import {
-  DETECTOR_PARAMS,
-  GROWING_METRICS,
-  type CompiledRule,
-  type MetricName,
-  type PackSpec,
-  type PhraseLists,
-  type RuleOverrides,
-  type RuleSpec,
-} from './types.js';
+import { allPhrases } from './detector.js';
+import { DETECTORS, SIGNAL_KINDS } from './detectors/index.js';
+import { MAX_QUERY_NESTING, nestingBound } from './query-limits.js';
+import type { CompiledRule, PackSpec, RuleOverrides, RuleSpec } from './types.js';
 
 /**
  * A rule pack the box refuses: which file, which line, which rule, and why. The whole pack is refused, and
  * whatever pack was loaded from that file before stays in force.
  */
-export class RulePackError extends Error {
+export class RulePackError extends InputError {
   constructor(
     readonly file: string,
     readonly line: number | null,
@@ -42,8 +38,15 @@ export interface RulePack {
   rules: CompiledRule[];
 }
 
+/** The schema, with `detector:` one of the registered signal detectors: a new kind needs no schema edit. */
+function packSchema(): object {
+  const s = structuredClone(schema) as typeof schema & { definitions: { rule: { properties: { detector: { enum?: string[] } } } } };
+  s.definitions.rule.properties.detector.enum = [...SIGNAL_KINDS];
+  return s;
+}
+
 const ajv = new Ajv({ useDefaults: true, allErrors: true, strict: true });
-const validate = ajv.compile<PackSpec>(schema);
+const validate = ajv.compile<PackSpec>(packSchema());
 
 type PathKey = string | number;
 
@@ -113,14 +116,6 @@ export function builtinPackFiles(): string[] {
   return [path.join(dir, 'builtin.yml'), path.join(dir, 'compliance.yml')];
 }
 
-const quote = (phrase: string) => `"${phrase.trim()}"`;
-const allPhrases = (p: PhraseLists | undefined): string[] => [...(p?.zh ?? []), ...(p?.en ?? [])];
-
-function phraseQuery(p: PhraseLists, channel: RuleSpec['channel']): string {
-  const or = `(${allPhrases(p).map(quote).join(' OR ')})`;
-  return channel && channel !== 'any' ? `${channel}:${or}` : or;
-}
-
 function collectTerms(node: QueryNode, out: Set<string>, negated = false): void {
   switch (node.type) {
     case 'term':
@@ -156,15 +151,6 @@ function hasNode(node: QueryNode, test: (n: QueryNode) => boolean): boolean {
   }
 }
 
-/**
- * The query parser recurses once per "(", NOT and agent:/first:30s prefix and overflows the stack near a few
- * thousand; catching that RangeError is not safe (an overflow inside V8's regular-expression compiler aborts
- * the process), so a query is refused before parsing when it could nest deeper than any real rule does.
- * Counted on the text, so a word "not" inside a quoted phrase counts too: an upper bound, far from real rules.
- */
-const MAX_QUERY_NESTING = 200;
-const nestingBound = (query: string) => (query.match(/[(:]|\bnot\b/gi) ?? []).length;
-
 /** Semantic checks the schema cannot express, and the rule compiled; throws RulePackError at the right line. */
 function compileRule(spec: RuleSpec, i: number, pack: string, file: string, loc: Locator): CompiledRule {
   const base: PathKey[] = ['rules', i];
@@ -184,44 +170,16 @@ function compileRule(spec: RuleSpec, i: number, pack: string, file: string, loc:
     if (bound?.min !== undefined && bound.max !== undefined && bound.min > bound.max) fail(`when.metrics.${name}: min is above max`, ['when', 'metrics', name]);
   }
 
-  let params: Record<string, number> = {};
-  let queryText: string | undefined;
-  if (spec.detector) {
-    if (spec.query !== undefined) fail(`detector ${spec.detector} takes no query`, [], 'query');
-    if (spec.near) fail(`detector ${spec.detector} takes no near`, [], 'near');
-    if (spec.when) fail(`detector ${spec.detector} takes no when (its thresholds are params)`, [], 'when');
-    const known = DETECTOR_PARAMS[spec.detector];
-    for (const key of Object.keys(spec.params ?? {})) {
-      if (!(key in known)) fail(`params: unknown parameter "${key}" for detector ${spec.detector} (known: ${Object.keys(known).join(', ')})`, ['params'], key);
-    }
-    params = { ...known, ...spec.params };
-    if (spec.detector === 'late-hangup') {
-      if (!hasPhrases) fail('detector late-hangup needs phrases: the closing phrases (goodbye, 再见, ...)', [], 'detector');
-      queryText = phraseQuery(spec.phrases!, spec.channel);
-    } else if (spec.phrases) {
-      fail(`detector ${spec.detector} takes no phrases`, [], 'phrases');
-    }
-  } else {
-    if (spec.params) fail('params: only detector rules have params (did you mean when.metrics?)', [], 'params');
-    if (!hasPhrases && spec.query === undefined && !metrics) fail('nothing to match: give phrases, query, detector or when.metrics', [], 'id');
-    if (spec.phrases) {
-      queryText = phraseQuery(spec.phrases, spec.channel);
-      if (spec.near) queryText = `${queryText} NEAR/${spec.near.withinSec} ${phraseQuery(spec.near.phrases, spec.near.channel)}`;
-    } else if (spec.query !== undefined) {
-      queryText = spec.channel && spec.channel !== 'any' ? `${spec.channel}:(${spec.query})` : spec.query;
-      if (nestingBound(spec.query) > MAX_QUERY_NESTING) fail(`query: more than ${MAX_QUERY_NESTING} brackets, NOTs and prefixes: nested too deep`, ['query']);
-      try {
-        parseQuery(spec.query);
-      } catch (err) {
-        if (err instanceof QuerySyntaxError) fail(`query: ${err.message}`, ['query']);
-        throw err;
-      }
-    }
-    if (queryText !== undefined) {
-      if (window?.first !== undefined) queryText = `first:${window.first}s (${queryText})`;
-      if (window?.last !== undefined) queryText = `last:${window.last}s (${queryText})`;
-    }
+  // A signal detector is named; a rule on words or figures is known by its fields.
+  const kind = spec.detector ?? (spec.phrases ? 'phrase' : spec.query !== undefined ? 'query' : 'metrics');
+  const detector = DETECTORS.get(kind);
+  if (!detector) return fail(`detector: no detector "${kind}"`, [], 'detector');
+  const compiled = detector.compile(spec, { fail });
+  for (const key of Object.keys(spec.params ?? {})) {
+    if (!(key in detector.params)) fail(`params: unknown parameter "${key}" for detector ${kind} (known: ${Object.keys(detector.params).join(', ')})`, ['params'], key);
   }
+  const params = { ...detector.params, ...spec.params };
+  const queryText = compiled.queryText;
 
   let query: QueryNode | undefined;
   const terms = new Set<string>();
@@ -240,19 +198,17 @@ function compileRule(spec: RuleSpec, i: number, pack: string, file: string, loc:
   }
   const endOnlyMetric = Object.entries(metrics ?? {}).some(([name, b]) => b?.max !== undefined || !GROWING_METRICS.has(name as MetricName));
   const endOnlyQuery = query !== undefined && !spec.detector && hasNode(query, (n) => n.type === 'not' || (n.type === 'window' && n.edge === 'last'));
-  const channel = spec.channel === 'any' ? undefined : spec.channel;
+  const channel = spec.channel === 'any' ? undefined : (spec.channel ?? compiled.channel);
   return {
     id: spec.id,
     title: spec.title ?? spec.id,
     severity: spec.severity,
     enabled: spec.enabled ?? true,
     ...(channel ? { channel } : {}),
-    ...(spec.detector === 'emotion' && !spec.channel ? { channel: 'customer' as const } : {}),
-    ...(spec.detector === 'overtalk' && !spec.channel ? { channel: 'agent' as const } : {}),
     pack,
     file,
     line: loc.line(base) ?? 0,
-    ...(spec.detector ? { detector: spec.detector } : {}),
+    kind,
     params,
     ...(query ? { query, queryText } : {}),
     terms: [...terms],
@@ -335,15 +291,6 @@ export class RulePackRegistry {
 
   load(file: string): RulePack {
     return this.install(loadRulePack(file));
-  }
-
-  /** Same as load() for text already read (tests, packs pushed over the uplink). */
-  loadText(text: string, file: string): RulePack {
-    return this.install(parseRulePack(text, file));
-  }
-
-  unload(file: string): boolean {
-    return this.packs.delete(path.resolve(file));
   }
 
   private install(pack: RulePack): RulePack {

@@ -2,15 +2,23 @@ import type { EarshotConfig } from '../../provisioning/config.js';
 import { RulePackRegistry, watchPhrases } from './pack.js';
 import type { CompiledRule } from './types.js';
 
+export interface BoxRules {
+  rules: CompiledRule[];
+  /**
+   * The config's `watch` with every phrase of an enabled rule added: what the keyword spotters must listen for
+   * (and the index look for in the transcript), so a rule never waits on a phrase nobody listens for.
+   */
+  watch: EarshotConfig['watch'];
+}
+
 /**
  * The rules a box runs: the built-in packs unless switched off, the site's packs, the config's overrides.
- * The keyword spotters are told every rule phrase, so a rule never waits on a phrase nobody listens for.
+ * Leaves `config` as it is: the caller hands `watch` on to the spotters and the calls.
  * Throws RulePackError for a bad pack (file, line, rule named).
  */
-export function loadRules(config: EarshotConfig, extraPacks: readonly string[] = []): CompiledRule[] {
+export function loadRules(config: EarshotConfig, extraPacks: readonly string[] = []): BoxRules {
   const registry = config.rules.builtin ? RulePackRegistry.withBuiltins() : new RulePackRegistry();
   for (const file of [...config.rules.packs, ...extraPacks]) registry.load(file);
   const rules = registry.rules(config.rules.overrides);
-  config.watch.phrases = [...new Set([...config.watch.phrases, ...watchPhrases(rules)])];
-  return rules;
+  return { rules, watch: { ...config.watch, phrases: [...new Set([...config.watch.phrases, ...watchPhrases(rules)])] } };
 }

@@ -1,4 +1,5 @@
 import type { Channel } from '../events.js';
+import type { MetricName } from '../call/metrics.js';
 import type { QueryNode } from '../search/query.js';
 
 export type Severity = 'info' | 'warning' | 'critical';
@@ -29,58 +30,6 @@ export interface Alert {
   revisedAt?: number;
 }
 
-/** Built-in signal detectors a rule can use with its own thresholds. */
-export type DetectorKind = 'late-hangup' | 'dead-air' | 'silent-agent' | 'hurried-hangup' | 'emotion' | 'overtalk';
-
-/** Every detector's parameters and their defaults; a pack or the config overrides them per rule. */
-export const DETECTOR_PARAMS: Record<DetectorKind, Record<string, number>> = {
-  // silence after a closing phrase; closings in the first seconds are greetings ("thank you for calling X");
-  // speech after the closing longer than reopenSec means the conversation went on
-  'late-hangup': { silenceSec: 8, ignoreFirstSec: 10, reopenSec: 2 },
-  'dead-air': { silenceSec: 10 },
-  // connectSec: the agent's first words; unansweredSec: agent silent while the customer spoke, paused at
-  // least yieldGapSec for an answer, and spoke again
-  'silent-agent': { connectSec: 6, unansweredSec: 6, yieldGapSec: 1 },
-  'hurried-hangup': { withinSec: 1 },
-  emotion: { minScore: 0.5, minDurationSec: 0 },
-  overtalk: { minSec: 1 },
-};
-
-export type MetricName =
-  | 'durationSec'
-  | 'agentTalkSec'
-  | 'customerTalkSec'
-  | 'talkRatio'
-  | 'silenceTotalSec'
-  | 'longestSilenceSec'
-  | 'overtalkTotalSec'
-  | 'agentOvertalkCount'
-  | 'customerOvertalkCount'
-  | 'longestMonologueSec'
-  | 'agentUtterances'
-  | 'customerUtterances'
-  | 'customerEmotionCount'
-  | 'agentEmotionCount'
-  | 'agentSpeechRate'
-  | 'customerSpeechRate';
-
-/** Metrics that only grow during a call: a `min` on them, once met, stays met, so it can be judged live. */
-export const GROWING_METRICS: ReadonlySet<MetricName> = new Set<MetricName>([
-  'durationSec',
-  'agentTalkSec',
-  'customerTalkSec',
-  'silenceTotalSec',
-  'longestSilenceSec',
-  'overtalkTotalSec',
-  'agentOvertalkCount',
-  'customerOvertalkCount',
-  'longestMonologueSec',
-  'agentUtterances',
-  'customerUtterances',
-  'customerEmotionCount',
-  'agentEmotionCount',
-]);
-
 export interface Bound {
   min?: number;
   max?: number;
@@ -99,7 +48,8 @@ export interface RuleSpec {
   severity: Severity;
   enabled?: boolean;
   channel?: Channel | 'any';
-  detector?: DetectorKind;
+  /** A signal detector's kind (edge/rules/detectors/); without one, the rule is on words or figures. */
+  detector?: string;
   params?: Record<string, number>;
   phrases?: PhraseLists;
   near?: { phrases: PhraseLists; withinSec: number; channel?: Channel | 'any' };
@@ -128,7 +78,8 @@ export interface CompiledRule {
   pack: string;
   file: string;
   line: number;
-  detector?: DetectorKind;
+  /** Which detector judges it (edge/rules/detectors/): a signal detector, or phrase, query or metrics. */
+  kind: string;
   params: Record<string, number>;
   /** Phrase/query rules: what must be said. Late-hangup: the closing phrases. */
   query?: QueryNode;
@@ -143,5 +94,4 @@ export interface CompiledRule {
   cooldownSec: number;
 }
 
-/** Per-rule changes from the box configuration (`rules.overrides` in config). */
-export type RuleOverrides = Record<string, { enabled?: boolean; severity?: Severity; params?: Record<string, number> }>;
+export type { RuleOverrides } from '../../provisioning/config.js';

@@ -64,7 +64,8 @@ export class LocalLineGroup implements LineGroupHandle {
     const vadModel = await SileroVadModel.load();
     let speechModels: SpeechModels | undefined;
     if (this.options.settings.length > 0) {
-      speechModels = await loadSpeechModels(config);
+      // The spotters listen for the rules' phrases too.
+      speechModels = await loadSpeechModels({ ...config, watch: rules.watch });
       this.speechProblems = speechModels.problems.map((p) => `recognition: ${p}`);
       for (const problem of speechModels.problems) log.warn({ problem }, 'speech recognition degraded');
     }

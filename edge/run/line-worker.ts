@@ -3,7 +3,7 @@
  * here is a LocalLineGroup; this file only carries messages across the thread boundary.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { log, logToStdout } from '../log.js';
+import { log, logToStdout } from '../../lib/log.js';
 import { LocalLineGroup, type LineGroupOptions } from './line-group.js';
 import type { ToWorker, FromWorker, WorkerInit } from './worker-line-group.js';
 

@@ -1,16 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { CaptureError, type LiveCaptureSource, type StereoChunk } from '../../device/capture.js';
-import type { SileroVadModel, VadStream } from '../../models/vad.js';
-import { VAD_FRAME } from '../../models/vad.js';
+import { Backoff } from '../../lib/backoff.js';
+import type { SileroVadModel } from '../../models/vad.js';
 import type { RunConfig } from '../../provisioning/config.js';
 import type { LineCallState, LineSettings } from '../../provisioning/lines.js';
-import { CallAnalysis } from '../analyze.js';
 import { PIPELINE_RATE } from '../analysis/pipeline.js';
+import type { LiveCallRef } from '../publish.js';
 import type { SpeechModels } from '../analysis/speech.js';
-import type { CallIndex, CallLine, Span } from '../index/call-index.js';
-import type { Alert, CompiledRule } from '../rules/types.js';
+import type { CallIndex, CallLine } from '../index/call-index.js';
+import type { BoxRules } from '../rules/setup.js';
+import type { Alert } from '../rules/types.js';
 import type { AudioRing } from './audio-ring.js';
+import { FeedQueue, type FeedItem } from './feed-queue.js';
+import { IdleListener } from './idle-listener.js';
+import { LineCall, type LiveCallStatus } from './line-call.js';
 
 /** A call starts or ends, as a PBX record, a hook switch or a replayed file says. */
 export interface CallBoundary {
@@ -61,37 +65,19 @@ export interface LineStatus {
   counters: LineCounters;
 }
 
-/** Who is speaking at this moment of the call, as the VAD's open utterances say. */
-export type Talking = 'agent' | 'customer' | 'both' | 'none';
-
-/** The call in progress, as a supervisor's floor view needs it: signal only, never words or audio. */
-export interface LiveCallStatus {
-  callId: string;
-  startedAt: string;
-  heardSec: number;
-  talking: Talking;
-  /** Seconds since anyone last spoke (0 while someone speaks), in the call's media time. */
-  silenceSec: number;
-  /** The customer's agitation, 0..1: the latest emotion score, fading out over AGITATION_FADE_SEC after the raised stretch. */
-  agitation: number;
-}
-
-/** How long a raised voice keeps the meter up once it calms: long enough for a supervisor's glance to catch it. */
-export const AGITATION_FADE_SEC = 10;
-
 export interface LinePublisher {
   alert(callId: string, alert: Alert, line: CallLine | LiveCallRef): void;
   index(index: CallIndex): void;
 }
 
-/** What an alert raised mid-call can say about where it came from: the call has not ended yet. */
-export type LiveCallRef = Pick<CallLine, 'name' | 'agentId' | 'extension' | 'startedAt' | 'callRef'>;
+export type { LiveCallRef };
 
 export interface LineDeps {
   settings: LineSettings;
   vadModel: SileroVadModel;
   speechModels?: SpeechModels;
-  rules: CompiledRule[];
+  /** The rules every call runs, and what the spotters listen for. */
+  rules: BoxRules;
   /** Opens the line's audio; called again after every fault. */
   openSource: () => Promise<LiveCaptureSource>;
   publisher: LinePublisher;
@@ -99,27 +85,6 @@ export interface LineDeps {
   log: Logger;
   ring?: AudioRing;
 }
-
-type FeedItem = { kind: 'audio'; chunk: StereoChunk; sec: number } | { kind: 'call'; boundary: CallBoundary } | { kind: 'end'; error?: unknown };
-
-interface OpenCall {
-  analysis: CallAnalysis;
-  ref: LiveCallRef;
-  boundaries: CallLine['boundaries'];
-  caller?: string;
-  /** Auto segmentation: when someone last spoke, in the call's media seconds, and whether someone is speaking. */
-  lastSpeechEnd: number;
-  speaking: Set<string>;
-  speechSec: number;
-  dropped: Span[];
-  /** The customer's last emotion event: its score and where the raised stretch had got to (media seconds). */
-  agitation: { score: number; end: number };
-}
-
-/** Audio kept from before a call starts: PBX records and hook switches arrive a little after the first word. */
-const PRE_ROLL_SEC = 1;
-/** Auto segmentation: this much continuous speech (either side) after a quiet starts a call. */
-const AUTO_START_SPEECH_SEC = 0.25;
 
 /**
  * One line on the floor: its audio source, its call state, the call in progress. Each line runs on its own:
@@ -136,24 +101,25 @@ export class Line {
   private state: LineState = 'starting';
   private fault?: { reason: string; since: number; retryAt: number };
   private source?: LiveCaptureSource;
-  private readonly queue: FeedItem[] = [];
-  private queuedSec = 0;
-  private wake?: () => void;
+  private readonly queue: FeedQueue;
   private stopping = false;
   private runPromise?: Promise<void>;
-  private call?: OpenCall;
+  private call?: LineCall;
   private callSeq = 0;
+  private readonly idle: IdleListener;
+  /** Audio from before the call's start signal, fed to the call before its first chunk. */
   private preRoll: StereoChunk[] = [];
-  private preRollSec = 0;
+  /** Audio dropped since the open call's last analysed chunk: marked in its index. */
   private droppedPending = 0;
-  private readonly idle: { vad: VadStream[]; pending: Float32Array[]; speechRun: number };
   readonly counters: LineCounters = { calls: 0, alerts: 0, callsCut: 0, falseStarts: 0, faults: 0, shedSec: 0, droppedSec: 0, captureDroppedSec: 0, heardSec: 0, busySec: 0, maxBacklogSec: 0 };
   private readonly log: Logger;
 
   constructor(private readonly deps: LineDeps) {
     this.name = deps.settings.name;
     this.log = deps.log.child({ line: this.name });
-    this.idle = { vad: [deps.vadModel.createStream(), deps.vadModel.createStream()], pending: [new Float32Array(0), new Float32Array(0)], speechRun: 0 };
+    this.queue = new FeedQueue(deps.run.shed.maxBacklogSec);
+    this.idle = new IdleListener(deps.vadModel, deps.settings.config.analysis.vad.threshold);
+    this.backoff = new Backoff({ ...deps.run.retry, jitter: 0.2 });
   }
 
   get callState(): LineCallState {
@@ -182,7 +148,7 @@ export class Line {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.source?.close().catch(() => undefined);
-    this.wake?.();
+    this.queue.poke();
     await this.runPromise;
     this.state = 'stopped';
   }
@@ -198,8 +164,8 @@ export class Line {
       ...(this.fault
         ? { fault: this.fault.reason, faultSince: new Date(this.fault.since).toISOString(), retryInSec: Math.max(0, Math.round((this.fault.retryAt - Date.now()) / 100) / 10) }
         : {}),
-      ...(this.call ? { call: liveCallStatus(this.call) } : {}),
-      backlogSec: Number(this.queuedSec.toFixed(2)),
+      ...(this.call ? { call: this.call.status() } : {}),
+      backlogSec: Number(this.queue.queuedSec.toFixed(2)),
       shedding: this.call?.analysis.shedding ?? false,
       counters: { ...this.counters, captureDroppedSec: this.captureDroppedSec(), heardSec: Number(this.counters.heardSec.toFixed(1)), busySec: Number(this.counters.busySec.toFixed(2)) },
     };
@@ -213,8 +179,7 @@ export class Line {
   }
 
   private async run(): Promise<void> {
-    const { retry } = this.deps.run;
-    this.retryDelaySec = retry.minSec;
+    this.backoff.reset();
     while (!this.stopping) {
       try {
         this.captureDropped += (this.source as { droppedSamples?: number } | undefined)?.droppedSamples ?? 0;
@@ -237,19 +202,17 @@ export class Line {
         // A processing error leaves the pump running: stop the source and let the pump finish first.
         await this.source?.close().catch(() => undefined);
         await this.pumping;
-        this.queue.length = 0;
-        this.queuedSec = 0;
+        this.queue.clear();
         if (this.stopping) break;
         this.counters.faults++;
         const reason = err instanceof CaptureError ? err.message : `internal error: ${(err as Error).message}`;
         if (!(err instanceof CaptureError)) this.log.error({ err }, 'line failed; other lines go on');
         await this.endCall('fault');
-        const wait = this.retryDelaySec * (0.8 + 0.4 * Math.random());
+        const wait = this.backoff.next() / 1000;
         this.fault = { reason, since: this.fault?.since ?? Date.now(), retryAt: Date.now() + wait * 1000 };
         this.state = 'faulted';
         this.log.warn({ reason, retryInSec: Number(wait.toFixed(1)) }, 'line faulted');
         await this.sleepUnlessStopped(wait);
-        this.retryDelaySec = Math.min(retry.maxSec, this.retryDelaySec * 2);
         continue;
       }
     }
@@ -263,7 +226,8 @@ export class Line {
   }
 
   private pumping: Promise<void> = Promise.resolve();
-  private retryDelaySec = 1;
+  /** Lines that lose their device together (a USB hub) spread their reopening by the jitter. */
+  private readonly backoff: Backoff;
 
   /**
    * Reads the source as fast as it delivers. Never rejects: how the source ended (by itself, by close(), or
@@ -278,7 +242,7 @@ export class Line {
         if (first) {
           first = false;
           this.fault = undefined;
-          this.retryDelaySec = this.deps.run.retry.minSec;
+          this.backoff.reset();
           if (!this.call) this.state = 'idle';
         }
         this.deps.ring?.write(chunk.agent, chunk.customer);
@@ -292,49 +256,18 @@ export class Line {
   }
 
   private enqueue(item: FeedItem): void {
-    this.queue.push(item);
-    if (item.kind === 'audio') {
-      this.queuedSec += item.sec;
-      this.counters.maxBacklogSec = Math.max(this.counters.maxBacklogSec, Number(this.queuedSec.toFixed(2)));
-      this.dropBeyondBacklog();
-    }
-    this.wake?.();
-  }
-
-  /** Oldest audio goes first; call boundaries are never dropped, so calls still start and end where they did. */
-  private dropBeyondBacklog(): void {
-    const max = this.deps.run.shed.maxBacklogSec;
-    if (this.queuedSec <= max) return;
-    let dropped = 0;
-    for (let i = 0; i < this.queue.length && this.queuedSec > max; ) {
-      const item = this.queue[i];
-      if (item.kind !== 'audio') {
-        i++;
-        continue;
-      }
-      this.queue.splice(i, 1);
-      this.queuedSec -= item.sec;
-      dropped += item.sec;
-    }
+    const dropped = this.queue.push(item);
+    this.counters.maxBacklogSec = Math.max(this.counters.maxBacklogSec, Number((this.queue.queuedSec + dropped).toFixed(2)));
+    if (dropped === 0) return;
     this.counters.droppedSec += dropped;
     this.droppedPending += dropped;
-    this.log.warn({ droppedSec: Number(dropped.toFixed(2)), backlogSec: Number(this.queuedSec.toFixed(1)) }, 'line too far behind: audio dropped');
-  }
-
-  private async next(): Promise<FeedItem> {
-    while (this.queue.length === 0) {
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
-    }
-    const item = this.queue.shift() as FeedItem;
-    if (item.kind === 'audio') this.queuedSec = Math.max(0, this.queuedSec - item.sec);
-    return item;
+    this.log.warn({ droppedSec: Number(dropped.toFixed(2)), backlogSec: Number(this.queue.queuedSec.toFixed(1)) }, 'line too far behind: audio dropped');
   }
 
   /** Analyses the queue until the source's end marker; returns the error the source ended with, if any. */
   private async process(): Promise<unknown> {
     for (;;) {
-      const item = await this.next();
+      const item = await this.queue.next();
       if (item.kind === 'end') return item.error;
       await this.handle(item);
     }
@@ -348,7 +281,7 @@ export class Line {
     const started = performance.now();
     const { chunk } = item;
     this.counters.heardSec += item.sec;
-    if (this.call) await this.feedCall(chunk);
+    if (this.call) await this.feedCall(this.call, chunk);
     else await this.feedIdle(chunk);
     this.counters.busySec += (performance.now() - started) / 1000;
   }
@@ -366,11 +299,8 @@ export class Line {
   private openCall(boundaries: CallLine['boundaries'], at: number, b: Partial<CallBoundary> = {}): void {
     const s = this.deps.settings;
     // A replayed file is exactly the call; only live signals lag the first word.
-    if (boundaries === 'file') {
-      this.preRoll = [];
-      this.preRollSec = 0;
-    }
-    const startedAt = new Date(at - this.preRollSec * 1000);
+    if (boundaries === 'file') this.idle.forget();
+    const startedAt = new Date(at - this.idle.heldSec * 1000);
     this.callSeq++;
     const callId = `${this.name}-${compactTime(startedAt)}-${this.callSeq}`;
     const ref: LiveCallRef = {
@@ -380,63 +310,46 @@ export class Line {
       startedAt: startedAt.toISOString(),
       ...(b.callRef ? { callRef: b.callRef } : {}),
     };
-    const call: OpenCall = { analysis: undefined as unknown as CallAnalysis, ref, boundaries, caller: b.caller, lastSpeechEnd: 0, speaking: new Set(), speechSec: 0, dropped: [], agitation: { score: 0, end: 0 } };
-    call.analysis = new CallAnalysis(
-      callId,
-      {
-        config: s.config,
-        vadModel: this.deps.vadModel,
-        speechModels: this.deps.speechModels,
-        rules: this.deps.rules,
-        keepEvents: false,
-        onAlert: (alert) => {
-          // A revision is the same alert again with fuller evidence: published, not counted twice.
-          if (!alert.revision) this.counters.alerts++;
-          this.deps.publisher.alert(callId, alert, ref);
-        },
-        onEvent: (e) => {
-          if (e.type === 'utterance.start') call.speaking.add(e.channel);
-          if (e.type === 'utterance.end') {
-            call.speaking.delete(e.channel);
-            call.lastSpeechEnd = Math.max(call.lastSpeechEnd, e.end);
-            call.speechSec += e.end - e.start;
-          }
-          if (e.type === 'emotion' && e.channel === 'customer') call.agitation = { score: e.score, end: e.end };
-        },
+    this.call = new LineCall(callId, ref, boundaries, b.caller, {
+      // The line's own analysis settings; the spotters listen for the rules' phrases too.
+      config: { ...s.config, watch: this.deps.rules.watch },
+      vadModel: this.deps.vadModel,
+      speechModels: this.deps.speechModels,
+      rules: this.deps.rules.rules,
+      keepEvents: false,
+      onAlert: (alert) => {
+        // A revision is the same alert again with fuller evidence: published, not counted twice.
+        if (!alert.revision) this.counters.alerts++;
+        this.deps.publisher.alert(callId, alert, ref);
       },
-      undefined,
-    );
-    this.call = call;
+    });
+    this.preRoll = this.idle.take();
     this.state = 'in-call';
     this.log.info({ callId, boundaries }, 'call started');
   }
 
-  private async feedCall(chunk: StereoChunk): Promise<void> {
-    const call = this.call as OpenCall;
+  private async feedCall(call: LineCall, chunk: StereoChunk): Promise<void> {
+    const { analysis } = call;
     if (this.droppedPending > 0) {
-      const at = call.analysis.heardSec;
-      call.dropped.push({ start: at, end: at + this.droppedPending });
+      call.noteDropped(this.droppedPending);
       this.droppedPending = 0;
     }
-    if (this.preRoll.length) {
-      const pre = this.preRoll.splice(0);
-      this.preRollSec = 0;
-      for (const c of pre) await call.analysis.push(c.agent, c.customer);
-    }
+    for (const c of this.preRoll.splice(0)) await analysis.push(c.agent, c.customer);
     this.adjustShedding(call);
-    const before = call.analysis.heardSec;
-    await call.analysis.push(chunk.agent, chunk.customer);
-    if (call.analysis.shedding) this.counters.shedSec += call.analysis.heardSec - before;
+    const before = analysis.heardSec;
+    await analysis.push(chunk.agent, chunk.customer);
+    if (analysis.shedding) this.counters.shedSec += analysis.heardSec - before;
     const cs = this.deps.settings.callState;
-    if (cs.kind === 'auto' && call.speaking.size === 0 && call.analysis.heardSec - call.lastSpeechEnd >= cs.endAfterQuietSec) await this.endCall('quiet');
+    if (cs.kind === 'auto' && (call.quietForSec() ?? -1) >= cs.endAfterQuietSec) await this.endCall('quiet');
   }
 
-  private adjustShedding(call: OpenCall): void {
+  private adjustShedding(call: LineCall): void {
     const { shed } = this.deps.run;
-    if (!call.analysis.shedding && this.queuedSec >= shed.behindSec) {
+    const backlog = this.queue.queuedSec;
+    if (!call.analysis.shedding && backlog >= shed.behindSec) {
       call.analysis.shedRecognition(true);
-      this.log.warn({ backlogSec: Number(this.queuedSec.toFixed(1)) }, 'behind real time: recognition shed on this call');
-    } else if (call.analysis.shedding && this.queuedSec <= shed.caughtUpSec) {
+      this.log.warn({ backlogSec: Number(backlog.toFixed(1)) }, 'behind real time: recognition shed on this call');
+    } else if (call.analysis.shedding && backlog <= shed.caughtUpSec) {
       call.analysis.shedRecognition(false);
       this.log.info('caught up: recognition resumed');
     }
@@ -445,34 +358,7 @@ export class Line {
   /** Between calls: keep a little audio for the next call's start; with auto segmentation, listen for one. */
   private async feedIdle(chunk: StereoChunk): Promise<void> {
     this.droppedPending = 0;
-    this.preRoll.push(chunk);
-    this.preRollSec += chunk.agent.length / (PIPELINE_RATE);
-    while (this.preRoll.length > 1 && this.preRollSec - this.preRoll[0].agent.length / (PIPELINE_RATE) >= PRE_ROLL_SEC) {
-      this.preRollSec -= (this.preRoll.shift() as StereoChunk).agent.length / (PIPELINE_RATE);
-    }
-    if (this.callState.kind !== 'auto') return;
-    if (await this.idleSpeechHeard(chunk)) this.openCall('audio', Date.now());
-  }
-
-  private async idleSpeechHeard(chunk: StereoChunk): Promise<boolean> {
-    const threshold = this.deps.settings.config.analysis.vad.threshold;
-    const sides = [chunk.agent, chunk.customer];
-    const frameSec = VAD_FRAME / PIPELINE_RATE;
-    let heard = false;
-    const pending = this.idle.pending.map((p, i) => concat(p, sides[i]));
-    const frames = Math.floor(Math.min(pending[0].length, pending[1].length) / VAD_FRAME);
-    for (let f = 0; f < frames; f++) {
-      const probs = await Promise.all(this.idle.vad.map((v, i) => v.probability(pending[i].slice(f * VAD_FRAME, (f + 1) * VAD_FRAME))));
-      this.idle.speechRun = probs.some((p) => p >= threshold) ? this.idle.speechRun + frameSec : 0;
-      if (this.idle.speechRun >= AUTO_START_SPEECH_SEC) heard = true;
-    }
-    this.idle.pending = pending.map((p) => p.slice(frames * VAD_FRAME));
-    if (heard) {
-      this.idle.speechRun = 0;
-      this.idle.pending = [new Float32Array(0), new Float32Array(0)];
-      this.idle.vad = [this.deps.vadModel.createStream(), this.deps.vadModel.createStream()];
-    }
-    return heard;
+    if (await this.idle.hear(chunk, this.callState.kind === 'auto')) this.openCall('audio', Date.now());
   }
 
   /** Ends the open call and publishes its index; a call that fails to finish is logged, never rethrown. */
@@ -480,47 +366,24 @@ export class Line {
     const call = this.call;
     if (!call) return;
     this.call = undefined;
+    this.preRoll = [];
     this.state = this.fault ? 'faulted' : 'idle';
     if (endedBy === 'shutdown' || endedBy === 'fault') this.counters.callsCut++;
     try {
       const cs = this.deps.settings.callState;
-      const { index } = await call.analysis.finish({
-        line: {
-          ...call.ref,
-          endedAt: new Date().toISOString(),
-          boundaries: call.boundaries,
-          endedBy,
-          ...(call.caller ? { caller: maskCaller(call.caller) } : {}),
-        },
-        audioDropped: call.dropped,
-      });
-      if (cs.kind === 'auto' && call.speechSec < cs.minCallSec) {
+      const { index, speechSec } = await call.finish(endedBy);
+      if (cs.kind === 'auto' && speechSec < cs.minCallSec) {
         this.counters.falseStarts++;
-        this.log.debug({ callId: index.callId, speechSec: call.speechSec }, 'too little speech for a call; not published');
+        this.log.debug({ callId: index.callId, speechSec }, 'too little speech for a call; not published');
         return;
       }
       this.counters.calls++;
       this.deps.publisher.index(index);
       this.log.info({ callId: index.callId, endedBy, durationSec: index.durationSec, alerts: index.alerts.length }, 'call ended');
     } catch (err) {
-      this.log.error({ err, callId: call.analysis.callId }, 'call could not be finished; its index is lost, the line goes on');
+      this.log.error({ err, callId: call.callId }, 'call could not be finished; its index is lost, the line goes on');
     }
   }
-}
-
-function liveCallStatus(call: OpenCall): LiveCallStatus {
-  const heard = call.analysis.heardSec;
-  const agent = call.speaking.has('agent');
-  const customer = call.speaking.has('customer');
-  const fade = Math.max(0, 1 - Math.max(0, heard - call.agitation.end) / AGITATION_FADE_SEC);
-  return {
-    callId: call.analysis.callId,
-    startedAt: call.ref.startedAt,
-    heardSec: Number(heard.toFixed(1)),
-    talking: agent && customer ? 'both' : agent ? 'agent' : customer ? 'customer' : 'none',
-    silenceSec: agent || customer ? 0 : Number(Math.max(0, heard - call.lastSpeechEnd).toFixed(1)),
-    agitation: Number((call.agitation.score * fade).toFixed(2)),
-  };
 }
 
 /** A line's audio as the installer configured it, before (or without) an open source to ask. */
@@ -538,25 +401,6 @@ export function describeAudio(s: LineSettings): string {
   }
 }
 
-/** Caller numbers are personal data: enough digits stay for a supervisor to tell two callers apart. */
-export function maskCaller(caller: string): string {
-  const digits = caller.replace(/\D/g, '').length;
-  let keep = Math.min(4, Math.max(0, digits - 4));
-  return [...caller]
-    .reverse()
-    .map((ch) => (/\d/.test(ch) ? (keep-- > 0 ? ch : '*') : ch))
-    .reverse()
-    .join('');
-}
-
 function compactTime(d: Date): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-}
-
-function concat(a: Float32Array, b: Float32Array): Float32Array {
-  if (a.length === 0) return b;
-  const out = new Float32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

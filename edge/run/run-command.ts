@@ -1,6 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import { ConfigError, defaultConfig, loadConfigFile, type EarshotConfig } from '../../provisioning/config.js';
-import { log, logToStdout } from '../log.js';
+import { log, logToStdout } from '../../lib/log.js';
 import type { Alert } from '../rules/types.js';
 import { Daemon } from './daemon.js';
 import { dirname } from 'node:path';
@@ -48,7 +48,7 @@ function checkConfig(config: EarshotConfig, file: string, out: (s: string) => vo
   if (lines.length === 0) throw new ConfigError(file, 'no lines configured: add a lines: section (see docs/run.md)');
   // Compiles every PBX and hook pattern (nothing is opened until start()).
   new CallStateInputs(config, lines, () => {}, log, file);
-  const rules = loadRules(config);
+  const { rules } = loadRules(config);
   out(`${file}: OK: ${lines.length} line(s), ${rules.length} rule(s)\n`);
   for (const l of lines) {
     const agent = l.agent.id ? ` agent ${l.agent.id}` : '';

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { Backoff } from '../../lib/backoff.js';
 import type { EarshotConfig } from '../../provisioning/config.js';
 import type { LineSettings } from '../../provisioning/lines.js';
 import type { CallIndex } from '../index/call-index.js';
@@ -73,11 +74,11 @@ export class WorkerLineGroup implements LineGroupHandle {
   private doneWaiters: (() => void)[] = [];
   private audioWaiters = new Map<number, (wav: Buffer | undefined) => void>();
   private nextAudioId = 1;
-  private restartDelaySec: number;
+  private readonly restarts: Backoff;
   readonly counters = { restarts: 0 };
 
   constructor(private readonly init: WorkerInit, private readonly sinks: GroupSinks, private readonly log: Logger) {
-    this.restartDelaySec = init.config.run.retry.minSec;
+    this.restarts = new Backoff(init.config.run.retry);
     this.cached = init.settings.map((s) => placeholder(s, 'starting'));
   }
 
@@ -97,7 +98,7 @@ export class WorkerLineGroup implements LineGroupHandle {
           case 'started':
             started = true;
             this.crash = undefined;
-            this.restartDelaySec = this.init.config.run.retry.minSec;
+            this.restarts.reset();
             this.cached = m.statuses;
             this.groupProblems = m.problems;
             resolve();
@@ -152,10 +153,9 @@ export class WorkerLineGroup implements LineGroupHandle {
   private onCrash(code: number): void {
     const reason = `worker crashed (${this.crash ?? `exit ${code}`}); calls open on it were lost`;
     const open = this.cached.filter((s) => s.call).map((s) => s.call?.callId);
-    this.log.error({ worker: this.init.id, lostCalls: open, retryInSec: this.restartDelaySec }, 'line worker gone');
-    this.cached = this.init.settings.map((s) => ({ ...placeholder(s, 'faulted'), fault: reason, faultSince: new Date().toISOString(), retryInSec: this.restartDelaySec }));
-    const delay = this.restartDelaySec;
-    this.restartDelaySec = Math.min(this.init.config.run.retry.maxSec, this.restartDelaySec * 2);
+    const delay = this.restarts.next() / 1000;
+    this.log.error({ worker: this.init.id, lostCalls: open, retryInSec: delay }, 'line worker gone');
+    this.cached = this.init.settings.map((s) => ({ ...placeholder(s, 'faulted'), fault: reason, faultSince: new Date().toISOString(), retryInSec: delay }));
     setTimeout(() => {
       if (this.stopping) return;
       this.counters.restarts++;

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
+import { InputError } from '../../lib/errors.js';
 import { formatSearchResults, parseQuery, searchIndexes, type SearchableIndex } from './query.js';
 
 /** A file given to `earshot search` that cannot be searched; the CLI prints `earshot: <file>: <reason>`. */
-export class IndexFileError extends Error {
+export class IndexFileError extends InputError {
   constructor(
     readonly file: string,
     readonly reason: string,

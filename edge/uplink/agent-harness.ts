@@ -14,7 +14,8 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import { resolveConfig } from '../../provisioning/config.js';
-import { startUplink, type Uplink } from './uplink.js';
+import { startUplink } from './start-uplink.js';
+import type { Uplink } from './uplink.js';
 import { OutboxFullError, type Outbox, type RecordKind } from '../outbox/outbox.js';
 import { DiskFullError } from '../disk.js';
 

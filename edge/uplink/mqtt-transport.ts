@@ -12,35 +12,18 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import type { Logger } from 'pino';
-import { NotConnectedError, PUBACK_REASONS, PublishRefusedError, type MessageMeta, type ProtocolName, type PublishOptions, type Transport } from './transport.js';
-import type { MqttProtocolSetting, TlsConfig } from '../../provisioning/config.js';
-
-export interface MqttTransportOptions {
-  url: string;
-  clientId: string;
-  protocol: MqttProtocolSetting;
-  /** false: a persistent session (the broker keeps subscriptions and queues QoS 1 while we are away) */
-  clean: boolean;
-  /** MQTT 5 session expiry for persistent sessions, seconds */
-  sessionExpirySec?: number;
-  keepaliveSec: number;
-  connectTimeoutSec: number;
-  reconnect: { minSec: number; maxSec: number; jitter: number };
-  will?: { topic: string; payload: string; retain: boolean };
-  username?: string;
-  passwordFile?: string;
-  tls?: TlsConfig;
-  /** MQTT 5 maximum packet size this client accepts: the broker drops larger messages instead of delivering them */
-  maxPacketBytes?: number;
-  log: Logger;
-}
-
-/** Delay before reconnect attempt `attempt` (0-based): doubling from min to max, randomised by ±jitter. */
-export function backoffDelayMs(attempt: number, minSec: number, maxSec: number, jitter: number, random = Math.random): number {
-  const base = Math.min(maxSec, minSec * 2 ** Math.min(attempt, 30));
-  return Math.max(0, Math.round(1000 * base * (1 + jitter * (2 * random() - 1))));
-}
+import { Backoff } from '../../lib/backoff.js';
+import {
+  NotConnectedError,
+  PUBACK_REASONS,
+  PublishRefusedError,
+  type MessageMeta,
+  type ProtocolName,
+  type PublishOptions,
+  type Transport,
+  type TransportEvents,
+  type TransportOptions,
+} from './transport.js';
 
 const REFUSED_V5 = new Set([1, 0x84]); // v3 "unacceptable protocol version", v5 "unsupported protocol version"
 
@@ -77,7 +60,7 @@ export function describeConnectError(err: Error | null): { reason: string; refus
   return { reason: err.message, refused: false };
 }
 
-export class MqttTransport extends EventEmitter implements Transport {
+export class MqttTransport extends EventEmitter<TransportEvents> implements Transport {
   private client: MqttClient | null = null;
   private version: 4 | 5;
   private isConnected = false;
@@ -93,7 +76,7 @@ export class MqttTransport extends EventEmitter implements Transport {
    */
   private trialReason: string | null = null;
   private closing = false;
-  private attempt = 0;
+  private readonly reconnect: Backoff;
   /** the reason of the last connect failure logged above debug: the same reason again is logged at debug only */
   private lastFailure: string | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -102,9 +85,10 @@ export class MqttTransport extends EventEmitter implements Transport {
   private readonly password?: string;
   private readonly tlsFiles: { ca?: Buffer; cert?: Buffer; key?: Buffer };
 
-  constructor(private readonly opts: MqttTransportOptions) {
+  constructor(private readonly opts: TransportOptions) {
     super();
     this.version = opts.protocol === '3.1.1' ? 4 : 5;
+    this.reconnect = new Backoff(opts.reconnect);
     this.password = opts.passwordFile ? readFileSync(opts.passwordFile, 'utf8').trim() : undefined;
     const tls = opts.tls;
     this.tlsFiles = {
@@ -172,7 +156,7 @@ export class MqttTransport extends EventEmitter implements Transport {
     stream?.once(stream.encrypted ? 'secureConnect' : 'connect', () => (opened = true));
     c.on('connect', () => {
       if (this.client !== c) return;
-      this.attempt = 0;
+      this.reconnect.reset();
       this.lastFailure = null;
       this.hangups = 0;
       if (this.trialReason) {
@@ -245,8 +229,7 @@ export class MqttTransport extends EventEmitter implements Transport {
           this.version = 5;
         }
       }
-      const { minSec, maxSec, jitter } = this.opts.reconnect;
-      const delay = backoffDelayMs(this.attempt++, minSec, maxSec, jitter);
+      const delay = this.reconnect.next();
       if (!was) {
         // One clear line per distinct reason (a refused TLS handshake or CONNACK is an error: it will not fix
         // itself), then debug lines per attempt: the backoff bounds the attempts, this bounds the log.

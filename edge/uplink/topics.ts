@@ -11,7 +11,6 @@ export const SIGNED_ACK_SCHEMA = 'earshot/ack@2';
 export const SIGNED_COMMAND_SCHEMA = 'earshot/command@2';
 export const STATS_SCHEMA = 'earshot/stats@1';
 export const STATUS_SCHEMA = 'earshot/status@1';
-export const COMMAND_SCHEMA = 'earshot/command@1';
 export const LIVE_SCHEMA = 'earshot/live@1';
 export const FLOOR_ACK_SCHEMA = 'earshot/floor-ack@1';
 

@@ -1,12 +1,15 @@
 /**
  * How the box talks upstream, whatever carries it (cf. Frigate's Communicator: publish, subscribe, stop).
- * The uplink depends only on this interface; `MqttTransport` (mqtt-transport.ts) is the implementation.
+ * The uplink, ingest and the centre's web server depend only on this interface; transports.ts makes the one
+ * the configuration names (`MqttTransport`, mqtt-transport.ts, is the one there is).
  *
  * Contract: a transport never queues. `publish` while disconnected rejects at once with NotConnectedError,
  * and a connection lost with publishes in flight rejects them all: records wait in the outbox, not in a
  * client library's memory.
  */
 import type { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { MqttProtocolSetting, TlsConfig } from '../../provisioning/config.js';
 
 export type ProtocolName = '5' | '3.1.1';
 
@@ -17,7 +20,14 @@ export interface PublishOptions {
   expirySec?: number;
 }
 
-export interface Transport extends EventEmitter {
+export interface TransportEvents {
+  connect: [protocol: ProtocolName];
+  disconnect: [reason: string];
+  /** A listener that throws is logged, not rethrown. */
+  message: [topic: string, payload: Buffer, meta: MessageMeta];
+}
+
+export interface Transport extends EventEmitter<TransportEvents> {
   readonly connected: boolean;
   /** the protocol of the current (or last) connection, null before the first */
   readonly protocol: ProtocolName | null;
@@ -37,8 +47,27 @@ export interface Transport extends EventEmitter {
   subscribe(filters: string[] | ((protocol: ProtocolName) => string[])): void;
   /** publishes `last` (if connected), disconnects cleanly (no Last Will), stops reconnecting */
   close(last?: { topic: string; payload: string; retain: boolean }): Promise<void>;
-  // events: 'connect' (protocol), 'disconnect' (reason: string),
-  // 'message' (topic: string, payload: Buffer, meta: MessageMeta): a listener that throws is logged, not rethrown
+}
+
+/** What every transport is made from: the broker, who we are, how to reconnect, TLS and credentials. */
+export interface TransportOptions {
+  url: string;
+  clientId: string;
+  protocol: MqttProtocolSetting;
+  /** false: a persistent session (the broker keeps subscriptions and queues QoS 1 while we are away) */
+  clean: boolean;
+  /** session expiry for persistent sessions, seconds */
+  sessionExpirySec?: number;
+  keepaliveSec: number;
+  connectTimeoutSec: number;
+  reconnect: { minSec: number; maxSec: number; jitter: number };
+  will?: { topic: string; payload: string; retain: boolean };
+  username?: string;
+  passwordFile?: string;
+  tls?: TlsConfig;
+  /** largest message this client accepts: the broker drops larger ones instead of delivering them */
+  maxPacketBytes?: number;
+  log: Logger;
 }
 
 export interface MessageMeta {

@@ -24,15 +24,14 @@
  *   publish here, so nothing they send may cost the box more than the message itself.
  */
 import { EventEmitter } from 'node:events';
-import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { DiskFullError, Outbox, OutboxFullError, type OutboxStats, type RecordKind } from '../outbox/outbox.js';
+import { DiskFullError, OutboxFullError, type Outbox, type OutboxStats, type RecordKind } from '../outbox/outbox.js';
 import { NotConnectedError, PublishRefusedError, type MessageMeta, type Transport } from './transport.js';
-import { MqttTransport } from './mqtt-transport.js';
-import { LIVE_SCHEMA, RECORD_SCHEMA, STATS_SCHEMA, STATUS_SCHEMA, Topics } from './topics.js';
-import { InboundGuard, maxPacketBytes, readWire, type LiveMessage } from './wire.js';
-import type { EarshotConfig, UplinkConfig } from '../../provisioning/config.js';
-import { log as defaultLog } from '../log.js';
+import { LIVE_SCHEMA, RECORD_SCHEMA, STATS_SCHEMA, STATUS_SCHEMA, type Topics } from './topics.js';
+import { InboundGuard, readWire, type LiveMessage } from './wire.js';
+import { CommandDesk } from './commands.js';
+import { Backoff, backoffDelayMs } from '../../lib/backoff.js';
+import { log as defaultLog } from '../../lib/log.js';
 import type { PreviousExit } from '../last-resort.js';
 
 export interface UplinkOptions {
@@ -76,16 +75,12 @@ export interface UplinkCounters {
   refusedRecords: number;
 }
 
-/** stats and status on request at most this often: each answer is a publish, and anyone may ask */
-const REPORT_COMMAND_INTERVAL_MS = 5000;
-/** command ids remembered so that a command delivered twice is obeyed once */
-const COMMAND_IDS_KEPT = 1024;
-
 interface InFlight {
   sentAt: number;
 }
 
-export class Uplink extends EventEmitter {
+/** 'acked': records central ingest acknowledged, as seq ranges, and how many left the outbox. */
+export class Uplink extends EventEmitter<{ acked: [ranges: [number, number][], removed: number] }> {
   private readonly o: UplinkOptions;
   private readonly log: Logger;
   private readonly outbox: Outbox;
@@ -99,8 +94,8 @@ export class Uplink extends EventEmitter {
   private pumpQueued = false;
   private pausedUntil = 0;
   private probing = false;
-  private deniedDelaySec = 0;
-  private ackTimeoutMs: number;
+  /** Pauses after refused publishes in a row. */
+  private readonly denied: Backoff;
   private timeoutsInARow = 0;
   private pauseTimer: NodeJS.Timeout | null = null;
   private tick: NodeJS.Timeout | null = null;
@@ -112,9 +107,7 @@ export class Uplink extends EventEmitter {
   readonly counters: UplinkCounters = { published: 0, acked: 0, resends: 0, refusedPublishes: 0, reconnects: 0, refusedRecords: 0 };
   /** what arrived on the ack and command topics and was not obeyed */
   private readonly inbound: InboundGuard;
-  readonly commandCounters = { obeyed: 0, throttled: 0, repeated: 0 };
-  private readonly commandIds = new Set<string>();
-  private readonly lastReportAt = { stats: 0, status: 0 };
+  private readonly commands: CommandDesk;
   /**
    * A `resend` command is in progress until every record it sent again is acknowledged (or the ack timeout
    * or a reconnect sends them again anyway): asking again meanwhile would only send the same records twice.
@@ -126,14 +119,11 @@ export class Uplink extends EventEmitter {
     this.o = options;
     this.log = options.log ?? defaultLog;
     this.inbound = new InboundGuard(this.log);
+    this.commands = new CommandDesk({ stats: () => void this.publishStats(), status: () => void this.publishStatus(), resend: () => this.resendAll() }, this.inbound, this.log);
     this.outbox = options.outbox;
     this.transport = options.transport;
     this.topics = options.topics;
-    this.ackTimeoutMs = options.ackTimeoutSec * 1000;
-  }
-
-  get box(): string {
-    return this.topics.box;
+    this.denied = new Backoff(options.deniedBackoff);
   }
 
   start(): void {
@@ -265,7 +255,7 @@ export class Uplink extends EventEmitter {
     if (gen !== this.gen) return;
     if (this.probing) {
       this.probing = false;
-      this.deniedDelaySec = 0;
+      this.denied.reset();
       this.outbox.block(seq, null);
       this.log.warn({ seq }, 'broker accepts publishes again; uplink resumed');
       this.clearProblem('publish.refused');
@@ -288,17 +278,17 @@ export class Uplink extends EventEmitter {
     if (err instanceof NotConnectedError) return; // the reconnect replays from the oldest unacked record
     if (err instanceof PublishRefusedError) {
       this.counters.refusedPublishes++;
-      this.deniedDelaySec = this.deniedDelaySec === 0 ? this.o.deniedBackoff.minSec : Math.min(this.o.deniedBackoff.maxSec, this.deniedDelaySec * 2);
+      const pauseSec = this.denied.next() / 1000;
       const reason = `${err.reason} (0x${err.reasonCode.toString(16)})`;
       this.log.error(
-        { seq, kind, topic, reasonCode: err.reasonCode, reason: err.reason, refusals: this.counters.refusedPublishes, retryInSec: this.deniedDelaySec },
-        `broker refused publish of ${kind} seq ${seq} to ${topic}: ${err.reason}; uplink paused ${this.deniedDelaySec}s, then retries this record alone`,
+        { seq, kind, topic, reasonCode: err.reasonCode, reason: err.reason, refusals: this.counters.refusedPublishes, retryInSec: pauseSec },
+        `broker refused publish of ${kind} seq ${seq} to ${topic}: ${err.reason}; uplink paused ${pauseSec}s, then retries this record alone`,
       );
       this.outbox.block(seq, `broker refused: ${reason}`);
       this.setProblem({ code: 'publish.refused', message: `broker refused publish to ${topic}: ${reason}`, since: this.problems.get('publish.refused')?.since ?? new Date().toISOString(), seq, reasonCode: err.reasonCode });
       this.restartFrom(seq - 1);
       this.probing = true;
-      this.pause(this.deniedDelaySec * 1000);
+      this.pause(pauseSec * 1000);
       return;
     }
     // Anything else (client torn down mid-publish, ...): resend from this record after a short pause.
@@ -337,9 +327,13 @@ export class Uplink extends EventEmitter {
       this.outbox.block(oldest, 'no ack');
       this.setProblem({ code: 'ack.stalled', message, since: new Date().toISOString(), seq: oldest });
     }
-    this.ackTimeoutMs = Math.min(this.o.ackTimeoutSec * 10_000, this.ackTimeoutMs * 2);
     this.restartFrom(oldest - 1);
     this.pump();
+  }
+
+  /** The wait for an ack doubles (up to 10x) while nothing is acknowledged. */
+  private get ackTimeoutMs(): number {
+    return backoffDelayMs(this.timeoutsInARow, this.o.ackTimeoutSec, 10 * this.o.ackTimeoutSec);
   }
 
   private onMessage(topic: string, payload: Buffer, meta?: MessageMeta): void {
@@ -348,7 +342,7 @@ export class Uplink extends EventEmitter {
     this.inbound.run(topic, () => {
       if (meta?.retain) return this.inbound.retained(topic);
       if (isAck) this.onAck(topic, payload);
-      else this.onCommand(topic, payload);
+      else this.commands.onCommand(topic, payload);
     });
   }
 
@@ -372,7 +366,6 @@ export class Uplink extends EventEmitter {
       this.counters.acked += removed;
       if (this.resendThrough !== null && (this.outbox.oldestSeq() ?? Infinity) > this.resendThrough) this.resendThrough = null;
       this.timeoutsInARow = 0;
-      this.ackTimeoutMs = this.o.ackTimeoutSec * 1000;
       if (this.problems.has('ack.stalled')) {
         this.log.warn('acks flowing again');
         this.clearProblem('ack.stalled');
@@ -386,49 +379,16 @@ export class Uplink extends EventEmitter {
     this.pump();
   }
 
-  private onCommand(topic: string, payload: Buffer): void {
-    const read = readWire('command', payload);
-    if (!read.ok) return this.inbound.reject(topic, read.reason);
-    const { cmd: name, id } = read.value;
-    if (id !== undefined) {
-      if (this.commandIds.has(id)) {
-        this.commandCounters.repeated++;
-        this.log.info({ cmd: name, id }, 'command id already obeyed; ignored');
-        return;
-      }
-      this.commandIds.add(id);
-      // Bounded memory: the oldest ids are forgotten first (a Set iterates in insertion order).
-      if (this.commandIds.size > COMMAND_IDS_KEPT) this.commandIds.delete(this.commandIds.values().next().value as string);
+  /** The `resend` command: every unacknowledged record again, once at a time. */
+  private resendAll(): boolean {
+    if (this.resendThrough !== null) {
+      this.log.info({ through: this.resendThrough }, 'resend asked for while one is in progress; ignored');
+      return false;
     }
-    switch (name) {
-      case 'stats':
-      case 'status': {
-        const last = this.lastReportAt[name];
-        if (Date.now() - last < REPORT_COMMAND_INTERVAL_MS) {
-          this.commandCounters.throttled++;
-          this.log.debug({ cmd: name }, `${name} asked for again within ${REPORT_COMMAND_INTERVAL_MS / 1000} s; ignored`);
-          return;
-        }
-        this.lastReportAt[name] = Date.now();
-        this.commandCounters.obeyed++;
-        void (name === 'stats' ? this.publishStats() : this.publishStatus());
-        return;
-      }
-      case 'resend':
-        if (this.resendThrough !== null) {
-          this.commandCounters.throttled++;
-          this.log.info({ through: this.resendThrough }, 'resend asked for while one is in progress; ignored');
-          return;
-        }
-        this.commandCounters.obeyed++;
-        this.resendThrough = this.outbox.lastSeq();
-        this.restartFrom(0);
-        this.pump();
-        return;
-      default:
-        if (/audio|wav|pcm|record/i.test(name)) this.inbound.reject(topic, `command ${name} refused: raw audio is never published`);
-        else this.inbound.reject(topic, `unknown command ${name}`);
-    }
+    this.resendThrough = this.outbox.lastSeq();
+    this.restartFrom(0);
+    this.pump();
+    return true;
   }
 
   private setProblem(p: Problem): void {
@@ -465,7 +425,7 @@ export class Uplink extends EventEmitter {
         inflight: this.inflight.size,
         paused: Date.now() < this.pausedUntil,
         ...this.counters,
-        commands: { ...this.commandCounters },
+        commands: { ...this.commands.counters },
         inbound: this.inbound.snapshot(),
         ...this.status(),
       },
@@ -503,54 +463,4 @@ export class Uplink extends EventEmitter {
 /** Three periods: one lost QoS 0 message does not blank a line on the page, a box gone quiet does soon. */
 export function liveExpirySec(intervalSec: number): number {
   return Math.max(3, Math.ceil(3 * intervalSec));
-}
-
-/** The box's identity on the broker: config uplink.box, or the host name. */
-export function boxId(config: UplinkConfig): string {
-  return config.box || hostname().replace(/[#+/]/g, '_');
-}
-
-/** Opens the outbox and the MQTT transport from the configuration and starts the uplink. */
-/** connect: false keeps records in the outbox without contacting any broker (the daemon with uplink.enabled false). */
-export function startUplink(
-  config: EarshotConfig,
-  options: { log?: Logger; extraStats?: () => Record<string, unknown>; connect?: boolean; restartedAfter?: PreviousExit | null } = {},
-): { uplink: Uplink; outbox: Outbox } {
-  const u = config.uplink;
-  const log = options.log ?? defaultLog;
-  const box = boxId(u);
-  const topics = new Topics(u.prefix, u.site, box);
-  const outbox = new Outbox(config.outbox.path, { quotaBytes: config.outbox.quotaMB * 2 ** 20, statusReserveBytes: config.outbox.statusReserveMB * 2 ** 20 });
-  const transport = new MqttTransport({
-    url: u.broker,
-    clientId: `earshot-${u.site}-${box}`.slice(0, 64),
-    protocol: u.protocol,
-    clean: true,
-    keepaliveSec: u.keepaliveSec,
-    connectTimeoutSec: u.connectTimeoutSec,
-    reconnect: u.reconnect,
-    will: { topic: topics.availability, payload: 'offline', retain: true },
-    username: u.username,
-    passwordFile: u.passwordFile,
-    tls: u.tls,
-    maxPacketBytes: maxPacketBytes(['ack', 'command']),
-    log,
-  });
-  const uplink = new Uplink({
-    outbox,
-    transport,
-    topics,
-    ackMode: u.ackMode,
-    inflight: u.inflight,
-    ackTimeoutSec: u.ackTimeoutSec,
-    stalledAfter: u.stalledAfter,
-    deniedBackoff: u.deniedBackoff,
-    statsIntervalSec: u.statsIntervalSec,
-    statsExpirySec: u.statsExpirySec,
-    extraStats: options.extraStats,
-    restartedAfter: options.restartedAfter,
-    log,
-  });
-  if (options.connect !== false) uplink.start();
-  return { uplink, outbox };
 }

@@ -5,8 +5,8 @@ import { callsRoutes } from '../../central/calls/routes.js';
 import type { SqlStore } from '../../central/store/sql-store.js';
 import { roleMay, type Authorize, type Caller } from '../../central/web/access.js';
 import { startCentralWeb } from '../../central/web/server.js';
-import { repoRoot } from '../../test/helpers/cli.js';
-import { memoryLog } from './uplink.js';
+import { repoRoot } from '../../test/support/cli.js';
+import { memoryLog } from '../../test/support/uplink.js';
 
 let built = false;
 /** The centre's pages, built once per test process (scripts/build-web.ts). */

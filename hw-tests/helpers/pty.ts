@@ -1,7 +1,7 @@
 /** An emulated RS-232 line for hw-tests: a socat pty pair (socat must be installed; SOCAT overrides the path). */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
-import { track } from './children.js';
+import { track } from '../../test/support/children.js';
 
 export const SOCAT = process.env.SOCAT ?? 'socat';
 

@@ -11,7 +11,7 @@ import { chownSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { canConnect, freePorts, LoopbackBroker, mqttAnswers, ServerProcess } from './broker-process.js';
+import { canConnect, freePorts, LoopbackBroker, mqttAnswers, ServerProcess } from '../../test/support/broker-process.js';
 
 export const RABBITMQ_SERVER = process.env.RABBITMQ_SERVER ?? '/usr/lib/rabbitmq/bin/rabbitmq-server';
 export const EPMD = process.env.EPMD ?? '/usr/bin/epmd';

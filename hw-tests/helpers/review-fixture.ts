@@ -13,7 +13,7 @@ import type { IncomingRecord } from '../../central/store/store.js';
 import type { SqlStore } from '../../central/store/sql-store.js';
 import { reviewRoutes } from '../../central/review/routes.js';
 import { figuresRoutes } from '../../central/review/figures.js';
-import { repoRoot } from '../../test/helpers/cli.js';
+import { repoRoot } from '../../test/support/cli.js';
 
 export const CALLERS: Record<string, Caller> = {
   'qa-a': { name: 'quinn', role: 'qa', sites: ['s1'] },

@@ -11,10 +11,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { stringify } from 'yaml';
-import { repoRoot } from '../../test/helpers/cli.js';
-import { track } from './children.js';
+import { repoRoot } from '../../test/support/cli.js';
+import { track } from '../../test/support/children.js';
 
-export { atExit } from './children.js';
+export { atExit } from '../../test/support/children.js';
 export { PtyPair } from './pty.js';
 
 
@@ -29,7 +29,7 @@ export interface LogLine {
 }
 
 /**
- * A one-shot `earshot <args>` from source (like test/helpers/cli.ts runCli), but tracked for cleanup and
+ * A one-shot `earshot <args>` from source (like test/support/cli.ts runCli), but tracked for cleanup and
  * bounded: SIGKILLed after `timeoutMs`, which then rejects.
  */
 export function earshotCli(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {

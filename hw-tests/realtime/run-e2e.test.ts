@@ -20,10 +20,10 @@
 import t from 'tap';
 import { existsSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { Broker, freePort } from '../helpers/mosquitto.js';
-import { sleep, tempDir, waitFor } from '../helpers/uplink.js';
+import { Broker, freePort } from '../../test/support/mosquitto.js';
+import { sleep, tempDir, waitFor } from '../../test/support/uplink.js';
 import { atExit, BoxWatch, earshotCli, getJson, pbxTime, percentile, PtyPair, RunProcess, truncateWav, wavDurationSec, writeConfig, type Received } from '../helpers/run.js';
-import { repoRoot } from '../../test/helpers/cli.js';
+import { repoRoot } from '../../test/support/cli.js';
 
 const RUN_SEC = Number(process.env.EARSHOT_HW_RUN_SEC ?? 120);
 const MODELS = process.env.EARSHOT_MODELS ?? resolve(repoRoot, '..', 'shared', 'models');

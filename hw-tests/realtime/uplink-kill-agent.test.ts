@@ -6,8 +6,8 @@
 import t from 'tap';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Broker } from '../helpers/mosquitto.js';
-import { acceptedSeqs, ingestOn, sleep, spawnHarness, tempDir, waitFor } from '../helpers/uplink.js';
+import { Broker } from '../../test/support/mosquitto.js';
+import { acceptedSeqs, ingestOn, sleep, spawnHarness, tempDir, waitFor } from '../../test/support/uplink.js';
 
 const KILLS = Number(process.env.EARSHOT_HW_KILLS ?? 50);
 t.test(`agent SIGKILLed ${KILLS} times while producing and publishing: nothing accepted lost, each held once`, async (t) => {

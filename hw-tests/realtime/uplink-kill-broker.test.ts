@@ -4,8 +4,8 @@
  */
 import t from 'tap';
 import { join } from 'node:path';
-import { Broker } from '../helpers/mosquitto.js';
-import { ingestOn, memoryLog, sleep, tempDir, waitFor } from '../helpers/uplink.js';
+import { Broker } from '../../test/support/mosquitto.js';
+import { ingestOn, memoryLog, sleep, tempDir, waitFor } from '../../test/support/uplink.js';
 import { runHarness } from '../../edge/uplink/agent-harness.js';
 
 const N = 20_000;

@@ -9,7 +9,7 @@
  *   whose name says audio (`audio`, `pcm`, `wav`, `samples`, …) are dropped.
  * Object keys are kept as they are (they are field names chosen by our code, not speech).
  */
-import { redact, redactTranscript, redactWords, type TranscriptUtterance } from '../redact.js';
+import { redact, redactTranscript, redactWords, type TranscriptUtterance } from './redact.js';
 
 /** Credential phrases a keyword spotter may have heard the agent ask for (alerts and keywords[] name them). */
 const SECRET_TERMS = /password|passcode|\bpin\b|cvv|security code|verification code|one time code|密码|验证码|安全码|校验码/i;

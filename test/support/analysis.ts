@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import wavefile from 'wavefile';
 import type { RenderedCall, TruthTurn } from '../../scripts/make-call.js';
-import { readMono16k } from '../../device/wav.js';
+import { readWav } from '../../device/wav.js';
 import type { CallAudioInput, ReplayOptions } from '../../device/file-source.js';
 import { analyzeRecording, type AnalyzeResult } from '../../edge/analyze.js';
 import { SileroVadModel } from '../../models/vad.js';
@@ -74,4 +74,13 @@ export async function monoClipAsCall(clip: string, file: string): Promise<string
   wav.fromScratch(2, 16000, '16', [quiet, customer]);
   await writeFile(file, wav.toBuffer());
   return file;
+}
+
+/** A whole file as 16 kHz mono (the channels averaged, which keeps a mono source's level), for feeding one recogniser. */
+export async function readMono16k(file: string): Promise<Float32Array> {
+  const { channels } = await readWav(file, 16000);
+  if (channels.length === 1) return channels[0];
+  const out = new Float32Array(channels[0].length);
+  for (const ch of channels) for (let i = 0; i < out.length; i++) out[i] += ch[i] / channels.length;
+  return out;
 }

@@ -7,7 +7,7 @@ import mqtt from 'mqtt';
 import pino, { type Logger } from 'pino';
 import { Ingest, startIngest } from '../../central/ingest.js';
 import { defaultConfig } from '../../provisioning/config.js';
-import { repoRoot } from '../../test/helpers/cli.js';
+import { repoRoot } from './cli.js';
 import { track } from './children.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -4,12 +4,20 @@
  * exercised against real brokers in hw-tests/.
  */
 import { EventEmitter } from 'node:events';
-import { NotConnectedError, type MessageMeta, type ProtocolName, type PublishOptions, type Transport } from '../../edge/uplink/transport.js';
+import { NotConnectedError, type MessageMeta, type ProtocolName, type PublishOptions, type Transport, type TransportEvents } from '../../edge/uplink/transport.js';
 
-export class FakeTransport extends EventEmitter implements Transport {
+export interface Published {
+  topic: string;
+  payload: string;
+  options: PublishOptions;
+}
+
+export class FakeTransport extends EventEmitter<TransportEvents> implements Transport {
   connected = false;
   protocol: ProtocolName | null = null;
-  published: { topic: string; payload: string; options: PublishOptions }[] = [];
+  published: Published[] = [];
+  /** Told of every publish, so a test can wait for the one it expects instead of sleeping. */
+  readonly sent = new EventEmitter<{ publish: [Published] }>();
   outcome: (topic: string) => Error | null = () => null;
   start(): void {
     this.connected = true;
@@ -18,9 +26,31 @@ export class FakeTransport extends EventEmitter implements Transport {
   }
   publish(topic: string, payload: string | Buffer, options: PublishOptions): Promise<void> {
     if (!this.connected) return Promise.reject(new NotConnectedError());
-    this.published.push({ topic, payload: String(payload), options });
+    const p = { topic, payload: String(payload), options };
+    this.published.push(p);
+    this.sent.emit('publish', p);
     const err = this.outcome(topic);
     return err ? Promise.reject(err) : Promise.resolve();
+  }
+  /**
+   * Resolves once the publishes so far satisfy `done` (checked now and after each publish): a test waits for
+   * what it expects instead of sleeping for a guessed time. Rejects, naming `what`, after `timeoutMs`.
+   */
+  until(what: string, done: (published: Published[]) => boolean, timeoutMs = 10_000): Promise<void> {
+    if (done(this.published)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.sent.off('publish', check);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      const check = () => {
+        if (!done(this.published)) return;
+        clearTimeout(timer);
+        this.sent.off('publish', check);
+        resolve();
+      };
+      this.sent.on('publish', check);
+    });
   }
   subscribe(): void {}
   async close(last?: { topic: string; payload: string; retain: boolean }): Promise<void> {

@@ -15,7 +15,9 @@ import { sharedVad } from './analysis.js';
 export async function demoIndexes(only?: readonly string[]): Promise<{ name: string; index: CallIndex }[]> {
   const config = defaultConfig();
   config.models.root = demoModelsRoot(config.models.root);
-  const rules = loadRules(config, []);
+  // The spotters listen for the rules' phrases too.
+  const { rules, watch } = loadRules(config, []);
+  config.watch = watch;
   const speechModels = await loadSpeechModels(config);
   const out: { name: string; index: CallIndex }[] = [];
   for (const file of demoCalls()) {

@@ -1,0 +1,64 @@
+import { CHANNELS } from '../../events.js';
+import { matchCall, type QueryNode, type SearchHit } from '../../search/query.js';
+import { signalRule, type Detector, type RuleContext } from '../detector.js';
+import { describeHits } from '../evidence.js';
+import { anyTermOf } from './matching.js';
+
+interface State {
+  /** The latest closing phrase heard (after the greeting window). */
+  closing?: SearchHit;
+  anyTerm?: QueryNode;
+  /** Silences already alerted, by start. */
+  alerted: Set<string>;
+}
+
+/** Not hanging up: a closing phrase, then the line stays open in silence. */
+export const lateHangup: Detector<State> = {
+  kind: 'late-hangup',
+  // silence after a closing phrase; closings in the first seconds are greetings ("thank you for calling X");
+  // speech after the closing longer than reopenSec means the conversation went on
+  params: { silenceSec: 8, ignoreFirstSec: 10, reopenSec: 2 },
+  compile: (spec, tools) => signalRule(spec, tools, { needed: 'the closing phrases (goodbye, 再见, ...)' }),
+  start: (rule) => ({ anyTerm: anyTermOf(rule), alerted: new Set() }),
+  heard(ctx, heard) {
+    if (!ctx.state.anyTerm || !matchCall(ctx.state.anyTerm, heard)) return;
+    const match = matchCall(ctx.rule.query as QueryNode, ctx.call.searchable());
+    const hits = (match?.hits ?? []).filter((h) => h.start >= ctx.rule.params.ignoreFirstSec);
+    if (hits.length === 0) return;
+    const latest = hits.reduce((a, b) => (b.end > a.end ? b : a));
+    if (!ctx.state.closing || latest.end > ctx.state.closing.end) ctx.state.closing = latest;
+  },
+  tick(ctx, horizon) {
+    const p = ctx.rule.params;
+    const closing = closingStands(ctx, horizon);
+    const q = ctx.call.quietSince();
+    if (!closing || q === null || q < closing.start || horizon - q <= p.silenceSec) return;
+    const key = q.toFixed(3);
+    if (ctx.state.alerted.has(key)) return;
+    ctx.state.alerted.add(key);
+    ctx.raise({
+      channel: 'both',
+      start: q,
+      end: q + p.silenceSec,
+      evidence: `closing ${describeHits(ctx.call, [closing])}, then no speech for more than ${p.silenceSec} s while the line stayed open`,
+    });
+  },
+};
+
+/** The closing, if it still stands: nobody has said more than a short reply (reopenSec) since it. */
+function closingStands(ctx: RuleContext<State>, horizon: number): SearchHit | null {
+  const closing = ctx.state.closing;
+  if (!closing) return null;
+  const { reopenSec } = ctx.rule.params;
+  if (ctx.call.utterances.some((u) => !u.open && u.start > closing.end + 0.1 && u.end - u.start > reopenSec)) return null;
+  for (const c of CHANNELS) {
+    const s = ctx.call.speakingSince(c);
+    if (s !== null && s > closing.end + 0.1 && horizon - s > reopenSec) return null;
+  }
+  return closing;
+}
+
+/** Is the quiet since `q` after a standing closing, i.e. a late hang-up's rather than dead air? */
+export function afterClosing(ctx: RuleContext<unknown>, q: number, horizon: number): boolean {
+  return ctx.peers<State>(lateHangup.kind).some((peer) => (closingStands(peer, horizon)?.start ?? Infinity) <= q);
+}

@@ -1,0 +1,99 @@
+import { metricValues, type MetricName } from '../../call/metrics.js';
+import { matchCall, parseQuery, type QueryNode, type SearchHit, type SearchableIndex } from '../../search/query.js';
+import type { CompileTools, Detector, RuleContext } from '../detector.js';
+import { describeHits, sameEvidence } from '../evidence.js';
+import type { Bound, CompiledRule, RuleSpec } from '../types.js';
+
+/**
+ * What rules on words share (phrase and query rules, required and forbidden phrases alike): matching the
+ * call's transcript and spotter hits as they come, once per piece of evidence, under the rule's window and
+ * metric conditions. A query that can only be judged at the hang-up (NOT, last:, a bound that can still
+ * change) is judged then.
+ */
+export interface MatchState {
+  /** Evidence already alerted (or folded into an alert): new hits overlapping these are not news. */
+  covered: SearchHit[];
+  /** The words matched while the metric conditions did not hold yet. */
+  pending: boolean;
+  /** Quick pre-check: does what is new contain any of the rule's terms at all? */
+  anyTerm?: QueryNode;
+}
+
+/** Any of the rule's terms: a cheap test of whether new words could change the rule's match. */
+export function anyTermOf(rule: CompiledRule): QueryNode | undefined {
+  return rule.terms.length > 0 ? parseQuery(rule.terms.map((t) => `"${t.replaceAll('"', '')}"`).join(' OR ')) : undefined;
+}
+
+/** Rules on words and figures take their conditions in `when`, not `params`. */
+export function noParams(spec: RuleSpec, tools: CompileTools): void {
+  if (spec.params) tools.fail('params: only detector rules have params (did you mean when.metrics?)', [], 'params');
+}
+
+/** A `first:`/`last:` window is part of the query. */
+export function windowed(queryText: string, window: NonNullable<RuleSpec['when']>['window']): string {
+  let q = queryText;
+  if (window?.first !== undefined) q = `first:${window.first}s (${q})`;
+  if (window?.last !== undefined) q = `last:${window.last}s (${q})`;
+  return q;
+}
+
+/** The rule's metric conditions on the call so far (or at the end): whether they hold, and the figures. */
+export function metricsHold(ctx: RuleContext<unknown>, final: boolean): { ok: boolean; text: string } {
+  const { rule } = ctx;
+  if (!rule.metrics) return { ok: true, text: '' };
+  const values = metricValues(ctx.call.figures(final ? ctx.call.lengthSec : ctx.horizon));
+  const parts: string[] = [];
+  for (const [name, bound] of Object.entries(rule.metrics) as [MetricName, Bound][]) {
+    const v = values[name];
+    if (v === null) return { ok: false, text: '' };
+    if (bound.min !== undefined && v < bound.min) return { ok: false, text: '' };
+    if (bound.max !== undefined && v > bound.max) return { ok: false, text: '' };
+    parts.push(`${name} ${Number(v.toFixed(2))}${bound.min !== undefined ? ` >= ${bound.min}` : ''}${bound.max !== undefined ? ` <= ${bound.max}` : ''}`);
+  }
+  return { ok: true, text: parts.join(', ') };
+}
+
+function evaluate(ctx: RuleContext<MatchState>, final: boolean): void {
+  const { rule, call, state: st } = ctx;
+  const match = matchCall(rule.query as QueryNode, call.searchable());
+  if (!match) return;
+  const inWindow = (h: SearchHit) => (rule.window?.from === undefined || h.start >= rule.window.from) && (rule.window?.to === undefined || h.start <= rule.window.to);
+  const hits = match.hits.filter(inWindow);
+  if (match.hits.length > 0 && hits.length === 0) return;
+  const fresh = hits.filter((h) => !st.covered.some((c) => sameEvidence(c, h)));
+  // a match by absence only (NOT) has no hits: it is decided once, at the end
+  if (hits.length > 0 && fresh.length === 0) return;
+  if (hits.length === 0 && (!final || ctx.count > 0)) return;
+  const metrics = metricsHold(ctx, final);
+  if (!metrics.ok) {
+    st.pending = !final;
+    return;
+  }
+  st.pending = false;
+  st.covered.push(...fresh);
+  const channels = new Set(fresh.map((h) => h.channel));
+  const evidence = fresh.length ? describeHits(call, fresh) : `matched by absence: ${rule.queryText}`;
+  ctx.raise({
+    channel: channels.size === 1 ? [...channels][0] : (rule.channel ?? 'both'),
+    start: fresh.length ? Math.min(...fresh.map((h) => h.start)) : 0,
+    end: fresh.length ? Math.max(...fresh.map((h) => h.end)) : call.lengthSec,
+    evidence: metrics.text ? `${evidence} [${metrics.text}]` : evidence,
+  });
+}
+
+/** The judging half of a rule on words; phrase.ts and query.ts add how a pack writes it. */
+export const matching: Pick<Detector<MatchState>, 'start' | 'heard' | 'tick' | 'end'> = {
+  start: (rule) => ({ covered: [], pending: false, anyTerm: anyTermOf(rule) }),
+  heard(ctx, heard: SearchableIndex) {
+    if (ctx.rule.atEnd) return;
+    // A query without NOT only gains matches when a term gains an occurrence, which can only be in what is new.
+    if (ctx.state.anyTerm && !matchCall(ctx.state.anyTerm, heard)) return;
+    evaluate(ctx, false);
+  },
+  tick(ctx, _horizon, final) {
+    if (!final && !ctx.rule.atEnd && ctx.state.pending) evaluate(ctx, false);
+  },
+  end(ctx) {
+    if (ctx.rule.atEnd || ctx.state.pending) evaluate(ctx, true);
+  },
+};
