@@ -5,6 +5,7 @@
  * (precision, recall and alert latency per rule), `outbox` (durable writes, publish-to-ack latency through
  * mosquitto on loopback), `lines` (lines `earshot run` sustains in real time with recognition on and off, CPU and RSS
  * per line, alert latency under that load; bench/lines.ts lists its EARSHOT_BENCH_LINES_* settings);
+ * `signing` (Ed25519 sign and verify per record size);
  * `memory` (peak RSS of `earshot analyze` on a one-minute and a two-hour call);
  * `central-live` (box-to-floor-page alert latency through mosquitto and headless Chromium; only when named);
  * `central` (a year of a 100-seat floor's calls into PostgreSQL and SQLite: ingest, list, search, call page; only when named);
@@ -19,6 +20,7 @@ import { outboxBench } from './outbox.js';
 import { linesBench } from './lines.js';
 import { centralLiveBench } from './central-live.js';
 import { centralBench } from './central.js';
+import { signingBench } from './signing.js';
 import { memoryBench } from './memory.js';
 
 const only = process.argv[2];
@@ -31,6 +33,7 @@ if (!only || only === 'recognition') report.recognition = await recognitionBench
 if (!only || only === 'rules') report.rules = await rulesBench();
 if (!only || only === 'outbox') Object.assign(report, await outboxBench());
 if (!only || only === 'lines') report.lines = await linesBench();
+if (!only || only === 'signing') report.signing = await signingBench();
 if (!only || only === 'memory') report.memory = await memoryBench();
 // Only on request: it needs mosquitto and Chromium, which a box does not have.
 if (only === 'central-live') report.centralLive = await centralLiveBench();

@@ -12,6 +12,7 @@ import { isPostgresUrl, openStore } from './store/store.js';
 import type { SqlStore } from './store/sql-store.js';
 import { CentralUsageError, startCentral } from './central.js';
 import { registerAccountCommands } from './auth/cli.js';
+import { sendCommand } from './send-command.js';
 import { setupAccounts, type AccountsOptions } from './auth/web.js';
 import { countUsers } from './auth/users.js';
 import { callsRoutes } from './calls/routes.js';
@@ -27,6 +28,7 @@ export interface IngestOptionValues {
   clientId?: string;
   registration?: string;
   sessionExpiry?: number;
+  signingKey?: string;
   config?: string;
 }
 
@@ -43,6 +45,7 @@ function ingestOptions(cmd: Command): Command {
       if (!Number.isInteger(n) || n < 0 || n > 4294967295) throw new InvalidArgumentError('whole seconds, 0 or more');
       return n;
     })
+    .option('--signing-key <file>', "the centre's Ed25519 key (earshot keys generate): acks go out signed (default from config: ingest.signing.key; docs/mqtt.md, Signatures)")
     .option('-c, --config <file>', 'configuration file (YAML; section ingest)');
 }
 
@@ -55,6 +58,7 @@ export function ingestConfigFrom(opts: IngestOptionValues): IngestConfig {
   if (opts.prefix) ic.prefix = opts.prefix;
   if (opts.clientId) ic.clientId = opts.clientId;
   if (opts.sessionExpiry !== undefined) ic.sessionExpirySec = opts.sessionExpiry;
+  if (opts.signingKey) ic.signing = { ...ic.signing, key: opts.signingKey };
   if (opts.registration !== undefined) {
     if (opts.registration !== 'open' && opts.registration !== 'closed') throw new CentralUsageError(`--registration: open or closed, not ${opts.registration}`);
     ic.registration = opts.registration;
@@ -120,6 +124,14 @@ export function registerCentralCommands(program: Command): void {
     await c.close();
   });
   registerAccountCommands(central, storeFrom);
+  ingestOptions(
+    central
+      .command('command <site> <box> <cmd>')
+      .description("send one box a command (stats, status, resend), signed with the centre's key (docs/mqtt.md, Signatures)"),
+  ).action(async (site: string, box: string, cmd: string, opts: IngestOptionValues) => {
+    const id = await sendCommand(ingestConfigFrom(opts), site, box, cmd, log);
+    process.stderr.write(`earshot: ${cmd} sent to ${site}/${box} (id ${id})\n`);
+  });
 }
 
 /** The store `--db` or `-c`'s ingest.db names, for the user and box commands. */

@@ -12,6 +12,7 @@ import { SqlAckStore } from './store/ack-store.js';
 import type { SqlStore } from './store/sql-store.js';
 import { openAccess, type Authorize } from './web/access.js';
 import { startCentralWeb, type CentralWeb } from './web/server.js';
+import { RecordGate } from './record-gate.js';
 
 export interface CentralOptions {
   ingest: IngestConfig;
@@ -80,6 +81,8 @@ export async function startCentral(options: CentralOptions, extra: { routes?: Ce
       // In the store: an acknowledgement outlives a restart and is the same for every process on the database.
       acks,
       recentAlerts: () => acks.recentAlerts(new Date(Date.now() - RECENT_FLOOR_MS).toISOString(), RECENT_FLOOR_ALERTS),
+      // Live alerts on the floor pass the same signature check as the records ingest stores.
+      recordGate: new RecordGate((boxes) => store.boxKeys(boxes), options.ingest.signing.records === 'required'),
       authorize: (need, request, reply) => authorize(need, request, reply),
       routes: [
         async (app) => {

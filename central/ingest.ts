@@ -13,7 +13,11 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ProtocolName, Transport } from '../edge/uplink/transport.js';
-import { ACK_SCHEMA, KIND_LEAF, LEAF_KIND, toRanges, type AckMessage } from '../edge/uplink/topics.js';
+import type { KeyObject } from 'node:crypto';
+import { KIND_LEAF, LEAF_KIND, toRanges, type RecordEnvelope } from '../edge/uplink/topics.js';
+import { ackBody } from '../edge/uplink/signed-wire.js';
+import { loadPrivateKey } from '../lib/signing.js';
+import { RecordGate } from './record-gate.js';
 import { InboundGuard, maxPacketBytes, readWire, type InboundCounters } from '../edge/uplink/wire.js';
 import { log as defaultLog } from '../lib/log.js';
 import { asDiskFull } from '../edge/disk.js';
@@ -33,7 +37,20 @@ export interface IngestOptions {
   ackBatchMax: number;
   /** 'closed': records from boxes not registered in the store are held apart (still acked); default 'open' */
   registration?: Registration;
+  /**
+   * The centre's signing key (acks go out signed, earshot/ack@2), and whether every record must verify
+   * against its box's enrolled key. Whatever this says, a box enrolled with a key must sign its records.
+   */
+  signing?: { key: KeyObject | null; requireSigned: boolean };
   log?: Logger;
+}
+
+/** A record waiting for the next commit, with what its signature is checked on. */
+interface Pending {
+  record: IncomingRecord;
+  topic: string;
+  payload: Buffer;
+  schema: RecordEnvelope['schema'];
 }
 
 export interface IngestCounters {
@@ -44,6 +61,8 @@ export interface IngestCounters {
   heldApart: number;
   /** payloads dropped by the inbound checks (wire.ts): counted per topic in `inbound` */
   invalid: number;
+  /** records refused for their signature (unsigned, forged, another box's or site's key): neither stored nor acked */
+  refusedSignature: number;
   acksSent: number;
   /** availability, status and stats messages kept */
   stateUpdates: number;
@@ -70,14 +89,15 @@ export class Ingest extends EventEmitter<{ stored: [stored: number, duplicates: 
   readonly store: Store;
   private readonly log: Logger;
   private readonly registration: Registration;
-  private buffer: IncomingRecord[] = [];
+  private buffer: Pending[] = [];
   private timer: NodeJS.Timeout | null = null;
   /** the commit under way: one at a time, so acks go out in the order records were committed */
   private committing: Promise<void> | null = null;
-  readonly counters: IngestCounters = { received: 0, stored: 0, duplicates: 0, heldApart: 0, invalid: 0, acksSent: 0, stateUpdates: 0, storeFailures: 0 };
+  readonly counters: IngestCounters = { received: 0, stored: 0, duplicates: 0, heldApart: 0, invalid: 0, refusedSignature: 0, acksSent: 0, stateUpdates: 0, storeFailures: 0 };
   /** when the current stretch of failing commits began (ms since epoch), else null */
   private storeFailingSince: number | null = null;
   private readonly inbound: InboundGuard;
+  private readonly gate: RecordGate;
   private stopped = false;
   private closed = false;
 
@@ -87,6 +107,7 @@ export class Ingest extends EventEmitter<{ stored: [stored: number, duplicates: 
     this.store = o.store;
     this.registration = o.registration ?? 'open';
     this.inbound = new InboundGuard(this.log);
+    this.gate = new RecordGate((boxes) => this.store.boxKeys(boxes), o.signing?.requireSigned ?? false);
   }
 
   get connected(): boolean {
@@ -123,7 +144,7 @@ export class Ingest extends EventEmitter<{ stored: [stored: number, duplicates: 
     const env = read.value;
     // The topic is where the broker's ACL applies (issue: authenticated boxes); a record must agree with it.
     if (env.box !== box || env.site !== site || env.kind !== kind) return this.reject(topic, `record of ${env.site}/${env.box} (${env.kind}) on the topic of ${site}/${box} (${kind})`);
-    this.buffer.push({ site, box, seq: env.seq, kind, at: env.at, data: env.data });
+    this.buffer.push({ record: { site, box, seq: env.seq, kind, at: env.at, data: env.data }, topic, payload, schema: env.schema });
     if (this.buffer.length >= this.o.ackBatchMax) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.o.ackDelayMs);
   }
@@ -182,21 +203,40 @@ export class Ingest extends EventEmitter<{ stored: [stored: number, duplicates: 
     }
   }
 
-  private async commit(batch: IncomingRecord[]): Promise<void> {
+  /**
+   * The records of the batch whose signatures pass (signed-wire.ts recordProblem); the rest are refused here,
+   * with a warning and a count, and never stored or acked: a spoofed box id gets nothing from the centre.
+   */
+  private async verified(pending: Pending[]): Promise<IncomingRecord[]> {
+    const problems = await this.gate.problems(pending.map((p) => ({ payload: p.payload, record: { schema: p.schema, box: p.record.box, site: p.record.site } })));
+    const out: IncomingRecord[] = [];
+    pending.forEach((p, i) => {
+      const problem = problems[i];
+      if (problem === null) return void out.push(p.record);
+      this.counters.refusedSignature++;
+      this.inbound.reject(p.topic, `record seq ${p.record.seq} refused, not stored, not acked: ${problem}`);
+    });
+    return out;
+  }
+
+  private async commit(pending: Pending[]): Promise<void> {
     let result;
+    let batch: IncomingRecord[] = [];
     try {
+      batch = await this.verified(pending);
+      if (batch.length === 0) return;
       result = await this.store.storeBatch(batch, this.registration);
     } catch (err) {
       // Nothing of the batch is stored (the transaction rolled back), so nothing is acked: each box resends
       // what it has not had acked (ackTimeoutSec, on reconnect), and a later commit takes it.
       this.counters.storeFailures++;
       const reason = (asDiskFull(err, this.store.location) as Error).message;
-      const boxes = [...new Set(batch.map((r) => `${r.site}/${r.box}`))];
+      const boxes = [...new Set(pending.map((p) => `${p.record.site}/${p.record.box}`))];
       if (this.storeFailingSince === null) {
         this.storeFailingSince = Date.now();
-        this.log.error({ db: this.store.location, boxes, records: batch.length, reason }, `ingest could not store ${batch.length} record(s) from ${boxes.join(', ')}: ${reason}; not acked, the boxes will resend`);
+        this.log.error({ db: this.store.location, boxes, records: pending.length, reason }, `ingest could not store ${pending.length} record(s) from ${boxes.join(', ')}: ${reason}; not acked, the boxes will resend`);
       } else {
-        this.log.debug({ boxes, records: batch.length, reason, failures: this.counters.storeFailures }, 'ingest store still failing');
+        this.log.debug({ boxes, records: pending.length, reason, failures: this.counters.storeFailures }, 'ingest store still failing');
       }
       return;
     }
@@ -215,10 +255,9 @@ export class Ingest extends EventEmitter<{ stored: [stored: number, duplicates: 
       entry.seqs.push(r.seq);
     }
     for (const { site, box, seqs } of perBox.values()) {
-      const ack: AckMessage = { schema: ACK_SCHEMA, box, ranges: toRanges(seqs) };
       this.counters.acksSent++;
       // A lost ack is harmless: the box resends, the record is a duplicate here and is acked again.
-      this.o.transport.publish(`${this.o.prefix}/${site}/${box}/ack`, JSON.stringify(ack), { qos: 1 }).catch(() => undefined);
+      this.o.transport.publish(`${this.o.prefix}/${site}/${box}/ack`, ackBody(site, box, toRanges(seqs), this.o.signing?.key ?? null), { qos: 1 }).catch(() => undefined);
     }
     this.emit('stored', result.stored, result.duplicates);
   }
@@ -249,6 +288,8 @@ export class Ingest extends EventEmitter<{ stored: [stored: number, duplicates: 
  */
 export async function startIngest(config: IngestConfig, log?: Logger): Promise<Ingest> {
   const logger = log ?? defaultLog;
+  // A key file that cannot be used is refused before anything is opened.
+  const signingKey = config.signing.key ? loadPrivateKey(config.signing.key) : null;
   const store = await openStore(config.db, logger);
   const transport = createTransport(config.transport, {
     url: config.broker,
@@ -273,6 +314,7 @@ export async function startIngest(config: IngestConfig, log?: Logger): Promise<I
     ackDelayMs: config.ackDelayMs,
     ackBatchMax: config.ackBatchMax,
     registration: config.registration,
+    signing: { key: signingKey, requireSigned: config.signing.records === 'required' },
     log: logger,
   });
   ingest.start();

@@ -134,6 +134,8 @@ export interface UplinkConfig {
   username: string;
   passwordFile: string;
   tls: TlsConfig;
+  /** docs/mqtt.md, Signatures */
+  signing: { key: string; centreKeys: string[]; windowSec: number };
 }
 
 export interface IngestConfig {
@@ -141,6 +143,7 @@ export interface IngestConfig {
   broker: string;
   db: string;
   registration: 'open' | 'closed';
+  signing: { key: string; records: 'enrolled' | 'required' };
   group: string;
   prefix: string;
   clientId: string;

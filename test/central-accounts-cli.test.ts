@@ -94,7 +94,7 @@ t.test('user add, list, passwd, remove; box add and list', async (t) => {
 
   t.equal((await inProcess(['box', 'add', 'north', 'nbox-1', '--db', db])).error, null);
   t.equal((await inProcess(['box', 'add', 'north', 'nbox-2', '--db', db])).error, null);
-  t.match((await inProcess(['box', 'list', '--db', db])).stdout, /^north\n {2}nbox-1 {2}registered \S+Z\n {2}nbox-2 {2}registered \S+Z\n$/);
+  t.match((await inProcess(['box', 'list', '--db', db])).stdout, /^north\n {2}nbox-1 {2}registered \S+Z {2}no key\n {2}nbox-2 {2}registered \S+Z {2}no key\n$/);
 
   const store = (await openStore(db)) as SqlStore;
   const audit = (await listAudit(store.db, { limit: 100 })).reverse();

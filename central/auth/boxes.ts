@@ -3,6 +3,7 @@
  * audited in its own transaction. Removing a box or a site takes back its registration only: what it sent
  * stays in the store.
  */
+import { KeyError, parsePublicKey, publicKeyText } from '../../lib/signing.js';
 import { audit } from '../audit.js';
 import { BoxTakenError, registerBoxIn, type Db, type Sql } from '../store/sql-store.js';
 import { AccountError, checkLevel, type Actor } from './users.js';
@@ -10,33 +11,46 @@ import { AccountError, checkLevel, type Actor } from './users.js';
 export interface SiteView {
   site: string;
   createdAt: string;
-  boxes: { box: string; registeredAt: string; availability: string | null }[];
+  boxes: { box: string; registeredAt: string; availability: string | null; publicKey: string | null }[];
 }
 
 export async function listSites(sql: Sql): Promise<SiteView[]> {
   const sites = await sql.all<{ site: string; created_at: string }>('SELECT site, created_at FROM sites ORDER BY site');
-  const boxes = await sql.all<{ site: string; box: string; registered_at: string; availability: string | null }>(
-    'SELECT b.site, b.box, b.registered_at, s.availability FROM boxes b LEFT JOIN box_state s ON s.site = b.site AND s.box = b.box ORDER BY b.site, b.box',
+  const boxes = await sql.all<{ site: string; box: string; registered_at: string; availability: string | null; public_key: string | null }>(
+    'SELECT b.site, b.box, b.registered_at, b.public_key, s.availability FROM boxes b LEFT JOIN box_state s ON s.site = b.site AND s.box = b.box ORDER BY b.site, b.box',
   );
   return sites.map((s) => ({
     site: s.site,
     createdAt: s.created_at,
-    boxes: boxes.filter((b) => b.site === s.site).map((b) => ({ box: b.box, registeredAt: b.registered_at, availability: b.availability })),
+    boxes: boxes.filter((b) => b.site === s.site).map((b) => ({ box: b.box, registeredAt: b.registered_at, availability: b.availability, publicKey: b.public_key })),
   }));
 }
 
-export async function addBox(db: Db, rawSite: unknown, rawBox: unknown, actor: Actor): Promise<void> {
+/**
+ * Registers a box at a site. With `rawPublicKey` (the line `earshot keys public` prints on the box) its
+ * records are stored only when signed by that key (docs/mqtt.md, "Signatures"); given again, it replaces the
+ * key before (a re-enrolled box).
+ */
+export async function addBox(db: Db, rawSite: unknown, rawBox: unknown, actor: Actor, rawPublicKey?: string): Promise<void> {
   const site = checkLevel('site', rawSite);
   const box = checkLevel('box', rawBox);
+  let publicKey: string | undefined;
+  try {
+    publicKey = rawPublicKey === undefined ? undefined : publicKeyText(parsePublicKey(rawPublicKey, 'public key'));
+  } catch (err) {
+    if (err instanceof KeyError) throw new AccountError(400, err.message);
+    throw err;
+  }
   await db.tx(async (sql) => {
-    const [held] = await sql.all<{ site: string }>('SELECT site FROM boxes WHERE box = ?', [box]);
+    const [held] = await sql.all<{ site: string; public_key: string | null }>('SELECT site, public_key FROM boxes WHERE box = ?', [box]);
     try {
-      await registerBoxIn(sql, site, box);
+      await registerBoxIn(sql, site, box, publicKey);
     } catch (err) {
       if (err instanceof BoxTakenError) throw new AccountError(409, err.message);
       throw err;
     }
     if (!held) await audit(sql, actor.name, 'box.add', { site, box, via: actor.via });
+    if (publicKey !== undefined && publicKey !== held?.public_key) await audit(sql, actor.name, 'box.key', { site, box, publicKey, via: actor.via });
   });
 }
 

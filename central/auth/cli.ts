@@ -160,10 +160,15 @@ export function registerAccountCommands(central: Command, open: (opts: StoreOpti
   });
 
   const box = central.command('box').description("boxes registered at their site (with ingest.registration closed, only these boxes' records are stored with their site's)");
-  storeOptions(box.command('add <site> <box>').description('register a box at a site (creating the site)')).action(async (site: string, b: string, opts: StoreOptionValues) => {
+  storeOptions(
+    box
+      .command('add <site> <box>')
+      .description('register a box at a site (creating the site)')
+      .option('--public-key <key>', "the box's signing key, as `earshot keys public` prints it on the box: its records are stored only when signed by it (replaces a key given before)"),
+  ).action(async (site: string, b: string, opts: StoreOptionValues & { publicKey?: string }) => {
     await onStore(open, opts, async (store) => {
-      await addBox(store.db, site, b, CLI);
-      process.stderr.write(`earshot: box ${b} registered at site ${site}\n`);
+      await addBox(store.db, site, b, CLI, opts.publicKey);
+      process.stderr.write(`earshot: box ${b} registered at site ${site}${opts.publicKey ? ' with its signing key' : ''}\n`);
     });
   });
   storeOptions(box.command('list [site]').description('the registered boxes, by site')).action(async (site: string | undefined, opts: StoreOptionValues) => {
@@ -172,7 +177,7 @@ export function registerAccountCommands(central: Command, open: (opts: StoreOpti
       if (sites.length === 0) process.stderr.write(site === undefined ? 'earshot: no box is registered\n' : `earshot: no site ${site} is registered\n`);
       for (const s of sites) {
         process.stdout.write(`${s.site}\n`);
-        for (const b of s.boxes) process.stdout.write(`  ${b.box}  registered ${b.registeredAt.slice(0, 19)}Z${b.availability ? `  ${b.availability}` : ''}\n`);
+        for (const b of s.boxes) process.stdout.write(`  ${b.box}  registered ${b.registeredAt.slice(0, 19)}Z  ${b.publicKey ? 'signing key' : 'no key'}${b.availability ? `  ${b.availability}` : ''}\n`);
       }
     });
   });

@@ -280,6 +280,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX calls_site_silence ON calls (site, silence_key, started_at, box, call_id);
       CREATE INDEX calls_site_alerts ON calls (site, alert_count, started_at, box, call_id);`,
   },
+  {
+    version: 8,
+    // The box's Ed25519 public key (lib/signing.ts, one line of base64): ingest stores a record from a box
+    // enrolled with a key only when the record is signed by it (docs/mqtt.md, "Signatures").
+    name: 'box signing keys',
+    sql: () => `ALTER TABLE boxes ADD COLUMN public_key TEXT;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

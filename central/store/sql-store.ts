@@ -303,13 +303,18 @@ export class BoxTakenError extends Error {
   override name = 'BoxTakenError';
 }
 
-/** Registers a box at a site (creating the site) in a transaction the caller holds (the admin's audits it too). */
-export async function registerBoxIn(sql: Sql, site: string, box: string): Promise<void> {
+/**
+ * Registers a box at a site (creating the site) in a transaction the caller holds (the admin's audits it too).
+ * With `publicKey` (lib/signing.ts, one line) the box's signing key is set, replacing any before (a new key
+ * after a re-enrolment); without, a key already registered stays.
+ */
+export async function registerBoxIn(sql: Sql, site: string, box: string, publicKey?: string): Promise<void> {
   const now = new Date().toISOString();
   await sql.run('INSERT INTO sites (site, created_at) VALUES (?, ?) ON CONFLICT (site) DO NOTHING', [site, now]);
   const [held] = await sql.all<{ site: string }>('SELECT site FROM boxes WHERE box = ?', [box]);
   if (held && held.site !== site) throw new BoxTakenError(`box ${box} is already registered at site ${held.site}`);
   await sql.run('INSERT INTO boxes (box, site, registered_at) VALUES (?, ?, ?) ON CONFLICT (box) DO NOTHING', [box, site, now]);
+  if (publicKey !== undefined) await sql.run('UPDATE boxes SET public_key = ? WHERE box = ?', [publicKey, box]);
 }
 
 export class SqlStore implements Store {
@@ -425,8 +430,19 @@ export class SqlStore implements Store {
     return Object.fromEntries(rows.map((r) => [r.kind, Number(r.n)]).sort(([a], [b]) => String(a).localeCompare(String(b))));
   }
 
-  async registerBox(site: string, box: string): Promise<void> {
-    await this.db.tx((sql) => registerBoxIn(sql, site, box));
+  async registerBox(site: string, box: string, publicKey?: string): Promise<void> {
+    await this.db.tx((sql) => registerBoxIn(sql, site, box, publicKey));
+  }
+
+  async boxKeys(boxes: string[]): Promise<Map<string, { site: string; publicKey: string | null }>> {
+    const out = new Map<string, { site: string; publicKey: string | null }>();
+    if (boxes.length === 0) return out;
+    const rows = await this.db.all<{ box: string; site: string; public_key: string | null }>(
+      `SELECT box, site, public_key FROM boxes WHERE box IN (${boxes.map(() => '?').join(', ')})`,
+      boxes,
+    );
+    for (const r of rows) out.set(r.box, { site: r.site, publicKey: r.public_key });
+    return out;
   }
 
   async listBoxes(site?: string): Promise<RegisteredBox[]> {

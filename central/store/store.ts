@@ -161,7 +161,10 @@ export interface Store {
   countRecords(box?: string): Promise<number>;
   countByKind(box?: string): Promise<Record<string, number>>;
   /** Registers a box at a site (creating the site). A box registered at another site is refused. */
-  registerBox(site: string, box: string): Promise<void>;
+  /** With `publicKey`, the box's signing key is set too (replacing any before). */
+  registerBox(site: string, box: string, publicKey?: string): Promise<void>;
+  /** Each of these boxes that is registered: its site and its signing key (null: none enrolled). */
+  boxKeys(boxes: string[]): Promise<Map<string, { site: string; publicKey: string | null }>>;
   listBoxes(site?: string): Promise<RegisteredBox[]>;
   /** Records held apart, newest first. */
   listUnregistered(limit?: number): Promise<UnregisteredRecord[]>;

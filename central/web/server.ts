@@ -23,6 +23,7 @@ import { FLOOR_ACK_SCHEMA, floorAckTopic, type RecordEnvelope } from '../../edge
 import { capabilitiesOf, mayseeSite, openAccess, visibleSites, type Authorize } from './access.js';
 import { MemoryAckStore, type AckStore, type AlertAck } from './acks.js';
 import { FloorState, type FloorEvent } from './floor.js';
+import type { RecordGate } from '../record-gate.js';
 
 export interface CentralWebOptions {
   /** default mqtt (edge/uplink/transports.ts) */
@@ -52,6 +53,8 @@ export interface CentralWebOptions {
    * one added behind the load balancer) shows what the others show, not an empty floor.
    */
   recentAlerts?: () => Promise<{ record: RecordEnvelope; ack: AlertAck | null }[]>;
+  /** checks each live alert's signature before it is shown (central/record-gate.ts); none: shown as it comes */
+  recordGate?: RecordGate;
 }
 
 /** A route as registered, with what it needs (the every-route tests walk these). */
@@ -90,6 +93,22 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
   if (!existsSync(join(assets, 'floor.html'))) throw new Error(`the centre's pages are not built (${assets}/floor.html): npm run build`);
   const floor = new FloorState(options.maxAlertsPerSite);
   const guard = new InboundGuard(log);
+  /** per box, the alert being checked before the next: the registry lookup is async, the order is kept */
+  const checking = new Map<string, Promise<void>>();
+  /** A live alert reaches the floor only when its signature passes, as it would for ingest to store it. */
+  function showAlert(topic: string, payload: Buffer, record: RecordEnvelope): void {
+    const gate = options.recordGate;
+    if (!gate) return floor.alertRecord(record);
+    const previous = checking.get(record.box) ?? Promise.resolve();
+    const next = previous
+      .then(() => gate.problems([{ payload, record }]))
+      .then(([problem]) => (problem === null ? floor.alertRecord(record) : guard.reject(topic, `alert seq ${record.seq} not shown: ${problem}`)))
+      .catch((err: unknown) => guard.reject(topic, `alert seq ${record.seq} not shown: its box's key could not be read (${(err as Error).message})`))
+      .finally(() => {
+        if (checking.get(record.box) === next) checking.delete(record.box);
+      });
+    checking.set(record.box, next);
+  }
 
   const transport = createTransport(options.transport ?? 'mqtt', {
     url: options.broker,
@@ -134,7 +153,7 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
         const r = readWire('record', payload);
         if (!r.ok) return guard.reject(topic, r.reason);
         if (!agrees(r.value) || r.value.kind !== 'alert') return guard.reject(topic, 'record box, site or kind disagrees with its topic');
-        return floor.alertRecord(r.value);
+        return showAlert(topic, payload, r.value);
       }
       case 'availability': {
         const r = readWire('availability', payload);

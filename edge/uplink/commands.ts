@@ -4,7 +4,7 @@
  * are answered at most every few seconds, and one resend runs at a time.
  */
 import type { Logger } from 'pino';
-import { readWire, type InboundGuard } from './wire.js';
+import { readWire, type CommandMessage, type InboundGuard } from './wire.js';
 
 /** stats and status on request at most this often: each answer is a publish, and anyone may ask */
 const REPORT_COMMAND_INTERVAL_MS = 5000;
@@ -27,12 +27,16 @@ export class CommandDesk {
     private readonly handlers: CommandHandlers,
     private readonly inbound: InboundGuard,
     private readonly log: Logger,
+    /** why a schema-checked command may not be obeyed (its signature: signed-wire.ts), or null */
+    private readonly refuse: (payload: Buffer, command: CommandMessage) => string | null = () => null,
   ) {}
 
   /** A message on the command topic (retained ones were already set aside by the caller). */
   onCommand(topic: string, payload: Buffer): void {
     const read = readWire('command', payload);
     if (!read.ok) return this.inbound.reject(topic, read.reason);
+    const refused = this.refuse(payload, read.value);
+    if (refused) return this.inbound.reject(topic, refused);
     const { cmd: name, id } = read.value;
     if (id !== undefined) {
       if (this.ids.has(id)) {

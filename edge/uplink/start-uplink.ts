@@ -9,6 +9,7 @@ import { Topics } from './topics.js';
 import { createTransport } from './transports.js';
 import { Uplink } from './uplink.js';
 import { maxPacketBytes } from './wire.js';
+import { loadBoxSigning } from './signed-wire.js';
 
 /** The box's identity on the broker: config uplink.box, or the host name. */
 export function boxId(config: UplinkConfig): string {
@@ -23,6 +24,8 @@ export function startUplink(
   const u = config.uplink;
   const log = options.log ?? defaultLog;
   const box = boxId(u);
+  // A key or centre key that cannot be used stops the start here, before the outbox is opened.
+  const signing = loadBoxSigning(u.signing);
   const topics = new Topics(u.prefix, u.site, box);
   const outbox = new Outbox(config.outbox.path, { quotaBytes: config.outbox.quotaMB * 2 ** 20, statusReserveBytes: config.outbox.statusReserveMB * 2 ** 20 });
   const transport = createTransport(u.transport, {
@@ -53,6 +56,7 @@ export function startUplink(
     statsExpirySec: u.statsExpirySec,
     extraStats: options.extraStats,
     restartedAfter: options.restartedAfter,
+    signing,
     log,
   });
   if (options.connect !== false) uplink.start();

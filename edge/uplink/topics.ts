@@ -5,6 +5,10 @@ import type { RecordKind } from '../outbox/outbox.js';
 
 export const RECORD_SCHEMA = 'earshot/record@1';
 export const ACK_SCHEMA = 'earshot/ack@1';
+/** The signed versions (edge/uplink/signed-wire.ts): the same fields, plus who and when where they were missing, and `sig`. */
+export const SIGNED_RECORD_SCHEMA = 'earshot/record@2';
+export const SIGNED_ACK_SCHEMA = 'earshot/ack@2';
+export const SIGNED_COMMAND_SCHEMA = 'earshot/command@2';
 export const STATS_SCHEMA = 'earshot/stats@1';
 export const STATUS_SCHEMA = 'earshot/status@1';
 export const LIVE_SCHEMA = 'earshot/live@1';
@@ -52,7 +56,7 @@ export class Topics {
 
 /** The envelope every outbox record is published in. */
 export interface RecordEnvelope {
-  schema: typeof RECORD_SCHEMA;
+  schema: typeof RECORD_SCHEMA | typeof SIGNED_RECORD_SCHEMA;
   box: string;
   site: string;
   seq: number;
@@ -61,13 +65,20 @@ export interface RecordEnvelope {
   at: string;
   /** the record itself (e.g. an earshot/call-index@1 document), redacted */
   data: unknown;
+  /** record@2: the box's signature (lib/signing.ts) */
+  sig?: string;
 }
 
 export interface AckMessage {
-  schema: typeof ACK_SCHEMA;
+  schema: typeof ACK_SCHEMA | typeof SIGNED_ACK_SCHEMA;
   box: string;
+  /** ack@2: the box's site and when the centre signed it */
+  site?: string;
+  at?: string;
   /** inclusive ranges of acknowledged seqs */
   ranges: [number, number][];
+  /** ack@2: the centre's signature */
+  sig?: string;
 }
 
 /** Sorted, deduplicated seqs as inclusive ranges: [1,2,3,7] -> [[1,3],[7,7]]. */

@@ -22,12 +22,16 @@
  *   retained ones are never obeyed (a broker repeats them at every reconnect); a command id is obeyed once,
  *   stats and status answered at most every few seconds, one resend at a time: anyone on the broker can
  *   publish here, so nothing they send may cost the box more than the message itself.
+ * - Signatures (uplink.signing; signed-wire.ts): records go out signed with the box's key, and only acks and
+ *   commands the centre signed for this box, within the window, are obeyed: on an open broker a forged ack
+ *   deletes nothing.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { DiskFullError, OutboxFullError, type Outbox, type OutboxStats, type RecordKind } from '../outbox/outbox.js';
 import { NotConnectedError, PublishRefusedError, type MessageMeta, type Transport } from './transport.js';
-import { LIVE_SCHEMA, RECORD_SCHEMA, STATS_SCHEMA, STATUS_SCHEMA, type Topics } from './topics.js';
+import { LIVE_SCHEMA, STATS_SCHEMA, STATUS_SCHEMA, type Topics } from './topics.js';
+import { controlProblem, recordBody, type BoxSigning } from './signed-wire.js';
 import { InboundGuard, readWire, type LiveMessage } from './wire.js';
 import { CommandDesk } from './commands.js';
 import { Backoff, backoffDelayMs } from '../../lib/backoff.js';
@@ -49,6 +53,8 @@ export interface UplinkOptions {
   extraStats?: () => Record<string, unknown>;
   /** the previous process exited on an error it could not contain: said on the status topic (edge/last-resort.ts) */
   restartedAfter?: PreviousExit | null;
+  /** the box's key and the centre's keys (signed-wire.ts): records go out signed, only signed acks and commands are obeyed */
+  signing?: BoxSigning | null;
   log?: Logger;
 }
 
@@ -119,7 +125,9 @@ export class Uplink extends EventEmitter<{ acked: [ranges: [number, number][], r
     this.o = options;
     this.log = options.log ?? defaultLog;
     this.inbound = new InboundGuard(this.log);
-    this.commands = new CommandDesk({ stats: () => void this.publishStats(), status: () => void this.publishStatus(), resend: () => this.resendAll() }, this.inbound, this.log);
+    this.commands = new CommandDesk({ stats: () => void this.publishStats(), status: () => void this.publishStatus(), resend: () => this.resendAll() }, this.inbound, this.log, (payload, command) =>
+      controlProblem('command', payload, command, this.topics, options.signing ?? null),
+    );
     this.outbox = options.outbox;
     this.transport = options.transport;
     this.topics = options.topics;
@@ -241,9 +249,7 @@ export class Uplink extends EventEmitter<{ acked: [ranges: [number, number][], r
     this.cursor = seq;
     this.inflight.set(seq, { sentAt: Date.now() });
     this.counters.published++;
-    const body =
-      `{"schema":"${RECORD_SCHEMA}","box":${JSON.stringify(this.topics.box)},"site":${JSON.stringify(this.topics.site)},` +
-      `"seq":${seq},"kind":"${kind}","at":"${new Date(createdMs).toISOString()}","data":${payload}}`;
+    const body = recordBody(this.topics.site, this.topics.box, seq, kind, createdMs, payload, this.o.signing?.key ?? null);
     const topic = this.topics.record(kind);
     this.transport.publish(topic, body, { qos: 1 }).then(
       () => this.onPuback(gen, seq),
@@ -353,6 +359,8 @@ export class Uplink extends EventEmitter<{ acked: [ranges: [number, number][], r
     if (ack.box !== this.topics.box) return this.inbound.reject(topic, `ack names box ${ack.box}, not this box`);
     const inverted = ack.ranges.find(([from, to]) => from > to);
     if (inverted) return this.inbound.reject(topic, `ack range [${inverted[0]}, ${inverted[1]}] runs backwards`);
+    const unsigned = controlProblem('ack', payload, ack, this.topics, this.o.signing ?? null);
+    if (unsigned) return this.inbound.reject(topic, unsigned);
     if (this.o.ackMode === 'ingest') this.applyAck(ack.ranges);
   }
 

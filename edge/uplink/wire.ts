@@ -13,9 +13,15 @@ import type { AckMessage, RecordEnvelope } from './topics.js';
 
 export interface CommandMessage {
   schema?: string;
+  /** command@2: the box and site it is for, and when the centre signed it */
+  box?: string;
+  site?: string;
+  at?: string;
   cmd: string;
   /** the sender's id for this command: a command whose id was already obeyed is not obeyed again */
   id?: string;
+  /** command@2: the centre's signature */
+  sig?: string;
 }
 
 export interface StatusMessage {
@@ -173,7 +179,7 @@ export function readWire<K extends WireKind>(kind: K, payload: Buffer): WireResu
 }
 
 function schemaName(kind: WireKind): string {
-  return `earshot/${kind}@1`;
+  return `earshot/${kind}`;
 }
 
 export interface InboundCounters {
