@@ -3,18 +3,15 @@
 // resend, and garbage on the wire. Each counter is read before and after and must have moved.
 import t from 'tap';
 import path from 'node:path';
-import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import mqtt from 'mqtt';
-import wavefile from 'wavefile';
-import { readWav } from '../device/wav.js';
 import { defaultConfig, resolveConfig } from '../provisioning/config.js';
 import { Daemon } from '../edge/run/daemon.js';
 import { EmbeddedBroker } from '../edge/run/demo.js';
-import { PIPELINE_RATE } from '../edge/analysis/pipeline.js';
 import { startCentral } from '../central/central.js';
 import { freePort } from '../hw-tests/helpers/mosquitto.js';
+import { demoCallOpening } from './helpers/calls.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
@@ -47,17 +44,6 @@ async function until(what: string, check: () => Promise<boolean>, show?: string,
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-}
-
-/** The first seconds of the invest call: the agent's "guaranteed return" (a critical alert) is at 0:07.9. */
-async function shortCall(dir: string, sec: number): Promise<string> {
-  const wav = await readWav(path.join(repoRoot, 'demo', 'demo-invest-en.wav'), PIPELINE_RATE);
-  const toInt = (x: Float32Array) => Int16Array.from(x.subarray(0, sec * PIPELINE_RATE), (v) => Math.round(Math.max(-1, Math.min(1, v)) * 32767));
-  const out = new wavefile.WaveFile();
-  out.fromScratch(2, PIPELINE_RATE, '16', wav.channels.map(toInt));
-  const file = path.join(dir, 'short.wav');
-  writeFileSync(file, out.toBuffer());
-  return file;
 }
 
 t.test('box and centre metrics move with a real call, a resend, a floor page and refused messages', async (t) => {
@@ -94,7 +80,7 @@ t.test('box and centre metrics move with a real call, a resend, a floor page and
     outbox: { path: path.join(dir, 'outbox.sqlite') },
     uplink: { enabled: true, ackMode: 'ingest', broker: broker.url, site: 'site-m', box: 'box-m', protocol: '3.1.1' },
     run: { healthPort: port },
-    lines: { 'desk-1': { agent: { id: 'A1' }, audio: { replay: [await shortCall(dir, 11)] } } },
+    lines: { 'desk-1': { agent: { id: 'A1' }, audio: { replay: [await demoCallOpening(dir, 11)] } } },
   });
   const daemon = await Daemon.start(config, { log });
   t.teardown(() => daemon.stop(0));
