@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -118,4 +118,45 @@ t.test('the watchdog systemd asked for, and only for this process', async (t) =>
   t.same(watchdogFromEnv({ WATCHDOG_USEC: '30000000', WATCHDOG_PID: '42' }, 42), { intervalMs: 15000 });
   t.equal(watchdogFromEnv({ WATCHDOG_USEC: '30000000', WATCHDOG_PID: '7' }, 42), undefined, "another process's watchdog");
   t.equal(watchdogFromEnv({}, 42), undefined, 'no WatchdogSec');
+});
+
+t.test('earshot run under systemd: pings from the start, READY once its lines are open, STOPPING on SIGTERM', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'earshot-notify-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const socketPath = path.join(dir, 'notify');
+  const sock = await notifySocket(t, socketPath);
+  const config = path.join(dir, 'earshot.yml');
+  await writeFile(
+    config,
+    [
+      `models: { root: ${JSON.stringify(path.join(dir, 'no-models'))} }`,
+      `outbox: { path: ${JSON.stringify(path.join(dir, 'outbox.sqlite'))} }`,
+      'uplink: { enabled: false }',
+      'run: { healthPort: 0 }',
+      'lines:',
+      `  desk-1: { audio: { replay: [${JSON.stringify(path.join(repoRoot, 'demo', 'demo-call.wav'))}], loop: true } }`,
+      '',
+    ].join('\n'),
+  );
+  const agent = spawn(process.execPath, ['--import=tsx', path.join(repoRoot, 'edge', 'cli.ts'), 'run', '--config', config], {
+    cwd: repoRoot,
+    env: { ...process.env, NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '2000000', EARSHOT_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  t.teardown(() => void agent.kill('SIGKILL'));
+  const ready = await sock.next(/^READY=1/);
+  t.match(ready, /STATUS=1 line\(s\) running/, 'READY with a status systemctl shows');
+  t.ok(sock.messages.indexOf('WATCHDOG=1') < sock.messages.indexOf(ready), 'pinging while it started');
+  const pingsAtReady = sock.messages.filter((m) => m === 'WATCHDOG=1').length;
+  // Still pinging once running (every second here: WatchdogSec=2).
+  await new Promise<void>((resolve) => {
+    const check = setInterval(() => {
+      if (sock.messages.filter((m) => m === 'WATCHDOG=1').length > pingsAtReady) (clearInterval(check), resolve());
+    }, 100);
+  });
+  t.pass('pings go on after READY');
+  agent.kill('SIGTERM');
+  await sock.next(/^STOPPING=1$/);
+  const code = await new Promise<number | null>((r) => (agent.exitCode !== null ? r(agent.exitCode) : agent.once('exit', r)));
+  t.equal(code, 0, 'a clean stop');
 });
