@@ -94,6 +94,17 @@ async function fsyncTree(dir: string): Promise<void> {
   await fsyncPath(dir);
 }
 
+/** A temporary folder under the models root (made if need be); a root the user cannot write is one clear line. */
+async function tempUnder(root: string, prefix: string): Promise<string> {
+  try {
+    await mkdir(root, { recursive: true });
+    return await mkdtemp(path.join(root, prefix));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ModelError('install-failed', root, `cannot write in the models root (${code})`, undefined, { cause: err });
+  }
+}
+
 export function isTarball(file: string): boolean {
   return /\.(tar|tgz|tar\.gz)$/i.test(file);
 }
@@ -178,9 +189,8 @@ export async function installModel(
   }
   if (st.isDirectory()) return installFromDir(resolved, root, manifest, options);
   if (!isTarball(resolved)) throw new ModelError('install-failed', resolved, 'not a folder, .tar, .tar.gz or .tgz');
-  await mkdir(root, { recursive: true });
   // Unpacked beside the models (same file system), under a dot name the registry skips.
-  const unpacked = await mkdtemp(path.join(root, '.unpacking-'));
+  const unpacked = await tempUnder(root, '.unpacking-');
   try {
     await unpackTarball(resolved, unpacked);
     return await installFromDir(await modelFolderIn(unpacked, resolved), root, manifest, options, resolved);
@@ -213,8 +223,7 @@ async function installFromDir(
   if (existsSync(target) && !options.replace) {
     throw new ModelError('install-failed', target, 'already installed (pass --replace to install over it; the old one is kept for rollback)');
   }
-  await mkdir(root, { recursive: true });
-  const tmp = await mkdtemp(path.join(root, `.installing-${m.name}-`));
+  const tmp = await tempUnder(root, `.installing-${m.name}-`);
   const previousRoot = path.join(root, PREVIOUS_DIR);
   const previous = path.join(previousRoot, m.name);
   const displaced = `${tmp}.displaced`;
@@ -262,7 +271,7 @@ export async function rollbackModel(name: string, modelsRoot: string): Promise<{
   const target = path.join(root, name);
   if (!existsSync(previous)) throw new ModelError('install-failed', root, `no previous version of ${name} to roll back to (kept only when an install replaces one)`, name);
   await verifyModelDir(previous);
-  const swap = await mkdtemp(path.join(root, `.rollback-${name}-`));
+  const swap = await tempUnder(root, `.rollback-${name}-`);
   const current = path.join(swap, name);
   let hadCurrent = false;
   try {

@@ -176,6 +176,9 @@ t.test('bad tarballs and bad models: one line naming the file and the problem, n
   await unchanged('a link out of a folder');
 
   await rejectsWith(t, installModel(path.join(dir, 'nowhere.tgz'), root), 'missing-file', 'nowhere.tgz');
+  // A models root that cannot be written (a file in the way here; permissions on a box): one line, not a stack.
+  await rejectsWith(t, installModel(good, path.join(dir, 'payload', 'models')), 'install-failed', 'cannot write in the models root', 'ENOTDIR');
+  await rejectsWith(t, installModel(tgz, path.join(dir, 'payload', 'models')), 'install-failed', 'cannot write in the models root');
   await unchanged('a missing tarball');
 });
 
