@@ -8,7 +8,7 @@
 // the root whose names start with a dot are never loaded as models (edge/speech-setup.ts).
 
 import { existsSync } from 'node:fs';
-import { copyFile, lstat, mkdir, mkdtemp, open, readdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, mkdtemp, open, readdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { list as tarList, extract as tarExtract } from 'tar';
@@ -233,8 +233,12 @@ async function installFromDir(
       const dest = path.join(tmp, f.path);
       await mkdir(path.dirname(dest), { recursive: true });
       await copyFile(path.join(src, f.path), dest);
+      // Readable by the agent's own user whoever installs (root via sudo, say), whatever the stick's modes were.
+      await chmod(dest, 0o644);
     }
-    await writeFile(path.join(tmp, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`);
+    await writeFile(path.join(tmp, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`, { mode: 0o644 });
+    // mkdtemp makes 0700: the installed folder must be readable by the service user.
+    await chmod(tmp, 0o755);
     await fsyncTree(tmp);
     await verifyModelDir(tmp);
     if (existsSync(target)) {

@@ -72,6 +72,9 @@ t.test('a .tgz installs; --replace keeps the old version; rollback swaps them bo
 
   const first = await installModel(tgz1, root);
   t.equal(first.dir, path.join(root, NAME));
+  // Installed with sudo, read by the service's own user: the folder and its files are world-readable.
+  t.equal((await stat(first.dir)).mode & 0o777, 0o755);
+  for (const f of Object.values(first.paths)) t.equal((await stat(f)).mode & 0o777, 0o644, `${path.basename(f)} readable`);
   t.equal(await notes(root), 'test version 1');
   t.same(await readdir(root), [NAME], 'nothing but the model: the unpacked tarball is gone');
 
