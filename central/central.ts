@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { InputError } from '../lib/errors.js';
 import type { IngestConfig } from '../provisioning/config.js';
 import { startIngest, type Ingest } from './ingest.js';
+import { centreMetrics } from './metrics.js';
 import { SqlAckStore } from './store/ack-store.js';
 import type { SqlStore } from './store/sql-store.js';
 import { openAccess, type Authorize } from './web/access.js';
@@ -62,7 +63,8 @@ export async function startCentral(options: CentralOptions, extra: { routes?: Ce
   const ingest = await startIngest(options.ingest, log);
   const store = ingest.store as SqlStore;
   const acks = new SqlAckStore(store.db);
-  let web: CentralWeb;
+  let web: CentralWeb | undefined;
+  const metrics = centreMetrics(ingest, () => web);
   try {
     // Accounts come first: their Authorize is what every other route asks.
     let authorize: Authorize = openAccess;
@@ -86,6 +88,11 @@ export async function startCentral(options: CentralOptions, extra: { routes?: Ce
       authorize: (need, request, reply) => authorize(need, request, reply),
       routes: [
         async (app) => {
+          // Counts only (no site, box or call names): scrapers do not sign in. Keep it off the floor's network if that matters.
+          app.get('/metrics', { config: { need: 'public' } }, async (_request, reply) => {
+            const body = await metrics.registry.metrics();
+            return reply.type(metrics.registry.contentType).send(body);
+          });
           if (options.accounts) authorize = await extra.accounts!(app, store);
           for (const routes of extra.routes ?? []) await routes(app, { store, authorize: (n, q, r) => authorize(n, q, r), log });
         },
@@ -95,6 +102,7 @@ export async function startCentral(options: CentralOptions, extra: { routes?: Ce
     await ingest.stop();
     throw err;
   }
+  metrics.watch(web);
   return {
     url: web.url,
     ingest,

@@ -13,7 +13,7 @@ import { analyzeRecording, callIdFor } from './analyze.js';
 import { formatSummary } from './summary.js';
 import { log } from '../lib/log.js';
 import { loadSpeechModels } from './speech-setup.js';
-import { installModel } from '../models/install.js';
+import { installModel, rollbackModel } from '../models/install.js';
 import { runSearch } from './search/search-command.js';
 import { StoreOpenError } from '../central/store/store.js';
 import { registerCentralCommands } from '../central/central-command.js';
@@ -141,13 +141,22 @@ program
 const models = program.command('models').description('provision speech models on this box');
 models
   .command('install')
-  .description('verify a model directory against its manifest and install it under the models root')
-  .argument('<dir>', 'model directory (with model.json, or named like a manifest in models/manifests)')
+  .description('verify a model folder or tarball against its manifest and install it under the models root, atomically')
+  .argument('<source>', 'model folder or .tar/.tar.gz/.tgz (with model.json, or named like a manifest in models/manifests)')
   .option('--root <dir>', 'models root', '/var/lib/earshot/models')
-  .option('--replace', 'replace an installed model of the same name')
-  .action(async (dir: string, opts: { root: string; replace?: boolean }) => {
-    const installed = await installModel(dir, opts.root, undefined, { replace: opts.replace });
+  .option('--replace', 'replace an installed model of the same name (the old one is kept for rollback)')
+  .action(async (source: string, opts: { root: string; replace?: boolean }) => {
+    const installed = await installModel(source, opts.root, undefined, { replace: opts.replace });
     process.stdout.write(`installed ${installed.name} (${installed.manifest.kind}) in ${installed.dir}\n`);
+  });
+models
+  .command('rollback')
+  .description('put back the version of a model that the last install --replace took out (run again to roll forward)')
+  .argument('<name>', 'model name, as installed under the models root')
+  .option('--root <dir>', 'models root', '/var/lib/earshot/models')
+  .action(async (name: string, opts: { root: string }) => {
+    const { installed, previous } = await rollbackModel(name, opts.root);
+    process.stdout.write(`rolled back ${installed.name} in ${installed.dir}${previous ? ` (the version taken out is kept in ${previous.dir})` : ''}\n`);
   });
 
 registerCentralCommands(program);

@@ -10,8 +10,10 @@ export function modelDirs(config: EarshotConfig['models']): { dirs: string[]; pr
   let underRoot: string[] = [];
   try {
     underRoot = readdirSync(config.root)
+      // Dot folders are the installer's: versions kept for rollback, installs under way (models/install.ts).
+      .filter((name) => !name.startsWith('.'))
       .map((name) => path.join(config.root, name))
-      .filter((d) => statSync(d).isDirectory())
+      .filter((d) => statSync(d, { throwIfNoEntry: false })?.isDirectory() ?? false)
       .sort();
   } catch {
     problems.push(`models root ${config.root} does not exist (provision models with: earshot models install <dir>)`);

@@ -63,14 +63,15 @@ export type ModelErrorCode =
   | 'missing-role'
   | 'unsupported-model'
   | 'no-keywords'
-  | 'install-failed';
+  | 'install-failed'
+  | 'bad-tarball';
 
 export class ModelError extends InputError {
   override readonly name = 'ModelError';
   constructor(
     readonly code: ModelErrorCode,
     readonly dir: string,
-    detail: string,
+    readonly detail: string,
     readonly file?: string,
     options?: { cause?: unknown },
   ) {

@@ -63,7 +63,7 @@ t.test('install copies, writes model.json and verifies', async (t) => {
   await rejectsWith(t, installModel(path.join(sharedModels, NAMES[0]!), modelsRoot), 'install-failed', 'already installed');
   const again = await installModel(path.join(sharedModels, NAMES[0]!), modelsRoot, undefined, { replace: true });
   t.equal(again.name, NAMES[0]);
-  t.same((await readdir(modelsRoot)).sort(), [...NAMES].sort(), 'replace leaves nothing behind');
+  t.same((await readdir(modelsRoot)).sort(), [...NAMES, '.previous'].sort(), 'replace leaves nothing behind but the version it replaced, kept for rollback');
 });
 
 async function copyOf(name: string, label: string): Promise<string> {

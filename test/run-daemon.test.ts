@@ -1,7 +1,7 @@
 import t from 'tap';
 import os from 'node:os';
 import path from 'node:path';
-import { createWriteStream, writeFileSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
@@ -11,24 +11,14 @@ import { resolveConfig } from '../provisioning/config.js';
 import { Daemon, workerCount } from '../edge/run/daemon.js';
 import { PIPELINE_RATE } from '../edge/analysis/pipeline.js';
 import { freePort } from './support/mosquitto.js';
+import { demoCallOpening } from './support/calls.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
 
-/** The first seconds of the invest call: the agent's "guaranteed return" is at 0:07.9. */
-async function shortCall(dir: string, sec: number): Promise<string> {
-  const wav = await readWav(path.join(repoRoot, 'demo', 'demo-invest-en.wav'), PIPELINE_RATE);
-  const toInt = (x: Float32Array) => Int16Array.from(x.subarray(0, sec * PIPELINE_RATE), (v) => Math.round(Math.max(-1, Math.min(1, v)) * 32767));
-  const out = new wavefile.WaveFile();
-  out.fromScratch(2, PIPELINE_RATE, '16', wav.channels.map(toInt));
-  const file = path.join(dir, 'short.wav');
-  writeFileSync(file, out.toBuffer());
-  return file;
-}
-
 t.test('lines run in one worker per core; a line that cannot open faults alone and health says which', async (t) => {
   const dir = t.testdir({});
-  const call = await shortCall(dir, 11);
+  const call = await demoCallOpening(dir, 11);
   const port = await freePort();
   const config = resolveConfig({
     models: { root: path.join(shared, 'models') },

@@ -68,6 +68,8 @@ export interface CentralWeb {
   url: string;
   floor: FloorState;
   routes: readonly RouteInfo[];
+  /** live floor pages connected now (SSE streams) */
+  sseClients(): number;
   close(): Promise<void>;
 }
 
@@ -267,6 +269,7 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
     url: address,
     floor,
     routes,
+    sseClients: () => [...streams.values()].reduce((n, set) => n + set.size, 0),
     close: async () => {
       for (const set of streams.values()) for (const reply of set) reply.raw.end();
       await transport.close();

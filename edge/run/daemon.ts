@@ -8,11 +8,12 @@ import type { Alert } from '../rules/types.js';
 import { capMallocArenas, releaseFreedMemory } from './allocator.js';
 import { CallStateInputs } from './call-state-inputs.js';
 import { startHealthServer } from './health.js';
+import { boxMetrics } from './metrics.js';
 import { LocalLineGroup, type GroupSinks, type LineGroupHandle } from './line-group.js';
 import type { LineStatus, LiveCallRef } from './line.js';
 import { WorkerLineGroup } from './worker-line-group.js';
 import type { PreviousExit } from '../last-resort.js';
-import type { LiveLine } from '../uplink/wire.js';
+import type { InboundCounters, LiveLine } from '../uplink/wire.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -120,6 +121,15 @@ export class Daemon {
           const group = this.groupOf.get(name);
           return group ? group.audio(name, sec) : 'no-such-line';
         },
+        metrics: boxMetrics({
+          lines: () => this.lineStatuses(),
+          uplink: () => {
+            const uplink = this.publisher?.connection;
+            if (!uplink) return undefined;
+            const s = uplink.stats();
+            return { outbox: s.outbox, counters: uplink.counters, connected: s.uplink.connected === true, inbound: s.uplink.inbound as InboundCounters };
+          },
+        }),
       }).catch((err: Error) => {
         // Another process on the port must not keep the lines from running; the log says why there is no endpoint.
         log.error({ port: this.config.run.healthPort, err: err.message }, 'health endpoint could not start');

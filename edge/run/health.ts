@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
 
 export interface HealthSource {
   /** The whole box: `ok`, or `degraded` with the reasons; served as JSON on GET /health. */
@@ -7,6 +8,8 @@ export interface HealthSource {
   lines(): unknown[];
   /** A line's recent audio as WAV, from its in-memory ring; undefined when the line has no ring. */
   lineAudio(name: string, sec: number): Promise<Buffer | undefined | 'no-such-line'>;
+  /** Served on GET /metrics in Prometheus' text format (edge/run/metrics.ts). */
+  metrics?: Registry;
 }
 
 /**
@@ -17,6 +20,7 @@ export interface HealthSource {
  *   GET /health              200 when ok, 503 when degraded (a line faulted, the uplink down, ...)
  *   GET /lines               every line's status
  *   GET /lines/<name>/audio?sec=60   the last seconds of that line's audio (run.ringBufferMin > 0)
+ *   GET /metrics             Prometheus' text format: lines, RTF, outbox, alerts, acks, refusals
  */
 export async function startHealthServer(port: number, source: HealthSource): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
   const server = createServer(async (req, res) => {
@@ -31,6 +35,11 @@ export async function startHealthServer(port: number, source: HealthSource): Pro
       return json(h.status === 'ok' ? 200 : 503, h);
     }
     if (url.pathname === '/lines') return json(200, source.lines());
+    if (url.pathname === '/metrics' && source.metrics) {
+      const body = await source.metrics.metrics();
+      res.writeHead(200, { 'content-type': source.metrics.contentType });
+      return res.end(body);
+    }
     const audio = /^\/lines\/([^/]+)\/audio$/.exec(url.pathname);
     if (audio) {
       const sec = Math.max(1, Math.min(3600, Number(url.searchParams.get('sec') ?? 60) || 60));
@@ -40,7 +49,7 @@ export async function startHealthServer(port: number, source: HealthSource): Pro
       res.writeHead(200, { 'content-type': 'audio/wav', 'content-length': wav.length });
       return res.end(wav);
     }
-    return json(404, { error: 'not found', endpoints: ['/health', '/lines', '/lines/<name>/audio?sec=60'] });
+    return json(404, { error: 'not found', endpoints: ['/health', '/lines', '/lines/<name>/audio?sec=60', '/metrics'] });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

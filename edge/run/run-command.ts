@@ -10,6 +10,7 @@ import { resolveLines } from '../../provisioning/lines.js';
 import { loadRules } from '../rules/setup.js';
 import { demoConfig, EmbeddedBroker, watchBroker } from './demo.js';
 import type { LiveCallRef } from './line.js';
+import { SystemdNotifier, watchdogFromEnv } from './systemd-notify.js';
 
 export interface RunOptions {
   config?: string;
@@ -107,6 +108,10 @@ export async function runCommand(opts: RunOptions, out: (s: string) => void): Pr
   const restartedAfter = takePreviousExit(exitNote);
   if (restartedAfter) log.warn({ previousExit: restartedAfter }, `restarted after the previous process exited on: ${restartedAfter.reason}`);
   installLastResort(log, exitNote);
+  // Under systemd (Type=notify): pings from the start, since loading models and opening lines takes a while.
+  const systemd = SystemdNotifier.fromEnv(log);
+  const watchdog = watchdogFromEnv(process.env);
+  if (systemd && watchdog) systemd.startWatchdog(watchdog);
   const daemon = await Daemon.start(config, {
     restartedAfter,
     log,
@@ -115,13 +120,16 @@ export async function runCommand(opts: RunOptions, out: (s: string) => void): Pr
     onAlert: printLocally ? (a) => out(`${formatAlert(a)}\n`) : undefined,
   });
   if (daemon.healthPort) log.info({ url: `http://127.0.0.1:${daemon.healthPort}/health` }, 'health endpoint');
+  systemd?.notify(`READY=1\nSTATUS=${daemon.lineNames.length} line(s) running`);
 
   const signalled = new Promise<string>((resolve) => {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve(sig));
   });
   const why = await Promise.race([signalled, opts.demo && !opts.loop ? daemon.linesDone().then(() => 'done') : new Promise<string>(() => {})]);
   log.info({ why }, 'stopping');
+  systemd?.notify('STOPPING=1');
   const { waiting } = await daemon.stop(opts.drainSec ?? 5);
+  systemd?.close();
   const statuses = daemon.lineStatuses();
   const calls = statuses.reduce((s, l) => s + l.counters.calls, 0);
   const alerts = statuses.reduce((s, l) => s + l.counters.alerts, 0);

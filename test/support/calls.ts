@@ -3,11 +3,14 @@
 // the audio instead of running TTS again.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import wavefile from 'wavefile';
+import { readWav as readCallWav } from '../../device/wav.js';
+import { PIPELINE_RATE } from '../../edge/analysis/pipeline.js';
 import {
   GENERATOR_VERSION,
   outputPaths,
@@ -92,4 +95,15 @@ export function idleSpans(truth: CallTruth, speaker: Speaker): Array<[number, nu
   }
   if (truth.durationSec > t) spans.push([t, truth.durationSec]);
   return spans;
+}
+
+/** The first `sec` seconds of the bundled invest call as a 16 kHz stereo WAV in `dir`: the agent's "guaranteed return" (a critical alert) is at 0:07.9. */
+export async function demoCallOpening(dir: string, sec: number): Promise<string> {
+  const wav = await readCallWav(path.join(REPO, 'demo', 'demo-invest-en.wav'), PIPELINE_RATE);
+  const toInt = (x: Float32Array) => Int16Array.from(x.subarray(0, sec * PIPELINE_RATE), (v) => Math.round(Math.max(-1, Math.min(1, v)) * 32767));
+  const out = new wavefile.WaveFile();
+  out.fromScratch(2, PIPELINE_RATE, '16', wav.channels.map(toInt));
+  const file = path.join(dir, 'short.wav');
+  writeFileSync(file, out.toBuffer());
+  return file;
 }
