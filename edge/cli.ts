@@ -19,6 +19,7 @@ import { IndexFileError, runSearch } from './search/search-command.js';
 import { QuerySyntaxError } from './search/query.js';
 import { StoreOpenError } from '../central/store/store.js';
 import { registerCentralCommands } from '../central/central-command.js';
+import { registerProvisionCommands } from '../provisioning/provision-command.js';
 import { startDemoCentre } from '../central/demo-centre.js';
 import { CentralUsageError } from '../central/central.js';
 import { loadRules } from './rules/setup.js';
@@ -150,6 +151,7 @@ models
   });
 
 registerCentralCommands(program);
+registerProvisionCommands(program);
 
 program
   .command('run')

@@ -7,6 +7,8 @@ import { dirname } from 'node:path';
 import { exitNoteFile, installLastResort, takePreviousExit } from '../last-resort.js';
 import { CallStateInputs } from './call-state-inputs.js';
 import { resolveLines } from '../../provisioning/lines.js';
+import { checkBoxIdentity } from '../../provisioning/identity.js';
+import { boxId } from '../uplink/uplink.js';
 import { loadRules } from '../rules/setup.js';
 import { demoConfig, EmbeddedBroker, watchBroker } from './demo.js';
 import type { LiveCallRef } from './line.js';
@@ -44,6 +46,7 @@ export function formatAlert(a: Alert & { callId: string; line?: Partial<LiveCall
 
 /** `earshot run --check`: everything an installer can get wrong, found before the box goes live. */
 function checkConfig(config: EarshotConfig, file: string, out: (s: string) => void): number {
+  if (config.uplink.enabled) checkBoxIdentity(config.uplink, boxId(config.uplink));
   const lines = resolveLines(config, file);
   if (lines.length === 0) throw new ConfigError(file, 'no lines configured: add a lines: section (see docs/run.md)');
   // Compiles every PBX and hook pattern (nothing is opened until start()).

@@ -25,6 +25,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
+import { checkBoxIdentity } from '../../provisioning/identity.js';
 import type { Logger } from 'pino';
 import { DiskFullError, Outbox, OutboxFullError, type OutboxStats, type RecordKind } from '../outbox/outbox.js';
 import { NotConnectedError, PublishRefusedError, type MessageMeta, type Transport } from './transport.js';
@@ -519,6 +520,7 @@ export function startUplink(
   const u = config.uplink;
   const log = options.log ?? defaultLog;
   const box = boxId(u);
+  if (options.connect !== false) checkBoxIdentity(u, box);
   const topics = new Topics(u.prefix, u.site, box);
   const outbox = new Outbox(config.outbox.path, { quotaBytes: config.outbox.quotaMB * 2 ** 20, statusReserveBytes: config.outbox.statusReserveMB * 2 ** 20 });
   const transport = new MqttTransport({
