@@ -1,7 +1,7 @@
 /**
  * Enrolment's last step: connect to the broker with the box's certificate (mutual TLS) as the agent will,
- * and subscribe to the box's own ack topic, which the shipped ACL grants only to the box of that CN. A
- * refusal names the file to fix: the broker CA, the box certificate, or the broker URL.
+ * subscribe to the box's own ack topic and publish its availability, which the shipped ACL grants only to
+ * the box of that CN. A refusal names the file to fix: the broker CA, the box certificate, or the broker URL.
  */
 import mqtt from 'mqtt';
 import { describeConnectError } from '../edge/uplink/mqtt-transport.js';
@@ -15,6 +15,8 @@ export interface BrokerCheck {
   key: Buffer;
   /** the topic the box must be allowed to read (its ack topic) */
   ackTopic: string;
+  /** the topic the box must be allowed to write (its availability) */
+  availabilityTopic: string;
   timeoutSec: number;
 }
 
@@ -64,6 +66,14 @@ export async function checkBroker(c: BrokerCheck): Promise<void> {
     const granted = await client.subscribeAsync(c.ackTopic, { qos: 1 });
     if (granted.some((g) => g.qos >= 0x80)) {
       throw new ProvisionError(c.cert.file, `the broker accepts this certificate but does not let the box read ${c.ackTopic} (reason code 0x${granted[0].qos.toString(16)}): its ACL must grant the certificate's CN its own topics (docs/install.md, "Broker access control")`);
+    }
+    // mosquitto 2.0 grants any subscription and filters at delivery, so only a publish shows its ACL at work.
+    // "offline", retained, is the truth until the agent starts and says "online" (it is the agent's Last Will too).
+    try {
+      await client.publishAsync(c.availabilityTopic, 'offline', { qos: 1, retain: true });
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      throw new ProvisionError(c.cert.file, `the broker accepts this certificate but refuses the box's publish to ${c.availabilityTopic} (${(err as Error).message}${typeof code === 'number' ? `, reason code 0x${code.toString(16)}` : ''}): its ACL must grant the certificate's CN its own topics (docs/install.md, "Broker access control")`);
     }
   } finally {
     client.removeAllListeners('close');

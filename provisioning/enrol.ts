@@ -180,6 +180,7 @@ export async function provision(o: ProvisionOptions): Promise<'requested' | 'enr
     cert: { file: o.cert, pem: certPem },
     key: keyPem,
     ackTopic: new Topics(prefix, o.site, o.box).ack,
+    availabilityTopic: new Topics(prefix, o.site, o.box).availability,
     timeoutSec: o.timeoutSec,
   });
 
