@@ -15,6 +15,8 @@ import { issueCertificate } from '../provisioning/pki.js';
 import { provision, type ProvisionOptions } from '../provisioning/enrol.js';
 import { caInit, caIssue, caSign } from '../provisioning/ca.js';
 import { ProvisionError } from '../provisioning/identity.js';
+import { resolveConfig } from '../provisioning/config.js';
+import { startUplink } from '../edge/uplink/uplink.js';
 import { freePort } from '../hw-tests/helpers/broker-process.js';
 
 /** Every file under `dir` with its mode and a digest of its content: what "nothing changed" compares. */
@@ -148,8 +150,14 @@ t.test('bad input: one line naming the file, exit 2, nothing changed', async (t)
 t.test("the agent refuses a config whose box id is not its certificate's CN", async (t) => {
   const cfg = join(dir, 'mismatch.yml');
   writeFileSync(cfg, ['uplink:', '  enabled: true', '  broker: mqtts://127.0.0.1:8883', '  site: s1', '  box: box-8', '  tls:', `    cert: ${join(dir, 'box-7.crt')}`, `    key: ${join(box, 'tls', 'box.key')}`, ''].join('\n'));
-  const r = await runCli(['run', '--check', '--config', cfg]);
-  t.equal(r.code, 2);
-  t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
-  t.match(r.stderr, /box-7\.crt: certificate is for box "box-7" \(its CN\), but the config says uplink\.box "box-8"/);
+  for (const args of [['run', '--check', '--config', cfg], ['run', '--config', cfg]]) {
+    const r = await runCli(args);
+    t.equal(r.code, 2, `earshot ${args.join(' ')}: exit 2`);
+    t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+    t.match(r.stderr, /box-7\.crt: certificate is for box "box-7" \(its CN\), but the config says uplink\.box "box-8"/);
+  }
+  // The uplink itself (earshot analyze --publish, the daemon) refuses before it opens the outbox or connects.
+  const config = resolveConfig({ outbox: { path: join(dir, 'never.sqlite') }, uplink: { broker: 'mqtts://127.0.0.1:8883', site: 's1', box: 'box-8', tls: { cert: join(dir, 'box-7.crt'), key: join(box, 'tls', 'box.key') } } });
+  t.throws(() => startUplink(config), { name: 'ProvisionError', message: /certificate is for box "box-7"/ });
+  t.notOk(existsSync(join(dir, 'never.sqlite')), 'no outbox opened');
 });

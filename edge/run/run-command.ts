@@ -46,7 +46,6 @@ export function formatAlert(a: Alert & { callId: string; line?: Partial<LiveCall
 
 /** `earshot run --check`: everything an installer can get wrong, found before the box goes live. */
 function checkConfig(config: EarshotConfig, file: string, out: (s: string) => void): number {
-  if (config.uplink.enabled) checkBoxIdentity(config.uplink, boxId(config.uplink));
   const lines = resolveLines(config, file);
   if (lines.length === 0) throw new ConfigError(file, 'no lines configured: add a lines: section (see docs/run.md)');
   // Compiles every PBX and hook pattern (nothing is opened until start()).
@@ -71,6 +70,8 @@ export async function runCommand(opts: RunOptions, out: (s: string) => void): Pr
   if (opts.models) config.models.root = opts.models;
   if (opts.broker) config.uplink.broker = opts.broker;
   if (opts.healthPort !== undefined) config.run.healthPort = opts.healthPort;
+  // Before anything starts: a box configured as another box would publish where the broker's ACL refuses it.
+  if (config.uplink.enabled) checkBoxIdentity(config.uplink, boxId(config.uplink));
   if (opts.check) return checkConfig(config, file, out);
   logToStdout(opts.demo ? (process.env.EARSHOT_LOG_LEVEL ?? 'warn') : undefined);
 
