@@ -10,7 +10,7 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../edge/disk.js';
 import { checkBoxId, checkValidity, ProvisionError, readCertificate, readPrivateKey, ROLE_NAMES } from './identity.js';
-import { createCa, issueCertificate, newPrivateKeyPem, readCertificateRequest, requestPublicKey, type CertRole } from './pki.js';
+import { createCa, issueCertificate, newPrivateKeyPem, notP256, readCertificateRequest, requestPublicKey, type CertRole } from './pki.js';
 
 export const CA_ROLES: CertRole[] = ['box', 'ingest', 'centre', 'server'];
 
@@ -34,6 +34,8 @@ async function loadCa(dir: string, now: Date): Promise<{ certPem: string; key: K
   checkValidity(cert, files.cert, now, 'CA certificate');
   const key = readPrivateKey(files.key);
   if (!cert.checkPrivateKey(key)) throw new ProvisionError(files.key, `not the key of ${files.cert}`);
+  const problem = notP256(key);
+  if (problem) throw new ProvisionError(files.key, problem);
   return { certPem: await readFile(files.cert, 'utf8'), key };
 }
 

@@ -17,7 +17,7 @@ import { writeFileAtomic } from '../edge/disk.js';
 import { Topics } from '../edge/uplink/topics.js';
 import { resolveConfig, readYaml, YamlError, ConfigError } from './config.js';
 import { checkBoxId, checkValidity, commonName, ProvisionError, readCertificate, readPrivateKey } from './identity.js';
-import { certificateRequestPem, newPrivateKeyPem } from './pki.js';
+import { certificateRequestPem, newPrivateKeyPem, notP256 } from './pki.js';
 import { checkBroker } from './broker-check.js';
 
 export interface ProvisionOptions {
@@ -131,6 +131,8 @@ export async function provision(o: ProvisionOptions): Promise<'requested' | 'enr
     let key;
     if (existsSync(files.key)) {
       key = readPrivateKey(files.key); // made by an earlier run: a new request for the same key
+      const problem = notP256(key);
+      if (problem) throw new ProvisionError(files.key, problem);
     } else {
       mkdirSync(dirname(files.key), { recursive: true, mode: 0o700 });
       const pem = newPrivateKeyPem();

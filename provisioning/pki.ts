@@ -23,10 +23,15 @@ export function newPrivateKeyPem(): string {
   return privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
 }
 
+/** Why this key cannot sign here (null: it can): requests and certificates are made with EC P-256 keys only. */
+export function notP256(key: KeyObject): string | null {
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return null;
+  return `an EC P-256 key is needed to sign here (this one is ${key.asymmetricKeyType}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''}); the openssl recipe in docs/install.md signs with any key`;
+}
+
 async function signingKey(key: KeyObject): Promise<CryptoKey> {
-  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-    throw new Error(`an EC P-256 key is needed (this one is ${key.asymmetricKeyType}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''})`);
-  }
+  const problem = notP256(key);
+  if (problem) throw new Error(problem);
   // Imported through DER: the same path takes openssl's "EC PRIVATE KEY" files and our PKCS#8 ones.
   return webcrypto.subtle.importKey('pkcs8', key.export({ format: 'der', type: 'pkcs8' }), EC, false, ['sign']) as Promise<CryptoKey>;
 }

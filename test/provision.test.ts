@@ -8,6 +8,7 @@
  */
 import t from 'tap';
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from './helpers/cli.js';
@@ -83,6 +84,12 @@ t.test('the site CA signs the box request as a client certificate with its CN', 
   writeFileSync(join(dir, 'garbled.csr'), '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n');
   await refused('a garbled request', caSign({ dir: ca, csr: join(dir, 'garbled.csr'), role: 'box', days: 30, print: quiet }), /garbled\.csr: garbled certificate request/);
   await refused('a second CA over the first', caInit({ dir: ca, name: 'again', days: 30, out: quiet }), /ca\.key: exists/);
+  // A site CA made with openssl's default RSA key: named, with the way out.
+  const rsa = join(dir, 'rsa-ca');
+  execFileSync('mkdir', ['-p', rsa]);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(rsa, 'ca.key'), '-out', join(rsa, 'ca.crt'), '-days', '2', '-subj', '/CN=rsa'], { stdio: 'ignore' });
+  chmodSync(join(rsa, 'ca.key'), 0o600);
+  await refused('an RSA CA key', caSign({ dir: rsa, csr: join(box, 'tls', 'box.csr'), role: 'box', days: 30, out: join(dir, 'x.crt'), print: quiet }), /rsa-ca\/ca\.key: an EC P-256 key is needed to sign here \(this one is rsa\); the openssl recipe/);
   t.notOk(existsSync(join(dir, 'x.crt')) || existsSync(join(dir, 'x')), 'nothing written for the refused ones');
 });
 
