@@ -15,6 +15,8 @@ import { memoryLog, sleep, tempDir, waitFor } from './helpers/uplink.js';
 import { startIngest } from '../central/ingest.js';
 import { startUplink } from '../edge/uplink/uplink.js';
 import { defaultConfig, loadConfigFile } from '../provisioning/config.js';
+import { caInit, caIssue, caSign } from '../provisioning/ca.js';
+import { provision } from '../provisioning/enrol.js';
 
 const dir = tempDir('provision');
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,15 +26,14 @@ const box = join(dir, 'box');
 const config = join(box, 'earshot.yml');
 let broker: TemplateBroker;
 
-async function cli(args: string[]): Promise<void> {
-  const r = await runCli(args);
-  if (r.code !== 0) throw new Error(`earshot ${args.join(' ')}: ${r.stderr}`);
-}
+const quiet = () => {};
 
+// The CA's steps in this process (the CLI takes a dozen seconds to start on a loaded machine; test/provision.test.ts
+// runs them through it); the box's steps through the CLI, as an installer runs them.
 t.before(async () => {
-  await cli(['provision', 'ca', 'init', '--ca-dir', ca]);
-  await cli(['provision', 'ca', 'issue', '--ca-dir', ca, '--role', 'server', '--host', '127.0.0.1', '--host', 'localhost', '--out-dir', certs]);
-  await cli(['provision', 'ca', 'issue', '--ca-dir', ca, '--role', 'ingest', '--out-dir', certs]);
+  await caInit({ dir: ca, name: 'Test site CA', days: 30, out: quiet });
+  await caIssue({ dir: ca, role: 'server', cn: '127.0.0.1', hosts: ['127.0.0.1', 'localhost'], days: 30, outDir: certs, print: quiet });
+  await caIssue({ dir: ca, role: 'ingest', days: 30, outDir: certs, print: quiet });
   broker = await TemplateBroker.start({ ca: join(ca, 'ca.crt'), cert: join(certs, '127.0.0.1.crt'), key: join(certs, '127.0.0.1.key') });
 });
 t.teardown(() => broker?.dispose());
@@ -42,10 +43,10 @@ const enrol = (extra: string[]) => ['provision', '--site', 's1', '--floor', '3F'
 t.test('a bare box, enrolled and connected', async (t) => {
   const first = await runCli(enrol([]));
   t.equal(first.code, 0, first.stderr);
-  await cli(['provision', 'ca', 'sign', join(box, 'tls', 'box.csr'), '--ca-dir', ca, '--out', join(dir, 'box-7.crt')]);
+  await caSign({ dir: ca, csr: join(box, 'tls', 'box.csr'), role: 'box', days: 30, out: join(dir, 'box-7.crt'), print: quiet });
 
   // A CA the broker's certificate does not chain to.
-  await cli(['provision', 'ca', 'init', '--ca-dir', join(dir, 'other-ca')]);
+  await caInit({ dir: join(dir, 'other-ca'), name: 'Another CA', days: 30, out: quiet });
   const wrongCa = await runCli(enrol(['--cert', join(dir, 'box-7.crt'), '--broker-ca', join(dir, 'other-ca', 'ca.crt')]));
   t.equal(wrongCa.code, 2);
   t.equal(wrongCa.stderr.trim().split('\n').length, 1, 'one line');
@@ -79,9 +80,8 @@ t.test('a bare box, enrolled and connected', async (t) => {
 
 t.test("a box the broker accepts but whose topics its ACL does not grant: told before anything is written", async (t) => {
   const other = join(dir, 'box-x');
-  const first = await runCli(['provision', '--site', 's1', '--box', 'box-x', '--broker', broker.url, '--broker-ca', join(ca, 'ca.crt'), '--dir', other, '--config', join(other, 'earshot.yml'), '--prefix', 'elsewhere']);
-  t.equal(first.code, 0, first.stderr);
-  await cli(['provision', 'ca', 'sign', join(other, 'tls', 'box.csr'), '--ca-dir', ca, '--out', join(dir, 'box-x.crt')]);
+  t.equal(await provision({ site: 's1', box: 'box-x', broker: broker.url, brokerCa: join(ca, 'ca.crt'), dir: other, config: join(other, 'earshot.yml'), prefix: 'elsewhere', timeoutSec: 10, out: quiet }), 'requested');
+  await caSign({ dir: ca, csr: join(other, 'tls', 'box.csr'), role: 'box', days: 30, out: join(dir, 'box-x.crt'), print: quiet });
   // --prefix elsewhere: the shipped ACL grants topics under "earshot/" only.
   const r = await runCli(['provision', '--site', 's1', '--box', 'box-x', '--broker', broker.url, '--broker-ca', join(ca, 'ca.crt'), '--dir', other, '--config', join(other, 'earshot.yml'), '--prefix', 'elsewhere', '--cert', join(dir, 'box-x.crt')]);
   t.equal(r.code, 2);
