@@ -17,6 +17,7 @@ import { installModel, rollbackModel } from '../models/install.js';
 import { runSearch } from './search/search-command.js';
 import { StoreOpenError } from '../central/store/store.js';
 import { registerCentralCommands } from '../central/central-command.js';
+import { registerProvisionCommands } from '../provisioning/provision-command.js';
 import { startDemoCentre } from '../central/demo-centre.js';
 import { loadRules } from './rules/setup.js';
 import { CallPublisher } from './publish.js';
@@ -161,6 +162,7 @@ models
 
 registerCentralCommands(program);
 registerKeyCommands(program);
+registerProvisionCommands(program);
 
 program
   .command('run')

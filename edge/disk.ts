@@ -66,14 +66,14 @@ export function asDiskFull(err: unknown, path: string): unknown {
  * rename is atomic), fsynced, renamed over `path`, then the directory fsynced so the rename itself survives
  * a power cut. On any failure the temporary file is removed and `path` is as it was. Keeps the mode of a
  * file it replaces (a config holding secrets stays private). Throws DiskFullError for a full disk, else
- * an Error naming the path.
+ * an Error naming the path. `mode`: the file's mode whatever it replaces (a private key: 0600 from its first byte).
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, options: { mode?: number } = {}): Promise<void> {
   const tmp = tempBeside(path);
-  const mode = await stat(path).then(
+  const mode = options.mode ?? (await stat(path).then(
     (s) => s.mode & 0o7777,
     () => NEW_FILE_MODE,
-  );
+  ));
   try {
     const fh = await open(tmp, 'wx', mode);
     try {

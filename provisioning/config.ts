@@ -116,6 +116,8 @@ export interface UplinkConfig {
   broker: string;
   prefix: string;
   site: string;
+  /** the floor within the site (enrolment); not a topic level */
+  floor: string;
   /** empty: the host name */
   box: string;
   protocol: MqttProtocolSetting;

@@ -7,6 +7,8 @@ import { dirname } from 'node:path';
 import { exitNoteFile, installLastResort, takePreviousExit } from '../last-resort.js';
 import { CallStateInputs } from './call-state-inputs.js';
 import { resolveLines } from '../../provisioning/lines.js';
+import { checkBoxIdentity } from '../../provisioning/identity.js';
+import { boxId } from '../uplink/start-uplink.js';
 import { loadRules } from '../rules/setup.js';
 import { demoConfig, EmbeddedBroker, watchBroker } from './demo.js';
 import type { LiveCallRef } from './line.js';
@@ -69,6 +71,8 @@ export async function runCommand(opts: RunOptions, out: (s: string) => void): Pr
   if (opts.models) config.models.root = opts.models;
   if (opts.broker) config.uplink.broker = opts.broker;
   if (opts.healthPort !== undefined) config.run.healthPort = opts.healthPort;
+  // Before anything starts: a box configured as another box would publish where the broker's ACL refuses it.
+  if (config.uplink.enabled) checkBoxIdentity(config.uplink, boxId(config.uplink));
   if (opts.check) return checkConfig(config, file, out);
   logToStdout(opts.demo ? (process.env.EARSHOT_LOG_LEVEL ?? 'warn') : undefined);
 

@@ -10,6 +10,7 @@ import { createTransport } from './transports.js';
 import { Uplink } from './uplink.js';
 import { maxPacketBytes } from './wire.js';
 import { loadBoxSigning } from './signed-wire.js';
+import { checkBoxIdentity } from '../../provisioning/identity.js';
 
 /** The box's identity on the broker: config uplink.box, or the host name. */
 export function boxId(config: UplinkConfig): string {
@@ -24,6 +25,7 @@ export function startUplink(
   const u = config.uplink;
   const log = options.log ?? defaultLog;
   const box = boxId(u);
+  if (options.connect !== false) checkBoxIdentity(u, box);
   // A key or centre key that cannot be used stops the start here, before the outbox is opened.
   const signing = loadBoxSigning(u.signing);
   const topics = new Topics(u.prefix, u.site, box);
