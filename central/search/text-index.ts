@@ -178,8 +178,9 @@ export async function fillTextIndex(sql: Sql, d: Dialect): Promise<number> {
   for (;;) {
     const rows = await sql.all<{ r?: number; box: string; call_id: string; index_json: string }>(
       sqlite
-        ? 'SELECT rowid AS r, box, call_id, index_json FROM calls WHERE rowid > ? ORDER BY rowid LIMIT 500'
-        : 'SELECT box, call_id, index_json FROM calls WHERE (box, call_id) > (?, ?) ORDER BY box, call_id LIMIT 500',
+        // the index as its record holds it: the calls row's copy is gone from migration 8 on
+        ? 'SELECT c.rowid AS r, c.box AS box, c.call_id AS call_id, x.payload AS index_json FROM calls c JOIN records x ON x.box = c.box AND x.seq = c.seq WHERE c.rowid > ? ORDER BY c.rowid LIMIT 500'
+        : 'SELECT c.box AS box, c.call_id AS call_id, x.payload AS index_json FROM calls c JOIN records x ON x.box = c.box AND x.seq = c.seq WHERE (c.box, c.call_id) > (?, ?) ORDER BY c.box, c.call_id LIMIT 500',
       after,
     );
     if (rows.length === 0) return n;
