@@ -5,7 +5,7 @@
  * commits per ack); the query figures are taken at checkpoints on the way up, so the report says at which
  * call count SQLite stops meeting the goals. Alert-to-browser latency is the `central-live` section.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +105,33 @@ export function callPageKind(t: CallTemplates, stored: () => number, total: numb
 }
 
 /**
+ * CPU seconds used so far by this process and by each process under it (mosquitto, PostgreSQL's server and
+ * backends), from /proc: what a record costs, whatever else the machine is doing (a shared machine's
+ * records/s say more about its load than about ingest).
+ */
+function cpuSeconds(): { self: number; children: number } {
+  const tick = 100; // USER_HZ on Linux
+  const stats = new Map<number, { ppid: number; sec: number }>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const text = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      stats.set(Number(d), { ppid: Number(f[1]), sec: (Number(f[11]) + Number(f[12])) / tick });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const under = (pid: number): boolean => {
+    for (let p = stats.get(pid)?.ppid; p !== undefined && p > 1; p = stats.get(p)?.ppid) if (p === process.pid) return true;
+    return false;
+  };
+  let children = 0;
+  for (const [pid, x] of stats) if (under(pid)) children += x.sec;
+  return { self: stats.get(process.pid)?.sec ?? 0, children };
+}
+
+/**
  * Records per second one ingest process stores when they come the real way: envelopes published with QoS 1
  * to a mosquitto on loopback, received by `earshot ingest`'s code (startIngest on `db`), stored in its
  * batches, acked. The publisher keeps at most WINDOW records outstanding (the broker queues 10,000 per
@@ -135,13 +162,17 @@ export async function mqttIngestRate(db: string, t: CallTemplates, from: number,
     const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'bench-boxes' });
     try {
       const t0 = performance.now();
+      const cpu0 = cpuSeconds();
       for (let i = 0; i < messages.length; i++) {
         if (i - done() >= WINDOW) await until('ingest to catch up', () => i - done() < WINDOW);
         void client.publishAsync(messages[i].topic, messages[i].payload, { qos: 1 });
       }
       await until('every record stored', () => done() >= n);
       const sec = (performance.now() - t0) / 1000;
-      const out = { records: n, stored: ingest.counters.stored, perSec: r(n / sec, 0), avgRecordKiB: r(bytes / n / 1024, 1) };
+      const cpu1 = cpuSeconds();
+      // ingest and the publishing boxes share this process (the payloads were encoded before the clock started)
+      const cpuMsPerRecord = { ingestAndPublisher: r(((cpu1.self - cpu0.self) * 1000) / n, 2), brokerAndDatabase: r(((cpu1.children - cpu0.children) * 1000) / n, 2) };
+      const out = { records: n, stored: ingest.counters.stored, perSec: r(n / sec, 0), cpuMsPerRecord, avgRecordKiB: r(bytes / n / 1024, 1) };
       process.stderr.write(`central bench: ingest into ${db.startsWith('postgres') ? 'PostgreSQL' : 'SQLite'} from record ${from}: ${JSON.stringify(out)}\n`);
       return out;
     } finally {
@@ -187,7 +218,8 @@ export async function centralBench(): Promise<Record<string, unknown>> {
   const total = Number(process.env.EARSHOT_BENCH_CENTRAL_CALLS ?? 1_000_000);
   const ingestN = Number(process.env.EARSHOT_BENCH_CENTRAL_INGEST ?? 20_000);
   const stores = (process.env.EARSHOT_BENCH_CENTRAL_STORES ?? 'sqlite,postgres').split(',');
-  const checkpoints = [...new Set([0.01, 0.1, 0.25, 0.5, 1].map((f) => Math.max(1, Math.round(total * f))))];
+  // 0 calls: the ingest measurement alone
+  const checkpoints = total === 0 ? [] : [...new Set([0.01, 0.1, 0.25, 0.5, 1].map((f) => Math.max(1, Math.round(total * f))))];
   const templates = await demoTemplates();
   const report: Record<string, unknown> = {
     calls: total,
@@ -207,14 +239,14 @@ export async function centralBench(): Promise<Record<string, unknown>> {
   try {
     if (stores.includes('sqlite')) {
       const file = join(dir, 'central.sqlite');
-      const ingestEmpty = await mqttIngestRate(join(dir, 'empty.sqlite'), templates, 0, ingestN, total);
+      const ingestEmpty = await mqttIngestRate(join(dir, 'empty.sqlite'), templates, 0, ingestN, total || ingestN);
       const sqlite = await openStore(file);
       const sizeOf = () => ['', '-wal'].reduce((a, s) => a + (statSync(file + s, { throwIfNoEntry: false })?.size ?? 0), 0);
       stored = 0;
       const points = await fill(sqlite, templates, total, checkpoints, extra, sizeOf, progress);
       await sqlite.close();
       // the next records of the floor, beyond the year, into the filled store
-      const ingestFilled = await mqttIngestRate(file, templates, total, ingestN, total);
+      const ingestFilled = total === 0 ? null : await mqttIngestRate(file, templates, total, ingestN, total);
       const failing = points.find((p) => !meets(p));
       report.sqlite = { ingestEmpty, ingestFilled, points, stopsMeetingGoalsAt: failing ? failing.calls : null, loadAverageAtEnd: os.loadavg().map((x) => r(x, 2)) };
     }
@@ -226,7 +258,7 @@ export async function centralBench(): Promise<Record<string, unknown>> {
     else {
       const pg = await Postgres.start();
       try {
-        const ingestEmpty = await mqttIngestRate(await pg.createDatabase('empty'), templates, 0, ingestN, total);
+        const ingestEmpty = await mqttIngestRate(await pg.createDatabase('empty'), templates, 0, ingestN, total || ingestN);
         const url = await pg.createDatabase('bench');
         const store = await openStore(url);
         const db = url.slice(url.lastIndexOf('/') + 1);
@@ -241,7 +273,7 @@ export async function centralBench(): Promise<Record<string, unknown>> {
         const pgPoints = await fill(store, templates, total, checkpoints, extraWithSize, () => size, progress);
         for (const p of pgPoints) for (const k of Object.keys(p)) if (k.startsWith('_size')) delete p[k];
         await store.close();
-        const ingestFilled = await mqttIngestRate(url, templates, total, ingestN, total);
+        const ingestFilled = total === 0 ? null : await mqttIngestRate(url, templates, total, ingestN, total);
         const failing = pgPoints.find((p) => !meets(p));
         report.postgres = { ingestEmpty, ingestFilled, points: pgPoints, stopsMeetingGoalsAt: failing ? failing.calls : null, loadAverageAtEnd: os.loadavg().map((x) => r(x, 2)) };
       } finally {
