@@ -312,9 +312,9 @@ function bulkSuite(t: Test, open: () => Promise<SqlStore>) {
     // One statement: the store's own projection would take minutes for this many on PostgreSQL.
     await store.db.run(
       `WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-       INSERT INTO calls (box, call_id, site, seq, line, agent, started_at, ended_at, duration_sec, language, talk_ratio, longest_silence_sec, overtalk_count, overtalk_sec, agitated, alert_count, index_json)
+       INSERT INTO calls (box, call_id, site, seq, line, agent, started_at, ended_at, duration_sec, language, talk_ratio, longest_silence_sec, overtalk_count, overtalk_sec, agitated, alert_count)
        SELECT 'bx', 'k' || i, 'bulk', i, 'desk', 'A', '2026-01-01T00:00:00.000Z', '2026-01-01T00:01:00.000Z', i % 100, 'en', 0.5,
-              CASE WHEN i % 10 = 0 THEN NULL ELSE i % 7 END, 0, 0, 0, i % 4, '{}' FROM n`,
+              CASE WHEN i % 10 = 0 THEN NULL ELSE i % 7 END, 0, 0, 0, i % 4 FROM n`,
       [total],
     );
     await store.db.exec('ANALYZE');

@@ -107,7 +107,9 @@ function storeSuite(t: Test, open: () => Promise<Store>, raw: (store: Store, sql
     const alerts = await store.alertsFor('b1', 'demo-call');
     t.same(alerts.map((a) => a.alertId), index.alerts.map((a) => a.id), 'the index\'s alerts are rows');
     t.match(alerts[0], { rule: index.alerts[0].rule, severity: index.alerts[0].severity, channel: index.alerts[0].channel, start: index.alerts[0].start, end: index.alerts[0].end, raisedAt: index.alerts[0].raisedAt, revision: index.alerts[0].revision ?? 1, evidence: index.alerts[0].evidence });
-    t.same(JSON.parse((await raw(store, "SELECT index_json FROM calls WHERE call_id = 'demo-call'") as { index_json: string }[])[0].index_json), index, 'the index is kept whole');
+    t.same(JSON.parse((await raw(store, "SELECT payload FROM records WHERE box = 'b1' AND seq = 1") as { payload: string }[])[0].payload), index, 'the index is kept whole, as its record');
+    const [callRow] = (await raw(store, "SELECT * FROM calls WHERE call_id = 'demo-call'")) as Record<string, unknown>[];
+    t.notOk(Object.values(callRow).some((v) => typeof v === 'string' && v.includes('"utterances"')), 'and only there: the calls row holds no second copy of it');
     t.same(await store.callIndex('b1', 'demo-call'), index, 'callIndex gives the stored index, parsed');
     t.equal(await store.callIndex('b1', 'no-such-call'), null, 'an unknown call has no index');
     t.equal(await store.callIndex('b2', 'demo-call'), null, 'a call id is looked up within its box');
@@ -200,6 +202,27 @@ function storeSuite(t: Test, open: () => Promise<Store>, raw: (store: Store, sql
     t.equal((await store.alertsFor('box-0', 'c1'))[0].evidence, 'evidence of revision 3', 'an equal revision does not replace');
     await store.storeBatch([rec('box-0', 11, 'index', { ...demoIndex, callId: 'c1', alerts: [{ ...base, revision: 2 }] })], 'open');
     t.equal((await store.alertsFor('box-0', 'c1'))[0].revision, 3, 'an index holding an older revision does not lower it');
+  });
+
+  t.test('one batch holding several records of a call, an alert\'s revisions and a record twice: as if stored one by one', async (t) => {
+    const store = await open();
+    t.teardown(() => store.close());
+    const base = demoIndex.alerts[0];
+    const alert = (n: number, evidence = `evidence of revision ${n}`) => ({ ...base, callId: 'c1', revision: n, evidence });
+    const index = (durationSec: number, revision: number) => ({ ...demoIndex, callId: 'c1', durationSec, alerts: [alert(revision)] });
+    // ingest's batches are in arrival order, not seq order: the newest index (seq 4) comes before an older one
+    const result = await store.storeBatch(
+      [rec('b1', 4, 'index', index(40, 2)), rec('b1', 1, 'alert', alert(3)), rec('b1', 2, 'index', index(20, 1)), rec('b1', 5, 'alert', alert(3, 'same revision, later record')), rec('b1', 1, 'alert', alert(3))],
+      'open',
+    );
+    t.same(result, { stored: 4, duplicates: 1, heldApart: 0 }, 'the record sent twice is stored once and counted a duplicate');
+    t.match(await store.getCall('b1', 'c1'), { seq: 4, durationSec: 40 }, 'the call is its highest-seq index');
+    t.match(await store.callIndex('b1', 'c1'), { durationSec: 40 }, 'and its index is that one');
+    const [row] = await store.alertsFor('b1', 'c1');
+    t.match(row, { revision: 3, evidence: 'evidence of revision 3', seq: 1 }, 'the alert at its highest revision, from the first record holding it');
+    const again = await store.storeBatch([rec('b1', 2, 'index', index(20, 1)), rec('b1', 3, 'index', index(30, 1))], 'open');
+    t.same(again, { stored: 1, duplicates: 1, heldApart: 0 });
+    t.match(await store.getCall('b1', 'c1'), { seq: 4, durationSec: 40 }, 'an older index stored later does not replace the call');
   });
 
   t.test('box state: the latest availability, status and stats', async (t) => {

@@ -3,7 +3,6 @@
  * ingest's transaction, sql-store.ts): each alert's score (score.ts) and the call's talk and silence time.
  * Read at query time instead, a day's figures or a queue order would parse thousands of indexes.
  */
-import type { Sql } from '../store/sql-store.js';
 import { alertScore, type ScoredAlert } from './score.js';
 
 type Obj = Record<string, unknown>;
@@ -21,13 +20,11 @@ export function talkAndSilence(index: Obj): { talkSec: number | null; silenceSec
 }
 
 /**
- * Called after the call row and its alerts were upserted from index record `seq`. Does nothing when that
- * index did not become the call's (an older one arriving late): the figures stay those of the newer index.
+ * The score of each alert of `index` (by alert id) in that index, for the alerts rows of a call whose index
+ * it became (sql-store.ts writes them after the call row and its alerts were upserted).
  */
-export async function deriveFromIndex(sql: Sql, box: string, callId: string, seq: number, index: Obj): Promise<void> {
-  const { talkSec, silenceSec } = talkAndSilence(index);
-  const current = await sql.run('UPDATE calls SET talk_sec = ?, silence_sec = ? WHERE box = ? AND call_id = ? AND seq = ?', [talkSec, silenceSec, box, callId, seq]);
-  if (current === 0) return;
+export function alertScores(index: Obj): { alertId: string; scored: ScoredAlert | null }[] {
+  const out: { alertId: string; scored: ScoredAlert | null }[] = [];
   for (const alert of Array.isArray(index.alerts) ? index.alerts : []) {
     const id = (alert as Obj | null)?.id;
     if (typeof id !== 'string') continue;
@@ -38,6 +35,7 @@ export async function deriveFromIndex(sql: Sql, box: string, callId: string, seq
       // A shape no guard foresaw must not roll back the batch (ingest would never ack it): no score.
       scored = null;
     }
-    await sql.run('UPDATE alerts SET score = ?, score_kind = ? WHERE box = ? AND call_id = ? AND alert_id = ?', [scored?.score ?? null, scored?.kind ?? null, box, callId, id]);
+    out.push({ alertId: id, scored });
   }
+  return out;
 }

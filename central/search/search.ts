@@ -334,7 +334,8 @@ class Candidates {
   private async rows(keys: Keyset[]): Promise<Row[]> {
     if (keys.length === 0) return [];
     const rows = await this.store.db.all<Row>(
-      `SELECT ${CALL_COLUMNS}, index_json FROM calls WHERE (box, call_id) IN (VALUES ${keys.map(() => '(?, ?)').join(', ')})`,
+      // the index is its record's payload (migration 9)
+      `SELECT ${CALL_COLUMNS}, (SELECT payload FROM records r WHERE r.box = calls.box AND r.seq = calls.seq) AS index_json FROM calls WHERE (box, call_id) IN (VALUES ${keys.map(() => '(?, ?)').join(', ')})`,
       keys.flatMap(([, box, callId]) => [box, callId]),
     );
     const byKey = new Map(rows.map((r) => [`${r.box}\n${r.call_id}`, r]));

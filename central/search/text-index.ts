@@ -5,7 +5,7 @@
  * by the evaluator's own functions (`searchableTokens`, `termPattern`), so that the index can only ever find
  * more calls than `matchCall`, never fewer.
  *
- * SQLite: an FTS5 table without content (the index only; the text is the call's index_json), keyed by a
+ * SQLite: an FTS5 table without content (the index only; the text is the call's index, its record's payload), keyed by a
  * number of our own per call (`calls.text_id`; the calls table's implicit rowid VACUUM may renumber).
  * PostgreSQL: a tsvector per call with a GIN index, built
  * from our lexemes as they are (no parser, no stemming), with each pair of adjacent tokens as a lexeme of its
@@ -15,6 +15,7 @@
 import { searchableTokens, type SearchableIndex, type TokenRun } from '../../edge/search/query.js';
 import type { Dialect } from '../store/migrations.js';
 import type { Sql } from '../store/sql-store.js';
+import { many } from '../store/bulk.js';
 
 export type Side = 'agent' | 'customer';
 export type Kind = TokenRun['kind'];
@@ -97,7 +98,7 @@ export function tsvectorText(lexemes: string[], pairs: Iterable<string>): string
 export function textIndexDdl(d: Dialect): string {
   if (d.name === 'sqlite') {
     return `
-      -- contentless: the text is the call's index_json already; contentless_delete lets a call's lexemes be replaced
+      -- contentless: the text is the call's index already; contentless_delete lets a call's lexemes be replaced
       CREATE VIRTUAL TABLE call_text USING fts5(lexemes, content='', contentless_delete=1, tokenize='ascii');
       -- the call's row in call_text, numbered as calls first have words; the index also finds the calls the
       -- text index names, and filters and sorts them by site and time, without reading their rows (a calls
@@ -147,6 +148,26 @@ export async function indexCallText(sql: Sql, d: Dialect, box: string, callId: s
 }
 
 /**
+ * indexCallText for the calls an ingest batch projected. On PostgreSQL in two multi-row statements (a
+ * statement per call is a round trip per call); SQLite's FTS5 rows are numbered per call, one by one.
+ */
+export async function indexCallsText(sql: Sql, d: Dialect, calls: { box: string; callId: string; index: unknown }[]): Promise<void> {
+  if (d.name !== 'postgres') {
+    for (const c of calls) await indexCallText(sql, d, c.box, c.callId, c.index);
+    return;
+  }
+  const empty: unknown[][] = [];
+  const full: unknown[][] = [];
+  for (const c of calls) {
+    const { lexemes, pairs } = callLexemes(c.index, true);
+    if (lexemes.length === 0) empty.push([c.box, c.callId]);
+    else full.push([c.box, c.callId, tsvectorText(lexemes, pairs)]);
+  }
+  await many(sql, empty, '(?, ?)', (v) => `DELETE FROM call_text WHERE (box, call_id) IN (VALUES ${v})`);
+  await many(sql, full, '(?, ?, ?::tsvector)', (v) => `INSERT INTO call_text (box, call_id, lexemes) VALUES ${v} ON CONFLICT (box, call_id) DO UPDATE SET lexemes = excluded.lexemes`);
+}
+
+/**
  * Migration 4's second half: the calls already stored, indexed in pages (a large store is not read into
  * memory at once); on SQLite in the order they were stored, so that numbers follow arrival as they will.
  */
@@ -157,8 +178,9 @@ export async function fillTextIndex(sql: Sql, d: Dialect): Promise<number> {
   for (;;) {
     const rows = await sql.all<{ r?: number; box: string; call_id: string; index_json: string }>(
       sqlite
-        ? 'SELECT rowid AS r, box, call_id, index_json FROM calls WHERE rowid > ? ORDER BY rowid LIMIT 500'
-        : 'SELECT box, call_id, index_json FROM calls WHERE (box, call_id) > (?, ?) ORDER BY box, call_id LIMIT 500',
+        // the index as its record holds it: the calls row's copy is gone from migration 9 on
+        ? 'SELECT c.rowid AS r, c.box AS box, c.call_id AS call_id, x.payload AS index_json FROM calls c JOIN records x ON x.box = c.box AND x.seq = c.seq WHERE c.rowid > ? ORDER BY c.rowid LIMIT 500'
+        : 'SELECT c.box AS box, c.call_id AS call_id, x.payload AS index_json FROM calls c JOIN records x ON x.box = c.box AND x.seq = c.seq WHERE (c.box, c.call_id) > (?, ?) ORDER BY c.box, c.call_id LIMIT 500',
       after,
     );
     if (rows.length === 0) return n;

@@ -287,6 +287,23 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'box signing keys',
     sql: () => `ALTER TABLE boxes ADD COLUMN public_key TEXT;`,
   },
+  {
+    version: 9,
+    // The whole index was kept twice, as the record's payload and as calls.index_json: about half of what a
+    // call cost on disk. A call's index is now read from its record, (box, seq) being the records' key.
+    // SQLite rewrites the calls table for this (once; the freed pages are reused, VACUUM returns them);
+    // PostgreSQL only marks the column dropped. There, payloads written from now on are compressed with
+    // lz4 (cheaper for ingest than the default pglz), when the server was built with it (Debian's is).
+    name: 'the index held once: in records',
+    sql: (d) =>
+      d.name === 'sqlite'
+        ? 'ALTER TABLE calls DROP COLUMN index_json;'
+        : `ALTER TABLE calls DROP COLUMN index_json;
+      DO $$ BEGIN
+        ALTER TABLE records ALTER COLUMN payload SET COMPRESSION lz4;
+      EXCEPTION WHEN feature_not_supported THEN NULL;
+      END $$;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -5,7 +5,8 @@
  */
 import { LATEST_VERSION, MIGRATIONS, type Dialect } from './migrations.js';
 import { StoreOpenError } from './store.js';
-import { indexCallText } from '../search/text-index.js';
+import { indexCallsText } from '../search/text-index.js';
+import { many } from './bulk.js';
 import type {
   AlertRow,
   BatchResult,
@@ -22,7 +23,7 @@ import type {
   UnregisteredRecord,
 } from './store.js';
 import type { StatsMessage, StatusMessage } from '../../edge/uplink/wire.js';
-import { deriveFromIndex } from '../review/derive.js';
+import { alertScores, talkAndSilence } from '../review/derive.js';
 
 /** A connection, or a transaction on one. */
 export interface Sql {
@@ -76,7 +77,7 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
  * The call row of an index (docs/call-index.md), or null for a record that is not one (a synthetic test
  * record, a later schema without a callId): it is still kept in `records`, just not listed as a call.
  */
-export function callOf(r: IncomingRecord): (Omit<CallRow, 'site' | 'box' | 'seq'> & { json: string }) | null {
+export function callOf(r: IncomingRecord): Omit<CallRow, 'site' | 'box' | 'seq'> | null {
   const d = obj(r.data);
   const callId = str(d?.callId);
   const durationSec = num(d?.durationSec);
@@ -106,7 +107,6 @@ export function callOf(r: IncomingRecord): (Omit<CallRow, 'site' | 'box' | 'seq'
     overtalkSec: num(metrics?.overtalkTotalSec),
     agitated: emotion.some((e) => obj(e)?.channel === 'customer') || alerts.some((a) => obj(a)?.rule === 'customer-agitation'),
     alertCount: alerts.length,
-    json: JSON.stringify(d),
   };
 }
 
@@ -136,22 +136,34 @@ export function alertOf(callId: string | null, a: unknown): AlertProjection | nu
 
 const RECORD_COLUMNS = 'box, seq, site, kind, at, received_ms, payload';
 
-const UPSERT_CALL = `INSERT INTO calls (box, call_id, site, seq, line, agent, started_at, ended_at, duration_sec, language, talk_ratio, longest_silence_sec, overtalk_count, overtalk_sec, agitated, alert_count, index_json)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+const CALL_INSERT_COLUMNS =
+  'box, call_id, site, seq, line, agent, started_at, ended_at, duration_sec, language, talk_ratio, longest_silence_sec, overtalk_count, overtalk_sec, agitated, alert_count, talk_sec, silence_sec';
+
+// A call's index is its record's payload (records.payload, read by (box, seq)): the calls row holds only
+// the columns lists filter and sort on (migration 9 dropped the copy it held). An older index arriving
+// after a newer one (a resend, another ingest process) changes nothing; RETURNING names the calls whose
+// index this batch's became.
+const upsertCalls = (values: string) => `INSERT INTO calls (${CALL_INSERT_COLUMNS}) VALUES ${values}
   ON CONFLICT (box, call_id) DO UPDATE SET site = excluded.site, seq = excluded.seq, line = excluded.line, agent = excluded.agent,
     started_at = excluded.started_at, ended_at = excluded.ended_at, duration_sec = excluded.duration_sec, language = excluded.language,
     talk_ratio = excluded.talk_ratio, longest_silence_sec = excluded.longest_silence_sec, overtalk_count = excluded.overtalk_count,
-    overtalk_sec = excluded.overtalk_sec, agitated = excluded.agitated, alert_count = excluded.alert_count, index_json = excluded.index_json
-  WHERE excluded.seq >= calls.seq`;
+    overtalk_sec = excluded.overtalk_sec, agitated = excluded.agitated, alert_count = excluded.alert_count,
+    talk_sec = excluded.talk_sec, silence_sec = excluded.silence_sec
+  WHERE excluded.seq >= calls.seq
+  RETURNING box, call_id`;
 
 // A revision arriving after a higher one (records of one call can reach different ingest processes, or come
 // again after a resend) never replaces it; an equal one changes nothing.
-const UPSERT_ALERT = `INSERT INTO alerts (box, call_id, alert_id, site, seq, at, rule, severity, channel, start_sec, end_sec, raised_at, revision, evidence, alert_json)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+const upsertAlerts = (values: string) => `INSERT INTO alerts (box, call_id, alert_id, site, seq, at, rule, severity, channel, start_sec, end_sec, raised_at, revision, evidence, alert_json)
+  VALUES ${values}
   ON CONFLICT (box, call_id, alert_id) DO UPDATE SET site = excluded.site, seq = excluded.seq, at = excluded.at, rule = excluded.rule,
     severity = excluded.severity, channel = excluded.channel, start_sec = excluded.start_sec, end_sec = excluded.end_sec,
     raised_at = excluded.raised_at, revision = excluded.revision, evidence = excluded.evidence, alert_json = excluded.alert_json
   WHERE excluded.revision > alerts.revision`;
+
+const ROW = (n: number) => `(${Array.from({ length: n }, () => '?').join(', ')})`;
+const key = (...parts: (string | number)[]) => parts.join('\n');
+const byKey = <T>(a: [string, T], b: [string, T]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
 /** The columns of a CallRow (search reads them too). */
 export const CALL_COLUMNS = 'site, box, call_id, seq, line, agent, started_at, ended_at, duration_sec, language, talk_ratio, longest_silence_sec, overtalk_count, overtalk_sec, agitated, alert_count';
@@ -338,26 +350,46 @@ export class SqlStore implements Store {
     return this.db.tx(async (sql) => {
       const result: BatchResult = { stored: 0, duplicates: 0, heldApart: 0 };
       const refusals = registration === 'closed' ? await this.refusals(sql, sorted) : new Map<string, string>();
+      // A record twice in one batch (a resend that came before the first was committed) is a duplicate of
+      // the first: a multi-row statement must not name one row twice.
+      const seen = new Set<string>();
+      const held: IncomingRecord[] = [];
+      const kept: IncomingRecord[] = [];
       for (const r of sorted) {
-        const payload = JSON.stringify(r.data);
-        const reason = refusals.get(`${r.site}\n${r.box}`);
-        if (reason !== undefined) {
-          const n = await sql.run(`INSERT INTO unregistered (${RECORD_COLUMNS}, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (box, seq) DO NOTHING`, [
-            r.box, r.seq, r.site, r.kind, r.at, now, payload, reason,
-          ]);
-          if (n > 0) result.heldApart++;
-          else result.duplicates++;
-          continue;
+        const k = key(r.box, r.seq);
+        if (seen.has(k)) result.duplicates++;
+        else {
+          seen.add(k);
+          (refusals.has(key(r.site, r.box)) ? held : kept).push(r);
         }
-        const n = await sql.run(`INSERT INTO records (${RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (box, seq) DO NOTHING`, [r.box, r.seq, r.site, r.kind, r.at, now, payload]);
-        if (n === 0) {
-          // Projected when it was first stored.
-          result.duplicates++;
-          continue;
-        }
-        result.stored++;
-        await this.project(sql, r);
       }
+      const row = (r: IncomingRecord) => [r.box, r.seq, r.site, r.kind, r.at, now, JSON.stringify(r.data)];
+      // RETURNING names the rows inserted: the others were held already (a resend), dropped and acked again.
+      const heldNew = await many<{ box: string; seq: number }>(
+        sql,
+        held.map((r) => [...row(r), refusals.get(key(r.site, r.box))]),
+        ROW(8),
+        (v) => `INSERT INTO unregistered (${RECORD_COLUMNS}, reason) VALUES ${v} ON CONFLICT (box, seq) DO NOTHING RETURNING box, seq`,
+        true,
+      );
+      result.heldApart = heldNew.length;
+      result.duplicates += held.length - heldNew.length;
+      const storedNew = new Set(
+        (
+          await many<{ box: string; seq: number }>(
+            sql,
+            kept.map(row),
+            ROW(7),
+            (v) => `INSERT INTO records (${RECORD_COLUMNS}) VALUES ${v} ON CONFLICT (box, seq) DO NOTHING RETURNING box, seq`,
+            true,
+          )
+        ).map((x) => key(x.box, Number(x.seq))),
+      );
+      // Projected when it was first stored.
+      const stored = kept.filter((r) => storedNew.has(key(r.box, r.seq)));
+      result.stored = stored.length;
+      result.duplicates += kept.length - stored.length;
+      await this.project(sql, stored);
       return result;
     });
   }
@@ -376,28 +408,58 @@ export class SqlStore implements Store {
     return out;
   }
 
-  private async project(sql: Sql, r: IncomingRecord): Promise<void> {
-    if (r.kind === 'index') {
-      const call = callOf(r);
-      if (!call) return;
-      const replaced = await sql.run(UPSERT_CALL, [
-        r.box, call.callId, r.site, r.seq, call.line, call.agent, call.startedAt, call.endedAt, call.durationSec, call.language, call.talkRatio,
-        call.longestSilenceSec, call.overtalkCount, call.overtalkSec, call.agitated ? 1 : 0, call.alertCount, call.json,
-      ]);
-      // An older index of the call (replaced = 0) leaves the newer one's text in place too.
-      if (replaced > 0) await indexCallText(sql, this.db.dialect, r.box, call.callId, r.data);
-      // The index holds each alert at its latest revision: it fills in any live alert record not seen.
-      const alerts = Array.isArray(obj(r.data)?.alerts) ? (obj(r.data)!.alerts as unknown[]) : [];
-      for (const a of alerts) await this.upsertAlert(sql, r, alertOf(call.callId, a));
-      await deriveFromIndex(sql, r.box, call.callId, r.seq, obj(r.data)!);
-    } else if (r.kind === 'alert') {
-      await this.upsertAlert(sql, r, alertOf(str(obj(r.data)?.callId), r.data));
+  /**
+   * The calls and alerts of records just stored (in key order), a few statements per batch: each call at
+   * its highest-seq index of the batch (the upsert keeps a newer one already held), each alert at its
+   * highest revision of the batch (the first record of it on a tie, as storing them one by one would).
+   */
+  private async project(sql: Sql, records: IncomingRecord[]): Promise<void> {
+    const calls = new Map<string, { r: IncomingRecord; call: NonNullable<ReturnType<typeof callOf>> }>();
+    const alerts = new Map<string, { r: IncomingRecord; a: AlertProjection }>();
+    const offer = (r: IncomingRecord, a: AlertProjection | null) => {
+      if (!a) return;
+      const k = key(r.box, a.callId, a.alertId);
+      const held = alerts.get(k);
+      if (!held || a.revision > held.a.revision) alerts.set(k, { r, a });
+    };
+    for (const r of records) {
+      if (r.kind === 'index') {
+        const call = callOf(r);
+        if (!call) continue;
+        const k = key(r.box, call.callId);
+        const held = calls.get(k);
+        if (!held || r.seq > held.r.seq) calls.set(k, { r, call });
+        // The index holds each alert at its latest revision: it fills in any live alert record not seen.
+        const list = obj(r.data)?.alerts;
+        for (const a of Array.isArray(list) ? list : []) offer(r, alertOf(call.callId, a));
+      } else if (r.kind === 'alert') offer(r, alertOf(str(obj(r.data)?.callId), r.data));
     }
-  }
 
-  private async upsertAlert(sql: Sql, r: IncomingRecord, a: AlertProjection | null): Promise<void> {
-    if (!a) return;
-    await sql.run(UPSERT_ALERT, [r.box, a.callId, a.alertId, r.site, r.seq, r.at, a.rule, a.severity, a.channel, a.start, a.end, a.raisedAt, a.revision, a.evidence, a.json]);
+    const callRows = [...calls.entries()].sort(byKey).map(([, { r, call }]) => {
+      const { talkSec, silenceSec } = talkAndSilence(obj(r.data)!);
+      return [
+        r.box, call.callId, r.site, r.seq, call.line, call.agent, call.startedAt, call.endedAt, call.durationSec, call.language, call.talkRatio,
+        call.longestSilenceSec, call.overtalkCount, call.overtalkSec, call.agitated ? 1 : 0, call.alertCount, talkSec, silenceSec,
+      ];
+    });
+    const replaced = await many<{ box: string; call_id: string }>(sql, callRows, ROW(18), upsertCalls, true);
+    // An older index of the call (not returned) leaves the newer one's text and scores in place too.
+    const current = replaced.map((c) => calls.get(key(c.box, c.call_id))!);
+    await indexCallsText(sql, this.db.dialect, current.map(({ r, call }) => ({ box: r.box, callId: call.callId, index: r.data })));
+
+    const alertRows = [...alerts.entries()].sort(byKey).map(([, { r, a }]) => [
+      r.box, a.callId, a.alertId, r.site, r.seq, r.at, a.rule, a.severity, a.channel, a.start, a.end, a.raisedAt, a.revision, a.evidence, a.json,
+    ]);
+    await many(sql, alertRows, ROW(15), upsertAlerts);
+
+    // Each alert's score in the index that became its call's, whatever revision the alert row kept.
+    const scores = current.flatMap(({ r, call }) =>
+      alertScores(obj(r.data)!).map(({ alertId, scored }) => [r.box, call.callId, alertId, scored?.score ?? null, scored?.kind ?? null]),
+    );
+    const float = this.db.dialect.float;
+    // Parameters in VALUES have no type of their own on PostgreSQL (they would be text): the score is cast.
+    await many(sql, scores, `(?, ?, ?, CAST(? AS ${float}), ?)`, (v) => `UPDATE alerts SET score = v.column4, score_kind = v.column5 FROM (VALUES ${v}) AS v
+      WHERE alerts.box = v.column1 AND alerts.call_id = v.column2 AND alerts.alert_id = v.column3`);
   }
 
   async putBoxState(site: string, box: string, leaf: StateLeaf, text: string, atMs: number): Promise<void> {
@@ -467,8 +529,8 @@ export class SqlStore implements Store {
   }
 
   async callIndex(box: string, callId: string): Promise<unknown | null> {
-    const [row] = await this.db.all<{ index_json: string }>('SELECT index_json FROM calls WHERE box = ? AND call_id = ?', [box, callId]);
-    return row ? (JSON.parse(row.index_json) as unknown) : null;
+    const [row] = await this.db.all<{ payload: string }>('SELECT r.payload FROM calls c JOIN records r ON r.box = c.box AND r.seq = c.seq WHERE c.box = ? AND c.call_id = ?', [box, callId]);
+    return row ? (JSON.parse(row.payload) as unknown) : null;
   }
 
   async listCalls(q: CallQuery): Promise<{ calls: CallRow[]; next: string | null }> {
