@@ -14,9 +14,12 @@
 #      npm itself (pure JavaScript) taken from the npm registry at the host's version.
 #   4. The checkout as it is (tracked and untracked files, no node_modules or dist) copied in; inside the root
 #      `npm ci --ignore-scripts`, naudiodon's bundled libportaudio (x86_64 only) replaced by Debian's arm64
-#      libportaudio2, `npm rebuild`, `npm run build` -- the same steps as Dockerfile.arm64.
-#   5. Inside the root: the native modules load (better-sqlite3, serialport, naudiodon, koffi, onnxruntime-node,
-#      sherpa-onnx-node); `earshot analyze` on a bundled call with --models at a copy of ../shared/models;
+#      libportaudio2, `npm rebuild`, `npm run build` -- the same steps as Dockerfile.arm64. With
+#      EARSHOT_ARM64_INSTALL=cross: npm ci for arm64 and the build on the host, the C/C++ addons cross-compiled.
+#   5. Inside the root, on an emulated CPU without SME (EARSHOT_QEMU_CPU, see below): the native modules load
+#      (better-sqlite3, serialport, naudiodon, koffi, onnxruntime-node, sherpa-onnx-node); scripts/kws-check.mjs
+#      finds exactly the known keywords of ../shared/audio/zh-real; `earshot analyze` on a bundled call with
+#      --models at a copy of ../shared/models finds its watched phrases;
 #      `earshot run --demo` to "stopped (done): 4 call(s) indexed"; an ALSA file-plugin microphone (as in
 #      hw-tests/alsa-fakemic.test.ts) listed by `earshot devices` and captured sample for sample.
 #   6. The recognition real-time factor on arm64 *under qemu emulation*: compute per second of one channel's
@@ -27,7 +30,8 @@
 # kept (a rerun skips debootstrap), and node_modules inside it is kept while package.json, package-lock.json
 # and the Node version are unchanged. EARSHOT_ARM64_FRESH=1 rebuilds the root from nothing.
 # Settings: EARSHOT_LTS_NODE (Node version, default as scripts/lts-node.sh), EARSHOT_MODELS (default
-# ../shared/models), EARSHOT_DEBIAN_MIRROR (default the host's Debian mirror). CI does not run this.
+# ../shared/models), EARSHOT_AUDIO (default ../shared/audio), EARSHOT_DEBIAN_MIRROR (default the host's Debian
+# mirror), EARSHOT_ARM64_INSTALL (emulated | cross), EARSHOT_QEMU_CPU (default max,sme=off). CI does not run this.
 set -euo pipefail
 
 say() { echo "arm64-proof: $*"; }
@@ -170,6 +174,7 @@ audio="${EARSHOT_AUDIO:-$repo/../shared/audio}"
 # SME kernels, which qemu 7.2 (bookworm's qemu-user-static) computes wrongly: the keyword spotter and recognition
 # give garbage (no keyword found on the Mandarin clips) while VAD and signal analysis are right. Without SME the
 # NEON/dotprod/i8mm/SVE kernels are used and the answers match x86_64 (cortex-a53, plain NEON, does too).
+# qemu 10.0.2 (bookworm-backports) gets the SME kernels right: the fault is qemu 7.2's, not onnxruntime's.
 # emulated (default): npm ci, npm rebuild and the build run inside the root under qemu, as in Dockerfile.arm64;
 # cross: npm ci and the build on the host for arm64, the C/C++ addons cross-compiled (see step 4).
 install="${EARSHOT_ARM64_INSTALL:-emulated}"
