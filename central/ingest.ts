@@ -20,7 +20,7 @@ import { loadPrivateKey } from '../lib/signing.js';
 import { RecordGate } from './record-gate.js';
 import { InboundGuard, maxPacketBytes, readWire, type InboundCounters } from '../edge/uplink/wire.js';
 import { log as defaultLog } from '../lib/log.js';
-import { asDiskFull } from '../edge/disk.js';
+import { asDiskFull } from '../lib/disk.js';
 import { createTransport } from '../edge/uplink/transports.js';
 import type { IngestConfig } from '../provisioning/config.js';
 import { openStore, type BoxState, type IncomingRecord, type Registration, type StateLeaf, type Store } from './store/store.js';

@@ -4,7 +4,7 @@
  * Read from the counters ingest and the web app already keep; see edge/run/metrics.ts for the box's.
  */
 import type { Registry } from 'prom-client';
-import { byTopicLeaf, counterOf, gaugeOf, processRegistry } from '../edge/run/metrics.js';
+import { byTopicLeaf, counterOf, gaugeOf, processRegistry } from '../lib/metrics.js';
 import type { Ingest } from './ingest.js';
 import type { CentralWeb } from './web/server.js';
 

@@ -3,7 +3,7 @@
 // bench starts its trials with the same flags). A small young generation: the lines' garbage is audio frames,
 // dead within a frame or two, and V8's default semi-spaces let ~40 MB of it sit in memory (24 lines: 375 -> 352 MB).
 import { spawn } from 'node:child_process';
-import { DiskFullError, writeFileAtomic } from './disk.js';
+import { DiskFullError, writeFileAtomic } from '../lib/disk.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CallAudioInput } from '../device/file-source.js';
 import { InputError } from '../lib/errors.js';

@@ -10,7 +10,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { writeFileAtomicSync } from './disk.js';
+import { writeFileAtomicSync } from '../lib/disk.js';
 
 /** EX_SOFTWARE (sysexits.h): an internal error, as opposed to bad input (2). */
 export const EXIT_UNCONTAINED = 70;

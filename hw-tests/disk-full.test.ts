@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { Broker } from '../test/support/mosquitto.js';
 import { ingestOn, memoryLog, sleep, tempDir, waitFor } from '../test/support/uplink.js';
 import { runCli } from '../test/support/cli.js';
-import { DiskFullError, freeBytes, writeFileAtomicSync } from '../edge/disk.js';
+import { DiskFullError, freeBytes, writeFileAtomicSync } from '../lib/disk.js';
 import { startUplink } from '../edge/uplink/start-uplink.js';
 import { syntheticRecord } from '../edge/uplink/agent-harness.js';
 import { resolveConfig } from '../provisioning/config.js';

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from '../edge/disk.js';
+import { writeFileAtomic } from '../lib/disk.js';
 import { checkBoxId, checkValidity, ProvisionError, readCertificate, readPrivateKey, ROLE_NAMES } from './identity.js';
 import { createCa, issueCertificate, newPrivateKeyPem, notP256, readCertificateRequest, requestPublicKey, type CertRole } from './pki.js';
 

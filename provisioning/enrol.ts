@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { createPrivateKey } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { Document, isMap } from 'yaml';
-import { writeFileAtomic } from '../edge/disk.js';
+import { writeFileAtomic } from '../lib/disk.js';
 import { Topics } from '../edge/uplink/topics.js';
 import { resolveConfig, readYaml, YamlError, ConfigError } from './config.js';
 import { checkBoxId, checkValidity, commonName, ProvisionError, readCertificate, readPrivateKey } from './identity.js';

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync, chmodSync } from 'n
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pino from 'pino';
-import { DiskFullError, isDiskFull, writeFileAtomic, writeFileAtomicSync } from '../edge/disk.js';
+import { DiskFullError, isDiskFull, writeFileAtomic, writeFileAtomicSync } from '../lib/disk.js';
 import { Outbox } from '../edge/outbox/outbox.js';
 import { Uplink } from '../edge/uplink/uplink.js';
 import { Topics } from '../edge/uplink/topics.js';

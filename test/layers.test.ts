@@ -9,13 +9,21 @@ import ts from 'typescript';
 import { repoRoot } from './support/cli.js';
 
 /** Product layers, lowest first. */
-const LAYERS = ['lib', 'provisioning', 'device', 'models', 'edge', 'central'] as const;
+const LAYERS = ['lib', 'provisioning', 'device', 'models', 'edge', 'enrolment', 'central'] as const;
 type Layer = (typeof LAYERS)[number];
+
+/**
+ * Enrolment is provisioning's one job above the box: it proves the broker connection the box will make, with
+ * the uplink's own topics and transport, before it writes the config. The config schema and the identity
+ * check it writes for stay at the bottom, where everything reads them.
+ */
+const ENROLMENT = ['provisioning/enrol.ts', 'provisioning/broker-check.ts', 'provisioning/provision-command.ts'];
 
 /** The composition root: the CLI wires the box and the centre together, so it may import anything. */
 const ROOT = 'edge/cli.ts';
 
 function layerOf(file: string): Layer | undefined {
+  if (ENROLMENT.includes(file)) return 'enrolment';
   const top = file.split('/')[0];
   return (LAYERS as readonly string[]).includes(top) ? (top as Layer) : undefined;
 }
@@ -75,6 +83,8 @@ t.test('the rule itself: an upward import is refused, a downward one is not', as
   t.equal(forbidden('central/ingest.ts', 'edge/uplink/wire.ts'), null);
   t.equal(forbidden('edge/cli.ts', 'central/central.ts'), null, 'the CLI composes everything');
   t.equal(forbidden('bench/rules.ts', 'test/support/calls.ts'), null);
+  t.equal(forbidden('provisioning/enrol.ts', 'edge/uplink/topics.ts'), null, 'enrolment proves the uplink');
+  t.match(forbidden('edge/uplink/start-uplink.ts', 'provisioning/enrol.ts'), /edge\/ is below enrolment\//);
 });
 
 t.test('no file in the repository imports up the layers', async (t) => {

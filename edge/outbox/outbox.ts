@@ -14,10 +14,10 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { sanitizeForUplink } from '../privacy.js';
-import { asDiskFull, DiskFullError, freeBytes } from '../disk.js';
+import { asDiskFull, DiskFullError, freeBytes } from '../../lib/disk.js';
 import { log as defaultLog } from '../../lib/log.js';
 
-export { DiskFullError } from '../disk.js';
+export { DiskFullError } from '../../lib/disk.js';
 
 export type RecordKind = 'index' | 'alert' | 'status';
 export const RECORD_KINDS: readonly RecordKind[] = ['index', 'alert', 'status'];

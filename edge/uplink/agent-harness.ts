@@ -17,7 +17,7 @@ import { resolveConfig } from '../../provisioning/config.js';
 import { startUplink } from './start-uplink.js';
 import type { Uplink } from './uplink.js';
 import { OutboxFullError, type Outbox, type RecordKind } from '../outbox/outbox.js';
-import { DiskFullError } from '../disk.js';
+import { DiskFullError } from '../../lib/disk.js';
 
 export interface HarnessOptions {
   broker: string;
