@@ -7,6 +7,7 @@
  * per line, alert latency under that load; bench/lines.ts lists its EARSHOT_BENCH_LINES_* settings);
  * `central-live` (box-to-floor-page alert latency through mosquitto and headless Chromium; only when named);
  * `central` (a year of a 100-seat floor's calls into PostgreSQL and SQLite: ingest, list, search, call page; only when named);
+ * `redaction` (the redaction corpus: sensitive and ordinary phrasings masked, time per utterance);
  * `npm run bench -- <section>` runs one.
  */
 import os from 'node:os';
@@ -18,6 +19,7 @@ import { outboxBench } from './outbox.js';
 import { linesBench } from './lines.js';
 import { centralLiveBench } from './central-live.js';
 import { centralBench } from './central.js';
+import { redactionBench } from './redaction.js';
 
 const only = process.argv[2];
 const report: Record<string, unknown> = {
@@ -29,6 +31,7 @@ if (!only || only === 'recognition') report.recognition = await recognitionBench
 if (!only || only === 'rules') report.rules = await rulesBench();
 if (!only || only === 'outbox') Object.assign(report, await outboxBench());
 if (!only || only === 'lines') report.lines = await linesBench();
+if (!only || only === 'redaction') report.redaction = await redactionBench();
 // Only on request: it needs mosquitto and Chromium, which a box does not have.
 if (only === 'central-live') report.centralLive = await centralLiveBench();
 // Only on request: a year of calls into two stores takes a while and gigabytes of disk.

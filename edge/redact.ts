@@ -20,7 +20,7 @@
 
 import { foldWord } from './text.js';
 import {
-  CONNECTIVES, CUES, DIGIT_HOMOPHONES, DIGIT_WORDS, FILLERS, NATO, NOT_SECRET_BEFORE_CODE, ORDINARY_AFTER, ORDINARY_BEFORE, PASSWORD_STOP, PLACES, REPEATS,
+  CONNECTIVES, CUES, PASSWORD_LINKS, PINYIN_DIGITS, DIGIT_HOMOPHONES, DIGIT_WORDS, FILLERS, NATO, NOT_SECRET_BEFORE_CODE, ORDINARY_AFTER, ORDINARY_BEFORE, PASSWORD_STOP, PLACES, REPEATS,
   REQUEST_WORDS, TEENS, TENS, TONED_ER, WEAK_BEFORE, type SecretKind,
 } from './redaction/lexicon.js';
 
@@ -137,7 +137,10 @@ class CallRedactor {
   readonly masked: boolean[];
   /** for a written card number: how many trailing digits of the token stay readable */
   readonly keepTail: number[];
-  private readonly cueAt: ({ kind: SecretKind; len: number } | undefined)[];
+  /** kind 'none': a cue word that names no secret here ("area code"): its number is ordinary */
+  private readonly cueAt: ({ kind: SecretKind | 'none'; len: number } | undefined)[];
+  /** the utterance in which a "none" cue was said: its numbers stay readable */
+  private ordinarySeg = -1;
   private readonly inCue: boolean[];
   private window?: Window;
   /** a password request waiting for the other speaker's answer */
@@ -161,17 +164,28 @@ class CallRedactor {
     this.maskSpottedAnswers(asks);
   }
 
+  /** A token's digits in context: a toneless "er" is pinyin 2 between pinyin digits, else the English filler. */
+  private digitAt(i: number): DigitToken | undefined {
+    const t = this.tokens[i];
+    if (t === undefined) return undefined;
+    if (t.norm === 'er' && !TONED_ER.test(t.raw)) {
+      const pinyinDigit = (k: number): boolean => this.sameSeg(i, k) && PINYIN_DIGITS.has(this.tokens[k].norm);
+      return pinyinDigit(i - 1) || pinyinDigit(i + 1) ? { digits: '2', single: true } : undefined;
+    }
+    return digitToken(t);
+  }
+
   private sameSeg(i: number, j: number): boolean {
     return j >= 0 && j < this.tokens.length && this.tokens[i].seg === this.tokens[j].seg;
   }
 
-  private matchCue(i: number): { kind: SecretKind; len: number } | undefined {
+  private matchCue(i: number): { kind: SecretKind | 'none'; len: number } | undefined {
     for (const cue of CUES) {
       const len = cue.words.length;
       if (!this.sameSeg(i, i + len - 1)) continue;
       if (!cue.words.every((w, j) => this.tokens[i + j].norm === w)) continue;
       // "post code", "area code": not a secret
-      if (cue.kind === 'code' && cue.words[0].startsWith('code') && this.sameSeg(i, i - 1) && NOT_SECRET_BEFORE_CODE.has(this.tokens[i - 1].norm)) return undefined;
+      if (cue.kind === 'code' && cue.words[0].startsWith('code') && this.sameSeg(i, i - 1) && NOT_SECRET_BEFORE_CODE.has(this.tokens[i - 1].norm)) return { kind: 'none', len };
       return { kind: cue.kind, len };
     }
     return undefined;
@@ -179,7 +193,7 @@ class CallRedactor {
 
   private fillerLen(i: number): number {
     const t = this.tokens[i];
-    if (t.norm === 'er' && !TONED_ER.test(t.raw)) return 1;
+    if (t.norm === 'er' && !TONED_ER.test(t.raw) && !this.digitAt(i)) return 1;
     for (const f of FILLERS) {
       if (!this.sameSeg(i, i + f.length - 1)) continue;
       if (f.every((w, j) => (this.tokens[i + j].han ? this.tokens[i + j].raw : this.tokens[i + j].norm) === w)) return f.length;
@@ -203,9 +217,9 @@ class CallRedactor {
   /** Can token i be part of a number run here? Homophones only beside a real digit, repeats before one. */
   private valueAt(i: number, prevIsDigit: boolean): boolean {
     if (i >= this.tokens.length || this.inCue[i]) return false;
-    const d = digitToken(this.tokens[i]);
+    const d = this.digitAt(i);
     if (d) {
-      const next = this.sameSeg(i, i + 1) ? digitToken(this.tokens[i + 1]) : undefined;
+      const next = this.sameSeg(i, i + 1) ? this.digitAt(i + 1) : undefined;
       const realNext = next !== undefined && !next.homophone && !this.inCue[i + 1];
       if (d.homophone) return prevIsDigit || realNext;
       if (d.repeat) return realNext && next!.single;
@@ -218,7 +232,7 @@ class CallRedactor {
     const members = [i];
     let last = i;
     for (;;) {
-      const isDigit = digitToken(this.tokens[last]) !== undefined;
+      const isDigit = this.digitAt(last) !== undefined;
       if (this.sameSeg(last, last + 1) && this.valueAt(last + 1, isDigit)) {
         last += 1;
         members.push(last);
@@ -321,7 +335,7 @@ class CallRedactor {
       win.digits += run.digits;
       const full = win.kind === 'card' ? win.digits.length >= COMPLETE.card || (win.digits.length >= CARD_MIN && luhn(win.digits)) : win.digits.length >= COMPLETE[win.kind];
       if (full) this.window = undefined;
-    } else if (!run.place && run.singles >= 3 && !this.ordinary(run, false)) {
+    } else if (!run.place && run.singles >= 3 && seg !== this.ordinarySeg && !this.ordinary(run, false)) {
       // Read out digit by digit: a phone number, a code whose cue the recogniser garbled.
       this.maskRun(run, false);
     } else if (this.lastRun && !this.lastRun.masked && this.lastRun.end < run.start && this.tokens[this.lastRun.end].seg === seg - 1 && !run.place && !this.lastRun.place) {
@@ -374,18 +388,19 @@ class CallRedactor {
     let k = cueEnd;
     let linked = /^\s*[:：]/u.test(text.slice(this.tokens[cueEnd - 1].to));
     let skipped = 0;
-    while (this.sameSeg(cueEnd - 1, k) && skipped < 6 && !this.valueAt(k, false) && !digitToken(this.tokens[k])) {
+    while (this.sameSeg(cueEnd - 1, k) && skipped < 6 && !this.valueAt(k, false) && !this.digitAt(k)) {
       const f = this.fillerLen(k);
       const w = this.tokens[k].han ? this.tokens[k].raw : this.tokens[k].norm;
       if (f === 0 && !CONNECTIVES.has(w)) break;
-      if (CONNECTIVES.has(w)) linked = true;
+      if (PASSWORD_LINKS.has(w)) linked = true;
       const len = Math.max(f, 1);
       k += len;
       skipped += len;
     }
     if (!linked || !this.sameSeg(cueEnd - 1, k)) return false;
     const first = this.tokens[k];
-    if (digitToken(first)) return true; // numbers: the window masks them
+    if (PASSWORD_STOP.has(first.han ? first.raw : first.norm)) return false; // "密码是什么": a question, not a value
+    if (this.digitAt(k)) return true; // numbers: the window masks them
     if (/\d/.test(first.norm)) {
       this.masked[k] = true;
       return true;
@@ -419,6 +434,12 @@ class CallRedactor {
         }
       }
       const cue = this.cueAt[i];
+      if (cue?.kind === 'none') {
+        this.window = undefined;
+        this.ordinarySeg = seg;
+        i += cue.len;
+        continue;
+      }
       if (cue) {
         this.window = { kind: cue.kind, at: this.segs[seg].start, digits: '' };
         this.maskValueBefore(i);
@@ -459,7 +480,7 @@ class CallRedactor {
       if (!this.masked[i]) continue;
       const t = this.tokens[i];
       const text = out[t.seg];
-      out[t.seg] = text.slice(0, t.from) + maskToken(t, this.keepTail[i]) + text.slice(t.to);
+      out[t.seg] = text.slice(0, t.from) + maskToken(t, this.keepTail[i], this.digitAt(i) !== undefined) + text.slice(t.to);
     }
     return out;
   }
@@ -469,8 +490,8 @@ class CallRedactor {
  * A number word becomes one MASK_CHAR whatever its word ("seven" and "six" must not differ in length, or the
  * mask would leak the digit); anything else keeps its length, one MASK_CHAR per letter or digit.
  */
-function maskToken(t: Token, keepTail: number): string {
-  if (digitToken(t) && !/^\d/.test(t.norm)) return MASK_CHAR;
+function maskToken(t: Token, keepTail: number, numberWord: boolean): string {
+  if (numberWord && !/^\d/.test(t.norm)) return MASK_CHAR;
   const chars = [...t.raw];
   let keep = keepTail;
   for (let c = chars.length - 1; c >= 0; c--) {

@@ -66,7 +66,7 @@ export const REQUEST_WORDS = new Set([
  */
 export const FILLERS: string[][] = [
   ...['uh', 'um', 'umm', 'uhm', 'erm', 'ah', 'eh', 'hmm', 'mm', 'mmm', 'hm', 'like', 'and', 'then', 'so', 'okay', 'ok', 'right', 'yeah', 'yes', 'sorry', 'dash', 'hyphen', 'space', 'comma', 'next', 'wait', 'actually', 'en', 'e'].map((w) => [w]),
-  ...['那个', '然后', '還有', '还有', '接着', '就是', '的话', '的話', '嗯', '呃', '啊', '额', '哦', '和', '再', '是', '呢', '吧', '了'].map((w) => [...w]),
+  ...['那个', '个', '個', '然后', '還有', '还有', '接着', '就是', '的话', '的話', '嗯', '呃', '啊', '额', '哦', '和', '再', '是', '呢', '吧', '了'].map((w) => [...w]),
   ['ran', 'hou'],
   ['na', 'ge'],
 ];
@@ -78,8 +78,12 @@ export const CONNECTIVES = new Set([
   '是', '为', '為', '就', '号', '號', '的', '我', '收', '到', '码', '碼', '话', '話', '这', '這', '个', '個', 'shi', 'wei', 'jiu', 'hao', 'de',
 ]);
 
-/** A password spoken as words ends here ("my password is sunshine, thanks"). */
-export const PASSWORD_STOP = new Set(['thanks', 'thank', 'okay', 'ok', 'please', 'bye', 'right', 'cheers', '谢', '謝', '好']);
+/** What makes the words after a password cue its value ("password is …", "密码是…"), not "password on the website". */
+export const PASSWORD_LINKS = new Set(['is', 'was', 'its', 'are', 'be', 'says', 'said', 'reads', '是', '为', '為', 'shi', 'wei']);
+/** A password spoken as words ends here ("my password is sunshine, thanks"); a question word is no value ("密码是什么"). */
+export const PASSWORD_STOP = new Set(['thanks', 'thank', 'okay', 'ok', 'please', 'bye', 'right', 'cheers', 'what', 'whats', 'which', '谢', '謝', '好', '什', '多', '啥', '哪', 'shen', 'duo', 'sha']);
+/** Pinyin digit syllables (tones dropped), beside which a toneless "er" is 2. */
+export const PINYIN_DIGITS = new Set(['ling', 'yao', 'yi', 'san', 'si', 'wu', 'liu', 'qi', 'ba', 'jiu', 'liang', 'er']);
 
 /** Digit words: English, pinyin (tones dropped), Chinese characters. */
 export const DIGIT_WORDS: Record<string, string> = {
@@ -117,7 +121,7 @@ export const ORDINARY_AFTER = new Set([
   'ninth', 'tenth', 'th', 'st', 'nd', 'rd', 'january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december',
   'jan', 'feb', 'apr', 'jun', 'jul', 'aug', 'sep', 'sept', 'oct', 'nov', 'dec', 'lines', 'sims', 'phones', 'devices', 'bills', 'working', 'business', 'more', 'extra', 'left',
   '年', '月', '日', '号', '號', '点', '點', '分', '秒', '元', '块', '塊', '毛', '角', '岁', '歲', '个', '個', '次', '天', '周', '週', '小', '钟', '鐘', '兆', '位', '张', '張', '件',
-  '倍', '折', '成', '期', '楼', '層', '层', '套', '人', '遍', '条', '條', '笔', '筆', '台', '部', '多', '万', '萬', '千', '百', '美', '英', '欧', '港', '刻', '半',
+  '下', '会', '會', '起', '样', '樣', '直', '定', '些', '共', '切', '般', '边', '邊', '半', '倍', '折', '成', '期', '楼', '層', '层', '套', '人', '遍', '条', '條', '笔', '筆', '台', '部', '多', '万', '萬', '千', '百', '美', '英', '欧', '港', '刻', '半',
   'nian', 'yue', 'ri', 'dian', 'fen', 'miao', 'yuan', 'kuai', 'ge', 'ci', 'tian', 'wei', 'zhang', 'tao', 'xiao',
 ]);
 /** Before a number, words that make it ordinary: a time, a date, a plan, a decimal, a percentage, an ordinal. */
@@ -125,7 +129,7 @@ export const ORDINARY_BEFORE = new Set([
   'at', 'till', 'until', 'since', 'before', 'after', 'around', 'about', 'approximately', 'roughly', 'nearly', 'almost', 'over', 'under', 'plan', 'tariff', 'bundle', 'package',
   'option', 'level', 'tier', 'version', 'page', 'step', 'room', 'floor', 'point', 'gold', 'silver', 'unlimited', 'essentials', 'premium', 'in', 'from', 'year',
   'january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december', 'jan', 'feb', 'apr', 'jun', 'jul', 'aug', 'sep', 'sept', 'oct', 'nov', 'dec',
-  'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday', 'extension', 'ext', 'only', 'just', 'first', 'last', 'up', 'every',
+  'expiry', 'expires', 'expiration', 'exp', 'valid', 'date', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday', 'extension', 'ext', 'only', 'just', 'first', 'last', 'up', 'every',
   '第', '百', '之', '周', '週', '星', '期', '礼', '拜', '初', '点', '點', '套', '餐', '约', '約', '大', '概', '才', '共', '付', '花', '交', '欠', '退', '还', '還', '扣', '收', '费', '費',
   'di', 'zhou', 'xing', 'qi', 'chu', 'dian',
 ]);
