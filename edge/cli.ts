@@ -3,14 +3,14 @@
 // bench starts its trials with the same flags). A small young generation: the lines' garbage is audio frames,
 // dead within a frame or two, and V8's default semi-spaces let ~40 MB of it sit in memory (24 lines: 375 -> 352 MB).
 import { spawn } from 'node:child_process';
-import { DiskFullError, writeFileAtomic } from './disk.js';
+import { DiskFullError } from './disk.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { AudioInputError } from '../device/wav.js';
 import { CaptureError } from '../device/capture.js';
 import type { CallAudioInput } from '../device/file-source.js';
 import { ConfigError, defaultConfig, loadConfigFile } from '../provisioning/config.js';
 import { analyzeRecording, callIdFor } from './analyze.js';
-import { formatSummary } from './summary.js';
+import { eventLine, writeAnalysis } from './analyze-output.js';
 import { log } from './log.js';
 import { loadSpeechModels } from './speech-setup.js';
 import { installModel } from '../models/install.js';
@@ -104,10 +104,10 @@ program
       },
       onProgress: progress.update,
       rules,
-      onEvent: opts.events ? (e) => process.stdout.write(`${JSON.stringify(e)}\n`) : undefined,
+      onEvent: opts.events ? (e) => process.stdout.write(eventLine(e)) : undefined,
       onAlert: (a) => {
         publisher?.alert(callId, a);
-        if (opts.events) process.stdout.write(`${JSON.stringify({ type: 'alert', ...a })}\n`);
+        if (opts.events) process.stdout.write(eventLine({ type: 'alert', ...a }));
       },
     });
     progress.done();
@@ -118,11 +118,7 @@ program
       await publisher.stop();
       publishNote = waiting === 0 ? '  published index and alerts, acknowledged by ingest\n' : `  published; ${waiting} record(s) await acknowledgement in the outbox ${config.outbox.path}\n`;
     }
-    const json = `${JSON.stringify(index, null, 2)}\n`;
-    // Atomic: a full disk or a crash leaves the previous index file (or none), never a truncated one.
-    if (opts.out) await writeFileAtomic(opts.out, json);
-    if (opts.json) process.stdout.write(json);
-    else if (!opts.events) process.stdout.write(`${formatSummary(index)}\n${opts.out ? `  index     written to ${opts.out}\n` : ''}${publishNote}`);
+    await writeAnalysis(index, opts, (s) => process.stdout.write(s), publishNote);
   });
 
 program

@@ -1,0 +1,83 @@
+/**
+ * What `earshot analyze` writes (the --out file, --json and the summary on stdout, --events lines) is the
+ * redacted view: issue 18's "my carrot number is for one one one one …" kept eight digits in clear in the
+ * index file the box keeps on its disk.
+ */
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CallIndexBuilder } from '../edge/index/call-index.js';
+import type { PipelineEvent } from '../edge/events.js';
+import { eventLine, writeAnalysis } from '../edge/analyze-output.js';
+import { runSearch } from '../edge/search/search-command.js';
+
+const said: [channel: 'agent' | 'customer', start: number, text: string][] = [
+  ['agent', 1, 'what is your pin'],
+  ['customer', 3, 'it is four three two one'],
+  ['customer', 6, 'my carrot number is for one one one one one one one'],
+  ['agent', 10, 'and the code we sent you'],
+  ['customer', 30, 'sorry it is 4 8 2 9 1 3'],
+  ['agent', 34, 'thank you that is fifteen pounds'],
+];
+
+function events(): PipelineEvent[] {
+  return said.flatMap(([channel, start, text]): PipelineEvent[] => {
+    const end = start + 1.5;
+    const words = text.split(' ').map((w, i) => ({ w, start: start + i * 0.1, end: start + i * 0.1 + 0.1, conf: 0.9 }));
+    return [
+      { type: 'words', emittedAt: end, channel, language: 'en', script: 'latin', start, end, text, words, confidence: 0.9 },
+      { type: 'utterance.end', emittedAt: end, channel, start, end, loudnessDb: -20, f0Hz: 120 },
+    ];
+  });
+}
+
+function callIndex() {
+  const b = new CallIndexBuilder('secrets', 2);
+  for (const e of events()) b.apply(e);
+  b.apply({ type: 'call.end', emittedAt: 40, durationSec: 40 } as PipelineEvent);
+  return b.build();
+}
+
+const CLEAR = /four three two one|for one one one|4 8 2 9 1 3|482913/;
+
+t.test('--out and --json write the index redacted as one conversation; ordinary numbers stay', async (t) => {
+  const index = callIndex();
+  t.match(JSON.stringify(index), CLEAR, 'the index as built holds the secrets (the test has something to hide)');
+  const out = join(t.testdir(), 'secrets.json');
+  let printed = '';
+  await writeAnalysis(index, { out, json: true }, (s) => (printed += s));
+  const file = readFileSync(out, 'utf8');
+  for (const [what, text] of [['--out file', file], ['--json', printed]]) {
+    t.notMatch(text, CLEAR, `${what}: no secret in clear`);
+    t.match(text, /it is \* \* \* \*/, `${what}: the PIN, answered in the next utterance, is masked`);
+    t.match(text, /sorry it is \* \* \* \* \* \*/, `${what}: the code, 20 s after its request, is masked`);
+    t.match(text, /that is fifteen pounds/, `${what}: the amount stays readable`);
+  }
+  const words = (JSON.parse(file).utterances as { words: { w: string }[] }[]).flatMap((u) => u.words.map((w) => w.w)).join(' ');
+  t.notMatch(words, CLEAR, 'words[] are masked as the text is');
+  t.equal(index.utterances[1].text, 'it is four three two one', 'the caller keeps its own index: the view is a copy');
+});
+
+t.test('the summary (no --json) is made from the redacted view', async (t) => {
+  const index = callIndex();
+  index.alerts.push({ id: 'a1', rule: 'credential-request', severity: 'critical', title: 'credential request', channel: 'agent', start: 1, end: 4, raisedAt: 4, evidence: 'customer 0:03 "it is four three two one"' });
+  let printed = '';
+  await writeAnalysis(index, {}, (s) => (printed += s));
+  t.match(printed, /credential-request/, 'the alert is in the summary');
+  t.notMatch(printed, CLEAR);
+});
+
+t.test('--events lines are redacted, alerts included', async (t) => {
+  const lines = events().map((e) => eventLine(e)).join('') + eventLine({ type: 'alert', id: 'a', evidence: 'my pin is 4321' } as never);
+  t.notMatch(lines, /four three two one|for one one one one|482913|4 8 2 9 1 3|4321/);
+  t.match(lines, /my pin is \*\*\*\*/);
+});
+
+t.test('earshot search prints only the redacted view, even of an index file written in clear', async (t) => {
+  const file = join(t.testdir(), 'old.json');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(file, JSON.stringify(callIndex()));
+  const { output, matched } = await runSearch('carrot', [file]);
+  t.equal(matched, 1);
+  t.notMatch(output, CLEAR);
+});
