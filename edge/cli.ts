@@ -11,7 +11,8 @@ import type { CallAudioInput } from '../device/file-source.js';
 import { ConfigError, defaultConfig, loadConfigFile } from '../provisioning/config.js';
 import { analyzeRecording, callIdFor } from './analyze.js';
 import { eventLine, writeAnalysis } from './analyze-output.js';
-import { log } from './log.js';
+import { keepClearTextInLogs, log } from './log.js';
+import { clearTextNotice } from './redaction/view.js';
 import { loadSpeechModels } from './speech-setup.js';
 import { installModel } from '../models/install.js';
 import { ModelError } from '../models/manifest.js';
@@ -90,6 +91,10 @@ program
     if (opts.models) config.models.root = opts.models;
     if (opts.lang) config.recognition.language = opts.lang;
     const rules = loadRules(config, opts.rules);
+    const clearText = config.privacy.clearText;
+    keepClearTextInLogs(clearText.includes('logs'));
+    const notice = clearTextNotice(clearText);
+    if (notice) process.stderr.write(`earshot: ${notice}\n`);
     if (opts.broker) config.uplink.broker = opts.broker;
     const publisher = opts.publish ? CallPublisher.start(config) : undefined;
     const callId = callIdFor(input);
@@ -104,10 +109,10 @@ program
       },
       onProgress: progress.update,
       rules,
-      onEvent: opts.events ? (e) => process.stdout.write(eventLine(e)) : undefined,
+      onEvent: opts.events ? (e) => process.stdout.write(eventLine(e, clearText)) : undefined,
       onAlert: (a) => {
         publisher?.alert(callId, a);
-        if (opts.events) process.stdout.write(eventLine({ type: 'alert', ...a }));
+        if (opts.events) process.stdout.write(eventLine({ type: 'alert', ...a }, clearText));
       },
     });
     progress.done();
@@ -118,7 +123,7 @@ program
       await publisher.stop();
       publishNote = waiting === 0 ? '  published index and alerts, acknowledged by ingest\n' : `  published; ${waiting} record(s) await acknowledgement in the outbox ${config.outbox.path}\n`;
     }
-    await writeAnalysis(index, opts, (s) => process.stdout.write(s), publishNote);
+    await writeAnalysis(index, { ...opts, clearText }, (s) => process.stdout.write(s), publishNote);
   });
 
 program

@@ -14,7 +14,9 @@ let destination = destinations.stderr;
  * with the redacted view as its censor, so readable context stays and only the secrets are masked.
  */
 const SPEECH_FIELDS = ['text', 'evidence', 'preview', 'reason', 'transcript', 'term', 'query', 'alert', 'alerts', 'index', 'record', 'payload', 'event', 'utterances', 'words', 'line', 'err.message', '*.text', '*.evidence'];
+let clearLogs = false;
 const censor = (value: unknown): unknown => {
+  if (clearLogs) return value;
   try {
     return redactedView(value);
   } catch {
@@ -30,4 +32,9 @@ export const log = pino(
 export function logToStdout(level: string = process.env.EARSHOT_LOG_LEVEL ?? 'info'): void {
   destination = destinations.stdout;
   log.level = level;
+}
+
+/** A site that keeps its logs in clear for a lawful reason (config privacy.clearText: [logs]). */
+export function keepClearTextInLogs(on: boolean): void {
+  clearLogs = on;
 }

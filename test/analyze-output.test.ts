@@ -81,3 +81,20 @@ t.test('earshot search prints only the redacted view, even of an index file writ
   t.equal(matched, 1);
   t.notMatch(output, CLEAR);
 });
+
+t.test('a site that keeps one sink in clear gets clear text there only, and the box says so at start-up', async (t) => {
+  const index = callIndex();
+  const out = join(t.testdir(), 'clear.json');
+  let printed = '';
+  await writeAnalysis(index, { out, json: true, clearText: ['index-files'] }, (s) => (printed += s));
+  t.match(readFileSync(out, 'utf8'), /it is four three two one/, 'the index file is kept as heard');
+  t.notMatch(printed, CLEAR, 'stdout is still redacted');
+
+  const dir = t.testdir({ 'clear.yml': 'privacy:\n  clearText: [index-files, logs]\n', 'bad.yml': 'privacy:\n  clearText: [outbox]\n' });
+  const { runCli } = await import('./helpers/cli.js');
+  const run = await runCli(['analyze', join(dir, 'no-such-call.wav'), '--config', join(dir, 'clear.yml')]);
+  t.match(run.stderr, /clear text kept, unredacted, in: index-files, logs \(config privacy\.clearText\)/);
+  const bad = await runCli(['analyze', join(dir, 'no-such-call.wav'), '--config', join(dir, 'bad.yml')]);
+  t.equal(bad.code, 2, 'the outbox cannot be kept in clear: the config is refused');
+  t.match(bad.stderr, /bad\.yml: .*privacy\.clearText/);
+});
