@@ -8,6 +8,7 @@ import type { CallIndex } from './index/call-index.js';
 import type { PipelineEvent } from './events.js';
 import type { Alert } from './rules/types.js';
 import { formatSummary } from './summary.js';
+import { LiveRedactor } from './redact.js';
 import { viewFor, type ClearTextSink } from './redaction/view.js';
 
 export interface AnalyzeOutputOptions {
@@ -18,9 +19,25 @@ export interface AnalyzeOutputOptions {
   clearText?: readonly ClearTextSink[];
 }
 
-/** One JSON line for --events: a pipeline event, or an alert as raised, redacted unless stdout is kept clear. */
-export function eventLine(event: PipelineEvent | ({ type: 'alert' } & Alert), clearText: readonly ClearTextSink[] = []): string {
-  return `${JSON.stringify(viewFor('stdout', clearText)(event))}\n`;
+type OutputEvent = PipelineEvent | ({ type: 'alert' } & Alert);
+
+/**
+ * The --events writer for one call: each event as a JSON line, redacted unless stdout is kept clear. Speech
+ * is redacted in the context of what was said before it (an answer by its question), as the index is.
+ */
+export function eventLines(clearText: readonly ClearTextSink[] = []): (event: OutputEvent) => string {
+  const view = viewFor('stdout', clearText);
+  const texts = new LiveRedactor();
+  const words = new LiveRedactor();
+  return (event) => {
+    let e = event;
+    if (e.type === 'words' && !clearText.includes('stdout')) {
+      // An event without words still carries the conversation for the words that follow.
+      const masked = e.words.length > 0 ? words.nextWords(e.words.map((w) => w.w), e.channel, e.start) : (words.next({ text: e.text, channel: e.channel, start: e.start }), []);
+      e = { ...e, text: texts.next({ text: e.text, channel: e.channel, start: e.start }), words: e.words.map((w, i) => ({ ...w, w: masked[i] })) };
+    }
+    return `${JSON.stringify(view(e))}\n`;
+  };
 }
 
 /** Writes the call's index where asked (atomically) and prints the JSON or the summary; `note` follows the summary. */

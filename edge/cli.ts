@@ -10,7 +10,7 @@ import { CaptureError } from '../device/capture.js';
 import type { CallAudioInput } from '../device/file-source.js';
 import { ConfigError, defaultConfig, loadConfigFile } from '../provisioning/config.js';
 import { analyzeRecording, callIdFor } from './analyze.js';
-import { eventLine, writeAnalysis } from './analyze-output.js';
+import { eventLines, writeAnalysis } from './analyze-output.js';
 import { keepClearTextInLogs, log } from './log.js';
 import { clearTextNotice } from './redaction/view.js';
 import { loadSpeechModels } from './speech-setup.js';
@@ -99,6 +99,7 @@ program
     const publisher = opts.publish ? CallPublisher.start(config) : undefined;
     const callId = callIdFor(input);
     const progress = progressPrinter();
+    const eventLine = eventLines(clearText);
     const { index } = await analyzeRecording(input, {
       config,
       speechModels: async () => {
@@ -109,10 +110,10 @@ program
       },
       onProgress: progress.update,
       rules,
-      onEvent: opts.events ? (e) => process.stdout.write(eventLine(e, clearText)) : undefined,
+      onEvent: opts.events ? (e) => process.stdout.write(eventLine(e)) : undefined,
       onAlert: (a) => {
         publisher?.alert(callId, a);
-        if (opts.events) process.stdout.write(eventLine({ type: 'alert', ...a }, clearText));
+        if (opts.events) process.stdout.write(eventLine({ type: 'alert', ...a }));
       },
     });
     progress.done();

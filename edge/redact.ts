@@ -567,3 +567,24 @@ export function redactTranscript<T extends TranscriptUtterance>(utterances: read
     };
   });
 }
+
+/**
+ * Redaction of a call as it happens (event lines, live output): each utterance is redacted in the context of
+ * the ones said before it within WINDOW_SEC, so an answer is masked by the question that came before.
+ */
+export class LiveRedactor {
+  private recent: Segment[] = [];
+
+  next(segment: Segment): string {
+    const at = segment.start;
+    this.recent = this.recent.filter((s) => at === undefined || s.start === undefined || at - s.start <= WINDOW_SEC);
+    this.recent.push(segment);
+    const out = redactSegments(this.recent);
+    return out[out.length - 1];
+  }
+
+  /** The same for an utterance's separate words. */
+  nextWords(words: readonly string[], channel?: string, start?: number): string[] {
+    return splitWords(this.next({ text: words.join(' '), channel, start }), words);
+  }
+}

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CallIndexBuilder } from '../edge/index/call-index.js';
 import type { PipelineEvent } from '../edge/events.js';
-import { eventLine, writeAnalysis } from '../edge/analyze-output.js';
+import { eventLines, writeAnalysis } from '../edge/analyze-output.js';
 import { runSearch } from '../edge/search/search-command.js';
 
 const said: [channel: 'agent' | 'customer', start: number, text: string][] = [
@@ -67,10 +67,20 @@ t.test('the summary (no --json) is made from the redacted view', async (t) => {
   t.notMatch(printed, CLEAR);
 });
 
-t.test('--events lines are redacted, alerts included', async (t) => {
+t.test('--events lines are redacted as the call goes, an answer by the question before it; alerts included', async (t) => {
+  const eventLine = eventLines();
   const lines = events().map((e) => eventLine(e)).join('') + eventLine({ type: 'alert', id: 'a', evidence: 'my pin is 4321' } as never);
   t.notMatch(lines, /four three two one|for one one one one|482913|4 8 2 9 1 3|4321/);
   t.match(lines, /my pin is \*\*\*\*/);
+  const live = eventLines();
+  const [ask, answer] = [
+    { type: 'words', emittedAt: 2, channel: 'agent', language: 'en', script: 'latin', start: 1, end: 2, text: 'what is your pin', words: [], confidence: 1 },
+    { type: 'words', emittedAt: 5, channel: 'customer', language: 'en', script: 'latin', start: 4, end: 5, text: 'it is 4321', words: [{ w: 'it', start: 4, end: 4.1, conf: 1 }, { w: 'is', start: 4.1, end: 4.2, conf: 1 }, { w: '4321', start: 4.2, end: 5, conf: 1 }], confidence: 1 },
+  ] as PipelineEvent[];
+  live(ask);
+  const line = JSON.parse(live(answer));
+  t.equal(line.text, 'it is ****', 'four digits alone are no secret; after "what is your pin" they are');
+  t.same(line.words.map((w: { w: string }) => w.w), ['it', 'is', '****']);
 });
 
 t.test('earshot search prints only the redacted view, even of an index file written in clear', async (t) => {
