@@ -1,5 +1,6 @@
 import t from 'tap';
-import { redact, redactTranscript, redactWords } from '../edge/redact.js';
+import { WINDOW_SEC, redact, redactSegments, redactTranscript, redactWords } from '../edge/redact.js';
+import { sanitizeForUplink } from '../edge/uplink/privacy.js';
 
 const masked = (s: string) => redact(s);
 
@@ -110,4 +111,20 @@ t.test("the customer's answer to a request for a secret is masked whole, even wi
   t.equal(out[0].text, said[0].text, "the agent's question stays readable");
   const spotted = redactTranscript([{ channel: 'customer', start: 31, end: 33, text: 'it is blue monkey' }], [30]);
   t.equal(spotted[0].text, '** ** **** ******', 'a request heard only by the keyword spotter counts too');
+});
+
+t.test('a window closes: after its value, after another cue, and WINDOW_SEC after its cue', async (t) => {
+  const said = (answerAt: number) =>
+    redactSegments([
+      { channel: 'agent', start: 0, text: 'what is your pin' },
+      { channel: 'customer', start: answerAt, text: 'it is 4321' },
+    ])[1];
+  t.equal(said(60), 'it is ****', 'a minute later the answer is still masked');
+  t.equal(said(WINDOW_SEC + 10), 'it is 4321', 'long after the question four digits are only four digits');
+  t.same(redactSegments([{ text: 'my pin is 4321' }, { text: 'and I paid 2020 last year' }]), ['my pin is ****', 'and I paid 2020 last year'], 'a complete PIN closes its window');
+});
+
+t.test('object keys are redacted like values on the way out', async (t) => {
+  const out = sanitizeForUplink({ terms: { 'my pin is 4321': 2, refund: 1 } });
+  t.same(Object.keys(out.terms), ['my pin is ****', 'refund']);
 });
