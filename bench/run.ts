@@ -9,6 +9,7 @@
  * `memory` (peak RSS of `earshot analyze` on a one-minute and a two-hour call);
  * `central-live` (box-to-floor-page alert latency through mosquitto and headless Chromium; only when named);
  * `central` (a year of a 100-seat floor's calls into PostgreSQL and SQLite: ingest, list, search, call page; only when named);
+ * `redaction` (the redaction corpus: sensitive and ordinary phrasings masked, time per utterance);
  * `npm run bench -- <section>` runs one.
  */
 import os from 'node:os';
@@ -22,6 +23,7 @@ import { centralLiveBench } from './central-live.js';
 import { centralBench } from './central.js';
 import { signingBench } from './signing.js';
 import { memoryBench } from './memory.js';
+import { redactionBench } from './redaction.js';
 
 const only = process.argv[2];
 const report: Record<string, unknown> = {
@@ -35,6 +37,7 @@ if (!only || only === 'outbox') Object.assign(report, await outboxBench());
 if (!only || only === 'lines') report.lines = await linesBench();
 if (!only || only === 'signing') report.signing = await signingBench();
 if (!only || only === 'memory') report.memory = await memoryBench();
+if (!only || only === 'redaction') report.redaction = await redactionBench();
 // Only on request: it needs mosquitto and Chromium, which a box does not have.
 if (only === 'central-live') report.centralLive = await centralLiveBench();
 // Only on request: a year of calls into two stores takes a while and gigabytes of disk.

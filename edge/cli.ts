@@ -3,15 +3,16 @@
 // bench starts its trials with the same flags). A small young generation: the lines' garbage is audio frames,
 // dead within a frame or two, and V8's default semi-spaces let ~40 MB of it sit in memory (24 lines: 375 -> 352 MB).
 import { spawn } from 'node:child_process';
-import { DiskFullError, writeFileAtomic } from '../lib/disk.js';
+import { DiskFullError } from '../lib/disk.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CallAudioInput } from '../device/file-source.js';
 import { InputError } from '../lib/errors.js';
 import { packageVersion } from '../lib/package.js';
 import { defaultConfig, loadConfigFile } from '../provisioning/config.js';
 import { analyzeRecording, callIdFor } from './analyze.js';
-import { formatSummary } from './summary.js';
-import { log } from '../lib/log.js';
+import { eventLines, writeAnalysis } from './analyze-output.js';
+import { keepClearTextInLogs, log } from '../lib/log.js';
+import { clearTextNotice } from './redaction/view.js';
 import { loadSpeechModels } from './speech-setup.js';
 import { installModel, rollbackModel } from '../models/install.js';
 import { runSearch } from './search/search-command.js';
@@ -92,9 +93,14 @@ program
     const { rules, watch } = loadRules(site, opts.rules);
     // The spotters listen for the rules' phrases too.
     const config = { ...site, watch };
+    const clearText = config.privacy.clearText;
+    keepClearTextInLogs(clearText.includes('logs'));
+    const notice = clearTextNotice(clearText);
+    if (notice) process.stderr.write(`earshot: ${notice}\n`);
     const publisher = opts.publish ? CallPublisher.start(config) : undefined;
     const callId = callIdFor(input);
     const progress = progressPrinter();
+    const eventLine = eventLines(clearText);
     const { index } = await analyzeRecording(input, {
       config,
       speechModels: async () => {
@@ -106,10 +112,10 @@ program
       onProgress: progress.update,
       keepEvents: false,
       rules,
-      onEvent: opts.events ? (e) => process.stdout.write(`${JSON.stringify(e)}\n`) : undefined,
+      onEvent: opts.events ? (e) => process.stdout.write(eventLine(e)) : undefined,
       onAlert: (a) => {
         publisher?.alert(callId, a);
-        if (opts.events) process.stdout.write(`${JSON.stringify({ type: 'alert', ...a })}\n`);
+        if (opts.events) process.stdout.write(eventLine({ type: 'alert', ...a }));
       },
     });
     progress.done();
@@ -120,11 +126,7 @@ program
       await publisher.stop();
       publishNote = waiting === 0 ? '  published index and alerts, acknowledged by ingest\n' : `  published; ${waiting} record(s) await acknowledgement in the outbox ${config.outbox.path}\n`;
     }
-    const json = `${JSON.stringify(index, null, 2)}\n`;
-    // Atomic: a full disk or a crash leaves the previous index file (or none), never a truncated one.
-    if (opts.out) await writeFileAtomic(opts.out, json);
-    if (opts.json) process.stdout.write(json);
-    else if (!opts.events) process.stdout.write(`${formatSummary(index)}\n${opts.out ? `  index     written to ${opts.out}\n` : ''}${publishNote}`);
+    await writeAnalysis(index, { ...opts, clearText }, (s) => process.stdout.write(s), publishNote);
   });
 
 program

@@ -11,6 +11,8 @@ export interface EarshotConfig {
   recognition: { language: 'auto' | 'en' | 'zh'; decoding: 'greedy_search' | 'modified_beam_search'; beam: number };
   watch: { phrases: string[]; threshold: number; boost: number; channels: ('agent' | 'customer')[] };
   rules: { builtin: boolean; packs: string[]; overrides: RuleOverrides };
+  /** Sinks that keep clear text (edge/redaction/view.ts); empty: every sink gets the redacted view. */
+  privacy: { clearText: ('index-files' | 'stdout' | 'logs')[] };
   outbox: OutboxConfig;
   uplink: UplinkConfig;
   ingest: IngestConfig;

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { Outbox, OutboxFullError } from '../edge/outbox/outbox.js';
-import { AudioNotAllowedError, sanitizeForUplink } from '../edge/privacy.js';
+import { AudioNotAllowedError, sanitizeForUplink } from '../lib/privacy.js';
 import { backoffDelayMs } from '../lib/backoff.js';
 import { PublishRefusedError } from '../edge/uplink/transport.js';
 import { FakeTransport, type Published } from './support/fake-transport.js';

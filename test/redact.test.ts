@@ -1,15 +1,16 @@
 import t from 'tap';
-import { redact, redactTranscript, redactWords } from '../edge/redact.js';
+import { WINDOW_SEC, redact, redactSegments, redactTranscript, redactWords } from '../lib/redact.js';
+import { sanitizeForUplink } from '../lib/privacy.js';
 
 const masked = (s: string) => redact(s);
 
-t.test('card numbers written as numerals, 13-19 digits with spaces or dashes', async (t) => {
-  t.equal(masked('my card is 4111 1111 1111 1111 thanks'), 'my card is 4111 **** **** 1111 thanks');
-  t.equal(masked('4111-1111-1111-1111'), '4111-****-****-1111');
-  t.equal(masked('number 4111111111111111, expiry next year'), 'number 4111********1111, expiry next year');
-  t.equal(masked('amex 3782 822463 10005'), 'amex 3782 ****** *0005');
-  t.equal(masked('卡号6222021234567890123'), '卡号6222***********0123');
-  t.equal(masked('身份证号11010519491231002X'), '身份证号1101**********002X', 'a resident ID number with its X check character');
+t.test('card numbers written as numerals, 13-19 digits with spaces or dashes, keep at most their last four', async (t) => {
+  t.equal(masked('my card is 4111 1111 1111 1111 thanks'), 'my card is **** **** **** 1111 thanks');
+  t.equal(masked('4111-1111-1111-1111'), '****-****-****-1111');
+  t.equal(masked('number 4111111111111111, expiry next year'), 'number ************1111, expiry next year');
+  t.equal(masked('amex 3782 822463 10005'), 'amex **** ****** *0005');
+  t.equal(masked('卡号6222021234567890123'), '卡号***************0123');
+  t.equal(masked('身份证号11010519491231002X'), '身份证号**************002X', 'a resident ID number with its X check character');
   // too short or too long a run of numerals alone is not a card
   t.equal(masked('order 4472 arrived'), 'order 4472 arrived');
   t.equal(masked('call 0800 123 456'), 'call 0800 123 456');
@@ -54,7 +55,7 @@ t.test('values after cue words are masked, the cue is kept', async (t) => {
   t.equal(masked('CVV 123'), 'CVV ***');
   t.equal(masked('security code: 7 7 1'), 'security code: * * *');
   t.equal(masked('password is hunter2 okay'), 'password is ******* okay');
-  t.equal(masked('my password is sunshine seventy seven'), 'my password is ******** ******* *', 'a spoken password is words');
+  t.equal(masked('my password is sunshine seventy seven'), 'my password is ******** * *', 'a spoken password is words; a number word is one mark, whatever its length');
   t.equal(masked('密码是春天. 好的'), '密码是**. 好的');
   t.equal(masked('the passcode is A B 9 9'), 'the passcode is * * * *');
   t.equal(masked('the code is nine one'), 'the code is * *');
@@ -80,7 +81,7 @@ t.test('a cue with no value after it masks nothing', async (t) => {
 
 t.test('redaction is idempotent and keeps the rest of the text', async (t) => {
   const once = masked('agent 0:19.2 "… the verification code is 4 8 2 9 1 3 and your card 4111 1111 1111 1111 …"');
-  t.equal(once, 'agent 0:19.2 "… the verification code is * * * * * * and your card 4111 **** **** 1111 …"');
+  t.equal(once, 'agent 0:19.2 "… the verification code is * * * * * * and your card **** **** **** 1111 …"');
   t.equal(masked(once), once);
 });
 
@@ -110,4 +111,20 @@ t.test("the customer's answer to a request for a secret is masked whole, even wi
   t.equal(out[0].text, said[0].text, "the agent's question stays readable");
   const spotted = redactTranscript([{ channel: 'customer', start: 31, end: 33, text: 'it is blue monkey' }], [30]);
   t.equal(spotted[0].text, '** ** **** ******', 'a request heard only by the keyword spotter counts too');
+});
+
+t.test('a window closes: after its value, after another cue, and WINDOW_SEC after its cue', async (t) => {
+  const said = (answerAt: number) =>
+    redactSegments([
+      { channel: 'agent', start: 0, text: 'what is your pin' },
+      { channel: 'customer', start: answerAt, text: 'it is 4321' },
+    ])[1];
+  t.equal(said(60), 'it is ****', 'a minute later the answer is still masked');
+  t.equal(said(WINDOW_SEC + 10), 'it is 4321', 'long after the question four digits are only four digits');
+  t.same(redactSegments([{ text: 'my pin is 4321' }, { text: 'and I paid 2020 last year' }]), ['my pin is ****', 'and I paid 2020 last year'], 'a complete PIN closes its window');
+});
+
+t.test('object keys are redacted like values on the way out', async (t) => {
+  const out = sanitizeForUplink({ terms: { 'my pin is 4321': 2, refund: 1 } });
+  t.same(Object.keys(out.terms), ['my pin is ****', 'refund']);
 });

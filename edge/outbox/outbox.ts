@@ -13,7 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { sanitizeForUplink } from '../privacy.js';
+import { sanitizeForUplink } from '../../lib/privacy.js';
 import { asDiskFull, DiskFullError, freeBytes } from '../../lib/disk.js';
 import { log as defaultLog } from '../../lib/log.js';
 

@@ -2,7 +2,7 @@ import type { PipelineEvent } from '../events.js';
 import type { AnalysisConfig } from '../../provisioning/config.js';
 import { CallState } from '../call/call-state.js';
 import type { SearchableIndex } from '../search/query.js';
-import { redact } from '../redact.js';
+import { redact } from '../../lib/redact.js';
 import type { AlertDraft, Detector, RuleContext } from './detector.js';
 import { detectorFor } from './detectors/index.js';
 import type { Alert, CompiledRule } from './types.js';

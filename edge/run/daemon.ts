@@ -14,6 +14,8 @@ import type { LineStatus, LiveCallRef } from './line.js';
 import { WorkerLineGroup } from './worker-line-group.js';
 import type { PreviousExit } from '../last-resort.js';
 import type { InboundCounters, LiveLine } from '../uplink/wire.js';
+import { keepClearTextInLogs } from '../../lib/log.js';
+import { clearTextNotice } from '../redaction/view.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -104,6 +106,9 @@ export class Daemon {
               ),
           );
     for (const g of this.groups) for (const name of g.names) this.groupOf.set(name, g);
+    const clearText = clearTextNotice(this.config.privacy.clearText);
+    keepClearTextInLogs(this.config.privacy.clearText.includes('logs'));
+    if (clearText) log.warn({ clearText: this.config.privacy.clearText }, clearText);
     if (!this.config.uplink.enabled) log.warn({ outbox: this.config.outbox.path }, 'uplink.enabled is false: indexes and alerts are kept in the outbox and not published');
     this.publisher = CallPublisher.start(this.config, () => this.stats(), this.config.uplink.enabled, this.options.restartedAfter);
     this.callState.start();
@@ -169,6 +174,8 @@ export class Daemon {
       lines: Object.fromEntries(lines.map((l) => [l.name, l.state])),
       outboxDepth: this.publisher?.outboxDepth ?? 0,
       uplink: uplink ? { ...uplink.counters } : null,
+      // A site that keeps clear text somewhere is told so wherever it looks at the box.
+      privacy: { clearText: this.config.privacy.clearText, notice: clearTextNotice(this.config.privacy.clearText) ?? null },
     };
   }
 

@@ -3,7 +3,7 @@
  * tone-insensitive pinyin syllables, whether it was written in characters or in pinyin.
  */
 import { pinyin } from 'pinyin-pro';
-import { foldWord } from '../text.js';
+import { foldWord } from '../../lib/text.js';
 
 const CJK = /[\p{Script=Han}]/u;
 const CJK_RUN = /\p{Script=Han}+/gu;

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { InputError } from '../../lib/errors.js';
+import { redactedView } from '../redaction/view.js';
 import { formatSearchResults, parseQuery, searchIndexes, type SearchableIndex } from './query.js';
 
 /** A file given to `earshot search` that cannot be searched; the CLI prints `earshot: <file>: <reason>`. */
@@ -65,7 +66,8 @@ function indexProblem(doc: unknown): string | null {
 export async function runSearch(queryText: string, files: string[]): Promise<{ output: string; matched: number }> {
   const query = parseQuery(queryText);
   const indexes = [];
-  for (const file of files) indexes.push({ file, index: await readIndexFile(file) });
+  // An index written before redaction reached every sink may hold clear text: search prints only the redacted view.
+  for (const file of files) indexes.push({ file, index: redactedView(await readIndexFile(file)) });
   const results = searchIndexes(query, indexes);
   return { output: formatSearchResults(results), matched: results.length };
 }

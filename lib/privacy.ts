@@ -3,11 +3,11 @@
  * `sanitizeForUplink` before it reaches the outbox (so nothing unredacted is ever stored for upload, logged
  * by the uplink, or published):
  * - every string value is passed through `redact` (card numbers, CVV, PIN, passwords, verification codes,
- *   resident ID numbers: see edge/redact.ts), and an utterance's `words[]` are redacted together, since a
+ *   resident ID numbers: see lib/redact.ts), and an utterance's `words[]` are redacted together, since a
  *   card number spoken as words is only recognisable across them;
  * - audio never leaves: binary values (Buffer, typed arrays, ArrayBuffer) are refused outright, and fields
  *   whose name says audio (`audio`, `pcm`, `wav`, `samples`, …) are dropped.
- * Object keys are kept as they are (they are field names chosen by our code, not speech).
+ * Object keys are redacted like values: a map keyed by what was said (a phrase, a term) carries speech too.
  */
 import { redact, redactTranscript, redactWords, type TranscriptUtterance } from './redact.js';
 
@@ -49,7 +49,7 @@ function walk(value: unknown, path: string): unknown {
   for (const [k, v] of Object.entries(value)) {
     if (AUDIO_KEYS.test(k) || k in out) continue;
     if (v === undefined || typeof v === 'function') continue;
-    out[k] = walk(v, path ? `${path}.${k}` : k);
+    out[redact(k)] = walk(v, path ? `${path}.${k}` : k);
   }
   return out;
 }
