@@ -92,7 +92,7 @@ export class CallPipeline {
   /** Stretches of the call (media seconds) that were not transcribed because the box was behind. */
   readonly shedRanges: { start: number; end: number }[] = [];
 
-  constructor(vadModel: SileroVadModel, private readonly config: AnalysisConfig, speech?: SpeechSetup) {
+  constructor(vadModel: SileroVadModel, config: AnalysisConfig, speech?: SpeechSetup) {
     this.lanes = {
       agent: new ChannelLane('agent', vadModel.createStream(), config, speech),
       customer: new ChannelLane('customer', vadModel.createStream(), config, speech),
