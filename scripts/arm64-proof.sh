@@ -335,7 +335,7 @@ else
 fi
 # dist is kept while the build's inputs (the TypeScript sources, tsconfig, the centre's page sources) and
 # node_modules are unchanged; otherwise rebuilt, inside the root as Dockerfile.arm64 does.
-built="$( (cd "$repo" && git ls-files -co --exclude-standard -z -- tsconfig.json tsconfig.build.json edge central device models provisioning scripts |
+built="$( (cd "$repo" && git ls-files -co --exclude-standard -z -- tsconfig.json tsconfig.build.json lib edge central device models provisioning scripts |
   grep -zvE '\.(sh|mjs|md)$' | xargs -0 sha256sum; echo "$want") | sha256sum | cut -c1-16)"
 if [ "$(cat "$root$app/dist/.earshot-arm64-stamp" 2>/dev/null)" != "$built" ]; then
   t=$SECONDS
