@@ -9,16 +9,17 @@ import { candidateCondition, fts5Query, tsqueryText } from '../../central/search
 import { SEARCH_TUNING, searchCalls, type SearchTuning } from '../../central/search/search.js';
 import type { IncomingRecord } from '../../central/store/store.js';
 import type { SqlStore } from '../../central/store/sql-store.js';
+import { sanitizeForUplink } from '../../lib/privacy.js';
 
 export interface IndexFile {
   file: string;
   index: SearchableIndex & { callId: string };
 }
 
-/** The indexes as a box sends them, on box-1 of site s1, a minute apart. */
+/** The indexes as a box sends them (redacted by its outbox, as `earshot search` shows them), on box-1 of site s1, a minute apart. */
 export function indexRecords(files: IndexFile[], box = 'box-1', site = 's1', firstSeq = 1): IncomingRecord[] {
   const t0 = Date.parse('2026-03-02T09:00:00.000Z');
-  return files.map(({ index }, i) => ({ site, box, seq: firstSeq + i, kind: 'index', at: new Date(t0 + i * 60_000).toISOString(), data: index }));
+  return files.map(({ index }, i) => ({ site, box, seq: firstSeq + i, kind: 'index', at: new Date(t0 + i * 60_000).toISOString(), data: sanitizeForUplink(index) }));
 }
 
 /** Every page of a central search: callId -> its hits (snippets left out), and the number of requests it took. */
