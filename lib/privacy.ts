@@ -14,6 +14,13 @@ import { redact, redactTranscript, redactWords, type TranscriptUtterance } from 
 /** Credential phrases a keyword spotter may have heard the agent ask for (alerts and keywords[] name them). */
 const SECRET_TERMS = /password|passcode|\bpin\b|cvv|security code|verification code|one time code|密码|验证码|安全码|校验码/i;
 
+/**
+ * Fields that hold the system's own identifiers, never speech: an alert's id (`card-data-1`) or rule must
+ * reach the centre as the box made it, or a revision, an ack or a review would name an alert that does not
+ * exist (a cue such as "card" would otherwise open a window over the id's digit).
+ */
+const IDENTIFIER_KEYS = new Set(['id', 'callId', 'rule', 'box', 'site', 'schema', 'kind', 'severity', 'channel', 'language', 'script', 'agentId', 'model']);
+
 const AUDIO_KEYS = /^(audio|pcm|wav|samples|waveform|recording)([A-Z_].*)?$/i;
 
 /** A payload carried binary data: audio is never published, not even on request. */
@@ -49,7 +56,8 @@ function walk(value: unknown, path: string): unknown {
   for (const [k, v] of Object.entries(value)) {
     if (AUDIO_KEYS.test(k) || k in out) continue;
     if (v === undefined || typeof v === 'function') continue;
-    out[redact(k)] = walk(v, path ? `${path}.${k}` : k);
+    if (IDENTIFIER_KEYS.has(k) && typeof v === 'string') out[k] = v;
+    else out[redact(k)] = walk(v, path ? `${path}.${k}` : k);
   }
   return out;
 }

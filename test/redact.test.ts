@@ -128,3 +128,13 @@ t.test('object keys are redacted like values on the way out', async (t) => {
   const out = sanitizeForUplink({ terms: { 'my pin is 4321': 2, refund: 1 } });
   t.same(Object.keys(out.terms), ['my pin is ****', 'refund']);
 });
+
+t.test('an alert keeps its own identifiers: a rule named after a card keeps the digit of its id, its words are still masked', async (t) => {
+  const alert = { callId: 'desk-1-c1', id: 'card-data-1', rule: 'card-data', box: 'box-7', evidence: 'my card number is 4111 1111 1111 1111', title: 'card number 4111 1111 1111 1111' };
+  const sent = sanitizeForUplink(alert);
+  t.equal(sent.id, 'card-data-1', 'the id an ack and a review name is the one the box made');
+  t.equal(sent.callId, 'desk-1-c1');
+  t.equal(sent.rule, 'card-data');
+  t.notMatch(sent.evidence, /4111 1111/, 'the evidence is masked');
+  t.notMatch(sent.title, /4111 1111/, 'free text beside the identifiers is masked too');
+});
