@@ -2,9 +2,13 @@
  * Retention and erasure at the centre (central/retention.ts), the same suite on SQLite and on a throw-away
  * PostgreSQL: `forget` removes one call of a site from every table that held it (and only that call) and
  * is audited; a site's retention sweep deletes what is older than its days and leaves the rest, and a site
- * without one.
+ * without one; the `earshot central` commands that do it say what they did.
  */
 import t, { type Test } from 'tap';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../test/support/cli.js';
 import { openStore, type IncomingRecord } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { forgetCall, setRetention, sweepRetention, UnknownSiteError } from '../central/retention.js';
@@ -90,4 +94,30 @@ t.test('PostgreSQL', { skip: postgresMissing() ?? false }, async (t) => {
   const pg = await Postgres.start();
   t.teardown(() => pg.dispose());
   suite(t, async () => (await openStore(await pg.createDatabase())) as SqlStore);
+});
+
+t.test('earshot central forget, retention and sweep on a store file', async (t) => {
+  const db = join(mkdtempSync(join(tmpdir(), 'earshot-central-forget-')), 'ingest.sqlite');
+  const store = (await openStore(db)) as SqlStore;
+  await store.registerBox('s1', 'b1');
+  const ended = new Date(Date.now() - 3_600_000).toISOString();
+  await store.storeBatch([rec(1, 'index', index('c1', ended), ended), rec(2, 'index', index('c2', ended), ended)], 'open');
+  await store.close();
+
+  const forget = await runCli(['central', 'forget', 's1', 'c1', '--db', db]);
+  t.equal(forget.code, 0, forget.stderr);
+  t.match(forget.stdout, /earshot central forget s1 c1: removed calls 1, alerts 1, reviews 0, records 1/, 'it says what it removed');
+  const set = await runCli(['central', 'retention', 's1', '30', '--db', db]);
+  t.match(set.stdout, /^s1\t30 days$/m, 'the retention is set and shown');
+  const unknown = await runCli(['central', 'forget', 'nowhere', 'c2', '--db', db]);
+  t.not(unknown.code, 0);
+  t.match(unknown.stderr, /site nowhere is not registered/, 'an unknown site is named');
+  const sweep = await runCli(['central', 'sweep', '--db', db]);
+  t.match(sweep.stdout, /s1: before .*: removed calls 0/, 'a sweep with nothing old removes nothing');
+
+  const after = (await openStore(db)) as SqlStore;
+  t.teardown(() => after.close());
+  t.equal(await after.getCall('b1', 'c1'), null, 'c1 is gone from the file');
+  t.not(await after.getCall('b1', 'c2'), null, 'c2 is kept');
+  t.same((await listAudit(after.db)).map((a) => a.action).filter((a) => a !== 'retention.sweep'), ['site.retention', 'call.forget'], 'both changes are audited');
 });
