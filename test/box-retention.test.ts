@@ -70,3 +70,16 @@ t.test('earshot prune deletes index files older than the age given and keeps new
   const bad = await runCli(['prune', '--older-than', '0', '--index-dir', dir]);
   t.not(bad.code, 0, 'an age of 0 is refused');
 });
+
+t.test("the running agent's full outbox takes records again once earshot forget has made room", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'earshot-forget-full-'));
+  const outboxPath = join(dir, 'outbox.sqlite');
+  const agent = new Outbox(outboxPath, { quotaBytes: 400 });
+  t.teardown(() => agent.close());
+  agent.append('index', index('call-a', 'a'.repeat(250)));
+  t.throws(() => agent.append('index', index('call-b', 'b'.repeat(250))), { name: 'OutboxFullError' }, 'full');
+  const r = await runCli(['forget', 'call-a', '--outbox', outboxPath]);
+  t.match(r.stdout, /1 outbox record\(s\) removed/);
+  t.doesNotThrow(() => agent.append('index', index('call-b', 'b'.repeat(250))), 'the agent counts again before refusing');
+  t.same(agent.nextBatch(10).map((x) => JSON.parse(x.payload).callId), ['call-b']);
+});

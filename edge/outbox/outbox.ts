@@ -142,9 +142,9 @@ export class Outbox {
     this.quota = options.quotaBytes ?? null;
     this.reserve = options.statusReserveBytes ?? 0;
     this.clock = options.clock ?? Date.now;
-    const totals = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM outbox').get() as { n: number; b: number };
-    this.count = totals.n;
-    this.usedBytes = totals.b;
+    this.count = 0;
+    this.usedBytes = 0;
+    this.recount();
     this.insertStmt = this.db.prepare('INSERT INTO outbox (kind, payload, bytes, created_ms) VALUES (?, ?, ?, ?)');
     this.batchStmt = this.db.prepare('SELECT seq, kind, payload, created_ms, attempts, blocked FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
     this.markSentStmt = this.db.prepare('UPDATE outbox SET sent_ms = ?, attempts = attempts + 1 WHERE seq = ?');
@@ -174,6 +174,9 @@ export class Outbox {
     if (this.quota !== null) {
       const onlyStatus = rows.every((r) => r.kind === 'status');
       const limit = this.quota + (onlyStatus ? this.reserve : 0);
+      // Another process (`earshot forget`) may have deleted records since the totals were taken: count again
+      // before refusing anything.
+      if (this.usedBytes + adding > limit) this.recount();
       if (this.usedBytes + adding > limit) {
         for (const r of rows) this.refusedByKind[r.kind]++;
         this.refused += rows.length;
@@ -301,6 +304,13 @@ export class Outbox {
       if (stretchBegins) this.log.warn({ path: full.path, freeBytes: full.freeBytes }, `outbox: ${full.message}; ${what} not stored (records are kept and retried)`);
       return undefined;
     }
+  }
+
+  /** The depth and bytes as the file holds them now. */
+  private recount(): void {
+    const totals = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM outbox').get() as { n: number; b: number };
+    this.count = totals.n;
+    this.usedBytes = totals.b;
   }
 
   /**
