@@ -11,6 +11,8 @@ import { startIngest } from './ingest.js';
 import { isPostgresUrl, openStore } from './store/store.js';
 import type { SqlStore } from './store/sql-store.js';
 import { CentralUsageError, startCentral } from './central.js';
+import { registerCentralRetentionCommands } from './retention-command.js';
+import { startRetentionSweeps } from './retention.js';
 import { registerAccountCommands } from './auth/cli.js';
 import { sendCommand } from './send-command.js';
 import { setupAccounts, type AccountsOptions } from './auth/web.js';
@@ -120,10 +122,13 @@ export function registerCentralCommands(program: Command): void {
       const where = opts.config ? `-c ${opts.config}` : `--db ${ic.db}`;
       process.stderr.write(`earshot central: no users yet: create the first admin with  earshot central user add <name> --role admin ${where}\n`);
     }
+    const sweeps = startRetentionSweeps((c.ingest.store as SqlStore).db, log);
     await untilSignal();
+    await sweeps.stop();
     await c.close();
   });
   registerAccountCommands(central, storeFrom);
+  registerCentralRetentionCommands(central, storeFrom);
   ingestOptions(
     central
       .command('command <site> <box> <cmd>')

@@ -37,3 +37,11 @@ t.test('earshot/live@1 is checked before it is read', async (t) => {
   t.match(readWire('live', Buffer.from(JSON.stringify({ ...ok, lines: [{ ...ok.lines[0], state: 'dancing' }] }))), { ok: false });
   t.match(readWire('live', Buffer.from(JSON.stringify({ ...ok, schema: 'earshot/stats@1' }))), { ok: false });
 });
+
+t.test('an alert sent in clear by an old box is shown only redacted', async (t) => {
+  const floor = new FloorState();
+  floor.alertRecord(rec(1, { callId: 'c9', id: 'pci-1', severity: 'critical', title: 'card number spoken', evidence: 'my card number is 4111 1111 1111 1111 and the cvv is 731' }));
+  const [shown] = floor.snapshot('s1').alerts;
+  t.match(shown.evidence, /card number is/, 'the evidence is still shown');
+  t.notMatch(shown.evidence, /4111 1111 1111|731/, 'without the card number or the CVV');
+});

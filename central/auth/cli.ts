@@ -19,7 +19,7 @@ export interface StoreOptionValues {
 
 const CLI: Actor = { name: null, via: 'cli' };
 
-function storeOptions(cmd: Command): Command {
+export function storeOptions(cmd: Command): Command {
   return cmd
     .option('--db <file|url>', 'the store: a SQLite file, or postgres://user@host:port/database (default from config: ingest.sqlite)')
     .option('-c, --config <file>', 'configuration file (YAML; section ingest: its db)');

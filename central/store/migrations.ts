@@ -304,6 +304,13 @@ export const MIGRATIONS: readonly Migration[] = [
       EXCEPTION WHEN feature_not_supported THEN NULL;
       END $$;`,
   },
+  {
+    version: 10,
+    // Per site: how many days its calls, records, alerts and reviews are kept (null: no limit). The sweep
+    // (central/retention.ts) deletes what is older.
+    name: 'retention per site',
+    sql: () => `ALTER TABLE sites ADD COLUMN retention_days INTEGER;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

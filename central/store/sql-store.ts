@@ -24,6 +24,7 @@ import type {
 } from './store.js';
 import type { StatsMessage, StatusMessage } from '../../edge/uplink/wire.js';
 import { alertScores, talkAndSilence } from '../review/derive.js';
+import { sanitizeForUplink } from '../../lib/privacy.js';
 
 /** A connection, or a transaction on one. */
 export interface Sql {
@@ -346,7 +347,10 @@ export class SqlStore implements Store {
     const now = Date.now();
     // In key order: two ingest processes writing overlapping batches (a resend that reached both) then
     // lock rows in the same order instead of deadlocking.
-    const sorted = [...records].sort((a, b) => (a.box < b.box ? -1 : a.box > b.box ? 1 : a.seq - b.seq));
+    // A box from before redaction at every sink (or one configured to keep clear text) may send a call as
+    // heard: the centre keeps only the redacted view, the same redaction the box applies (lib/privacy.ts),
+    // before anything is stored or projected. On a record already redacted it changes nothing.
+    const sorted = records.map((r) => ({ ...r, data: sanitizeForUplink(r.data) })).sort((a, b) => (a.box < b.box ? -1 : a.box > b.box ? 1 : a.seq - b.seq));
     return this.db.tx(async (sql) => {
       const result: BatchResult = { stored: 0, duplicates: 0, heldApart: 0 };
       const refusals = registration === 'closed' ? await this.refusals(sql, sorted) : new Map<string, string>();

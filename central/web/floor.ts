@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { RecordEnvelope } from '../../edge/uplink/topics.js';
 import type { Availability, LiveLine, LiveMessage, StatsMessage, StatusMessage } from '../../edge/uplink/wire.js';
 import type { AlertAck } from './acks.js';
+import { sanitizeForUplink } from '../../lib/privacy.js';
 
 export type Severity = 'info' | 'warning' | 'critical';
 const SEVERITIES = new Set<string>(['info', 'warning', 'critical']);
@@ -94,7 +95,8 @@ export class FloorState extends EventEmitter<{ event: [FloorEvent] }> {
   }
 
   alertRecord(rec: RecordEnvelope): void {
-    const d = rec.data as Record<string, unknown>;
+    // An old box may send its alert's evidence as heard: the floor shows only the redacted view, as ingest stores.
+    const d = sanitizeForUplink(rec.data) as Record<string, unknown>;
     const line = (d.line ?? {}) as Record<string, unknown>;
     const callId = str(d.callId, 256) ?? '';
     const id = str(d.id, 128) ?? `seq-${rec.seq}`;

@@ -130,6 +130,9 @@ export class Outbox {
       db.pragma('journal_mode = WAL');
       // FULL: the WAL is fsynced at every commit, so a returned append survives power loss, not only SIGKILL.
       db.pragma('synchronous = FULL');
+      // A deleted record (acked, forgotten) is overwritten with zeros, not left readable in a free page until
+      // the next VACUUM: erasure and retention (docs/privacy.md) mean gone from the disk, not only from queries.
+      db.pragma('secure_delete = ON');
       db.exec(SCHEMA);
     } catch (err) {
       db?.close();
@@ -139,9 +142,9 @@ export class Outbox {
     this.quota = options.quotaBytes ?? null;
     this.reserve = options.statusReserveBytes ?? 0;
     this.clock = options.clock ?? Date.now;
-    const totals = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM outbox').get() as { n: number; b: number };
-    this.count = totals.n;
-    this.usedBytes = totals.b;
+    this.count = 0;
+    this.usedBytes = 0;
+    this.recount();
     this.insertStmt = this.db.prepare('INSERT INTO outbox (kind, payload, bytes, created_ms) VALUES (?, ?, ?, ?)');
     this.batchStmt = this.db.prepare('SELECT seq, kind, payload, created_ms, attempts, blocked FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
     this.markSentStmt = this.db.prepare('UPDATE outbox SET sent_ms = ?, attempts = attempts + 1 WHERE seq = ?');
@@ -171,6 +174,9 @@ export class Outbox {
     if (this.quota !== null) {
       const onlyStatus = rows.every((r) => r.kind === 'status');
       const limit = this.quota + (onlyStatus ? this.reserve : 0);
+      // Another process (`earshot forget`) may have deleted records since the totals were taken: count again
+      // before refusing anything.
+      if (this.usedBytes + adding > limit) this.recount();
       if (this.usedBytes + adding > limit) {
         for (const r of rows) this.refusedByKind[r.kind]++;
         this.refused += rows.length;
@@ -297,6 +303,42 @@ export class Outbox {
       this.failedWrites++;
       if (stretchBegins) this.log.warn({ path: full.path, freeBytes: full.freeBytes }, `outbox: ${full.message}; ${what} not stored (records are kept and retried)`);
       return undefined;
+    }
+  }
+
+  /** The depth and bytes as the file holds them now. */
+  private recount(): void {
+    const totals = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM outbox').get() as { n: number; b: number };
+    this.count = totals.n;
+    this.usedBytes = totals.b;
+  }
+
+  /**
+   * Erasure (`earshot forget`): removes every record of this call id (its index, its alerts), acked or not,
+   * and says how many. A record not yet acknowledged is then never delivered: the centre forgets it too.
+   */
+  forget(callId: string): number {
+    const { n, b } = this.db.prepare("SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM outbox WHERE json_extract(payload, '$.callId') = ?").get(callId) as { n: number; b: number };
+    if (n === 0) return 0;
+    this.db.prepare("DELETE FROM outbox WHERE json_extract(payload, '$.callId') = ?").run(callId);
+    this.count -= n;
+    this.usedBytes -= b;
+    return n;
+  }
+
+  /**
+   * Rewrites the file without its free pages and truncates the WAL (the scheduled `earshot prune`): what was
+   * deleted is already zeroed (secure_delete), this returns the space. False when another connection (the
+   * running agent) is mid-write: the next run does it.
+   */
+  vacuum(): boolean {
+    try {
+      this.db.exec('VACUUM');
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code?.startsWith('SQLITE_BUSY')) return false;
+      throw asDiskFull(err, this.path);
     }
   }
 
