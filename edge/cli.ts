@@ -24,6 +24,7 @@ import { loadRules } from './rules/setup.js';
 import { CallPublisher } from './publish.js';
 import { runCommand } from './run/run-command.js';
 import { registerKeyCommands } from './keys-command.js';
+import { registerBundleCommands } from './bundles/bundle-command.js';
 
 // Each running PortAudio input holds a libuv threadpool thread while it waits for audio (naudiodon's
 // design), and stopping one needs another: the default pool of 4 would stall a box with a few sound cards.
@@ -164,6 +165,7 @@ models
 
 registerCentralCommands(program);
 registerKeyCommands(program);
+registerBundleCommands(program);
 registerProvisionCommands(program);
 
 program

@@ -7,7 +7,8 @@
  * validator that content would meet anyway (rule pack loader, config schema, model manifest). Anything else is
  * refused with one line saying why, and what was in force stays in force.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { writeFileAtomic } from '../../lib/disk.js';
@@ -21,7 +22,7 @@ export const BUNDLE_SCHEMA = 'earshot/bundle@1';
 export const BUNDLE_KINDS = ['rules', 'config', 'model-manifest'] as const;
 export type BundleKind = (typeof BUNDLE_KINDS)[number];
 /** A bundle is a few rule packs' worth; anything bigger is refused before it is parsed. */
-export const MAX_BUNDLE_BYTES = 256 * 1024;
+export const MAX_BUNDLE_BYTES = 192 * 1024;
 
 /** Who a bundle is for: a box matches when every list given names it (an empty target matches no box). */
 export interface BundleTarget {
@@ -77,11 +78,25 @@ export function trustedBundleKeys(signing: { centreKeys: string[]; bundleKeys: {
   });
 }
 
+/** A bundle's text before it is signed, checked as a box would check it (shape and content). */
+export function bundleBody(fields: Omit<Bundle, 'schema' | 'signedAt'> & { signedAt?: string }): string {
+  const body: Bundle = { schema: BUNDLE_SCHEMA, kind: fields.kind, version: fields.version, signedAt: fields.signedAt ?? new Date().toISOString(), expires: fields.expires, target: fields.target, content: fields.content };
+  const text = JSON.stringify(body);
+  validateContent(readShape(Buffer.from(text)));
+  return text;
+}
+
 /** A signed bundle's text. */
 export function buildBundle(fields: Omit<Bundle, 'schema' | 'signedAt'> & { signedAt?: string }, key: KeyObject): string {
-  const body: Bundle = { schema: BUNDLE_SCHEMA, kind: fields.kind, version: fields.version, signedAt: fields.signedAt ?? new Date().toISOString(), expires: fields.expires, target: fields.target, content: fields.content };
-  validateContent(body);
-  return signJson(JSON.stringify(body), key);
+  return signJson(bundleBody(fields), key);
+}
+
+/** Signs a bundle body made by bundleBody (`earshot bundle build` without a key), checking it again first. */
+export function signBundle(text: string, key: KeyObject): string {
+  const payload = Buffer.from(text.trim());
+  if (signedParts(payload)) throw new BundleRefused('malformed', 'bundle is already signed');
+  validateContent(readShape(payload));
+  return signJson(payload.toString('utf8'), key);
 }
 
 function isIdList(v: unknown): v is string[] {
@@ -157,6 +172,7 @@ function targetProblem(t: BundleTarget, me: BoxIdentity): string | null {
 export function checkBundle(payload: Buffer, keys: readonly TrustedKey[], me: BoxIdentity, inForce: Partial<Record<BundleKind, number>>, nowMs = Date.now()): Bundle {
   const b = readShape(payload);
   if (!signedParts(payload)) throw new BundleRefused('unsigned', `unsigned ${b.kind} bundle v${b.version}: a box applies only bundles signed by a trusted key (earshot bundle sign)`);
+  if (keys.length === 0) throw new BundleRefused('untrusted', `${b.kind} bundle v${b.version} not applied: this box trusts no bundle key (uplink.signing.bundleKeys or centreKeys)`);
   const signer = keys.find((k) => verifyJson(payload, [k.key]));
   if (!signer) throw new BundleRefused('untrusted', `${b.kind} bundle v${b.version} is signed by a key this box does not trust (uplink.signing.bundleKeys)`);
   const iso = (ms: number): string => new Date(ms).toISOString();
@@ -198,14 +214,14 @@ export class BundleStore {
   constructor(
     readonly dir: string,
     private readonly keys: readonly TrustedKey[],
-    private readonly me: BoxIdentity,
+    readonly me: BoxIdentity,
   ) {}
 
-  /** Reads state.json; a box with none has applied nothing yet. */
-  async open(): Promise<this> {
+  /** Reads state.json (at start-up, before anything is received); a box with none has applied nothing yet. */
+  open(): this {
     let text: string;
     try {
-      text = await readFile(path.join(this.dir, STATE_FILE), 'utf8');
+      text = readFileSync(path.join(this.dir, STATE_FILE), 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this;
       throw err;
@@ -219,7 +235,12 @@ export class BundleStore {
     return this;
   }
 
-  /** Version in force per kind: what the status reports. */
+  /** Each kind in force: version, when applied, when it expires (what the status reports). */
+  get applied(): BundleVersions {
+    return { ...this.versions };
+  }
+
+  /** Version in force per kind. */
   get inForce(): Partial<Record<BundleKind, number>> {
     return Object.fromEntries(Object.entries(this.versions).map(([k, v]) => [k, v.version]));
   }
@@ -229,9 +250,14 @@ export class BundleStore {
     return this.versions[kind] ? bundleContentFile(this.dir, kind) : null;
   }
 
+  /** The bundle if this box would apply it now, else BundleRefused: `earshot bundle verify`. */
+  check(payload: Buffer, nowMs = Date.now()): Bundle {
+    return checkBundle(payload, this.keys, this.me, this.inForce, nowMs);
+  }
+
   /** Checks and applies a bundle; throws BundleRefused (nothing written) or a disk error (state unchanged). */
   async apply(payload: Buffer, nowMs = Date.now()): Promise<Bundle> {
-    const b = checkBundle(payload, this.keys, this.me, this.inForce, nowMs);
+    const b = this.check(payload, nowMs);
     await mkdir(this.dir, { recursive: true });
     const content = typeof b.content === 'string' ? b.content : JSON.stringify(b.content, null, 2) + '\n';
     await writeFileAtomic(bundleContentFile(this.dir, b.kind), content);
