@@ -66,17 +66,17 @@ export function registerBundleCommands(program: Command): void {
     .description('make a bundle: signed with --key, else a body for `earshot bundle sign`; its content is checked as a box would check it')
     .addOption(new Option('--kind <kind>', 'what it carries').choices([...BUNDLE_KINDS]).makeOptionMandatory())
     .requiredOption('--content <file>', 'rule pack (YAML), config fragment (YAML) or model manifest (model.json)')
-    .requiredOption('--version <n>', 'its version: higher than any bundle of this kind sent before', version)
+    .requiredOption('--bundle-version <n>', 'its version: higher than any bundle of this kind sent before', version)
     .requiredOption('--expires <when>', 'when boxes stop accepting it: a date, or 30d, 12h from now', expiry)
     .option('--site <site>', 'for boxes at this site (repeat for more)', collect)
     .option('--floor <floor>', 'for boxes on this floor (repeat for more)', collect)
     .option('--box <box>', 'for these boxes (repeat for more)', collect)
     .option('--key <file>', "the centre's signing key (earshot keys generate)")
     .option('-o, --out <file>', 'write it here instead of stdout')
-    .action((opts: { kind: BundleKind; content: string; version: number; expires: string; site?: string[]; floor?: string[]; box?: string[]; key?: string; out?: string }) => {
+    .action((opts: { kind: BundleKind; content: string; bundleVersion: number; expires: string; site?: string[]; floor?: string[]; box?: string[]; key?: string; out?: string }) => {
       const target = { ...(opts.site ? { sites: opts.site } : {}), ...(opts.floor ? { floors: opts.floor } : {}), ...(opts.box ? { boxes: opts.box } : {}) };
       if (Object.keys(target).length === 0) throw new InputError('bundle build: give its target: --site, --floor and/or --box');
-      const body = bundleBody({ kind: opts.kind, version: opts.version, expires: opts.expires, target, content: contentOf(opts.kind, opts.content) });
+      const body = bundleBody({ kind: opts.kind, version: opts.bundleVersion, expires: opts.expires, target, content: contentOf(opts.kind, opts.content) });
       output(opts.key ? signBundle(body, loadPrivateKey(opts.key)) : body, opts.out);
     });
   bundle
