@@ -1,15 +1,13 @@
 /**
  * `earshot bundle build|sign|verify|apply|send` (docs/bundles.md): the centre builds and signs a bundle with
- * its key; a box checks or applies one from a file; `send` puts one on a box's command topic.
+ * its key; a box checks or applies one from a file. `earshot central command <site> <box> bundle --bundle
+ * <file>` puts one on a box's command topic.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { InputError } from '../../lib/errors.js';
-import { log } from '../../lib/log.js';
 import { loadPrivateKey } from '../../lib/signing.js';
 import { defaultConfig, loadConfigFile, readYaml } from '../../provisioning/config.js';
-import { ingestConfigFrom } from '../../central/central-command.js';
-import { sendCommand } from '../../central/send-command.js';
 import { openBundleStore } from '../uplink/start-uplink.js';
 import { BUNDLE_KINDS, BundleStore, bundleBody, signBundle, type BundleKind } from './bundle.js';
 
@@ -103,16 +101,5 @@ export function registerBundleCommands(program: Command): void {
       const store = boxSide(opts.config);
       const b = await store.apply(Buffer.from(readInput(file).trim()));
       process.stdout.write(`applied ${b.kind} bundle v${b.version} in ${store.dir}\n`);
-    });
-  bundle
-    .command('send <file> <site> <box>')
-    .description("send a signed bundle to one box on its command topic (the ingest section's broker and TLS)")
-    .option('-c, --config <file>', 'configuration file (YAML) with the ingest section')
-    .option('--broker <url>', 'MQTT broker (default from config: ingest.broker)')
-    .option('--signing-key <file>', "the centre's key the command is signed with (default from config: ingest.signing.key)")
-    .action(async (file: string, site: string, box: string, opts: { config?: string; broker?: string; signingKey?: string }) => {
-      const text = readInput(file).trim();
-      const id = await sendCommand(ingestConfigFrom(opts), site, box, 'bundle', log, undefined, { bundle: text });
-      process.stderr.write(`earshot: bundle sent to ${site}/${box} (id ${id}); its status reports whether it was applied\n`);
     });
 }
