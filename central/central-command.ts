@@ -2,6 +2,7 @@
  * The centre's commands: `earshot ingest` (store only) and `earshot central` (ingest and the web app on
  * one store), with the options both share read in one place.
  */
+import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { defaultConfig, loadConfigFile, type IngestConfig } from '../provisioning/config.js';
@@ -132,11 +133,21 @@ export function registerCentralCommands(program: Command): void {
   ingestOptions(
     central
       .command('command <site> <box> <cmd>')
-      .description("send one box a command (stats, status, resend), signed with the centre's key (docs/mqtt.md, Signatures)"),
-  ).action(async (site: string, box: string, cmd: string, opts: IngestOptionValues) => {
-    const id = await sendCommand(ingestConfigFrom(opts), site, box, cmd, log);
+      .description("send one box a command (stats, status, resend, bundle), signed with the centre's key (docs/mqtt.md, Signatures)")
+      .option('--bundle <file>', 'with bundle: a signed bundle from `earshot bundle build` (docs/bundles.md)'),
+  ).action(async (site: string, box: string, cmd: string, opts: IngestOptionValues & { bundle?: string }) => {
+    if ((cmd === 'bundle') !== (opts.bundle !== undefined)) throw new CentralUsageError('the bundle command and --bundle <file> go together');
+    const id = await sendCommand(ingestConfigFrom(opts), site, box, cmd, log, undefined, opts.bundle ? { bundle: readBundleFile(opts.bundle) } : {});
     process.stderr.write(`earshot: ${cmd} sent to ${site}/${box} (id ${id})\n`);
   });
+}
+
+function readBundleFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new CentralUsageError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
 }
 
 /** The store `--db` or `-c`'s ingest.db names, for the user and box commands. */

@@ -15,7 +15,7 @@ import { CentralUsageError } from './central.js';
 const NAME = /^[^#+/\u0000]{1,128}$/;
 
 /** Publishes the signed command; resolves with its id once the broker acknowledged it. */
-export async function sendCommand(ic: IngestConfig, site: string, box: string, cmd: string, log: Logger, timeoutMs = 15_000): Promise<string> {
+export async function sendCommand(ic: IngestConfig, site: string, box: string, cmd: string, log: Logger, timeoutMs = 15_000, extra: { bundle?: string } = {}): Promise<string> {
   if (!ic.signing.key) throw new CentralUsageError("a command is signed with the centre's key: --signing-key <file> or ingest.signing.key");
   for (const [what, value] of [['site', site], ['box', box]] as const) if (!NAME.test(value)) throw new CentralUsageError(`${what}: 1-128 characters, none of # + /: ${JSON.stringify(value)}`);
   if (!/^[a-z][a-z0-9-]{0,63}$/.test(cmd)) throw new CentralUsageError(`command: a word such as stats, status or resend, not ${JSON.stringify(cmd)}`);
@@ -44,7 +44,7 @@ export async function sendCommand(ic: IngestConfig, site: string, box: string, c
     try {
       await Promise.race([connected, timeout]);
       // Signed just before it goes: the box obeys it only within its window of this moment.
-      await Promise.race([transport.publish(`${ic.prefix}/${site}/${box}/command`, commandBody(site, box, cmd, id, key), { qos: 1 }), timeout]);
+      await Promise.race([transport.publish(`${ic.prefix}/${site}/${box}/command`, commandBody(site, box, cmd, id, key, Date.now(), extra), { qos: 1 }), timeout]);
     } finally {
       clearTimeout(timer);
     }

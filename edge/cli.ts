@@ -25,6 +25,7 @@ import { CallPublisher } from './publish.js';
 import { runCommand } from './run/run-command.js';
 import { registerKeyCommands } from './keys-command.js';
 import { registerRetentionCommands } from './retention-command.js';
+import { registerBundleCommands } from './bundles/bundle-command.js';
 
 // Each running PortAudio input holds a libuv threadpool thread while it waits for audio (naudiodon's
 // design), and stopping one needs another: the default pool of 4 would stall a box with a few sound cards.
@@ -166,6 +167,7 @@ models
 registerCentralCommands(program);
 registerKeyCommands(program);
 registerRetentionCommands(program);
+registerBundleCommands(program);
 registerProvisionCommands(program);
 
 program

@@ -139,7 +139,7 @@ export interface UplinkConfig {
   passwordFile: string;
   tls: TlsConfig;
   /** docs/mqtt.md, Signatures */
-  signing: { key: string; centreKeys: string[]; windowSec: number };
+  signing: { key: string; centreKeys: string[]; windowSec: number; bundleKeys: { key: string; notBefore?: string; notAfter?: string }[]; bundleDir: string };
 }
 
 export interface IngestConfig {

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { bundleContentFile } from '../bundles/bundle.js';
 import type { EarshotConfig } from '../../provisioning/config.js';
 import { RulePackRegistry, watchPhrases } from './pack.js';
 import type { CompiledRule } from './types.js';
@@ -18,7 +20,10 @@ export interface BoxRules {
  */
 export function loadRules(config: EarshotConfig, extraPacks: readonly string[] = []): BoxRules {
   const registry = config.rules.builtin ? RulePackRegistry.withBuiltins() : new RulePackRegistry();
-  for (const file of [...config.rules.packs, ...extraPacks]) registry.load(file);
+  // The pack a signed bundle put in force (edge/bundles/bundle.ts): checked when it was applied, loaded like the site's.
+  const bundled = bundleContentFile(config.uplink.signing.bundleDir, 'rules');
+  const fromBundle = existsSync(bundled) ? [bundled] : [];
+  for (const file of [...config.rules.packs, ...fromBundle, ...extraPacks]) registry.load(file);
   const rules = registry.rules(config.rules.overrides);
   return { rules, watch: { ...config.watch, phrases: [...new Set([...config.watch.phrases, ...watchPhrases(rules)])] } };
 }

@@ -16,6 +16,8 @@ export interface CommandHandlers {
   status(): void;
   /** Starts a resend of every unacknowledged record; false when one is already in progress. */
   resend(): boolean;
+  /** Checks and applies a signed bundle (edge/bundles/bundle.ts); what comes of it is said on the status topic. */
+  bundle(text: string): void;
 }
 
 export class CommandDesk {
@@ -62,6 +64,11 @@ export class CommandDesk {
         this.handlers[name]();
         return;
       }
+      case 'bundle':
+        if (read.value.bundle === undefined) return this.inbound.reject(topic, 'command bundle has no "bundle" member (a signed bundle\'s text)');
+        this.counters.obeyed++;
+        this.handlers.bundle(read.value.bundle);
+        return;
       case 'resend':
         if (!this.handlers.resend()) {
           this.counters.throttled++;

@@ -43,9 +43,9 @@ export function ackBody(site: string, box: string, ranges: [number, number][], k
   return signJson(JSON.stringify({ schema: SIGNED_ACK_SCHEMA, box, site, at: new Date(nowMs).toISOString(), ranges }), key);
 }
 
-/** A command for one box, signed with the centre's key (command@2). */
-export function commandBody(site: string, box: string, cmd: string, id: string, key: KeyObject, nowMs = Date.now()): string {
-  return signJson(JSON.stringify({ schema: SIGNED_COMMAND_SCHEMA, box, site, at: new Date(nowMs).toISOString(), cmd, id }), key);
+/** A command for one box, signed with the centre's key (command@2); `extra`: a bundle's text for cmd bundle. */
+export function commandBody(site: string, box: string, cmd: string, id: string, key: KeyObject, nowMs = Date.now(), extra: { bundle?: string } = {}): string {
+  return signJson(JSON.stringify({ schema: SIGNED_COMMAND_SCHEMA, box, site, at: new Date(nowMs).toISOString(), cmd, id, ...extra }), key);
 }
 
 /**

@@ -11,10 +11,17 @@ import { Uplink } from './uplink.js';
 import { maxPacketBytes } from './wire.js';
 import { loadBoxSigning } from './signed-wire.js';
 import { checkBoxIdentity } from '../../provisioning/identity.js';
+import { BundleStore, trustedBundleKeys } from '../bundles/bundle.js';
 
 /** The box's identity on the broker: config uplink.box, or the host name. */
 export function boxId(config: UplinkConfig): string {
   return config.box || hostname().replace(/[#+/]/g, '_');
+}
+
+/** The bundles applied on this box (docs/bundles.md), with the keys it trusts for them and who it is. */
+export function openBundleStore(config: EarshotConfig): BundleStore {
+  const u = config.uplink;
+  return new BundleStore(u.signing.bundleDir, trustedBundleKeys(u.signing), { site: u.site, floor: u.floor, box: boxId(u) }).open();
 }
 
 /** connect: false keeps records in the outbox without contacting any broker (the daemon with uplink.enabled false). */
@@ -28,6 +35,7 @@ export function startUplink(
   if (options.connect !== false) checkBoxIdentity(u, box);
   // A key or centre key that cannot be used stops the start here, before the outbox is opened.
   const signing = loadBoxSigning(u.signing);
+  const bundles = openBundleStore(config);
   const topics = new Topics(u.prefix, u.site, box);
   const outbox = new Outbox(config.outbox.path, { quotaBytes: config.outbox.quotaMB * 2 ** 20, statusReserveBytes: config.outbox.statusReserveMB * 2 ** 20 });
   const transport = createTransport(u.transport, {
@@ -59,6 +67,7 @@ export function startUplink(
     extraStats: options.extraStats,
     restartedAfter: options.restartedAfter,
     signing,
+    bundles,
     log,
   });
   if (options.connect !== false) uplink.start();

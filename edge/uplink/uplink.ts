@@ -37,6 +37,7 @@ import { CommandDesk } from './commands.js';
 import { Backoff, backoffDelayMs } from '../../lib/backoff.js';
 import { log as defaultLog } from '../../lib/log.js';
 import type { PreviousExit } from '../last-resort.js';
+import { BundleRefused, type BundleStore, type BundleVersions } from '../bundles/bundle.js';
 
 export interface UplinkOptions {
   outbox: Outbox;
@@ -55,7 +56,15 @@ export interface UplinkOptions {
   restartedAfter?: PreviousExit | null;
   /** the box's key and the centre's keys (signed-wire.ts): records go out signed, only signed acks and commands are obeyed */
   signing?: BoxSigning | null;
+  /** the bundles applied on this box (edge/bundles/bundle.ts): cmd bundle applies one, the status reports them */
+  bundles?: BundleStore;
   log?: Logger;
+}
+
+/** What the status says of bundles: each kind's version in force, and the last one refused (since the last applied). */
+export interface BundleStatus {
+  inForce: BundleVersions;
+  refused?: { at: string; reason: string; message: string };
 }
 
 export interface Problem {
@@ -119,13 +128,16 @@ export class Uplink extends EventEmitter<{ acked: [ranges: [number, number][], r
    * or a reconnect sends them again anyway): asking again meanwhile would only send the same records twice.
    */
   private resendThrough: number | null = null;
+  private bundleQueue: Promise<void> = Promise.resolve();
+  private bundleRefused: BundleStatus['refused'] | null = null;
 
   constructor(options: UplinkOptions) {
     super();
     this.o = options;
     this.log = options.log ?? defaultLog;
     this.inbound = new InboundGuard(this.log);
-    this.commands = new CommandDesk({ stats: () => void this.publishStats(), status: () => void this.publishStatus(), resend: () => this.resendAll() }, this.inbound, this.log, (payload, command) =>
+    const handlers = { stats: () => void this.publishStats(), status: () => void this.publishStatus(), resend: () => this.resendAll(), bundle: (text: string) => this.applyBundle(text) };
+    this.commands = new CommandDesk(handlers, this.inbound, this.log, (payload, command) =>
       controlProblem('command', payload, command, this.topics, options.signing ?? null),
     );
     this.outbox = options.outbox;
@@ -408,10 +420,35 @@ export class Uplink extends EventEmitter<{ acked: [ranges: [number, number][], r
     if (this.problems.delete(code)) void this.publishStatus();
   }
 
-  status(): { state: 'ok' | 'degraded'; problems: Problem[]; restartedAfter?: PreviousExit } {
+  status(): { state: 'ok' | 'degraded'; problems: Problem[]; restartedAfter?: PreviousExit; bundles?: BundleStatus } {
     const problems = [...this.problems.values()];
     const restartedAfter = this.o.restartedAfter ?? undefined;
-    return { state: problems.length ? 'degraded' : 'ok', problems, ...(restartedAfter ? { restartedAfter } : {}) };
+    const bundles = this.o.bundles ? { inForce: this.o.bundles.applied, ...(this.bundleRefused ? { refused: this.bundleRefused } : {}) } : undefined;
+    return { state: problems.length ? 'degraded' : 'ok', problems, ...(restartedAfter ? { restartedAfter } : {}), ...(bundles ? { bundles } : {}) };
+  }
+
+  /**
+   * cmd bundle: applies one bundle at a time, in the order they came; the status then says what is in force
+   * and, for one refused, why (the last refusal stays until a bundle is applied).
+   */
+  private applyBundle(text: string): void {
+    const store = this.o.bundles;
+    this.bundleQueue = this.bundleQueue.then(async () => {
+      if (!store) {
+        this.bundleRefused = { at: new Date().toISOString(), reason: 'no-store', message: 'this box keeps no bundles' };
+      } else {
+        try {
+          const b = await store.apply(Buffer.from(text));
+          this.bundleRefused = null;
+          this.log.info({ kind: b.kind, version: b.version }, `${b.kind} bundle v${b.version} applied${b.kind === 'rules' ? '; its rules run from the next start' : ''}`);
+        } catch (err) {
+          const reason = err instanceof BundleRefused ? err.reason : 'not-written';
+          this.bundleRefused = { at: new Date().toISOString(), reason, message: (err as Error).message };
+          this.log.warn({ reason }, `bundle refused: ${(err as Error).message}`);
+        }
+      }
+      await this.publishStatus();
+    });
   }
 
   private async publishStatus(): Promise<void> {

@@ -20,6 +20,8 @@ export interface CommandMessage {
   cmd: string;
   /** the sender's id for this command: a command whose id was already obeyed is not obeyed again */
   id?: string;
+  /** cmd bundle: a signed bundle's text (edge/bundles/bundle.ts) */
+  bundle?: string;
   /** command@2: the centre's signature */
   sig?: string;
 }
@@ -102,7 +104,8 @@ export type WireKind = keyof WireTypes;
  */
 export const MAX_PAYLOAD_BYTES: Record<WireKind, number> = {
   ack: 256 * 1024,
-  command: 4 * 1024,
+  // a signed bundle (192 KB at most, edge/bundles/bundle.ts) escaped inside a command
+  command: 256 * 1024,
   record: 16 * 1024 * 1024,
   status: 256 * 1024,
   stats: 1024 * 1024,
