@@ -1,5 +1,6 @@
 import t from 'tap';
 import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { runCli, repoRoot } from './support/cli.js';
 
 t.test('earshot run refuses to start on a configuration an installer must fix, saying what to fix', async (t) => {
@@ -24,7 +25,16 @@ t.test('earshot run refuses to start on a configuration an installer must fix, s
 });
 
 t.test('the example site file in deploy/ is valid and --check describes each line', async (t) => {
-  const r = await runCli(['run', '--config', join(repoRoot, 'deploy', 'earshot.yml'), '--check']);
+  // As shipped it names the certificate enrolment installs: on a box without it, --check says so first.
+  const shipped = await runCli(['run', '--config', join(repoRoot, 'deploy', 'earshot.yml'), '--check']);
+  t.equal(shipped.code, 2, 'a box not yet enrolled does not pass the check');
+  t.match(shipped.stderr, /\/etc\/earshot\/box\.pem: no such certificate file/, 'and the check names the missing certificate');
+  // The same site before enrolment (no TLS section yet) describes its lines.
+  const example = readFileSync(join(repoRoot, 'deploy', 'earshot.yml'), 'utf8');
+  t.match(example, /^ {2}tls: .*\n/m, 'the example has its TLS line');
+  const unenrolled = join(t.testdir({}), 'earshot.yml');
+  writeFileSync(unenrolled, example.replace(/^ {2}tls: .*\n/m, ''));
+  const r = await runCli(['run', '--config', unenrolled, '--check']);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /OK: 3 line\(s\)/);
   t.match(r.stdout, /desk-1001 +audio device +calls by pbx/);
