@@ -6,14 +6,11 @@
 import t, { type Test } from 'tap';
 import { createPrivateKey } from 'node:crypto';
 import { join } from 'node:path';
-import pino from 'pino';
-import { Outbox } from '../edge/outbox/outbox.js';
-import { Uplink, type BundleStatus } from '../edge/uplink/uplink.js';
-import { Topics } from '../edge/uplink/topics.js';
+import type { BundleStatus } from '../edge/uplink/uplink.js';
 import { commandBody } from '../edge/uplink/signed-wire.js';
 import { BundleStore, buildBundle } from '../edge/bundles/bundle.js';
 import { generateSigningKey, parsePublicKey } from '../lib/signing.js';
-import { FakeTransport } from './support/fake-transport.js';
+import { FakeTransport, fakeUplink } from './support/fake-transport.js';
 
 const centre = generateSigningKey();
 const centreKey = createPrivateKey(centre.privatePem);
@@ -21,19 +18,8 @@ const centrePub = parsePublicKey(centre.publicKey, 'centre');
 const box = generateSigningKey();
 
 function boxUplink(t: Test) {
-  const outbox = new Outbox(join(t.testdir(), 'o.sqlite'));
-  const transport = new FakeTransport();
   const bundles = new BundleStore(join(t.testdir(), 'bundles'), [{ key: centrePub, label: 'centre' }], { site: 's', floor: 'f1', box: 'b1' }).open();
-  const uplink = new Uplink({
-    outbox, transport, topics: new Topics('earshot', 's', 'b1'), ackMode: 'ingest', inflight: 64, ackTimeoutSec: 30, stalledAfter: 3,
-    deniedBackoff: { minSec: 0.1, maxSec: 0.4 }, statsIntervalSec: 3600, statsExpirySec: 60, log: pino({ level: 'silent' }),
-    signing: { key: createPrivateKey(box.privatePem), centreKeys: [centrePub], windowSec: 300 },
-    bundles,
-  });
-  t.teardown(async () => {
-    await uplink.stop();
-    outbox.close();
-  });
+  const { transport, uplink } = fakeUplink(t, { signing: { key: createPrivateKey(box.privatePem), centreKeys: [centrePub], windowSec: 300 }, bundles }, 'silent');
   return { transport, uplink, bundles };
 }
 

@@ -6,13 +6,10 @@
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import pino from 'pino';
-import { Outbox } from '../edge/outbox/outbox.js';
-import { Uplink } from '../edge/uplink/uplink.js';
-import { Topics } from '../edge/uplink/topics.js';
 import { Ingest } from '../central/ingest.js';
 import { openStore } from '../central/store/store.js';
 import { jsonNestingExceeds, MAX_NESTING, MAX_PAYLOAD_BYTES, readWire } from '../edge/uplink/wire.js';
-import { FakeTransport } from './support/fake-transport.js';
+import { FakeTransport, fakeUplink } from './support/fake-transport.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
@@ -22,20 +19,7 @@ function capture() {
   return { lines, log: pino({ level: 'debug' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) }) };
 }
 
-function uplinkFor(t: Test) {
-  const outbox = new Outbox(join(t.testdir(), 'o.sqlite'));
-  const transport = new FakeTransport();
-  const { lines, log } = capture();
-  const uplink = new Uplink({
-    outbox, transport, topics: new Topics('earshot', 's', 'b1'), ackMode: 'ingest', inflight: 64, ackTimeoutSec: 30, stalledAfter: 3,
-    deniedBackoff: { minSec: 0.1, maxSec: 0.4 }, statsIntervalSec: 3600, statsExpirySec: 60, log,
-  });
-  t.teardown(async () => {
-    await uplink.stop();
-    outbox.close();
-  });
-  return { outbox, transport, uplink, lines };
-}
+const uplinkFor = (t: Test) => fakeUplink(t);
 
 const ACK = 'earshot/s/b1/ack';
 const COMMAND = 'earshot/s/b1/command';

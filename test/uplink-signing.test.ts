@@ -6,14 +6,10 @@
  */
 import t, { type Test } from 'tap';
 import { createPrivateKey } from 'node:crypto';
-import { join } from 'node:path';
-import pino from 'pino';
-import { Outbox } from '../edge/outbox/outbox.js';
-import { Uplink } from '../edge/uplink/uplink.js';
-import { Topics } from '../edge/uplink/topics.js';
+import type { Uplink } from '../edge/uplink/uplink.js';
 import { ackBody, commandBody } from '../edge/uplink/signed-wire.js';
 import { generateSigningKey, parsePublicKey, verifyJson } from '../lib/signing.js';
-import { FakeTransport } from './support/fake-transport.js';
+import { fakeUplink } from './support/fake-transport.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const centre = generateSigningKey();
@@ -22,20 +18,7 @@ const box = generateSigningKey();
 const stranger = createPrivateKey(generateSigningKey().privatePem);
 
 function signedUplink(t: Test) {
-  const outbox = new Outbox(join(t.testdir(), 'o.sqlite'));
-  const transport = new FakeTransport();
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
-  const uplink = new Uplink({
-    outbox, transport, topics: new Topics('earshot', 's', 'b1'), ackMode: 'ingest', inflight: 64, ackTimeoutSec: 30, stalledAfter: 3,
-    deniedBackoff: { minSec: 0.1, maxSec: 0.4 }, statsIntervalSec: 3600, statsExpirySec: 60, log,
-    signing: { key: createPrivateKey(box.privatePem), centreKeys: [parsePublicKey(centre.publicKey, 'centre')], windowSec: 300 },
-  });
-  t.teardown(async () => {
-    await uplink.stop();
-    outbox.close();
-  });
-  return { outbox, transport, uplink, lines };
+  return fakeUplink(t, { signing: { key: createPrivateKey(box.privatePem), centreKeys: [parsePublicKey(centre.publicKey, 'centre')], windowSec: 300 } }, 'info');
 }
 
 const ACK = 'earshot/s/b1/ack';

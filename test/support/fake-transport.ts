@@ -4,6 +4,12 @@
  * exercised against real brokers in hw-tests/.
  */
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { Test } from 'tap';
+import { Outbox } from '../../edge/outbox/outbox.js';
+import { Topics } from '../../edge/uplink/topics.js';
+import { Uplink, type UplinkOptions } from '../../edge/uplink/uplink.js';
 import { NotConnectedError, type MessageMeta, type ProtocolName, type PublishOptions, type Transport, type TransportEvents } from '../../edge/uplink/transport.js';
 
 export interface Published {
@@ -64,4 +70,26 @@ export class FakeTransport extends EventEmitter<TransportEvents> implements Tran
   ack(box: string, ranges: [number, number][], site = 's'): void {
     this.deliver(`earshot/${site}/${box}/ack`, JSON.stringify({ schema: 'earshot/ack@1', box, ranges }));
   }
+}
+
+/**
+ * A box's uplink over a FakeTransport and a fresh outbox, as the inbound, signing and bundle tests use it:
+ * ingest acks, a large window, stats only on request; `extra` adds what the test is about (signing, bundles).
+ * `lines` collects what it logged, parsed.
+ */
+export function fakeUplink(t: Test, extra: Partial<UplinkOptions> = {}, level = 'debug') {
+  const outbox = new Outbox(join(t.testdir(), 'o.sqlite'));
+  const transport = new FakeTransport();
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const uplink = new Uplink({
+    outbox, transport, topics: new Topics('earshot', 's', 'b1'), ackMode: 'ingest', inflight: 64, ackTimeoutSec: 30, stalledAfter: 3,
+    deniedBackoff: { minSec: 0.1, maxSec: 0.4 }, statsIntervalSec: 3600, statsExpirySec: 60, log,
+    ...extra,
+  });
+  t.teardown(async () => {
+    await uplink.stop();
+    outbox.close();
+  });
+  return { outbox, transport, uplink, lines };
 }
