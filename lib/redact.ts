@@ -21,7 +21,7 @@
 import { foldWord } from './text.js';
 import {
   CONNECTIVES, CUES, PASSWORD_LINKS, PINYIN_DIGITS, DIGIT_HOMOPHONES, DIGIT_WORDS, FILLERS, NATO, NOT_SECRET_BEFORE_CODE, ORDINARY_AFTER, ORDINARY_BEFORE, PASSWORD_STOP, PLACES, REPEATS,
-  REQUEST_WORDS, TEENS, TENS, TONED_ER, WEAK_BEFORE, type SecretKind,
+  REQUEST_WORDS, TEENS, TENS, TONED_ER, WEAK_BEFORE, PINYIN_DIGIT_TONES, TONE_MARK, type SecretKind,
 } from './redaction/lexicon.js';
 
 /** The character that stands in for each masked letter or digit: the shape of what was removed stays visible. */
@@ -45,6 +45,8 @@ interface Token {
   to: number;
   han: boolean;
   seg: number;
+  /** the text it came from is tone-marked pinyin, so a syllable without a mark here is a neutral tone */
+  tonedText: boolean;
 }
 
 /** One utterance of the call: its text and, when known, who said it and when. */
@@ -61,9 +63,10 @@ const SENTENCE_END = /[.!?。！？;；]/u;
 
 function tokenize(text: string, seg: number): Token[] {
   const out: Token[] = [];
+  const tonedText = TONE_MARK.test(text);
   for (const m of text.matchAll(TOKEN)) {
     const raw = m[0];
-    out.push({ norm: foldWord(raw), raw, from: m.index!, to: m.index! + raw.length, han: HAN.test(raw), seg });
+    out.push({ norm: foldWord(raw), raw, from: m.index!, to: m.index! + raw.length, han: HAN.test(raw), seg, tonedText });
   }
   return out;
 }
@@ -84,6 +87,7 @@ function digitToken(t: Token): DigitToken | undefined {
   // A Chinese resident ID number ends in a check character that may be X.
   if (/^\d{17}x$/.test(n)) return { digits: t.raw, single: false };
   const word = t.han ? t.raw : n;
+  if (!t.han && n in PINYIN_DIGIT_TONES && t.tonedText && !PINYIN_DIGIT_TONES[n].includes(t.raw.toLowerCase())) return undefined;
   if (word in DIGIT_WORDS) return { digits: DIGIT_WORDS[word], single: true };
   if (TONED_ER.test(t.raw)) return { digits: '2', single: true };
   if (n in TEENS) return { digits: TEENS[n], single: false };

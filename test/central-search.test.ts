@@ -7,6 +7,7 @@
  * the real analysed demo calls is hw-tests/central-search.test.ts.
  */
 import t from 'tap';
+import { redactedView } from '../edge/redaction/view.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +34,8 @@ async function storeWith(files: IndexFile[]): Promise<SqlStore> {
   return store;
 }
 
-const filesOf = (n: number, seed: number): IndexFile[] => syntheticCalls(n, seed).map((index) => ({ file: `calls/${index.callId}.json`, index }));
+/** Generated calls as `earshot search` reads them from a box's disk: through the redacted view, as the centre stores them. */
+const filesOf = (n: number, seed: number): IndexFile[] => syntheticCalls(n, seed).map((index) => ({ file: `calls/${index.callId}.json`, index: redactedView(index) }));
 
 t.test('the same calls and hits as earshot search, and the index never drops a match', async (t) => {
   const seed = fuzzSeed(t);

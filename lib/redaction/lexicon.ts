@@ -91,6 +91,16 @@ export const DIGIT_WORDS: Record<string, string> = {
   ling: '0', yao: '1', yi: '1', san: '3', si: '4', wu: '5', liu: '6', qi: '7', ba: '8', jiu: '9', liang: '2',
   零: '0', 〇: '0', 幺: '1', 一: '1', 二: '2', 两: '2', 兩: '2', 三: '3', 四: '4', 五: '5', 六: '6', 七: '7', 八: '8', 九: '9',
 };
+/**
+ * The tone of each pinyin digit as digits are read out (one by one, so without the tone changes 一 takes in
+ * 一下 yí xià or 一个 yí gè). In tone-marked pinyin any other tone, or none (a neutral tone), is another word:
+ * yào (要, "want"), jiù (就, "then"), bà ba (爸爸), the particle ba (吧), yí xià… are not digits, and "我要退款"
+ * after a card question must stay readable. Pinyin written without any tone marks may be either.
+ */
+export const PINYIN_DIGIT_TONES: Record<string, readonly string[]> = {
+  ling: ['líng'], yao: ['yāo'], yi: ['yī'], san: ['sān'], si: ['sì'], wu: ['wǔ'], liu: ['liù'], qi: ['qī'], ba: ['bā'], jiu: ['jiǔ'], liang: ['liǎng'],
+};
+export const TONE_MARK = /[āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ]/u;
 /** Pinyin "er" (2) only when its tone mark shows it is pinyin; without one it is the English filler "er". */
 export const TONED_ER = /^[ēéěè]r$/u;
 /** What a recogniser writes for a spoken digit it mishears ("two eight four" → "to ate for"). */
