@@ -34,6 +34,17 @@ async function auditText(store: SqlStore): Promise<string> {
 }
 
 function suite(t: Test, newDb: () => Promise<string>) {
+  /** Two web processes on one store with the users seeded, as behind a load balancer. */
+  async function twoProcessesOnOneStore(t: Test) {
+    const db = await newDb();
+    const one = await startAccountsCentral(db);
+    t.teardown(() => one.close());
+    const two = await startAccountsCentral(db);
+    t.teardown(() => two.close());
+    await seedUsers(one.store);
+    return [one, two] as const;
+  }
+
   t.test('sign in: an HTTP-only SameSite=Strict cookie, the session in the store by its hash, and who is signed in', async (t) => {
     const c = await startAccountsCentral(await newDb());
     t.teardown(() => c.close());
@@ -95,12 +106,7 @@ function suite(t: Test, newDb: () => Promise<string>) {
   });
 
   t.test('sessions live in the store: a second web process on it knows them, and sign-out ends them for both', async (t) => {
-    const db = await newDb();
-    const one = await startAccountsCentral(db);
-    t.teardown(() => one.close());
-    const two = await startAccountsCentral(db);
-    t.teardown(() => two.close());
-    await seedUsers(one.store);
+    const [one, two] = await twoProcessesOnOneStore(t);
     const a = new Client(one.url);
     await a.login('ann', PASSWORDS.ann);
     const b = new Client(two.url);
@@ -206,12 +212,7 @@ function suite(t: Test, newDb: () => Promise<string>) {
   });
 
   t.test('a burst of guesses sent at once is counted as it arrives', async (t) => {
-    const db = await newDb();
-    const one = await startAccountsCentral(db);
-    t.teardown(() => one.close());
-    const two = await startAccountsCentral(db);
-    t.teardown(() => two.close());
-    await seedUsers(one.store);
+    const [one, two] = await twoProcessesOnOneStore(t);
     const results = await Promise.all(Array.from({ length: 16 }, (_, i) => new Client(i % 2 ? one.url : two.url).login('ann', `burst guess ${i}`)));
     const statuses = results.map((r) => r.status);
     t.equal(statuses.filter((s) => s === 401).length, 5, `exactly 5 guesses were checked (${statuses.join(' ')})`);

@@ -4,6 +4,7 @@
  * apart comes from a box nobody registered, and is never markup.
  */
 import type { Role } from '../access.js';
+import type { UnregisteredRecord } from '../../store/store.js';
 import { $, api, ApiError, el, header } from './common.js';
 
 interface User {
@@ -17,14 +18,8 @@ interface SiteView {
   site: string;
   boxes: { box: string; registeredAt: string; availability: string | null }[];
 }
-interface Held {
-  site: string;
-  box: string;
-  seq: number;
-  kind: string;
-  at: string;
-  reason: string;
-}
+/** A held-apart record as the admin list shows it (the API leaves its data out). */
+type Held = Omit<UnregisteredRecord, 'data'>;
 interface AuditEntry {
   id: number;
   at: string;
