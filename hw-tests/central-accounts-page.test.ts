@@ -65,6 +65,8 @@ t.test('sign in, the header by role, a floor of another site, the admin page, si
   const floorPage = page.waitForResponse((r) => r.url() === `${c.url}/floor/${NORTH.site}`, { timeout: 15_000 });
   await signIn('sam', PW.sam);
   t.equal((await floorPage).status(), 404, 'the floor of a site not his answers as if it did not exist');
+  // The response is in before the page that shows it is: read the page once it has loaded.
+  await page.waitForURL(`${c.url}/floor/${NORTH.site}`);
   const seen = await page.evaluate(() => document.body.innerText);
   for (const s of [NORTH.box, NORTH.agent, NORTH.line, NORTH.calls[0], NORTH.evidence]) t.notOk(seen.includes(s), `nothing of it on the page: no ${s}`);
   const stream = await page.evaluate(async (site) => (await fetch(`/api/live/${site}`)).status, NORTH.site);
