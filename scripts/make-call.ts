@@ -19,13 +19,26 @@ import { parse as parseYaml } from 'yaml';
 const { WaveFile } = wavefile;
 
 /** Bump when rendering changes, so cached renders keyed on it are rebuilt. */
-export const GENERATOR_VERSION = 'earshot-make-call@2';
+export const GENERATOR_VERSION = 'earshot-make-call@3';
 
 export type Speaker = 'agent' | 'customer';
 export type Language = 'en' | 'zh';
 export type Encoding = 'pcm16' | 'mulaw' | 'alaw';
 export type ChannelLayout = 'stereo' | 'split';
 export type Effect = 'agitated';
+
+/** How an agitated turn differs from the speaker's calm turns. */
+export interface Agitation {
+  /** Pitch rise as a fraction: 0.33 is a third higher. */
+  pitch: number;
+  /** Speed factor without pitch change: 1.2 is 20% faster. */
+  tempo: number;
+  /** Peak level above a calm turn's, dB. */
+  gainDb: number;
+}
+
+/** What `effect: agitated` means on its own: 500 cents (a third) higher, 8% faster, 8 dB louder. */
+export const DEFAULT_AGITATION: Agitation = { pitch: 2 ** (500 / 1200) - 1, tempo: 1.08, gainDb: 8 };
 
 export interface CallTurn {
   speaker: Speaker;
@@ -35,6 +48,8 @@ export interface CallTurn {
   /** Absolute start time in seconds (exclusive with `after`). */
   at?: number;
   effect?: Effect;
+  /** Set (defaults filled) whenever effect is agitated. */
+  agitation?: Agitation;
 }
 
 export interface CallScript {
@@ -57,6 +72,7 @@ export interface TruthTurn {
   end: number;
   text: string;
   effect?: Effect;
+  agitation?: Agitation;
 }
 
 export interface CallTruth {
@@ -86,9 +102,9 @@ export type ResolvedCallScript = Required<Omit<CallScript, 'voices'>> & { voices
 const SAMPLE_RATES = [8000, 16000, 44100, 48000] as const;
 const DEFAULT_GAP_SEC = 0.5;
 
-// Calm turns peak at -12 dBFS so the agitated +8 dB still peaks below full scale.
+// Calm turns peak at -12 dBFS so an agitated turn up to +12 dB still peaks at or below full scale.
 const CALM_PEAK_DB = -12;
-const AGITATED_GAIN_DB = 8;
+const AGITATION_LIMITS = { pitch: [0, 1], tempo: [0.8, 1.5], gainDb: [0, 12] } as const;
 // Speech edges: the first and last sample above -45 dBFS, 33 dB under a calm peak.
 // That keeps soft onsets and fades (breathy "h", trailing "t") inside the span while
 // the synthesisers' own floors (Festival kal diphones sit near -60 dBFS after
@@ -210,7 +226,7 @@ export function parseCallScript(value: unknown, source = 'call script'): Resolve
   const turns = value.turns.map((raw: unknown, i: number): CallTurn => {
     const where = `turns[${i}]`;
     if (!isRecord(raw)) fail(source, `${where} must be a mapping`);
-    rejectUnknownKeys(source, raw, ['speaker', 'text', 'after', 'at', 'effect'], `${where}.`);
+    rejectUnknownKeys(source, raw, ['speaker', 'text', 'after', 'at', 'effect', 'agitation'], `${where}.`);
     if (raw.speaker !== 'agent' && raw.speaker !== 'customer') {
       fail(source, `${where}.speaker must be "agent" or "customer", got ${JSON.stringify(raw.speaker)}`);
     }
@@ -222,6 +238,11 @@ export function parseCallScript(value: unknown, source = 'call script'): Resolve
     if (after !== undefined) turn.after = after;
     if (at !== undefined) turn.at = at;
     if (raw.effect !== undefined) turn.effect = oneOf<Effect>(source, raw.effect, ['agitated'], `${where}.effect`, 'agitated');
+    if (raw.agitation !== undefined) {
+      if (!isRecord(raw.agitation)) fail(source, `${where}.agitation must be a mapping like { pitch: 0.3, tempo: 1.2, gainDb: 4 }`);
+      if (turn.effect === undefined) turn.effect = 'agitated';
+    }
+    if (turn.effect === 'agitated') turn.agitation = parseAgitation(source, raw.agitation, `${where}.agitation`);
     return turn;
   });
 
@@ -357,6 +378,19 @@ async function encodeFinal(input: string, output: string, s: ResolvedCallScript)
 // ---------------------------------------------------------------------------
 // Rendering
 
+function parseAgitation(source: string, raw: unknown, where: string): Agitation {
+  if (raw === undefined) return { ...DEFAULT_AGITATION };
+  const value = raw as Record<string, unknown>;
+  rejectUnknownKeys(source, value, Object.keys(AGITATION_LIMITS), `${where}.`);
+  const agitation = { ...DEFAULT_AGITATION };
+  for (const key of Object.keys(AGITATION_LIMITS) as (keyof Agitation)[]) {
+    const [lo, hi] = AGITATION_LIMITS[key];
+    const n = optionalNumber(source, value, key, `${where}.${key}`, (x) => x >= lo && x <= hi, `a number from ${lo} to ${hi}`);
+    if (n !== undefined) agitation[key] = n;
+  }
+  return agitation;
+}
+
 /** Mixing rate: 16 kHz covers telephone and wideband; higher outputs keep full band. */
 function workRateFor(sampleRate: number): number {
   return Math.max(16000, sampleRate);
@@ -370,10 +404,10 @@ async function renderTurn(turn: CallTurn, s: ResolvedCallScript, workRate: numbe
   // Normalise before the effect so agitation is a fixed step above every calm turn;
   // re-normalising after pitch/tempo (instead of a plain `gain 8`) keeps that step exact
   // without risking clipping.
-  const effect =
-    turn.effect === 'agitated'
-      ? ['pitch', '500', 'tempo', '-s', '1.08', 'gain', '-n', String(CALM_PEAK_DB + AGITATED_GAIN_DB)]
-      : [];
+  const a = turn.agitation;
+  const effect = a
+    ? ['pitch', String(Math.round(1200 * Math.log2(1 + a.pitch))), 'tempo', '-s', String(a.tempo), 'gain', '-n', String(CALM_PEAK_DB + a.gainDb)]
+    : [];
   await run('sox', [
     '-R', tts, '-c', '1', '-e', 'floating-point', '-b', '32', out,
     'rate', '-v', String(workRate),
@@ -522,6 +556,7 @@ export async function renderCall(script: CallScript, outPath: string): Promise<R
         end: endMs / 1000,
         text: turn.text,
         ...(turn.effect ? { effect: turn.effect } : {}),
+        ...(turn.agitation ? { agitation: turn.agitation } : {}),
       })),
     };
     await writeFile(paths.truthPath, JSON.stringify(truth, null, 2) + '\n');

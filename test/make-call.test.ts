@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import wavefile from 'wavefile';
-import { loadCallScript, parseCallScript, readWav, renderCall, toEspeakPinyin, type CallScript } from '../scripts/make-call.js';
+import { DEFAULT_AGITATION, loadCallScript, parseCallScript, readWav, renderCall, toEspeakPinyin, type CallScript } from '../scripts/make-call.js';
 import { CALLS_DIR, callTracks, idleSpans, peakDb, renderCallByName, rmsDb } from './support/calls.js';
 
 const { WaveFile } = wavefile;
@@ -112,6 +112,32 @@ t.test('committed demo call matches its truth', async (t) => {
   t.equal(channels[0].length, Math.round(truth.durationSec * sampleRate));
 });
 
+t.test('agitation by degree: the truth records it and the audio is as much louder and faster as asked', async (t) => {
+  const dir = t.testdir();
+  const text = 'I have been waiting for an hour.';
+  const call = await renderCall(
+    {
+      name: 'degrees',
+      turns: [
+        { speaker: 'customer', text },
+        { speaker: 'customer', text, after: 1, agitation: { pitch: 0.2, tempo: 1.25, gainDb: 3 } },
+        { speaker: 'customer', text, after: 1, effect: 'agitated' },
+      ],
+    },
+    path.join(dir, 'degrees.wav'),
+  );
+  const [calm, mild, full] = call.truth.turns;
+  t.equal(calm.agitation, undefined, 'a calm turn has no agitation');
+  t.same(mild.agitation, { pitch: 0.2, tempo: 1.25, gainDb: 3 });
+  t.equal(mild.effect, 'agitated', 'agitation alone makes the turn agitated');
+  t.same(full.agitation, DEFAULT_AGITATION, 'effect: agitated alone is the default degree');
+  const { sampleRate, tracks } = callTracks(call);
+  const peak = (turn: typeof calm) => peakDb(tracks.customer, sampleRate, turn.start, turn.end);
+  t.ok(Math.abs(peak(mild) - peak(calm) - 3) < 1.5, `+3 dB asked, ${(peak(mild) - peak(calm)).toFixed(1)} dB rendered`);
+  const ratio = (mild.end - mild.start) / (calm.end - calm.start);
+  t.ok(Math.abs(ratio - 1 / 1.25) < 0.06, `tempo 1.25 asked, duration ratio ${ratio.toFixed(2)}`);
+});
+
 t.test('parseCallScript rejects bad scripts with the offending field', async (t) => {
   const base = { name: 'bad', turns: [{ speaker: 'agent', text: 'Hi.' }] };
   const cases: Array<[unknown, RegExp]> = [
@@ -126,6 +152,9 @@ t.test('parseCallScript rejects bad scripts with the offending field', async (t)
     [{ ...base, turns: [{ speaker: 'agent', text: 'Hi.', at: 1, after: 1 }] }, /both "after" and "at"/],
     [{ ...base, turns: [{ speaker: 'agent', text: 'Hi.', efect: 'agitated' }] }, /unknown field turns\[0\]\.efect/],
     [{ ...base, turns: [{ speaker: 'agent', text: 'Hi.', effect: 'angry' }] }, /turns\[0\]\.effect must be one of agitated/],
+    [{ ...base, turns: [{ speaker: 'agent', text: 'Hi.', agitation: { pitch: 2 } }] }, /turns\[0\]\.agitation\.pitch must be a number from 0 to 1/],
+    [{ ...base, turns: [{ speaker: 'agent', text: 'Hi.', agitation: { loud: 1 } }] }, /unknown field turns\[0\]\.agitation\.loud/],
+    [{ ...base, turns: [{ speaker: 'agent', text: 'Hi.', agitation: 'very' }] }, /turns\[0\]\.agitation must be a mapping/],
     [{ ...base, voices: { agent: 'bogus' } }, /voices\.agent must be slt or kal/],
     [{ ...base, noiseDb: 0 }, /noiseDb/],
     [{ ...base, lead: -1 }, /lead must be a number >= 0/],
