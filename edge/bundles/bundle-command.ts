@@ -95,11 +95,11 @@ export function registerBundleCommands(program: Command): void {
     });
   bundle
     .command('apply <file>')
-    .description("apply a bundle on this box from a file; a rule pack runs from the agent's next start")
+    .description("apply a bundle on this box from a file, for `earshot analyze` and the agent's next start (a running agent takes one live over its command topic)")
     .option('-c, --config <file>', 'the box configuration (YAML)')
     .action(async (file: string, opts: { config?: string }) => {
       const store = boxSide(opts.config);
-      const b = await store.apply(Buffer.from(readInput(file).trim()));
-      process.stdout.write(`applied ${b.kind} bundle v${b.version} in ${store.dir}\n`);
+      const { bundle: b } = await store.apply(Buffer.from(readInput(file).trim()));
+      process.stdout.write(`applied ${b.kind} bundle v${b.version} in ${store.dir}${b.kind === 'rules' ? "; a running agent's calls use it from its next start" : ''}\n`);
     });
 }
