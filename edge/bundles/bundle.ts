@@ -282,7 +282,8 @@ export class BundleStore {
     try {
       commit = await handler?.prepare(b);
     } catch (err) {
-      throw new BundleRefused('load-failed', `${b.kind} bundle v${b.version} not applied, v${this.inForce[b.kind] ?? 0} stays in force: ${(err as Error).message}`);
+      const current = this.inForce[b.kind];
+      throw new BundleRefused('load-failed', `${b.kind} bundle v${b.version} not applied, ${current ? `v${current}` : 'what ran before'} stays in force: ${(err as Error).message}`);
     }
     await mkdir(this.dir, { recursive: true });
     const content = typeof b.content === 'string' ? b.content : JSON.stringify(b.content, null, 2) + '\n';
