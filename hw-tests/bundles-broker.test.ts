@@ -1,8 +1,9 @@
 /**
  * Issue 16 item 4 through Debian's real mosquitto on loopback: a running agent replaying a call applies a
  * signed rule-pack bundle the centre sends (`earshot central command ... bundle`, its library call) with no
- * restart. The line's next call raises the new rule's alert and says which pack version judged it; a call in
- * progress when it arrived finishes on the rules it started with; the status reports the version. A bundle
+ * restart, on two lines each in a worker thread of its own. Each line's next call raises the new rule's
+ * alert and says which pack version judged it; a call in progress when it arrived finishes on the rules it
+ * started with; the status reports the version. A pack that would not load beside the site's, a bundle
  * with a bad signature, and one of a lower version, are refused and reported, the version in force stays,
  * and nothing queued in the outbox (no ingest runs, so nothing is acknowledged) is lost.
  */
@@ -35,7 +36,7 @@ const pack = (name: string) =>
 interface Record_ {
   seq: number;
   kind: string;
-  data: { callId: string; rule?: string; line?: { startedAt: string; rulesBundle?: number } };
+  data: { callId: string; rule?: string; line?: { name: string; startedAt: string; endedAt?: string; rulesBundle?: number } };
 }
 
 t.test('a rule pack bundle sent by the centre judges the next call on a running agent; bad ones are refused', async (t) => {
@@ -74,10 +75,15 @@ t.test('a rule pack bundle sent by the centre judges the next call on a running 
       ackTimeoutSec: 30,
       signing: { key: path.join(dir, 'box.key'), centreKeys: [centre.publicKey], bundleDir: path.join(dir, 'bundles') },
     },
-    run: { healthPort: 0, workers: 1 },
-    lines: { 'desk-1': { agent: { id: 'A17' }, audio: { replay: [call], loop: true, gapSec: 1 } } },
+    // Two lines, each in a worker thread of its own: the new pack must reach every one.
+    run: { healthPort: 0, workers: 2 },
+    lines: {
+      'desk-1': { agent: { id: 'A17' }, audio: { replay: [call], loop: true, gapSec: 1 } },
+      'desk-2': { agent: { id: 'A18' }, audio: { replay: [call], loop: true, gapSec: 1 } },
+    },
   });
-  const daemon = await Daemon.start(config, { log: pino({ level: 'silent' }) });
+  // desk-2 starts half a call later, so whenever the bundle arrives one of the lines is in a call.
+  const daemon = await Daemon.start(config, { log: pino({ level: 'silent' }), staggerSec: CALL_SEC / 2 });
   t.teardown(() => daemon.stop(0));
 
   const records = (): Record_[] =>
@@ -103,9 +109,10 @@ t.test('a rule pack bundle sent by the centre judges the next call on a running 
   t.match(applied, { inForce: { rules: { version: 2 } } }, 'the status reports rules v2 in force');
   t.notOk(applied.refused, 'nothing refused');
 
-  const newCall = () => records().find((r) => r.kind === 'alert' && r.data.rule === 'cut-short');
-  await waitFor("the new rule's alert on a later call", () => Boolean(newCall()), 60_000);
-  const alert = newCall()!;
+  const newCall = (line: string) => records().find((r) => r.kind === 'alert' && r.data.rule === 'cut-short' && r.data.line?.name === line);
+  await waitFor("the new rule's alert on a later call on each line", () => Boolean(newCall('desk-1') && newCall('desk-2')), 60_000);
+  t.equal(newCall('desk-2')?.data.line?.rulesBundle, 2, 'the other line (another worker) judges its next call by v2 too');
+  const alert = newCall('desk-1')!;
   t.equal(alert.data.line?.rulesBundle, 2, 'the alert says rules bundle v2 judged its call');
   t.ok(Date.parse(alert.data.line!.startedAt) >= sentAt.getTime() - 1000, 'on a call that started after the bundle arrived');
   await waitFor('that call indexed', () => records().some((r) => r.kind === 'index' && r.data.callId === alert.data.callId), 30_000);
@@ -114,7 +121,10 @@ t.test('a rule pack bundle sent by the centre judges the next call on a running 
   const before = records().filter((r) => r.kind === 'index' && Date.parse(r.data.line!.startedAt) < sentAt.getTime());
   t.ok(before.length >= 2, 'calls from before the bundle were indexed');
   t.ok(before.every((r) => r.data.line?.rulesBundle === undefined), 'none of them claims v2');
-  const earlyIds = new Set(before.map((r) => r.data.callId));
+  await waitFor('the call in progress when the bundle came to end', () => records().some((r) => r.kind === 'index' && Date.parse(r.data.line!.startedAt) < sentAt.getTime() && Date.parse(r.data.line!.endedAt!) > sentAt.getTime()), 30_000);
+  const inProgress = records().find((r) => r.kind === 'index' && Date.parse(r.data.line!.startedAt) < sentAt.getTime() && Date.parse(r.data.line!.endedAt!) > sentAt.getTime())!;
+  t.equal(inProgress.data.line?.rulesBundle, undefined, `the call in progress (${inProgress.data.callId}) finished on the rules it started with`);
+  const earlyIds = new Set(records().filter((r) => r.kind === 'index' && Date.parse(r.data.line!.startedAt) < sentAt.getTime()).map((r) => r.data.callId));
   t.notOk(records().some((r) => r.kind === 'alert' && earlyIds.has(r.data.callId) && r.data.rule === 'cut-short'), 'none of them raised the new rule');
 
   const forged = await send(rules(3, stranger));
