@@ -11,21 +11,14 @@
  *   installed through `earshot models install`'s path (checksums from the signed manifest, atomic, the
  *   previous version kept for `earshot models rollback`), and the speech models reloaded for the next call.
  */
-import path from 'node:path';
 import type { Logger } from 'pino';
 import type { EarshotConfig } from '../../provisioning/config.js';
-import { installModel } from '../../models/install.js';
-import { parseManifest } from '../../models/manifest.js';
 import { keepClearTextInLogs } from '../../lib/log.js';
 import type { Bundle, BundleEffect, BundleHandler } from '../bundles/bundle.js';
 import { changedSettings, isLive, liveOf, withFragment } from '../bundles/config-fragment.js';
+import { installModelBundle } from '../bundles/model-bundle.js';
 import { loadRules } from '../rules/setup.js';
 import type { RulesChange } from './line-group.js';
-
-/** Where a model-manifest bundle's files wait to be installed: `<bundleDir>/models/<manifest name>/`. */
-export function stagedModelDir(config: EarshotConfig, name: string): string {
-  return path.join(config.uplink.signing.bundleDir, 'models', name);
-}
 
 export interface LiveAgent {
   /** the configuration file as read at start, before any config bundle */
@@ -72,10 +65,9 @@ export function liveBundleHandler(agent: LiveAgent): BundleHandler {
           };
         }
         case 'model-manifest': {
-          const manifest = parseManifest(b.content, where);
           const running = agent.running();
           // Verified against the signed manifest's checksums before anything under the models root changes.
-          await installModel(stagedModelDir(running, manifest.name), running.models.root, manifest, { replace: true });
+          await installModelBundle(running, b);
           return async () => {
             await agent.reload({ config: running, rulesBundle: agent.rulesBundle(), models: true });
             return {};
