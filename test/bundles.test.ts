@@ -68,7 +68,7 @@ t.test('a valid rule pack bundle takes effect: a call afterwards raises its aler
   const said = 'the flux capacitor is broken';
   t.notOk(alertsFor(dir, said).includes('flux-phrase'), 'no alert before the bundle');
   const applied = await s.apply(rulesBundle(1), NOW);
-  t.equal(applied.version, 1);
+  t.equal(applied.bundle.version, 1);
   t.ok(alertsFor(dir, said).includes('flux-phrase'), 'the new phrase rule alerts');
   t.same(s.inForce, { rules: 1 });
   t.same(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).rules.version, 1, 'the version is kept on disk');

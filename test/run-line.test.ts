@@ -40,11 +40,11 @@ async function lineWith(
   const [settings] = resolveLines(config);
   const indexes: CallIndex[] = [];
   const alerts: Harness['alerts'] = [];
+  const judge = { rules: loadRules(config), speechModels: opts.speech ? await loadSpeechModels(config) : undefined };
   const line: Line = new Line({
     settings,
     vadModel: await sharedVad(),
-    speechModels: opts.speech ? await loadSpeechModels(config) : undefined,
-    rules: loadRules(config),
+    rules: () => judge,
     run: config.run,
     log: quiet,
     ring: opts.ring,

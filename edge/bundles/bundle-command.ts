@@ -7,7 +7,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { InputError } from '../../lib/errors.js';
 import { loadPrivateKey } from '../../lib/signing.js';
-import { defaultConfig, loadConfigFile, readYaml } from '../../provisioning/config.js';
+import { defaultConfig, loadConfigFile, readYaml, type EarshotConfig } from '../../provisioning/config.js';
+import { fileBundleHandler } from './model-bundle.js';
 import { openBundleStore } from '../uplink/start-uplink.js';
 import { BUNDLE_KINDS, BundleStore, bundleBody, signBundle, type BundleKind } from './bundle.js';
 
@@ -53,8 +54,8 @@ function output(text: string, out: string | undefined): void {
 }
 
 /** The bundles applied on the box `-c` describes. */
-function boxSide(configFile: string | undefined): BundleStore {
-  return openBundleStore(configFile ? loadConfigFile(configFile) : defaultConfig());
+function boxConfig(configFile: string | undefined): EarshotConfig {
+  return configFile ? loadConfigFile(configFile) : defaultConfig();
 }
 
 export function registerBundleCommands(program: Command): void {
@@ -90,16 +91,17 @@ export function registerBundleCommands(program: Command): void {
     .description("check a bundle as this box would (keys, expiry, target, version in force, content) without applying it")
     .option('-c, --config <file>', 'the box configuration (YAML)')
     .action((file: string, opts: { config?: string }) => {
-      const b = boxSide(opts.config).check(Buffer.from(readInput(file).trim()));
+      const b = openBundleStore(boxConfig(opts.config)).check(Buffer.from(readInput(file).trim()));
       process.stdout.write(`${file}: ${b.kind} bundle v${b.version} would be applied\n`);
     });
   bundle
     .command('apply <file>')
-    .description("apply a bundle on this box from a file; a rule pack runs from the agent's next start")
+    .description("apply a bundle on this box from a file, for `earshot analyze` and the agent's next start (a running agent takes one live over its command topic)")
     .option('-c, --config <file>', 'the box configuration (YAML)')
     .action(async (file: string, opts: { config?: string }) => {
-      const store = boxSide(opts.config);
-      const b = await store.apply(Buffer.from(readInput(file).trim()));
-      process.stdout.write(`applied ${b.kind} bundle v${b.version} in ${store.dir}\n`);
+      const config = boxConfig(opts.config);
+      const store = openBundleStore(config);
+      const { bundle: b } = await store.apply(Buffer.from(readInput(file).trim()), Date.now(), fileBundleHandler(config));
+      process.stdout.write(`applied ${b.kind} bundle v${b.version} in ${store.dir}${b.kind === 'rules' ? "; a running agent's calls use it from its next start" : ''}\n`);
     });
 }

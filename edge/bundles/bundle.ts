@@ -47,7 +47,7 @@ export interface Bundle {
 export class BundleRefused extends InputError {
   override name = 'BundleRefused';
   constructor(
-    readonly reason: 'malformed' | 'unsigned' | 'untrusted' | 'key-not-valid' | 'expired' | 'not-for-this-box' | 'stale' | 'replayed' | 'invalid',
+    readonly reason: 'malformed' | 'unsigned' | 'untrusted' | 'key-not-valid' | 'expired' | 'not-for-this-box' | 'stale' | 'replayed' | 'invalid' | 'load-failed',
     message: string,
   ) {
     super(message);
@@ -188,6 +188,23 @@ export function checkBundle(payload: Buffer, keys: readonly TrustedKey[], me: Bo
   return b;
 }
 
+/** What came of a bundle applied on a running box: settings kept but waiting for a restart, anything that did not take. */
+export interface BundleEffect {
+  /** config keys whose new value runs only from the agent's next start (docs/bundles.md "When it takes effect") */
+  pendingRestart?: string[];
+  /** kept, but not put in force everywhere (the lines named keep what they had until the next start) */
+  problem?: string;
+}
+
+/**
+ * What a running agent does with a bundle that passed its checks (edge/run/live-bundles.ts). `prepare` tries
+ * it against what runs now and throws (refused `load-failed`, nothing written) when it would not load; the
+ * function it returns puts it in force once it is on disk.
+ */
+export interface BundleHandler {
+  prepare(b: Bundle): Promise<() => Promise<BundleEffect>>;
+}
+
 /** What the box keeps of each kind: the version in force and when it was applied. */
 export interface AppliedBundle {
   version: number;
@@ -255,15 +272,27 @@ export class BundleStore {
     return checkBundle(payload, this.keys, this.me, this.inForce, nowMs);
   }
 
-  /** Checks and applies a bundle; throws BundleRefused (nothing written) or a disk error (state unchanged). */
-  async apply(payload: Buffer, nowMs = Date.now()): Promise<Bundle> {
+  /**
+   * Checks and applies a bundle; throws BundleRefused (nothing written) or a disk error (state unchanged).
+   * `handler`: a running agent's, which tries the bundle before it is written and puts it in force after.
+   */
+  async apply(payload: Buffer, nowMs = Date.now(), handler?: BundleHandler): Promise<{ bundle: Bundle; effect: BundleEffect }> {
     const b = this.check(payload, nowMs);
+    let commit: (() => Promise<BundleEffect>) | undefined;
+    try {
+      commit = await handler?.prepare(b);
+    } catch (err) {
+      const current = this.inForce[b.kind];
+      throw new BundleRefused('load-failed', `${b.kind} bundle v${b.version} not applied, ${current ? `v${current}` : 'what ran before'} stays in force: ${(err as Error).message}`);
+    }
     await mkdir(this.dir, { recursive: true });
     const content = typeof b.content === 'string' ? b.content : JSON.stringify(b.content, null, 2) + '\n';
     await writeFileAtomic(bundleContentFile(this.dir, b.kind), content);
     const next: BundleVersions = { ...this.versions, [b.kind]: { version: b.version, appliedAt: new Date(nowMs).toISOString(), expires: b.expires } };
     await writeFileAtomic(path.join(this.dir, STATE_FILE), JSON.stringify(next, null, 2) + '\n');
     this.versions = next;
-    return b;
+    // Kept on disk whatever happens next: it is in force from the next start at the latest.
+    const effect = await (commit?.() ?? Promise.resolve({})).catch((err: Error): BundleEffect => ({ problem: `${b.kind} bundle v${b.version} kept but not in force everywhere: ${err.message}` }));
+    return { bundle: b, effect };
   }
 }

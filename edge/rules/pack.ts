@@ -290,10 +290,11 @@ export class RulePackRegistry {
   }
 
   load(file: string): RulePack {
-    return this.install(loadRulePack(file));
+    return this.add(loadRulePack(file));
   }
 
-  private install(pack: RulePack): RulePack {
+  /** A pack parsed from text (parseRulePack), e.g. a rule bundle tried before it is kept. */
+  add(pack: RulePack): RulePack {
     const key = path.resolve(pack.file);
     // A rule id must be unique across packs: alerts are named after it.
     for (const [otherFile, other] of this.packs) {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { bundleContentFile } from '../bundles/bundle.js';
 import type { EarshotConfig } from '../../provisioning/config.js';
-import { RulePackRegistry, watchPhrases } from './pack.js';
+import { parseRulePack, RulePackRegistry, watchPhrases } from './pack.js';
 import type { CompiledRule } from './types.js';
 
 export interface BoxRules {
@@ -16,14 +16,18 @@ export interface BoxRules {
 /**
  * The rules a box runs: the built-in packs unless switched off, the site's packs, the config's overrides.
  * Leaves `config` as it is: the caller hands `watch` on to the spotters and the calls.
+ * `bundledPack`: a rule bundle's text to load in place of the one in force on disk, so a pack arriving on a
+ * running box is tried with everything it will run beside before it is kept (edge/run/live-rules.ts).
  * Throws RulePackError for a bad pack (file, line, rule named).
  */
-export function loadRules(config: EarshotConfig, extraPacks: readonly string[] = []): BoxRules {
+export function loadRules(config: EarshotConfig, extraPacks: readonly string[] = [], bundledPack?: string): BoxRules {
   const registry = config.rules.builtin ? RulePackRegistry.withBuiltins() : new RulePackRegistry();
+  for (const file of config.rules.packs) registry.load(file);
   // The pack a signed bundle put in force (edge/bundles/bundle.ts): checked when it was applied, loaded like the site's.
   const bundled = bundleContentFile(config.uplink.signing.bundleDir, 'rules');
-  const fromBundle = existsSync(bundled) ? [bundled] : [];
-  for (const file of [...config.rules.packs, ...fromBundle, ...extraPacks]) registry.load(file);
+  if (bundledPack !== undefined) registry.add(parseRulePack(bundledPack, bundled));
+  else if (existsSync(bundled)) registry.load(bundled);
+  for (const file of extraPacks) registry.load(file);
   const rules = registry.rules(config.rules.overrides);
   return { rules, watch: { ...config.watch, phrases: [...new Set([...config.watch.phrases, ...watchPhrases(rules)])] } };
 }

@@ -16,6 +16,10 @@ import type { PreviousExit } from '../last-resort.js';
 import type { InboundCounters, LiveLine } from '../uplink/wire.js';
 import { keepClearTextInLogs } from '../../lib/log.js';
 import { clearTextNotice } from '../redaction/view.js';
+import { withBundledConfig } from '../bundles/config-fragment.js';
+import { openBundleStore } from '../uplink/start-uplink.js';
+import { liveBundleHandler } from './live-bundles.js';
+import type { RulesChange } from './line-group.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -54,14 +58,25 @@ export class Daemon {
   private trimTimer?: NodeJS.Timeout;
   private liveTimer?: NodeJS.Timeout;
 
-  private constructor(private readonly config: EarshotConfig, private readonly settings: LineSettings[], private readonly options: DaemonOptions) {}
+  /** the rule bundle in force (docs/bundles.md): each call's index and alerts say which judged it */
+  private rulesBundle?: number;
+  private readonly startConfig: EarshotConfig;
 
-  /** Validates everything an installer can get wrong before any line opens, then starts them all. */
-  static async start(config: EarshotConfig, options: DaemonOptions): Promise<Daemon> {
+  private constructor(private config: EarshotConfig, private readonly fileConfig: EarshotConfig, private readonly settings: LineSettings[], private readonly options: DaemonOptions) {
+    this.startConfig = config;
+  }
+
+  /**
+   * Validates everything an installer can get wrong before any line opens, then starts them all. `config`:
+   * the configuration file's; the config bundle in force on the box is laid over it (docs/bundles.md).
+   */
+  static async start(fileConfig: EarshotConfig, options: DaemonOptions): Promise<Daemon> {
     capMallocArenas();
+    const config = withBundledConfig(fileConfig);
     const settings = resolveLines(config, options.file);
     loadRules(config);
-    const daemon = new Daemon(config, settings, options);
+    const daemon = new Daemon(config, fileConfig, settings, options);
+    daemon.rulesBundle = openBundleStore(config).applied.rules?.version;
     await daemon.startAll();
     return daemon;
   }
@@ -96,11 +111,11 @@ export class Daemon {
     const shares = Array.from({ length: threads }, (_, i) => this.settings.filter((_, j) => j % threads === i));
     this.groups =
       threads === 1
-        ? [new LocalLineGroup({ config: this.config, settings: this.settings, log, staggerSec: this.options.staggerSec, order }, sinks)]
+        ? [new LocalLineGroup({ config: this.config, rulesBundle: this.rulesBundle, settings: this.settings, log, staggerSec: this.options.staggerSec, order }, sinks)]
         : shares.map(
             (share, id) =>
               new WorkerLineGroup(
-                { id, config: this.config, settings: share, staggerSec: this.options.staggerSec, order, logLevel: log.level, logToStdout: true, statusEveryMs: 500 },
+                { id, config: this.config, rulesBundle: this.rulesBundle, settings: share, staggerSec: this.options.staggerSec, order, logLevel: log.level, logToStdout: true, statusEveryMs: 500 },
                 sinks,
                 log,
               ),
@@ -111,6 +126,17 @@ export class Daemon {
     if (clearText) log.warn({ clearText: this.config.privacy.clearText }, clearText);
     if (!this.config.uplink.enabled) log.warn({ outbox: this.config.outbox.path }, 'uplink.enabled is false: indexes and alerts are kept in the outbox and not published');
     this.publisher = CallPublisher.start(this.config, () => this.stats(), this.config.uplink.enabled, this.options.restartedAfter);
+    this.publisher.connection.handleBundles(
+      liveBundleHandler({
+        fileConfig: this.fileConfig,
+        startConfig: this.startConfig,
+        running: () => this.config,
+        rulesBundle: () => this.rulesBundle,
+        reload: (change) => this.reload(change),
+        adopt: (config) => (this.config = config),
+        log,
+      }),
+    );
     this.callState.start();
     try {
       await Promise.all(this.groups.map((g) => g.start()));
@@ -148,6 +174,17 @@ export class Daemon {
     }
     this.state = 'running';
     log.info({ lines: this.lineNames, threads, health: this.health?.port ?? null }, 'earshot running');
+  }
+
+  /** New rules (or models) for every line's next call; a group that cannot take them keeps its old ones and is named. */
+  private async reload(change: RulesChange): Promise<void> {
+    const results = await Promise.allSettled(this.groups.map((g) => g.reload(change)));
+    this.rulesBundle = change.rulesBundle;
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`lines ${this.groups[i]!.names.join(', ')}: ${(r.reason as Error).message}`] : []));
+    if (failed.length) {
+      this.options.log.error({ failed }, 'rules not swapped on some lines; they keep the rules they had');
+      throw new Error(failed.join('; '));
+    }
   }
 
   lineStatuses(): LineStatus[] {

@@ -7,11 +7,11 @@ import type { LineSettings } from '../../provisioning/lines.js';
 import { PIPELINE_RATE } from '../analysis/pipeline.js';
 import type { SpeechModels } from '../analysis/speech.js';
 import type { CallIndex } from '../index/call-index.js';
-import { loadRules } from '../rules/setup.js';
+import { loadRules, type BoxRules } from '../rules/setup.js';
 import type { Alert } from '../rules/types.js';
 import { loadSpeechModels } from '../speech-setup.js';
 import { AudioRing } from './audio-ring.js';
-import { Line, type CallBoundary, type LineStatus, type LiveCallRef } from './line.js';
+import { Line, type CallBoundary, type LineStatus, type LiveCallRef, type RulesInForce } from './line.js';
 
 /** Where a group's results go: the daemon's publisher, directly or through a worker's message port. */
 export interface GroupSinks {
@@ -29,13 +29,28 @@ export interface LineGroupHandle {
   audio(line: string, sec: number): Promise<Buffer | undefined>;
   /** Problems of the group as a whole (models missing, a worker down). */
   problems(): string[];
+  /**
+   * Puts new rules (and with `models`, newly installed models) in force for each line's next call; calls in
+   * progress finish on what they started with. Rejects, with the old rules still in force, when they do not load.
+   */
+  reload(change: RulesChange): Promise<void>;
   /** Settles when every line has stopped by itself or by stop(). */
   done(): Promise<void>;
   stop(): Promise<void>;
 }
 
+/** What a bundle changed for the lines: the configuration they judge calls by, the rule bundle's version, the models. */
+export interface RulesChange {
+  config: EarshotConfig;
+  rulesBundle?: number;
+  /** the models on disk changed (a model-manifest bundle): load them again even if the phrases are the same */
+  models?: boolean;
+}
+
 export interface LineGroupOptions {
   config: EarshotConfig;
+  /** the version of the rule bundle in force at start (docs/bundles.md) */
+  rulesBundle?: number;
   settings: LineSettings[];
   log: Logger;
   /** Replay lines: quiet before the first call, times the line's position on the box (`order`). */
@@ -51,6 +66,9 @@ export class LocalLineGroup implements LineGroupHandle {
   private readonly lines: Line[] = [];
   private readonly rings = new Map<string, AudioRing>();
   private speechProblems: string[] = [];
+  private inForce!: RulesInForce;
+  /** one reload at a time, in the order they came */
+  private reloading: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: LineGroupOptions, private readonly sinks: GroupSinks) {}
 
@@ -62,21 +80,14 @@ export class LocalLineGroup implements LineGroupHandle {
     const { config, log } = this.options;
     const rules = loadRules(config);
     const vadModel = await SileroVadModel.load();
-    let speechModels: SpeechModels | undefined;
-    if (this.options.settings.length > 0) {
-      // The spotters listen for the rules' phrases too.
-      speechModels = await loadSpeechModels({ ...config, watch: rules.watch });
-      this.speechProblems = speechModels.problems.map((p) => `recognition: ${p}`);
-      for (const problem of speechModels.problems) log.warn({ problem }, 'speech recognition degraded');
-    }
+    this.inForce = { rules, speechModels: await this.speech(config, rules), bundle: this.options.rulesBundle };
     for (const s of this.options.settings) {
       const ring = config.run.ringBufferMin > 0 ? new AudioRing(config.run.ringBufferMin) : undefined;
       if (ring) this.rings.set(s.name, ring);
       const line: Line = new Line({
         settings: s,
         vadModel,
-        speechModels,
-        rules,
+        rules: () => this.inForce,
         run: config.run,
         log,
         ring,
@@ -86,6 +97,30 @@ export class LocalLineGroup implements LineGroupHandle {
       this.lines.push(line);
     }
     for (const line of this.lines) line.start();
+  }
+
+  /** Speech models whose spotters listen for the rules' phrases too; none for a group without lines. */
+  private async speech(config: EarshotConfig, rules: BoxRules): Promise<SpeechModels | undefined> {
+    if (this.options.settings.length === 0) return undefined;
+    const models = await loadSpeechModels({ ...config, watch: rules.watch });
+    this.speechProblems = models.problems.map((p) => `recognition: ${p}`);
+    for (const problem of models.problems) this.options.log.warn({ problem }, 'speech recognition degraded');
+    return models;
+  }
+
+  reload(change: RulesChange): Promise<void> {
+    const next = this.reloading.then(async () => {
+      // Throws for a pack that does not load: the rules in force stay as they are.
+      const rules = loadRules(change.config);
+      const sameWatch = JSON.stringify(rules.watch) === JSON.stringify(this.inForce.rules.watch);
+      // The spotters are built for a set of phrases: new phrases (or new models) mean new ones. Calls in
+      // progress keep the models they hold, which go when the last of those calls ends.
+      const speechModels = sameWatch && !change.models ? this.inForce.speechModels : await this.speech(change.config, rules);
+      this.inForce = { rules, speechModels, bundle: change.rulesBundle };
+      this.options.log.info({ rulesBundle: change.rulesBundle ?? null, rules: rules.rules.length, spotters: sameWatch && !change.models ? 'kept' : 'rebuilt' }, 'rules in force for the next call on every line');
+    });
+    this.reloading = next.catch(() => undefined);
+    return next;
   }
 
   boundary(name: string, boundary: CallBoundary): void {

@@ -14,7 +14,7 @@ const post = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, tr
 if (init.logToStdout) logToStdout(init.logLevel);
 else log.level = init.logLevel;
 
-const options: LineGroupOptions = { config: init.config, settings: init.settings, log: log.child({ worker: init.id }), staggerSec: init.staggerSec, order: init.order };
+const options: LineGroupOptions = { config: init.config, rulesBundle: init.rulesBundle, settings: init.settings, log: log.child({ worker: init.id }), staggerSec: init.staggerSec, order: init.order };
 const group = new LocalLineGroup(options, {
   alert: (callId, alert, ref) => post({ type: 'alert', callId, alert, ref }),
   index: (index) => post({ type: 'index', index }),
@@ -29,6 +29,12 @@ port.on('message', (m: ToWorker) => {
       break;
     case 'audio':
       void group.audio(m.line, m.sec).then((wav) => post({ type: 'audio', id: m.id, wav }));
+      break;
+    case 'reload':
+      group.reload(m.change).then(
+        () => post({ type: 'reloaded', id: m.id }),
+        (err: Error) => post({ type: 'reloaded', id: m.id, error: err.message }),
+      );
       break;
     case 'stop':
       void group.stop().then(() => {

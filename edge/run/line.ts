@@ -72,12 +72,22 @@ export interface LinePublisher {
 
 export type { LiveCallRef };
 
+/** What judges a call: the rules, the speech models whose spotters listen for their phrases, the rule bundle's version. */
+export interface RulesInForce {
+  rules: BoxRules;
+  speechModels?: SpeechModels;
+  /** the version of the rule bundle among them (docs/bundles.md), absent when none was applied */
+  bundle?: number;
+}
+
 export interface LineDeps {
   settings: LineSettings;
   vadModel: SileroVadModel;
-  speechModels?: SpeechModels;
-  /** The rules every call runs, and what the spotters listen for. */
-  rules: BoxRules;
+  /**
+   * The rules in force, read once at each call's start: a call runs to its end on the rules and spotters it
+   * started with, while a pack swapped in meanwhile (edge/run/live-bundles.ts) judges the line's next call.
+   */
+  rules: () => RulesInForce;
   /** Opens the line's audio; called again after every fault. */
   openSource: () => Promise<LiveCaptureSource>;
   publisher: LinePublisher;
@@ -303,19 +313,21 @@ export class Line {
     const startedAt = new Date(at - this.idle.heldSec * 1000);
     this.callSeq++;
     const callId = `${this.name}-${compactTime(startedAt)}-${this.callSeq}`;
+    const judge = this.deps.rules();
     const ref: LiveCallRef = {
       name: this.name,
       ...(b.agentId ?? s.agent.id ? { agentId: b.agentId ?? s.agent.id } : {}),
       ...(s.agent.extension ? { extension: s.agent.extension } : {}),
       startedAt: startedAt.toISOString(),
       ...(b.callRef ? { callRef: b.callRef } : {}),
+      ...(judge.bundle !== undefined ? { rulesBundle: judge.bundle } : {}),
     };
     this.call = new LineCall(callId, ref, boundaries, b.caller, {
       // The line's own analysis settings; the spotters listen for the rules' phrases too.
-      config: { ...s.config, watch: this.deps.rules.watch },
+      config: { ...s.config, watch: judge.rules.watch },
       vadModel: this.deps.vadModel,
-      speechModels: this.deps.speechModels,
-      rules: this.deps.rules.rules,
+      speechModels: judge.speechModels,
+      rules: judge.rules.rules,
       keepEvents: false,
       onAlert: (alert) => {
         // A revision is the same alert again with fuller evidence: published, not counted twice.

@@ -5,12 +5,13 @@ import type { EarshotConfig } from '../../provisioning/config.js';
 import type { LineSettings } from '../../provisioning/lines.js';
 import type { CallIndex } from '../index/call-index.js';
 import type { Alert } from '../rules/types.js';
-import type { GroupSinks, LineGroupHandle } from './line-group.js';
+import type { GroupSinks, LineGroupHandle, RulesChange } from './line-group.js';
 import { describeAudio, type CallBoundary, type LineStatus, type LiveCallRef } from './line.js';
 
 export interface WorkerInit {
   id: number;
   config: EarshotConfig;
+  rulesBundle?: number;
   settings: LineSettings[];
   staggerSec?: number;
   order?: Record<string, number>;
@@ -22,6 +23,7 @@ export interface WorkerInit {
 export type ToWorker =
   | { type: 'boundary'; line: string; boundary: CallBoundary }
   | { type: 'audio'; id: number; line: string; sec: number }
+  | { type: 'reload'; id: number; change: RulesChange }
   | { type: 'stop' };
 
 export type FromWorker =
@@ -30,6 +32,7 @@ export type FromWorker =
   | { type: 'alert'; callId: string; alert: Alert; ref: LiveCallRef }
   | { type: 'index'; index: CallIndex }
   | { type: 'audio'; id: number; wav: Uint8Array | undefined }
+  | { type: 'reloaded'; id: number; error?: string }
   | { type: 'done'; statuses: LineStatus[] }
   | { type: 'failed'; message: string }
   | { type: 'stopped' };
@@ -74,6 +77,7 @@ export class WorkerLineGroup implements LineGroupHandle {
   private doneWaiters: (() => void)[] = [];
   private audioWaiters = new Map<number, (wav: Buffer | undefined) => void>();
   private nextAudioId = 1;
+  private reloadWaiters = new Map<number, (error?: string) => void>();
   private readonly restarts: Backoff;
   readonly counters = { restarts: 0 };
 
@@ -117,6 +121,10 @@ export class WorkerLineGroup implements LineGroupHandle {
             this.audioWaiters.get(m.id)?.(m.wav ? Buffer.from(m.wav) : undefined);
             this.audioWaiters.delete(m.id);
             break;
+          case 'reloaded':
+            this.reloadWaiters.get(m.id)?.(m.error);
+            this.reloadWaiters.delete(m.id);
+            break;
           case 'done':
             this.cached = m.statuses;
             this.finish();
@@ -137,6 +145,9 @@ export class WorkerLineGroup implements LineGroupHandle {
         this.alive = false;
         for (const w of this.audioWaiters.values()) w(undefined);
         this.audioWaiters.clear();
+        // A worker restarted later starts from this.init, which already holds the new rules.
+        for (const w of this.reloadWaiters.values()) w();
+        this.reloadWaiters.clear();
         if (this.stopping) {
           this.stopped?.();
           return;
@@ -184,6 +195,18 @@ export class WorkerLineGroup implements LineGroupHandle {
       this.audioWaiters.set(id, resolve);
       this.worker?.postMessage({ type: 'audio', id, line, sec } satisfies ToWorker);
     });
+  }
+
+  async reload(change: RulesChange): Promise<void> {
+    const id = this.nextAudioId++;
+    const error = await new Promise<string | undefined>((resolve) => {
+      if (!this.alive || !this.worker) return resolve(undefined);
+      this.reloadWaiters.set(id, resolve);
+      this.worker.postMessage({ type: 'reload', id, change } satisfies ToWorker);
+    });
+    if (error !== undefined) throw new Error(error);
+    this.init.config = change.config;
+    this.init.rulesBundle = change.rulesBundle;
   }
 
   done(): Promise<void> {

@@ -37,7 +37,7 @@ import { CommandDesk } from './commands.js';
 import { Backoff, backoffDelayMs } from '../../lib/backoff.js';
 import { log as defaultLog } from '../../lib/log.js';
 import type { PreviousExit } from '../last-resort.js';
-import { BundleRefused, type BundleStore, type BundleVersions } from '../bundles/bundle.js';
+import { BundleRefused, type BundleHandler, type BundleStore, type BundleVersions } from '../bundles/bundle.js';
 
 export interface UplinkOptions {
   outbox: Outbox;
@@ -61,10 +61,14 @@ export interface UplinkOptions {
   log?: Logger;
 }
 
-/** What the status says of bundles: each kind's version in force, and the last one refused (since the last applied). */
+/**
+ * What the status says of bundles: each kind's version in force, the last one refused (since the last
+ * applied), and the settings of config bundles a running agent keeps but runs only from its next start.
+ */
 export interface BundleStatus {
   inForce: BundleVersions;
   refused?: { at: string; reason: string; message: string };
+  pendingRestart?: string[];
 }
 
 export interface Problem {
@@ -130,6 +134,8 @@ export class Uplink extends EventEmitter<{ acked: [ranges: [number, number][], r
   private resendThrough: number | null = null;
   private bundleQueue: Promise<void> = Promise.resolve();
   private bundleRefused: BundleStatus['refused'] | null = null;
+  private pendingRestart: string[] = [];
+  private bundleHandler?: BundleHandler;
 
   constructor(options: UplinkOptions) {
     super();
@@ -423,8 +429,19 @@ export class Uplink extends EventEmitter<{ acked: [ranges: [number, number][], r
   status(): { state: 'ok' | 'degraded'; problems: Problem[]; restartedAfter?: PreviousExit; bundles?: BundleStatus } {
     const problems = [...this.problems.values()];
     const restartedAfter = this.o.restartedAfter ?? undefined;
-    const bundles = this.o.bundles ? { inForce: this.o.bundles.applied, ...(this.bundleRefused ? { refused: this.bundleRefused } : {}) } : undefined;
+    const bundles = this.o.bundles
+      ? { inForce: this.o.bundles.applied, ...(this.bundleRefused ? { refused: this.bundleRefused } : {}), ...(this.pendingRestart.length ? { pendingRestart: this.pendingRestart } : {}) }
+      : undefined;
     return { state: problems.length ? 'degraded' : 'ok', problems, ...(restartedAfter ? { restartedAfter } : {}), ...(bundles ? { bundles } : {}) };
+  }
+
+  /**
+   * A running agent's part in applying bundles (edge/run/live-bundles.ts): without one, a bundle is only kept
+   * for the next start. `pendingRestart`: config settings already waiting for a restart when the agent began.
+   */
+  handleBundles(handler: BundleHandler, pendingRestart: string[] = []): void {
+    this.bundleHandler = handler;
+    this.pendingRestart = pendingRestart;
   }
 
   /**
@@ -438,9 +455,11 @@ export class Uplink extends EventEmitter<{ acked: [ranges: [number, number][], r
         this.bundleRefused = { at: new Date().toISOString(), reason: 'no-store', message: 'this box keeps no bundles' };
       } else {
         try {
-          const b = await store.apply(Buffer.from(text));
-          this.bundleRefused = null;
-          this.log.info({ kind: b.kind, version: b.version }, `${b.kind} bundle v${b.version} applied${b.kind === 'rules' ? '; its rules run from the next start' : ''}`);
+          const { bundle: b, effect } = await store.apply(Buffer.from(text), Date.now(), this.bundleHandler);
+          this.bundleRefused = effect.problem ? { at: new Date().toISOString(), reason: 'partly-applied', message: effect.problem } : null;
+          if (b.kind === 'config') this.pendingRestart = effect.pendingRestart ?? [];
+          const when = this.bundleHandler ? (effect.pendingRestart?.length ? `; ${effect.pendingRestart.join(', ')} from the next restart` : '') : '; in force from the next start';
+          this.log.info({ kind: b.kind, version: b.version, pendingRestart: effect.pendingRestart }, `${b.kind} bundle v${b.version} applied${when}`);
         } catch (err) {
           const reason = err instanceof BundleRefused ? err.reason : 'not-written';
           this.bundleRefused = { at: new Date().toISOString(), reason, message: (err as Error).message };
