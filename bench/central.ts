@@ -18,7 +18,10 @@ import mqtt from 'mqtt';
 import { startIngest } from '../central/ingest.js';
 import { defaultConfig } from '../provisioning/config.js';
 import { Broker } from '../test/support/mosquitto.js';
-import { RECORD_SCHEMA, KIND_LEAF } from '../edge/uplink/topics.js';
+import { KIND_LEAF } from '../edge/uplink/topics.js';
+import { recordBody } from '../edge/uplink/signed-wire.js';
+import { generateSigningKey } from '../lib/signing.js';
+import { createPrivateKey } from 'node:crypto';
 import pino from 'pino';
 
 /** what `earshot ingest` commits per ack at most (ingest.ackBatchMax's default) */
@@ -137,13 +140,20 @@ function cpuSeconds(): { self: number; children: number } {
  * batches, acked. The publisher keeps at most WINDOW records outstanding (the broker queues 10,000 per
  * client), as boxes waiting for their acks would. Times from the first publish to the last record stored.
  */
-export async function mqttIngestRate(db: string, t: CallTemplates, from: number, n: number, total: number): Promise<Record<string, unknown>> {
+export async function mqttIngestRate(db: string, t: CallTemplates, from: number, n: number, total: number, signed: boolean): Promise<Record<string, unknown>> {
   const WINDOW = 4000;
   const records = generateCalls(t, from, n, total);
   const prefix = defaultConfig().ingest.prefix;
+  // Signed: each box enrolled with a key of its own, its records signed (record@2) as a box with
+  // uplink.signing sends them; unsigned: boxes with no key, whose records the centre redacts again.
+  const keys = new Map(GENERATED_BOXES.map((box) => [box, signed ? generateSigningKey() : null]));
+  const setup = await openStore(db);
+  for (const [box, key] of keys) await setup.registerBox(GENERATED_SITE, box, key?.publicKey);
+  await setup.close();
+  const privateKeys = new Map([...keys].map(([box, key]) => [box, key ? createPrivateKey(key.privatePem) : null]));
   const messages = records.map((x) => ({
     topic: `${prefix}/${x.site}/${x.box}/${KIND_LEAF[x.kind]}`,
-    payload: JSON.stringify({ schema: RECORD_SCHEMA, box: x.box, site: x.site, seq: x.seq, kind: x.kind, at: x.at, data: x.data }),
+    payload: recordBody(x.site, x.box, x.seq, x.kind, Date.parse(x.at), JSON.stringify(x.data), privateKeys.get(x.box) ?? null),
   }));
   const bytes = messages.reduce((a, m) => a + m.payload.length, 0);
   const broker = await Broker.start();
@@ -172,7 +182,7 @@ export async function mqttIngestRate(db: string, t: CallTemplates, from: number,
       const cpu1 = cpuSeconds();
       // ingest and the publishing boxes share this process (the payloads were encoded before the clock started)
       const cpuMsPerRecord = { ingestAndPublisher: r(((cpu1.self - cpu0.self) * 1000) / n, 2), brokerAndDatabase: r(((cpu1.children - cpu0.children) * 1000) / n, 2) };
-      const out = { records: n, stored: ingest.counters.stored, perSec: r(n / sec, 0), cpuMsPerRecord, avgRecordKiB: r(bytes / n / 1024, 1) };
+      const out = { records: n, signed, stored: ingest.counters.stored, perSec: r(n / sec, 0), cpuMsPerRecord, avgRecordKiB: r(bytes / n / 1024, 1) };
       process.stderr.write(`central bench: ingest into ${db.startsWith('postgres') ? 'PostgreSQL' : 'SQLite'} from record ${from}: ${JSON.stringify(out)}\n`);
       return out;
     } finally {
@@ -192,7 +202,8 @@ async function fill(store: Store, t: CallTemplates, total: number, checkpoints: 
   for (const at of checkpoints) {
     while (stored < at) {
       const n = Math.min(BATCH, at - stored);
-      const batch = generateCalls(t, stored, n, total);
+      // as ingest hands over records signed by enrolled boxes: stored as sent, in the text they came in
+      const batch = generateCalls(t, stored, n, total).map((x) => ({ ...x, dataText: JSON.stringify(x.data), signed: true }));
       const [ms] = await timed(() => store.storeBatch(batch, 'closed'));
       storeMs += ms;
       stored += n;
@@ -212,12 +223,14 @@ function meets(p: Record<string, unknown>): boolean {
 
 /**
  * EARSHOT_BENCH_CENTRAL_CALLS: calls to fill each store with (default 1,000,000); EARSHOT_BENCH_CENTRAL_INGEST:
- * records per MQTT ingest measurement (default 20,000); EARSHOT_BENCH_CENTRAL_STORES: `sqlite,postgres` (default both).
+ * records per MQTT ingest measurement (default 20,000); EARSHOT_BENCH_CENTRAL_STORES: `sqlite,postgres` (default both);
+ * EARSHOT_BENCH_CENTRAL_SIGNED=0: the boxes of the ingest measurement send unsigned records (default signed).
  */
 export async function centralBench(): Promise<Record<string, unknown>> {
   const total = Number(process.env.EARSHOT_BENCH_CENTRAL_CALLS ?? 1_000_000);
   const ingestN = Number(process.env.EARSHOT_BENCH_CENTRAL_INGEST ?? 20_000);
   const stores = (process.env.EARSHOT_BENCH_CENTRAL_STORES ?? 'sqlite,postgres').split(',');
+  const signed = process.env.EARSHOT_BENCH_CENTRAL_SIGNED !== '0';
   // 0 calls: the ingest measurement alone
   const checkpoints = total === 0 ? [] : [...new Set([0.01, 0.1, 0.25, 0.5, 1].map((f) => Math.max(1, Math.round(total * f))))];
   const templates = await demoTemplates();
@@ -226,7 +239,8 @@ export async function centralBench(): Promise<Record<string, unknown>> {
     goals: GOALS,
     note:
       `generated from the ${templates.indexes.length} demo calls' real indexes${templates.recognition ? ' with their transcripts' : ' (no speech models found: no transcripts)'}; ` +
-      `ingest = one \`earshot ingest\` process fed ${ingestN} records through mosquitto on loopback (empty store, then the filled one); ` +
+      `ingest = one \`earshot ingest\` process fed ${ingestN} records through mosquitto on loopback (empty store, then the filled one), ` +
+      `${signed ? 'signed by boxes enrolled with their keys (stored as sent)' : 'unsigned (EARSHOT_BENCH_CENTRAL_SIGNED=0: redacted again at the centre)'}; ` +
       `the fill itself calls storeBatch (ingest's own call) in batches of ${BATCH}`,
     loadAverageAtStart: os.loadavg().map((x) => r(x, 2)),
   };
@@ -239,14 +253,14 @@ export async function centralBench(): Promise<Record<string, unknown>> {
   try {
     if (stores.includes('sqlite')) {
       const file = join(dir, 'central.sqlite');
-      const ingestEmpty = await mqttIngestRate(join(dir, 'empty.sqlite'), templates, 0, ingestN, total || ingestN);
+      const ingestEmpty = await mqttIngestRate(join(dir, 'empty.sqlite'), templates, 0, ingestN, total || ingestN, signed);
       const sqlite = await openStore(file);
       const sizeOf = () => ['', '-wal'].reduce((a, s) => a + (statSync(file + s, { throwIfNoEntry: false })?.size ?? 0), 0);
       stored = 0;
       const points = await fill(sqlite, templates, total, checkpoints, extra, sizeOf, progress);
       await sqlite.close();
       // the next records of the floor, beyond the year, into the filled store
-      const ingestFilled = total === 0 ? null : await mqttIngestRate(file, templates, total, ingestN, total);
+      const ingestFilled = total === 0 ? null : await mqttIngestRate(file, templates, total, ingestN, total, signed);
       const failing = points.find((p) => !meets(p));
       report.sqlite = { ingestEmpty, ingestFilled, points, stopsMeetingGoalsAt: failing ? failing.calls : null, loadAverageAtEnd: os.loadavg().map((x) => r(x, 2)) };
     }
@@ -258,7 +272,7 @@ export async function centralBench(): Promise<Record<string, unknown>> {
     else {
       const pg = await Postgres.start();
       try {
-        const ingestEmpty = await mqttIngestRate(await pg.createDatabase('empty'), templates, 0, ingestN, total || ingestN);
+        const ingestEmpty = await mqttIngestRate(await pg.createDatabase('empty'), templates, 0, ingestN, total || ingestN, signed);
         const url = await pg.createDatabase('bench');
         const store = await openStore(url);
         const db = url.slice(url.lastIndexOf('/') + 1);
@@ -273,7 +287,7 @@ export async function centralBench(): Promise<Record<string, unknown>> {
         const pgPoints = await fill(store, templates, total, checkpoints, extraWithSize, () => size, progress);
         for (const p of pgPoints) for (const k of Object.keys(p)) if (k.startsWith('_size')) delete p[k];
         await store.close();
-        const ingestFilled = total === 0 ? null : await mqttIngestRate(url, templates, total, ingestN, total);
+        const ingestFilled = total === 0 ? null : await mqttIngestRate(url, templates, total, ingestN, total, signed);
         const failing = pgPoints.find((p) => !meets(p));
         report.postgres = { ingestEmpty, ingestFilled, points: pgPoints, stopsMeetingGoalsAt: failing ? failing.calls : null, loadAverageAtEnd: os.loadavg().map((x) => r(x, 2)) };
       } finally {

@@ -18,7 +18,7 @@ import { KIND_LEAF, LEAF_KIND, toRanges, type RecordEnvelope } from '../edge/upl
 import { ackBody } from '../edge/uplink/signed-wire.js';
 import { loadPrivateKey } from '../lib/signing.js';
 import { RecordGate } from './record-gate.js';
-import { InboundGuard, maxPacketBytes, readWire, type InboundCounters } from '../edge/uplink/wire.js';
+import { InboundGuard, maxPacketBytes, memberText, readWire, type InboundCounters } from '../edge/uplink/wire.js';
 import { log as defaultLog } from '../lib/log.js';
 import { asDiskFull } from '../lib/disk.js';
 import { createTransport } from '../edge/uplink/transports.js';
@@ -50,6 +50,8 @@ interface Pending {
   record: IncomingRecord;
   topic: string;
   payload: Buffer;
+  /** the payload as decoded: a record that verifies keeps its `data` in the text it came in */
+  text: string;
   schema: RecordEnvelope['schema'];
 }
 
@@ -144,7 +146,7 @@ export class Ingest extends EventEmitter<{ stored: [stored: number, duplicates: 
     const env = read.value;
     // The topic is where the broker's ACL applies (issue: authenticated boxes); a record must agree with it.
     if (env.box !== box || env.site !== site || env.kind !== kind) return this.reject(topic, `record of ${env.site}/${env.box} (${env.kind}) on the topic of ${site}/${box} (${kind})`);
-    this.buffer.push({ record: { site, box, seq: env.seq, kind, at: env.at, data: env.data }, topic, payload, schema: env.schema });
+    this.buffer.push({ record: { site, box, seq: env.seq, kind, at: env.at, data: env.data }, topic, payload, text: read.text, schema: env.schema });
     if (this.buffer.length >= this.o.ackBatchMax) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.o.ackDelayMs);
   }
@@ -208,11 +210,15 @@ export class Ingest extends EventEmitter<{ stored: [stored: number, duplicates: 
    * with a warning and a count, and never stored or acked: a spoofed box id gets nothing from the centre.
    */
   private async verified(pending: Pending[]): Promise<IncomingRecord[]> {
-    const problems = await this.gate.problems(pending.map((p) => ({ payload: p.payload, record: { schema: p.schema, box: p.record.box, site: p.record.site } })));
+    const verdicts = await this.gate.verdicts(pending.map((p) => ({ payload: p.payload, record: { schema: p.schema, box: p.record.box, site: p.record.site } })));
     const out: IncomingRecord[] = [];
     pending.forEach((p, i) => {
-      const problem = problems[i];
-      if (problem === null) return void out.push(p.record);
+      const { problem, signed } = verdicts[i];
+      if (problem === null) {
+        // Signed by its enrolled box: stored as it came (store.ts, `signed`), its data in the text the box wrote.
+        const dataText = signed ? memberText(p.text, 'data') : null;
+        return void out.push(dataText === null ? p.record : { ...p.record, dataText, signed });
+      }
       this.counters.refusedSignature++;
       this.inbound.reject(p.topic, `record seq ${p.record.seq} refused, not stored, not acked: ${problem}`);
     });

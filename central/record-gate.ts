@@ -25,6 +25,14 @@ export class RecordGate {
 
   /** Why each item may not be taken (in the same order), or null when it may. */
   async problems(items: readonly GateItem[]): Promise<(string | null)[]> {
+    return (await this.verdicts(items)).map((v) => v.problem);
+  }
+
+  /**
+   * Each item's problem (null: it may be taken) and whether it is signed: taken because its signature verified
+   * against the key enrolled for its box, rather than taken unsigned from a box with no key.
+   */
+  async verdicts(items: readonly GateItem[]): Promise<{ problem: string | null; signed: boolean }[]> {
     const keys = await this.keys([...new Set(items.map((i) => i.record.box))]);
     const enrolled = new Map<string, EnrolledBox>();
     // A key the registry holds but that cannot be read: that box's records are refused, never taken as unsigned.
@@ -36,6 +44,11 @@ export class RecordGate {
         unreadable.set(box, (err as Error).message);
       }
     }
-    return items.map(({ payload, record }) => unreadable.get(record.box) ?? recordProblem(payload, record, enrolled.get(record.box), this.requireSigned));
+    return items.map(({ payload, record }) => {
+      const box = enrolled.get(record.box);
+      const problem = unreadable.get(record.box) ?? recordProblem(payload, record, box, this.requireSigned);
+      // recordProblem passes a box enrolled with a key only when the record verified with that key
+      return { problem, signed: problem === null && !!box?.key };
+    });
   }
 }

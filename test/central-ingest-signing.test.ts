@@ -11,6 +11,7 @@ import pino from 'pino';
 import { FakeTransport } from './support/fake-transport.js';
 import { Ingest } from '../central/ingest.js';
 import { openStore, type Store } from '../central/store/store.js';
+import type { SqlStore } from '../central/store/sql-store.js';
 import { generateSigningKey, parsePublicKey, verifyJson } from '../lib/signing.js';
 import { controlProblem, recordBody } from '../edge/uplink/signed-wire.js';
 
@@ -26,6 +27,7 @@ const box1 = keyPair();
 const stranger = keyPair();
 const data = (box: string, seq: number) => JSON.stringify({ callId: `${box}-${seq}`, durationSec: 12 });
 const AT = Date.parse('2026-12-04T10:00:00.000Z');
+const CARD = '4111 1111 1111 1111';
 
 async function ingestOn(store: Store, requireSigned = false) {
   const lines: { level: number; msg: string }[] = [];
@@ -104,4 +106,24 @@ t.test('records: required refuses boxes with no enrolled key, and unknown boxes'
   t.equal(ingest.counters.refusedSignature, 2);
   t.ok(lines.some((l) => /box nokey has no public key registered: earshot central box add s1 nokey --public-key/.test(l.msg)));
   t.ok(lines.some((l) => /box stray is not registered with a public key/.test(l.msg)));
+});
+
+t.test('redaction at the centre: a record signed by its enrolled box is stored as it was sent; an unsigned one is redacted on arrival', async (t) => {
+  const store = (await openStore(join(t.testdir(), 'i.sqlite'))) as SqlStore;
+  await store.registerBox('s1', 'b1', box1.publicKey);
+  await store.registerBox('s1', 'legacy');
+  const { transport, ingest } = await ingestOn(store);
+  t.teardown(() => ingest.stop());
+  // As the box wrote it (its own spacing), with what a box's outbox would have masked: the centre trusts a
+  // signing box's redaction, so what it stores shows whether the centre redacted again.
+  const index = (callId: string) => `{"callId":"${callId}", "durationSec":12, "utterances":[{"channel":"customer","start":1,"end":5,"text":"my card is ${CARD}"}]}`;
+  transport.deliver('earshot/s1/b1/index', recordBody('s1', 'b1', 1, 'index', AT, index('signed'), box1.key));
+  transport.deliver('earshot/s1/legacy/index', recordBody('s1', 'legacy', 1, 'index', AT, index('unsigned'), null));
+  await sleep(80);
+  const payload = async (box: string) => (await store.db.all<{ payload: string }>('SELECT payload FROM records WHERE box = ?', [box]))[0]?.payload;
+  t.equal(await payload('b1'), index('signed'), 'the signed record: its data byte for byte as the box sent it');
+  const unsigned = await payload('legacy');
+  t.notMatch(unsigned, /4111/, 'the unsigned record: the card number is not stored');
+  t.match((JSON.parse(unsigned) as { utterances: { text: string }[] }).utterances[0].text, /^my card is \*{4} \*{4} \*{4} 1111$/, "it is masked as the box would have (all but the last four)");
+  t.equal((await store.getCall('legacy', 'unsigned'))?.durationSec, 12, 'and projected as usual');
 });

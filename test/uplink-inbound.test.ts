@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Ingest } from '../central/ingest.js';
 import { openStore } from '../central/store/store.js';
-import { jsonNestingExceeds, MAX_NESTING, MAX_PAYLOAD_BYTES, readWire } from '../edge/uplink/wire.js';
+import { jsonNestingExceeds, MAX_NESTING, MAX_PAYLOAD_BYTES, memberText, readWire } from '../edge/uplink/wire.js';
 import { FakeTransport, fakeUplink } from './support/fake-transport.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -37,8 +37,11 @@ t.test('wire: each kind is bounded, decoded and checked before a field is read',
   t.match(readWire('ack', Buffer.from('{"schema":"earshot/ack@1","box":"b1","ranges":[["1","2"]]}')), { ok: false, reason: /ranges\/0\/0 must be integer/ });
   t.match(readWire('ack', Buffer.from('{"schema":"earshot/ack@1","box":"b1","ranges":[[0,2]]}')), { ok: false, reason: /must be >= 1/ });
   t.match(readWire('availability', Buffer.from('onlinex')), { ok: false });
-  t.same(readWire('availability', Buffer.from('offline')), { ok: true, value: 'offline' });
-  t.same(readWire('ack', Buffer.from('{"schema":"earshot/ack@1","box":"b1","ranges":[[1,2]]}')), { ok: true, value: { schema: 'earshot/ack@1', box: 'b1', ranges: [[1, 2]] } });
+  t.match(readWire('availability', Buffer.from('offline')), { ok: true, value: 'offline' });
+  t.match(readWire('ack', Buffer.from('{"schema":"earshot/ack@1","box":"b1","ranges":[[1,2]]}')), { ok: true, value: { schema: 'earshot/ack@1', box: 'b1', ranges: [[1, 2]] } });
+  // U+FFFD written on purpose is text; a byte-order mark is not part of it
+  t.match(readWire('ack', Buffer.from('\uFEFF{"schema":"earshot/ack@1","box":"b\uFFFD","ranges":[[1,2]]}')), { ok: true, value: { box: 'b\uFFFD' } });
+  t.match(readWire('ack', Buffer.from([0x7b, 0xef, 0xbf, 0xbd, 0xff, 0x7d])), { ok: false, reason: 'payload is not UTF-8' }, 'nor does a U+FFFD hide a bad byte after it');
   const record = { schema: 'earshot/record@1', box: 'b1', site: 's', seq: 3, kind: 'index', at: '2026-12-04T10:00:00.000Z', data: { callId: 'c' } };
   t.ok(readWire('record', Buffer.from(JSON.stringify(record))).ok, 'a real record passes');
   t.notOk(readWire('record', Buffer.from(JSON.stringify({ ...record, seq: 1.5 }))).ok, 'a fractional seq does not');
@@ -47,6 +50,19 @@ t.test('wire: each kind is bounded, decoded and checked before a field is read',
   t.notOk(jsonNestingExceeds(JSON.stringify({ text: '[[[[[[[[[[\\"[[[[[' }), 3));
   t.ok(jsonNestingExceeds(deep(4), 3));
   t.notOk(jsonNestingExceeds(deep(3), 3));
+});
+
+t.test('wire: memberText gives a member of the top-level object exactly as written, or null when it cannot be sure', async (t) => {
+  const data = '{ "callId" : "c,1}", "n":[1, {"data":2}], "s":"\\"data\\":" }';
+  t.equal(memberText(`{"schema":"x","data":${data},"sig":"y"}`, 'data'), data, 'nested braces, commas and names inside strings and values do not confuse it');
+  t.equal(memberText(` {"data" :\n ${data}\n}`, 'data'), data, 'whitespace around it is not part of it');
+  t.equal(memberText('{"data":{"a":1},"data":{"b":2}}', 'data'), '{"b":2}', 'a name given twice: the last, as JSON.parse takes it');
+  t.equal(memberText('{"database":{"a":1},"x":"data"}', 'data'), null, 'a longer name or a value that spells it is not it');
+  t.equal(memberText('{"data":{"a":1},"d\\u0061ta":{"b":2}}', 'data'), null, 'an escaped name could spell it: unsure, so null');
+  t.equal(memberText('[{"data":1}]', 'data'), null, 'not an object');
+  for (const text of [`{"data":${data}}`, '{"data":{"a":1},"data":{"b":2}}', '{"a":[{"data":3}],"data":[1,"]"]}']) {
+    t.same(JSON.parse(memberText(text, 'data')!), JSON.parse(text).data, `what JSON.parse reads in ${text}`);
+  }
 });
 
 t.test('box: hostile acks and commands are dropped and counted; a valid ack after them is obeyed', async (t) => {

@@ -61,37 +61,47 @@ export function pairLexeme(side: Side, kind: Kind, first: string, second: string
 /** A run on a channel the evaluator reads unscoped only (neither agent nor customer) is indexed on both sides. */
 const sidesOf = (channel: string): Side[] => (channel === 'agent' || channel === 'customer' ? [channel] : ['agent', 'customer']);
 
-/**
- * The call's lexemes, run after run in order (consecutive tokens of a run stay consecutive), and the
- * adjacent pairs of each run. A call whose index the evaluator cannot read either (a malformed field) gets
- * none: it can never match.
- */
-export function callLexemes(index: unknown, withPairs = true): { lexemes: string[]; pairs: Set<string> } {
-  let runs: TokenRun[];
+/** The call's token runs; none for a call whose index the evaluator cannot read either (a malformed field): it can never match. */
+function tokenRuns(index: unknown): TokenRun[] {
   try {
-    runs = searchableTokens(index as SearchableIndex);
+    return searchableTokens(index as SearchableIndex);
   } catch {
-    return { lexemes: [], pairs: new Set() };
+    return [];
   }
+}
+
+/** The call's lexemes, run after run in order (consecutive tokens of a run stay consecutive): SQLite's FTS5 row. */
+export function callLexemes(index: unknown): string[] {
   const lexemes: string[] = [];
-  const pairs = new Set<string>();
-  for (const run of runs) {
-    for (const side of sidesOf(run.channel)) {
-      run.tokens.forEach((t, i) => {
-        lexemes.push(lexeme(side, run.kind, t));
-        if (withPairs && i > 0) pairs.add(pairLexeme(side, run.kind, run.tokens[i - 1], t));
-      });
-    }
-  }
-  return { lexemes, pairs };
+  for (const run of tokenRuns(index)) for (const side of sidesOf(run.channel)) for (const t of run.tokens) lexemes.push(lexeme(side, run.kind, t));
+  return lexemes;
 }
 
 /**
- * A tsvector's text form: each lexeme and pair once. No positions: search ranks by the evaluator's hits,
- * and phrases are the pairs (a tsvector's positions stop at 16383).
+ * The call's tsvector text (PostgreSQL): each lexeme once, then each adjacent pair of a run (pairLexeme)
+ * once. No positions: search ranks by the evaluator's hits, and phrases are the pairs (a tsvector's
+ * positions stop at 16383). Built in one pass into one set: ingest computes one per call it stores.
  */
-export function tsvectorText(lexemes: string[], pairs: Iterable<string>): string {
-  return [...new Set([...lexemes, ...pairs])].map((l) => `'${l}'`).join(' ');
+export function callTsvector(index: unknown): string {
+  const lexemes = new Set<string>();
+  const pairs: string[] = [];
+  for (const run of tokenRuns(index)) {
+    for (const side of sidesOf(run.channel)) {
+      const single = SIDE_LETTER[side] + KIND_LETTER[run.kind];
+      const pair = SIDE_LETTER[side] + PAIR_LETTER[run.kind];
+      let prev = '';
+      for (let i = 0; i < run.tokens.length; i++) {
+        const token = plain(run.tokens[i]);
+        lexemes.add(single + token);
+        if (i > 0) pairs.push(`${pair}${prev}.${token}`);
+        prev = token;
+      }
+    }
+  }
+  for (const p of pairs) lexemes.add(p);
+  let out = '';
+  for (const l of lexemes) out += out ? ` '${l}'` : `'${l}'`;
+  return out;
 }
 
 /** DDL of migration 4, per dialect. */
@@ -121,19 +131,16 @@ export function textIndexDdl(d: Dialect): string {
  * no words has no entry: it can never be named, and a page of its own is not written for nothing.
  */
 export async function indexCallText(sql: Sql, d: Dialect, box: string, callId: string, index: unknown): Promise<void> {
-  // FTS5 has phrases: pairs are for the tsvector only
-  const { lexemes, pairs } = callLexemes(index, d.name === 'postgres');
   if (d.name === 'postgres') {
-    if (lexemes.length === 0) await sql.run('DELETE FROM call_text WHERE box = ? AND call_id = ?', [box, callId]);
+    const lexemes = callTsvector(index);
+    if (lexemes === '') await sql.run('DELETE FROM call_text WHERE box = ? AND call_id = ?', [box, callId]);
     else {
-      await sql.run('INSERT INTO call_text (box, call_id, lexemes) VALUES (?, ?, ?::tsvector) ON CONFLICT (box, call_id) DO UPDATE SET lexemes = excluded.lexemes', [
-        box,
-        callId,
-        tsvectorText(lexemes, pairs),
-      ]);
+      await sql.run('INSERT INTO call_text (box, call_id, lexemes) VALUES (?, ?, ?::tsvector) ON CONFLICT (box, call_id) DO UPDATE SET lexemes = excluded.lexemes', [box, callId, lexemes]);
     }
     return;
   }
+  // FTS5 has phrases: pairs are for the tsvector only
+  const lexemes = callLexemes(index);
   const [row] = await sql.all<{ text_id: number | null }>('SELECT text_id FROM calls WHERE box = ? AND call_id = ?', [box, callId]);
   if (!row) return;
   let id = row.text_id;
@@ -159,9 +166,9 @@ export async function indexCallsText(sql: Sql, d: Dialect, calls: { box: string;
   const empty: unknown[][] = [];
   const full: unknown[][] = [];
   for (const c of calls) {
-    const { lexemes, pairs } = callLexemes(c.index, true);
-    if (lexemes.length === 0) empty.push([c.box, c.callId]);
-    else full.push([c.box, c.callId, tsvectorText(lexemes, pairs)]);
+    const lexemes = callTsvector(c.index);
+    if (lexemes === '') empty.push([c.box, c.callId]);
+    else full.push([c.box, c.callId, lexemes]);
   }
   await many(sql, empty, '(?, ?)', (v) => `DELETE FROM call_text WHERE (box, call_id) IN (VALUES ${v})`);
   await many(sql, full, '(?, ?, ?::tsvector)', (v) => `INSERT INTO call_text (box, call_id, lexemes) VALUES ${v} ON CONFLICT (box, call_id) DO UPDATE SET lexemes = excluded.lexemes`);

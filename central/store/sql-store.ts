@@ -349,8 +349,12 @@ export class SqlStore implements Store {
     // lock rows in the same order instead of deadlocking.
     // A box from before redaction at every sink (or one configured to keep clear text) may send a call as
     // heard: the centre keeps only the redacted view, the same redaction the box applies (lib/privacy.ts),
-    // before anything is stored or projected. On a record already redacted it changes nothing.
-    const sorted = records.map((r) => ({ ...r, data: sanitizeForUplink(r.data) })).sort((a, b) => (a.box < b.box ? -1 : a.box > b.box ? 1 : a.seq - b.seq));
+    // before anything is stored or projected. On a record already redacted it changes nothing. A record
+    // signed with its box's enrolled key comes from a box that signs, which redacts before its outbox: it is
+    // kept as sent, in the text it came in (redacting again was most of what ingest spent on a record).
+    const sorted = records
+      .map((r) => (r.signed && r.dataText !== undefined ? r : { ...r, data: sanitizeForUplink(r.data), dataText: undefined }))
+      .sort((a, b) => (a.box < b.box ? -1 : a.box > b.box ? 1 : a.seq - b.seq));
     return this.db.tx(async (sql) => {
       const result: BatchResult = { stored: 0, duplicates: 0, heldApart: 0 };
       const refusals = registration === 'closed' ? await this.refusals(sql, sorted) : new Map<string, string>();
@@ -367,7 +371,7 @@ export class SqlStore implements Store {
           (refusals.has(key(r.site, r.box)) ? held : kept).push(r);
         }
       }
-      const row = (r: IncomingRecord) => [r.box, r.seq, r.site, r.kind, r.at, now, JSON.stringify(r.data)];
+      const row = (r: IncomingRecord) => [r.box, r.seq, r.site, r.kind, r.at, now, r.dataText ?? JSON.stringify(r.data)];
       // RETURNING names the rows inserted: the others were held already (a resend), dropped and acked again.
       const heldNew = await many<{ box: string; seq: number }>(
         sql,

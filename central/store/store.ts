@@ -21,6 +21,14 @@ export interface IncomingRecord {
   /** when the box accepted it */
   at: string;
   data: unknown;
+  /** `data` as the JSON text it arrived in, when ingest has it: stored as it is instead of serialised again */
+  dataText?: string;
+  /**
+   * Its signature verified against the key enrolled for its box (central/record-gate.ts): a box that signs
+   * redacted it before its outbox, so it is stored as sent. Every other record is redacted again on arrival
+   * (docs/privacy.md).
+   */
+  signed?: boolean;
 }
 
 export interface BatchResult {
