@@ -2,12 +2,13 @@
  * Proof on real runs (issue 18, item 5): calls in which card numbers, CVVs, PINs, passwords and one-time
  * codes are read out, in English and Mandarin, clean 16 kHz and 8 kHz mu-law, in the shapes of the
  * redaction corpus (groups, fillers, "then"/然后, "double", answers on the other side, indirect cues), go
- * through the real product: `earshot analyze --out` into the box's index folder, `earshot run` replaying
- * them on two lines with its outbox and uplink to Debian's mosquitto on 127.0.0.1, and `earshot central`
- * ingesting into its SQLite store. Then everything written is scanned: every file of the box's data
- * directory and index folder, the centre's store (and WAL), mosquitto's persistence file, every process's
- * log, and every message a subscriber on `#` saw. None may hold a secret in any spelling (the scan:
- * helpers/leak-scan.ts); each must hold the calls' ordinary words, so a scan of nothing fails.
+ * through the real product: `earshot analyze --out` into the box's index folder (and `--events` on
+ * stdout), `earshot run` replaying them on two lines with its outbox and uplink to Debian's mosquitto on
+ * 127.0.0.1, and `earshot central` ingesting into its SQLite store. Then everything written is scanned:
+ * every file of the box's data directory and index folder, the centre's store (and WAL), mosquitto's
+ * persistence file, every process's output, and every message a subscriber on `#` saw. None may hold a
+ * secret in any spelling (the scan: helpers/leak-scan.ts); they must hold the calls' ordinary words, so a
+ * scan of nothing fails.
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
@@ -106,9 +107,13 @@ t.test('no card number, CVV, PIN, password or code in any file, log or message o
   for (let i = 0; i < calls.length; i += 2) {
     await Promise.all(
       calls.slice(i, i + 2).map(async ({ name, wav }) => {
-        const r = await earshotCli(['analyze', wav, '--config', config, '--out', join(indexDir, `${name}.json`)], 300_000);
-        t.equal(r.code, 0, `earshot analyze ${name} --out: ${r.stderr.slice(-500)}`);
-        logs.push({ what: `earshot analyze ${name} (stdout, stderr)`, text: r.stdout + r.stderr });
+        // The calls in the corpus's shapes also print the live event stream (each utterance redacted in the
+        // context of the ones before it), the others the summary.
+        const events = name.endsWith('-shapes') ? ['--events'] : [];
+        const r = await earshotCli(['analyze', wav, '--config', config, '--out', join(indexDir, `${name}.json`), ...events], 300_000);
+        t.equal(r.code, 0, `earshot analyze ${name} --out ${events.join(' ')}: ${r.stderr.slice(-500)}`);
+        if (events.length) t.match(r.stdout, /"type":"words"/, `${name}: the event stream carries the words`);
+        logs.push({ what: `earshot analyze ${name} ${events.join(' ')} (stdout, stderr)`, text: r.stdout + r.stderr });
       }),
     );
   }

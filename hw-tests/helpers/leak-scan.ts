@@ -18,7 +18,9 @@ const TENS: Record<string, string> = { twenty: '2', thirty: '3', forty: '4', fif
 const REPEAT: Record<string, number> = { double: 2, triple: 3 };
 /** Said between the digits of one number without ending it. */
 const FILLER = new Set(['uh', 'um', 'erm', 'ah', 'and', 'then', 'dash', 'comma', 'space', '然', '后', '嗯', '呃', '和', '还', '有', 'ran', 'hou']);
-const TOKEN = /\p{Script=Han}|[\p{L}\p{N}]+/gu;
+// A number with a decimal point is one token ("conf":0.731 is not the CVV 731), read as all its digits (a
+// card written 4111.1111.1111.1111 is still one).
+const TOKEN = /\d+(?:\.\d+)+|\p{Script=Han}|[\p{L}\p{N}]+/gu;
 
 const fold = (s: string) => s.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
 
@@ -47,11 +49,11 @@ export function digitRuns(text: string): string[] {
     const tok = m[0];
     const gap = lastEnd < 0 ? '' : folded.slice(lastEnd, m.index);
     lastEnd = m.index! + tok.length;
-    const numeral = /^\d+$/.test(tok);
+    const numeral = /^[\d.]+$/.test(tok);
     if (numeral && lastNumeral && !/^[\s,\-]*$/.test(gap)) flush();
     lastNumeral = numeral;
     let digits: string | undefined;
-    if (numeral) digits = tok;
+    if (numeral) digits = tok.replace(/\./g, '');
     else if (tok in DIGIT) digits = DIGIT[tok];
     else if (tok in TEEN) digits = TEEN[tok];
     else if (tok in TENS) {
