@@ -11,14 +11,16 @@ interface StoreOpts {
 
 function storeOptions(cmd: Command): Command {
   return cmd
-    .option('-c, --config <file>', 'configuration file (YAML): its outbox.path')
+    .option('-c, --config <file>', 'configuration file (YAML): its outbox.path, privacy.indexDirs and privacy.indexFileDays')
     .option('--outbox <file>', 'the outbox file (default from config)')
-    .option('--index-dir <dir>', 'a directory of call index files (from earshot analyze --out); repeat for more', (v: string, prev: string[] = []) => [...prev, v]);
+    .option('--index-dir <dir>', 'a directory of call index files (from earshot analyze --out); repeat for more (default: config privacy.indexDirs)', (v: string, prev: string[] = []) => [...prev, v]);
 }
 
-function storesFrom(opts: StoreOpts): BoxStores {
-  const config = opts.config ? loadConfigFile(opts.config) : defaultConfig();
-  return { outboxPath: opts.outbox ?? config.outbox.path, indexDirs: opts.indexDir ?? [] };
+const configOf = (opts: StoreOpts) => (opts.config ? loadConfigFile(opts.config) : defaultConfig());
+
+// What is named on the command line wins over the config, directory list as a whole.
+function storesFrom(opts: StoreOpts, config = configOf(opts)): BoxStores {
+  return { outboxPath: opts.outbox ?? config.outbox.path, indexDirs: opts.indexDir ?? config.privacy.indexDirs };
 }
 
 const vacuumNote = (v: boolean) => (v ? 'outbox vacuumed' : 'outbox not vacuumed (none, or busy: the next prune does it)');
@@ -37,14 +39,16 @@ export function registerRetentionCommands(program: Command): void {
   storeOptions(
     program
       .command('prune')
-      .description('retention: delete index files older than --older-than days and vacuum the outbox (run daily by deploy/earshot-prune.timer)')
-      .requiredOption('--older-than <days>', 'keep index files this many days', (v: string) => {
+      .description('retention: delete index files older than the age (config privacy.indexFileDays) and vacuum the outbox (run daily by deploy/earshot-prune.timer)')
+      .option('--older-than <days>', 'keep index files this many days (default: config privacy.indexFileDays)', (v: string) => {
         const n = Number(v);
         if (!(n > 0)) throw new InvalidArgumentError('a number of days above 0');
         return n;
       }),
-  ).action(async (opts: StoreOpts & { olderThan: number }) => {
-    const r = await pruneBox(storesFrom(opts), opts.olderThan);
-    process.stdout.write(`earshot prune: ${r.indexFiles.length} index file(s) older than ${opts.olderThan} days removed; ${vacuumNote(r.vacuumed)}\n${r.indexFiles.map((f) => `  ${f}\n`).join('')}`);
+  ).action(async (opts: StoreOpts & { olderThan?: number }) => {
+    const config = configOf(opts);
+    const days = opts.olderThan ?? config.privacy.indexFileDays;
+    const r = await pruneBox(storesFrom(opts, config), days);
+    process.stdout.write(`earshot prune: ${r.indexFiles.length} index file(s) older than ${days} days removed; ${vacuumNote(r.vacuumed)}\n${r.indexFiles.map((f) => `  ${f}\n`).join('')}`);
   });
 }

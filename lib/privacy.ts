@@ -21,6 +21,23 @@ const SECRET_TERMS = /password|passcode|\bpin\b|cvv|security code|verification c
  */
 const IDENTIFIER_KEYS = new Set(['id', 'callId', 'rule', 'box', 'site', 'schema', 'kind', 'severity', 'channel', 'language', 'script', 'agentId', 'model']);
 
+/** A keyword spotter's hit as a call index (or the call's state) keeps it. */
+export interface SpottedTerm {
+  term?: unknown;
+  channel?: unknown;
+  start?: unknown;
+}
+
+/**
+ * A call's utterances redacted as one conversation, the way its index is: every view that quotes what was
+ * said (the index, an alert's evidence) masks the same words. The agent's spotted requests for a secret
+ * mask the customer's answer that follows.
+ */
+export function redactConversation<T extends TranscriptUtterance>(utterances: readonly T[], keywords: readonly SpottedTerm[]): T[] {
+  const asks = keywords.filter((k) => k.channel === 'agent' && typeof k.term === 'string' && SECRET_TERMS.test(k.term) && typeof k.start === 'number').map((k) => k.start as number);
+  return redactTranscript(utterances, asks);
+}
+
 const AUDIO_KEYS = /^(audio|pcm|wav|samples|waveform|recording)([A-Z_].*)?$/i;
 
 /** A payload carried binary data: audio is never published, not even on request. */
@@ -43,9 +60,8 @@ function walk(value: unknown, path: string): unknown {
   // A call index: the customer's answers to the agent's requests for secrets are masked whole first.
   const utterances = (value as { utterances?: unknown }).utterances;
   if (Array.isArray(utterances) && utterances.every((u) => typeof (u as TranscriptUtterance)?.channel === 'string')) {
-    const keywords = (value as { keywords?: { term?: unknown; channel?: unknown; start?: unknown }[] }).keywords ?? [];
-    const asks = keywords.filter((k) => k.channel === 'agent' && typeof k.term === 'string' && SECRET_TERMS.test(k.term) && typeof k.start === 'number').map((k) => k.start as number);
-    out.utterances = walk(redactTranscript(utterances as TranscriptUtterance[], asks), `${path}.utterances`);
+    const keywords = (value as { keywords?: SpottedTerm[] }).keywords ?? [];
+    out.utterances = walk(redactConversation(utterances as TranscriptUtterance[], keywords), `${path}.utterances`);
   }
   // An utterance's words are published one by one; a number spoken as words is only visible across them.
   const words = (value as { words?: unknown }).words;

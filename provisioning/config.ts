@@ -12,7 +12,13 @@ export interface EarshotConfig {
   watch: { phrases: string[]; threshold: number; boost: number; channels: ('agent' | 'customer')[] };
   rules: { builtin: boolean; packs: string[]; overrides: RuleOverrides };
   /** Sinks that keep clear text (edge/redaction/view.ts); empty: every sink gets the redacted view. */
-  privacy: { clearText: ('index-files' | 'stdout' | 'logs')[] };
+  privacy: {
+    clearText: ('index-files' | 'stdout' | 'logs')[];
+    /** Where index files are kept: what `earshot prune` and `earshot forget` look through. */
+    indexDirs: string[];
+    /** Age in days past which `earshot prune` deletes an index file. */
+    indexFileDays: number;
+  };
   outbox: OutboxConfig;
   uplink: UplinkConfig;
   ingest: IngestConfig;

@@ -71,6 +71,45 @@ t.test('earshot prune deletes index files older than the age given and keeps new
   t.not(bad.code, 0, 'an age of 0 is refused');
 });
 
+t.test('prune and forget take the index directories and the age from config; the command line overrides both', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'earshot-prune-config-'));
+  const kept = join(dir, 'calls');
+  const other = join(dir, 'other');
+  mkdirSync(kept);
+  mkdirSync(other);
+  const aged = (file: string, days: number, callId: string) => {
+    writeFileSync(file, JSON.stringify(index(callId, 'x')));
+    const at = (Date.now() - days * 86_400_000) / 1000;
+    utimesSync(file, at, at);
+  };
+  aged(join(kept, 'ten-days.json'), 10, 'call-10');
+  aged(join(kept, 'three-days.json'), 3, 'call-3');
+  aged(join(other, 'ten-days.json'), 10, 'call-other');
+  const config = join(dir, 'earshot.yml');
+  writeFileSync(config, `outbox:\n  path: ${join(dir, 'outbox.sqlite')}\nprivacy:\n  indexDirs: [${kept}]\n  indexFileDays: 7\n`);
+
+  const r = await runCli(['prune', '-c', config]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /1 index file\(s\) older than 7 days removed/, "the config's age");
+  t.same(readdirSync(kept), ['three-days.json'], "in the config's directory, only the file past its age is gone");
+  t.same(readdirSync(other), ['ten-days.json'], 'a directory the config does not name is left alone');
+
+  const cli = await runCli(['prune', '-c', config, '--older-than', '2', '--index-dir', other]);
+  t.equal(cli.code, 0, cli.stderr);
+  t.match(cli.stdout, /1 index file\(s\) older than 2 days removed/, '--older-than wins over the config');
+  t.same(readdirSync(other), [], '--index-dir wins over the config');
+  t.same(readdirSync(kept), ['three-days.json'], "and the config's directory is then not touched");
+
+  const forgot = await runCli(['forget', 'call-3', '-c', config]);
+  t.equal(forgot.code, 0, forgot.stderr);
+  t.match(forgot.stdout, /index file removed: .*three-days\.json/, "forget looks in the config's directories");
+
+  writeFileSync(config, 'privacy:\n  indexFileDays: 0\n');
+  const bad = await runCli(['prune', '-c', config]);
+  t.not(bad.code, 0, 'an age of 0 in config is refused');
+  t.match(bad.stderr, /indexFileDays/, 'naming the setting');
+});
+
 t.test("the running agent's full outbox takes records again once earshot forget has made room", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-forget-full-'));
   const outboxPath = join(dir, 'outbox.sqlite');

@@ -283,6 +283,35 @@ t.test('custom rules: a query with metric conditions, windows, and absence', asy
   t.match(byRule('agent-dominates'), [{ raisedAt: 40 }], 'a ratio is only known at the end');
 });
 
+t.test("evidence is redacted in the conversation: a PIN the customer says after the agent asks is masked in the quote", async (t) => {
+  // The quote alone ("hang on it is forty three twenty one") has no cue: redacted as a sentence, it keeps the PIN.
+  const rules = custom(`
+  - id: customer-hesitates
+    severity: info
+    query: 'customer:"hang on"'
+`);
+  const events = new Call()
+    .say('agent', 1, 3, 'what is your pin number')
+    .say('customer', 4, 8, 'hang on it is forty three twenty one')
+    .end(12);
+  const [a] = run(rules, events);
+  t.match(a, { rule: 'customer-hesitates', channel: 'customer' }, 'the rule quotes the customer');
+  t.match(a.evidence, /hang on it is \* \* \*/, 'the answer is masked as the index masks it');
+  t.notMatch(a.evidence, /forty|three|twenty|one/);
+  const noAsk = run(rules, new Call().say('agent', 1, 3, 'how was your weekend').say('customer', 4, 8, 'hang on it is forty three twenty one').end(12));
+  t.match(noAsk[0].evidence, /forty three twenty/, 'with no request before it, the same words are an ordinary number and stay');
+
+  // The site's spotter heard the agent ask for the password: the answer that follows is masked whole.
+  const spotted = new Call()
+    .say('agent', 1, 3, 'and the online one please')
+    .keyword('agent', 'password', 2, 3)
+    .say('customer', 4, 8, 'hang on it is bluebird forty')
+    .end(12);
+  const [s] = run(rules, spotted);
+  t.match(s.evidence, /"\*{4} \*{2} \*{2} \*{2} /, 'a spotted request masks the answer in the quote too');
+  t.notMatch(s.evidence, /bluebird|forty/);
+});
+
 t.test('ids are deterministic per call and nothing is raised after the end', async (t) => {
   const events = new Call().say('agent', 1, 3, 'calm down').say('agent', 20, 22, 'read the manual').end(30);
   const a = run(only('forbidden-phrase'), events).map((x) => x.id);

@@ -1,6 +1,7 @@
 import type { Channel, PipelineEvent, PipelineEventOf, RecognizedWordTiming } from '../events.js';
 import type { SearchKeyword, SearchableIndex } from '../search/query.js';
 import { powerToDb } from '../analysis/prosody.js';
+import { redactConversation } from '../../lib/privacy.js';
 import type { CallFigures } from './metrics.js';
 import { homeOf, pinyinOf, textOf, transcriptHits, type Script } from './transcript.js';
 import { longestTurn, turnsOf, type Turn, type TurnRules } from './turns.js';
@@ -61,11 +62,14 @@ export class CallState {
   private readonly bySide: Record<Channel, HeardUtterance[]> = { agent: [], customer: [] };
   private readonly open: Record<Channel, HeardUtterance | null> = { agent: null, customer: null };
   private readonly ended: Record<Channel, number | null> = { agent: null, customer: null };
+  /** Each word as a quote shows it (quote()); rebuilt when words or spotter hits change the conversation. */
+  private quoted: Map<RecognizedWordTiming, string> | null = null;
 
   constructor(readonly options: CallStateOptions = { maxPauseSec: 2, backchannelSec: 1 }) {}
 
   apply(event: PipelineEvent): void {
     this.clock = Math.max(this.clock, event.emittedAt);
+    if (event.type === 'words' || event.type === 'keyword' || event.type === 'call.end') this.quoted = null;
     switch (event.type) {
       case 'utterance.start': {
         const u = this.opened(event.channel, event.start);
@@ -174,10 +178,7 @@ export class CallState {
     if (first < 0) return '';
     const from = Math.max(0, first - pad);
     const to = Math.min(words.length - 1, last + pad);
-    const text = words
-      .slice(from, to + 1)
-      .map((w) => w.w)
-      .join(' ');
+    const text = this.quote(words.slice(from, to + 1)).join(' ');
     return `${from > 0 ? '… ' : ''}${text}${to < words.length - 1 ? ' …' : ''}`;
   }
 
@@ -185,8 +186,22 @@ export class CallState {
   lastWords(before: number, count = 6): { channel: Channel; text: string } | null {
     const u = this.utterances.filter((x) => x.words.length > 0 && spanOf(x).start < before).sort((a, b) => spanOf(b).end - spanOf(a).end)[0];
     if (!u) return null;
-    const tail = u.words.slice(-count).map((w) => w.w).join(' ');
+    const tail = this.quote(u.words.slice(-count)).join(' ');
     return { channel: u.channel, text: `${u.words.length > count ? '… ' : ''}${tail}` };
+  }
+
+  /**
+   * Words as an alert may quote them: redacted in the conversation so far, as the index will be (lib/privacy.ts),
+   * so a PIN the customer says after the agent's "what is your pin" is masked in the quote too, though
+   * the quote alone carries no cue.
+   */
+  private quote(words: readonly RecognizedWordTiming[]): string[] {
+    if (!this.quoted) {
+      const heard = this.utterances.filter((u) => u.words.length > 0);
+      const masked = redactConversation(heard, this.keywords);
+      this.quoted = new Map(heard.flatMap((u, i) => u.words.map((w, k) => [w, masked[i].words?.[k]?.w ?? w.w] as const)));
+    }
+    return words.map((w) => this.quoted!.get(w) ?? w.w);
   }
 
   // -------------------------------------------------------------------------------------------------------

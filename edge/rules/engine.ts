@@ -62,6 +62,8 @@ class RuleRun implements RuleContext<unknown> {
       start: round(draft.start),
       end: round(Math.max(draft.start, draft.end)),
       raisedAt: round(this.call.clock),
+      // The words it quotes come redacted in the conversation's context (CallState.quote); this pass is for
+      // the rest of the text (a spotted term, a site's own wording).
       evidence: redact(draft.evidence),
     });
   }
