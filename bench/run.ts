@@ -10,6 +10,9 @@
  * `central-live` (box-to-floor-page alert latency through mosquitto and headless Chromium; only when named);
  * `central` (a year of a 100-seat floor's calls into PostgreSQL and SQLite: ingest, list, search, call page; only when named);
  * `redaction` (the redaction corpus: sensitive and ordinary phrasings masked, time per utterance);
+ * `accuracy` (issue 19: language, agitation, interrupter, keyword recall and rules end to end on the held-out split
+ * of the generated evaluation set and the real clips; bench/accuracy.ts lists its EARSHOT_BENCH_ACCURACY_* settings;
+ * only when named: it renders and recognises dozens of calls);
  * `npm run bench -- <section>` runs one.
  */
 import os from 'node:os';
@@ -24,6 +27,7 @@ import { centralBench } from './central.js';
 import { signingBench } from './signing.js';
 import { memoryBench } from './memory.js';
 import { redactionBench } from './redaction.js';
+import { accuracyBench } from './accuracy.js';
 
 const only = process.argv[2];
 const report: Record<string, unknown> = {
@@ -42,5 +46,7 @@ if (!only || only === 'redaction') report.redaction = await redactionBench();
 if (only === 'central-live') report.centralLive = await centralLiveBench();
 // Only on request: a year of calls into two stores takes a while and gigabytes of disk.
 if (only === 'central') report.central = await centralBench();
+// Only on request: the default size takes about a quarter of an hour with recognition on.
+if (only === 'accuracy') report.accuracy = await accuracyBench();
 report.peakRssMiB = r(process.resourceUsage().maxRSS / 1024, 1);
 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

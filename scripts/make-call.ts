@@ -5,9 +5,9 @@
 // CLI: node --import=tsx scripts/make-call.ts <script.yml>... [--out dir]
 
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +52,14 @@ export interface CallTurn {
   agitation?: Agitation;
 }
 
+/** How one speaker's whole side differs from the bare voice: a different speaking rate and pitch. */
+export interface VoiceStyle {
+  /** Pitch shift as a fraction, negative lower: 0.1 is 10% higher. */
+  pitch?: number;
+  /** Speed factor without pitch change. */
+  tempo?: number;
+}
+
 export interface CallScript {
   name: string;
   language?: Language;
@@ -59,6 +67,8 @@ export interface CallScript {
   encoding?: Encoding;
   channels?: ChannelLayout;
   voices?: { agent?: string; customer?: string };
+  /** Per-speaker rate and pitch; agitated turns rise from there, as a real caller rises from her own voice. */
+  styles?: { agent?: VoiceStyle; customer?: VoiceStyle };
   lead?: number;
   tail?: number;
   /** Level of the white noise floor on both channels, dBFS RMS. */
@@ -86,6 +96,27 @@ export interface CallTruth {
   turns: TruthTurn[];
 }
 
+/** Two parties speaking at once: `by` started while the other was mid-utterance. */
+export interface TruthOverlap {
+  start: number;
+  end: number;
+  by: Speaker;
+}
+
+/** Where the truth's turns overlap across the two channels, and who cut in. */
+export function overlapsIn(truth: Pick<CallTruth, 'turns'>): TruthOverlap[] {
+  const out: TruthOverlap[] = [];
+  const turns = [...truth.turns].sort((a, b) => a.start - b.start);
+  for (let i = 0; i < turns.length; i++) {
+    for (let j = i + 1; j < turns.length && turns[j].start < turns[i].end; j++) {
+      if (turns[j].channel === turns[i].channel) continue;
+      // The later starter is the interrupter: the other one was already speaking.
+      out.push({ start: turns[j].start, end: Math.min(turns[i].end, turns[j].end), by: turns[j].channel });
+    }
+  }
+  return out;
+}
+
 export interface RenderedCall {
   /** Stereo file (left agent, right customer); undefined for split layout. */
   wav?: string;
@@ -97,7 +128,10 @@ export interface RenderedCall {
 }
 
 /** A validated script with every default filled in. */
-export type ResolvedCallScript = Required<Omit<CallScript, 'voices'>> & { voices: Record<Speaker, string> };
+export type ResolvedCallScript = Required<Omit<CallScript, 'voices' | 'styles'>> & {
+  voices: Record<Speaker, string>;
+  styles: Record<Speaker, Required<VoiceStyle>>;
+};
 
 const SAMPLE_RATES = [8000, 16000, 44100, 48000] as const;
 const DEFAULT_GAP_SEC = 0.5;
@@ -105,6 +139,7 @@ const DEFAULT_GAP_SEC = 0.5;
 // Calm turns peak at -12 dBFS so an agitated turn up to +12 dB still peaks at or below full scale.
 const CALM_PEAK_DB = -12;
 const AGITATION_LIMITS = { pitch: [0, 1], tempo: [0.8, 1.5], gainDb: [0, 12] } as const;
+const STYLE_LIMITS = { pitch: [-0.3, 0.3], tempo: [0.7, 1.4] } as const;
 // Speech edges: the first and last sample above -45 dBFS, 33 dB under a calm peak.
 // That keeps soft onsets and fades (breathy "h", trailing "t") inside the span while
 // the synthesisers' own floors (Festival kal diphones sit near -60 dBFS after
@@ -124,7 +159,7 @@ const DEFAULT_VOICES: Record<Language, Record<Speaker, string>> = {
 };
 
 const TOOL_PACKAGES: Record<string, string> = {
-  text2wave: 'festival festvox-us-slt-hts festvox-kallpc16k',
+  text2wave: 'festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k',
   'espeak-ng': 'espeak-ng',
   sox: 'sox libsox-fmt-all',
 };
@@ -194,7 +229,7 @@ export function parseCallScript(value: unknown, source = 'call script'): Resolve
   rejectUnknownKeys(
     source,
     value,
-    ['name', 'language', 'sampleRate', 'encoding', 'channels', 'voices', 'lead', 'tail', 'noiseDb', 'turns'],
+    ['name', 'language', 'sampleRate', 'encoding', 'channels', 'voices', 'styles', 'lead', 'tail', 'noiseDb', 'turns'],
     '',
   );
   const { name } = value;
@@ -222,6 +257,23 @@ export function parseCallScript(value: unknown, source = 'call script'): Resolve
     }
   }
 
+  const styles: Record<Speaker, Required<VoiceStyle>> = { agent: { pitch: 0, tempo: 1 }, customer: { pitch: 0, tempo: 1 } };
+  if (value.styles !== undefined && value.styles !== null) {
+    if (!isRecord(value.styles)) fail(source, 'styles must be a mapping like { customer: { pitch: 0.1, tempo: 0.9 } }');
+    rejectUnknownKeys(source, value.styles, ['agent', 'customer'], 'styles.');
+    for (const speaker of ['agent', 'customer'] as const) {
+      const raw = value.styles[speaker];
+      if (raw === undefined || raw === null) continue;
+      if (!isRecord(raw)) fail(source, `styles.${speaker} must be a mapping like { pitch: 0.1, tempo: 0.9 }`);
+      rejectUnknownKeys(source, raw, Object.keys(STYLE_LIMITS), `styles.${speaker}.`);
+      for (const key of Object.keys(STYLE_LIMITS) as (keyof VoiceStyle)[]) {
+        const [lo, hi] = STYLE_LIMITS[key];
+        const n = optionalNumber(source, raw, key, `styles.${speaker}.${key}`, (x) => x >= lo && x <= hi, `a number from ${lo} to ${hi}`);
+        if (n !== undefined) styles[speaker][key] = n;
+      }
+    }
+  }
+
   if (!Array.isArray(value.turns) || value.turns.length === 0) fail(source, 'turns must be a non-empty list');
   const turns = value.turns.map((raw: unknown, i: number): CallTurn => {
     const where = `turns[${i}]`;
@@ -246,7 +298,7 @@ export function parseCallScript(value: unknown, source = 'call script'): Resolve
     return turn;
   });
 
-  return { name, language, sampleRate, encoding, channels, voices, lead, tail, noiseDb, turns };
+  return { name, language, sampleRate, encoding, channels, voices, styles, lead, tail, noiseDb, turns };
 }
 
 /** Reads and validates a YAML call script; errors name the file and the bad field. */
@@ -404,10 +456,17 @@ async function renderTurn(turn: CallTurn, s: ResolvedCallScript, workRate: numbe
   // Normalise before the effect so agitation is a fixed step above every calm turn;
   // re-normalising after pitch/tempo (instead of a plain `gain 8`) keeps that step exact
   // without risking clipping.
+  // The speaker's own style and any agitation compose into one pitch and one tempo step, so the agitated
+  // rise is exactly the scripted degree above that speaker's calm turns.
   const a = turn.agitation;
-  const effect = a
-    ? ['pitch', String(Math.round(1200 * Math.log2(1 + a.pitch))), 'tempo', '-s', String(a.tempo), 'gain', '-n', String(CALM_PEAK_DB + a.gainDb)]
-    : [];
+  const style = s.styles[turn.speaker];
+  const cents = Math.round(1200 * Math.log2((1 + style.pitch) * (1 + (a?.pitch ?? 0))));
+  const tempo = style.tempo * (a?.tempo ?? 1);
+  const effect = [
+    ...(a || cents !== 0 ? ['pitch', String(cents)] : []),
+    ...(a || tempo !== 1 ? ['tempo', '-s', String(tempo)] : []),
+    ...(a ? ['gain', '-n', String(CALM_PEAK_DB + a.gainDb)] : []),
+  ];
   await run('sox', [
     '-R', tts, '-c', '1', '-e', 'floating-point', '-b', '32', out,
     'rate', '-v', String(workRate),
@@ -564,6 +623,35 @@ export async function renderCall(script: CallScript, outPath: string): Promise<R
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Renders `script` once into `<cacheDir>/<label>-<key>`, the key a hash of the generator version and `keyText`
+ * (the script's source text, plus whatever else decides the audio), and returns that render thereafter. The
+ * directory only ever appears complete (it is renamed into place), so its existence means a run finished it.
+ */
+export async function renderCached(script: CallScript, cache: { dir: string; label: string; keyText: string }): Promise<RenderedCall> {
+  const s = parseCallScript(script, `call script "${script?.name ?? '?'}"`);
+  const key = createHash('sha256').update(`${GENERATOR_VERSION}\0${cache.keyText}`).digest('hex').slice(0, 16);
+  const dir = path.join(cache.dir, `${cache.label}-${key}`);
+  const outPath = path.join(dir, `${s.name}.wav`);
+  if (!existsSync(dir)) {
+    await mkdir(cache.dir, { recursive: true });
+    const staging = path.join(cache.dir, `.tmp-${cache.label}-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      await renderCall(script, path.join(staging, `${s.name}.wav`));
+      await rename(staging, dir);
+    } catch (err) {
+      // Another process rendered the same script first; its copy is identical.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!(code === 'EEXIST' || code === 'ENOTEMPTY') || !existsSync(dir)) throw err;
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  }
+  const paths = outputPaths(outPath, s.channels);
+  const truth = JSON.parse(readFileSync(paths.truthPath, 'utf8')) as CallTruth;
+  return { ...paths, truth, script };
 }
 
 // ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: voices and tools that generate the test calls, real English speech, and
+# Debian packages the tests need: voices and tools that generate the test calls and the evaluation set
+# (scripts/eval-set.ts EVAL_SET_PACKAGES), real English speech, and
 # local MQTT brokers (mosquitto; nats-server and rabbitmq-server for hw-tests/broker-interop.test.ts, which
 # starts its own private instances: the packages' system services are not used); socat and ALSA emulate
 # serial lines and a microphone; chromium (driven by playwright-core, no browser download) tests the centre's
@@ -15,4 +16,4 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  festival festvox-us-slt-hts festvox-kallpc16k espeak-ng sox libsox-fmt-all pocketsphinx-testdata mosquitto nats-server rabbitmq-server chromium socat postgresql libasound2 alsa-utils >/dev/null
+  festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k espeak-ng sox libsox-fmt-all pocketsphinx-testdata mosquitto nats-server rabbitmq-server chromium socat postgresql libasound2 alsa-utils >/dev/null

@@ -155,6 +155,8 @@ t.test('parseCallScript rejects bad scripts with the offending field', async (t)
     [{ ...base, turns: [{ speaker: 'agent', text: 'Hi.', agitation: { pitch: 2 } }] }, /turns\[0\]\.agitation\.pitch must be a number from 0 to 1/],
     [{ ...base, turns: [{ speaker: 'agent', text: 'Hi.', agitation: { loud: 1 } }] }, /unknown field turns\[0\]\.agitation\.loud/],
     [{ ...base, turns: [{ speaker: 'agent', text: 'Hi.', agitation: 'very' }] }, /turns\[0\]\.agitation must be a mapping/],
+    [{ ...base, styles: { customer: { tempo: 3 } } }, /styles\.customer\.tempo must be a number from 0\.7 to 1\.4/],
+    [{ ...base, styles: { boss: {} } }, /unknown field styles\.boss/],
     [{ ...base, voices: { agent: 'bogus' } }, /voices\.agent must be slt or kal/],
     [{ ...base, noiseDb: 0 }, /noiseDb/],
     [{ ...base, lead: -1 }, /lead must be a number >= 0/],

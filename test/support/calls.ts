@@ -1,26 +1,16 @@
-// Renders test/calls/<name>.yml on demand and caches the result under .cache/calls/,
-// keyed by the script text and generator version, so test runs after the first reuse
-// the audio instead of running TTS again.
+// Renders test/calls/<name>.yml on demand and caches the result under .cache/calls/
+// (make-call's renderCached, keyed by the script text and generator version), so test
+// runs after the first reuse the audio instead of running TTS again.
 
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import wavefile from 'wavefile';
 import { readWav as readCallWav } from '../../device/wav.js';
 import { PIPELINE_RATE } from '../../edge/analysis/pipeline.js';
-import {
-  GENERATOR_VERSION,
-  outputPaths,
-  parseCallScript,
-  readWav,
-  renderCall,
-  type CallTruth,
-  type RenderedCall,
-  type Speaker,
-} from '../../scripts/make-call.js';
+import { parseCallScript, readWav, renderCached, type CallTruth, type RenderedCall, type Speaker } from '../../scripts/make-call.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CALLS_DIR = path.join(REPO, 'test/calls');
@@ -29,31 +19,7 @@ const CACHE_DIR = path.join(REPO, '.cache/calls');
 export async function renderCallByName(name: string): Promise<RenderedCall> {
   const file = path.join(CALLS_DIR, `${name}.yml`);
   const text = await readFile(file, 'utf8');
-  const script = parseCallScript(parseYaml(text), file);
-  const key = createHash('sha256').update(`${GENERATOR_VERSION}\0${text}`).digest('hex').slice(0, 16);
-  const dir = path.join(CACHE_DIR, `${name}-${key}`);
-  const outPath = path.join(dir, `${script.name}.wav`);
-
-  // The directory only ever appears complete (it is renamed into place), so its
-  // existence alone means a previous run finished rendering it.
-  if (!existsSync(dir)) {
-    await mkdir(CACHE_DIR, { recursive: true });
-    const staging = path.join(CACHE_DIR, `.tmp-${name}-${process.pid}-${randomBytes(4).toString('hex')}`);
-    try {
-      await renderCall(script, path.join(staging, `${script.name}.wav`));
-      await rename(staging, dir);
-    } catch (err) {
-      // Another test process rendered the same script first; its copy is identical.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (!(code === 'EEXIST' || code === 'ENOTEMPTY') || !existsSync(dir)) throw err;
-    } finally {
-      await rm(staging, { recursive: true, force: true });
-    }
-  }
-
-  const paths = outputPaths(outPath, script.channels);
-  const truth = JSON.parse(readFileSync(paths.truthPath, 'utf8')) as CallTruth;
-  return { ...paths, truth, script };
+  return renderCached(parseCallScript(parseYaml(text), file), { dir: CACHE_DIR, label: name, keyText: text });
 }
 
 /** The agent and customer tracks of a rendered call, whichever layout it was written in. */
