@@ -2,7 +2,9 @@
 import type { Command } from 'commander';
 import type { SqlStore } from './store/sql-store.js';
 import { storeOptions, type StoreOptionValues } from './auth/cli.js';
-import { forgetCall, retentionOf, setRetention, sweepRetention, type Removed } from './retention.js';
+import { customerKey, readCustomerSecret } from '../lib/customer-key.js';
+import { InputError } from '../lib/errors.js';
+import { forgetCall, forgetCustomer, retentionOf, setRetention, sweepRetention, type Removed } from './retention.js';
 
 const counts = (r: Removed) => Object.entries(r).map(([k, n]) => `${k} ${n}`).join(', ');
 
@@ -19,6 +21,19 @@ export function registerCentralRetentionCommands(central: Command, open: (opts: 
     (site: string, callId: string, opts: StoreOptionValues) =>
       onStore(opts, async (s) => `earshot central forget ${site} ${callId}: removed ${counts(await forgetCall(s.db, site, callId))}\n`),
   );
+  storeOptions(
+    central
+      .command('forget-customer <site> <number>')
+      .description("erase every call of a site from the caller's number (the site's customer key hashes it as its boxes did: docs/privacy.md); audited")
+      .requiredOption('--key-file <file>', "the site's customer key, the file the boxes' privacy.customerKeyFile names"),
+  ).action((site: string, number: string, opts: StoreOptionValues & { keyFile: string }) => {
+    const key = customerKey(readCustomerSecret(opts.keyFile), number);
+    if (!key) throw new InputError(`forget-customer: "${number}" has no digits: give the caller's number as the PBX reports it`);
+    return onStore(opts, async (s) => {
+      const { callIds, removed } = await forgetCustomer(s.db, site, key);
+      return `earshot central forget-customer ${site}: ${callIds.length} call(s)${callIds.length ? ` (${callIds.join(', ')})` : ''}: removed ${counts(removed)}\n`;
+    });
+  });
   storeOptions(
     central.command('retention [site] [days]').description("show each site's retention, or set a site's (days, or 'off'); the centre sweeps hourly, `sweep` does it now"),
   ).action((site: string | undefined, days: string | undefined, opts: StoreOptionValues) =>

@@ -54,6 +54,30 @@ export async function forgetCall(db: Db, site: string, callId: string, username:
   });
 }
 
+/** The customer key of a stored index (line.customerKey), in the dialect's JSON. */
+const payloadCustomerKey = (d: Dialect): string =>
+  d.name === 'sqlite' ? "json_extract(payload, '$.line.customerKey')" : "(payload::jsonb -> 'line' ->> 'customerKey')";
+
+/**
+ * Erases every call of a site whose index carries this customer key (lib/customer-key.ts: the caller's number
+ * hashed with the site's key); audited once as `customer.forget` with the call ids and counts, not the key.
+ * A full read of the site's indexes: erasure requests are rare, and the key is kept in no column of its own.
+ */
+export async function forgetCustomer(db: Db, site: string, key: string, username: string | null = null): Promise<{ callIds: string[]; removed: Removed }> {
+  return db.tx(async (sql) => {
+    if (!(await siteExists(sql, site))) throw new UnknownSiteError(`site ${site} is not registered`);
+    const rows = await sql.all<{ id: string }>(
+      `SELECT DISTINCT ${payloadCallId(db.dialect)} AS id FROM records WHERE site = ? AND kind = 'index' AND ${payloadCustomerKey(db.dialect)} = ?`,
+      [site, key],
+    );
+    const callIds = rows.map((r) => r.id).sort();
+    const removed = none();
+    for (const callId of callIds) await removeCall(sql, db.dialect, site, callId, removed);
+    await audit(sql, username, 'customer.forget', { site, callIds, removed });
+    return { callIds, removed };
+  });
+}
+
 /** Sets (days) or lifts (null) a site's retention; audited as `site.retention`. */
 export async function setRetention(db: Db, site: string, days: number | null, username: string | null = null): Promise<void> {
   if (days !== null && !(Number.isInteger(days) && days >= 1)) throw new RangeError(`retention: a whole number of days, 1 or more, not ${days}`);

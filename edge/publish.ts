@@ -9,7 +9,7 @@ import { log } from '../lib/log.js';
 import type { PreviousExit } from './last-resort.js';
 
 /** Which live call an alert belongs to: the line and agent a supervisor walks to. */
-export type LiveCallRef = Pick<CallLine, 'name' | 'agentId' | 'extension' | 'startedAt' | 'callRef' | 'rulesBundle'>;
+export type LiveCallRef = Pick<CallLine, 'name' | 'agentId' | 'extension' | 'startedAt' | 'callRef' | 'customerKey' | 'rulesBundle'>;
 
 /**
  * Publishing a call's results: each alert the moment it is raised, the index when the call ends. Both go

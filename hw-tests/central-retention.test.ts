@@ -5,13 +5,15 @@
  * without one; the `earshot central` commands that do it say what they did.
  */
 import t, { type Test } from 'tap';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../test/support/cli.js';
 import { openStore, type IncomingRecord } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
-import { forgetCall, setRetention, sweepRetention, UnknownSiteError } from '../central/retention.js';
+import { randomBytes } from 'node:crypto';
+import { customerKey } from '../lib/customer-key.js';
+import { forgetCall, forgetCustomer, setRetention, sweepRetention, UnknownSiteError } from '../central/retention.js';
 import { listAudit } from '../central/audit.js';
 import { Postgres, postgresMissing } from '../test/support/postgres.js';
 
@@ -70,6 +72,32 @@ function suite(t: Test, open: () => Promise<SqlStore>) {
     t.same(await held(store, 'c2'), { call: true, alerts: 1, reviews: 1, records: 2 }, 'a call id of another site is not touched');
   });
 
+  t.test("forget-customer erases every call of one caller (by the site's keyed hash), keeps the others, and is audited", async (t) => {
+    const store = await open();
+    t.teardown(() => store.close());
+    await seed(store, []);
+    const secret = randomBytes(32);
+    const ended = daysAgo(1);
+    const from = (callId: string, number: string) => {
+      const i = index(callId, ended);
+      return { ...i, line: { ...i.line, caller: '*******8000', customerKey: customerKey(secret, number) } };
+    };
+    await store.storeBatch(
+      [rec(1, 'index', from('a1', '13800138000'), ended), rec(2, 'index', from('b1', '13900139000'), ended), rec(3, 'index', from('a2', '138-0013-8000'), ended), rec(4, 'index', index('n1', ended), ended)],
+      'open',
+    );
+    const { callIds, removed } = await forgetCustomer(store.db, 's1', customerKey(secret, '138 0013 8000')!, 'dpo');
+    t.same(callIds, ['a1', 'a2'], "both of the customer's calls, whichever way the PBX wrote the number");
+    t.match(removed, { calls: 2, records: 2 });
+    for (const id of ['a1', 'a2']) t.equal(await store.getCall('b1', id), null, `${id} is gone`);
+    for (const id of ['b1', 'n1']) t.not(await store.getCall('b1', id), null, `${id} (another caller, or none) is kept`);
+    const [entry] = await listAudit(store.db, { action: 'customer.forget' });
+    t.match(entry, { username: 'dpo', detail: { site: 's1', callIds: ['a1', 'a2'] } }, 'audited with the call ids');
+    t.notOk(JSON.stringify(entry).includes(customerKey(secret, '13800138000')!), 'the audit row does not keep the key');
+    t.same((await forgetCustomer(store.db, 's1', customerKey(randomBytes(32), '13900139000')!)).callIds, [], "another site's key finds nothing");
+    await t.rejects(forgetCustomer(store.db, 'nowhere', 'x'), UnknownSiteError);
+  });
+
   t.test('the retention sweep deletes what is older than the site keeps, and only at that site', async (t) => {
     const store = await open();
     t.teardown(() => store.close());
@@ -120,4 +148,28 @@ t.test('earshot central forget, retention and sweep on a store file', async (t) 
   t.equal(await after.getCall('b1', 'c1'), null, 'c1 is gone from the file');
   t.not(await after.getCall('b1', 'c2'), null, 'c2 is kept');
   t.same((await listAudit(after.db)).map((a) => a.action).filter((a) => a !== 'retention.sweep'), ['site.retention', 'call.forget'], 'both changes are audited');
+});
+
+t.test('earshot central forget-customer: the number and the key file in, the calls named and gone', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'earshot-central-forget-customer-'));
+  const db = join(dir, 'ingest.sqlite');
+  const keyFile = join(dir, 'customer.key');
+  writeFileSync(keyFile, randomBytes(32));
+  const store = (await openStore(db)) as SqlStore;
+  await store.registerBox('s1', 'b1');
+  const ended = new Date(Date.now() - 3_600_000).toISOString();
+  const i = index('c9', ended);
+  await store.storeBatch([rec(1, 'index', { ...i, line: { ...i.line, customerKey: customerKey(readFileSync(keyFile), '13800138000') } }, ended), rec(2, 'index', index('c8', ended), ended)], 'open');
+  await store.close();
+
+  const run = await runCli(['central', 'forget-customer', 's1', '+138 0013 8000', '--key-file', keyFile, '--db', db]);
+  t.equal(run.code, 0, run.stderr);
+  t.match(run.stdout, /forget-customer s1: 1 call\(s\) \(c9\): removed calls 1/, 'it names the calls it erased');
+  const missing = await runCli(['central', 'forget-customer', 's1', '13800138000', '--key-file', join(dir, 'nope.key'), '--db', db]);
+  t.not(missing.code, 0);
+  t.match(missing.stderr, /customer key .*nope\.key: cannot read it .*openssl rand/, 'a missing key file is named, with how to make one');
+  const after = (await openStore(db)) as SqlStore;
+  t.teardown(() => after.close());
+  t.equal(await after.getCall('b1', 'c9'), null, 'the caller’s call is gone');
+  t.not(await after.getCall('b1', 'c8'), null, 'a call without the key is kept');
 });

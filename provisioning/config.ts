@@ -18,6 +18,8 @@ export interface EarshotConfig {
     indexDirs: string[];
     /** Age in days past which `earshot prune` deletes an index file. */
     indexFileDays: number;
+    /** The site's customer key (lib/customer-key.ts): with it, an index carries the caller as a keyed hash. */
+    customerKeyFile?: string;
   };
   outbox: OutboxConfig;
   uplink: UplinkConfig;

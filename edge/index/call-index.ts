@@ -78,6 +78,8 @@ export interface CallLine {
   endedBy: 'pbx' | 'hook' | 'quiet' | 'file-end' | 'next-call' | 'shutdown' | 'fault';
   callRef?: string;
   caller?: string;
+  /** the caller's number as the site's keyed hash (lib/customer-key.ts), for erasure by customer */
+  customerKey?: string;
   /** the version of the rule bundle in force when the call started, which judged it (docs/bundles.md) */
   rulesBundle?: number;
 }

@@ -15,6 +15,7 @@ import type { AudioRing } from './audio-ring.js';
 import { FeedQueue, type FeedItem } from './feed-queue.js';
 import { IdleListener } from './idle-listener.js';
 import { LineCall, type LiveCallStatus } from './line-call.js';
+import { customerKey, readCustomerSecret } from '../../lib/customer-key.js';
 
 /** A call starts or ends, as a PBX record, a hook switch or a replayed file says. */
 export interface CallBoundary {
@@ -306,6 +307,19 @@ export class Line {
     if (this.call) await this.endCall(b.by === 'file' ? 'file-end' : b.by);
   }
 
+  /** The caller as the site's keyed hash; a key that cannot be read costs the call its key, not the call. */
+  private customerKeyOf(caller: string | undefined): { customerKey?: string } {
+    const file = this.deps.settings.config.privacy.customerKeyFile;
+    if (!caller || !file) return {};
+    try {
+      const key = customerKey(readCustomerSecret(file), caller);
+      return key ? { customerKey: key } : {};
+    } catch (err) {
+      this.log.error({ err }, 'call indexed without its customer key: erasure by customer will not find it');
+      return {};
+    }
+  }
+
   private openCall(boundaries: CallLine['boundaries'], at: number, b: Partial<CallBoundary> = {}): void {
     const s = this.deps.settings;
     // A replayed file is exactly the call; only live signals lag the first word.
@@ -320,6 +334,7 @@ export class Line {
       ...(s.agent.extension ? { extension: s.agent.extension } : {}),
       startedAt: startedAt.toISOString(),
       ...(b.callRef ? { callRef: b.callRef } : {}),
+      ...this.customerKeyOf(b.caller),
       ...(judge.bundle !== undefined ? { rulesBundle: judge.bundle } : {}),
     };
     this.call = new LineCall(callId, ref, boundaries, b.caller, {

@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import { exitNoteFile, installLastResort, takePreviousExit } from '../last-resort.js';
 import { CallStateInputs } from './call-state-inputs.js';
 import { resolveLines } from '../../provisioning/lines.js';
+import { readCustomerSecret } from '../../lib/customer-key.js';
 import { checkBoxIdentity } from '../../provisioning/identity.js';
 import { boxId } from '../uplink/start-uplink.js';
 import { loadRules } from '../rules/setup.js';
@@ -73,6 +74,8 @@ export async function runCommand(opts: RunOptions, out: (s: string) => void): Pr
   if (opts.healthPort !== undefined) config.run.healthPort = opts.healthPort;
   // Before anything starts: a box configured as another box would publish where the broker's ACL refuses it.
   if (config.uplink.enabled) checkBoxIdentity(config.uplink, boxId(config.uplink));
+  // A key that cannot be read would leave every call unerasable by customer: refused now, not call by call.
+  if (config.privacy.customerKeyFile) readCustomerSecret(config.privacy.customerKeyFile);
   if (opts.check) return checkConfig(config, file, out);
   logToStdout(opts.demo ? (process.env.EARSHOT_LOG_LEVEL ?? 'warn') : undefined);
 

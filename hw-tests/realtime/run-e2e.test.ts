@@ -18,7 +18,9 @@
  * (or EARSHOT_MODELS).
  */
 import t from 'tap';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { customerKey } from '../../lib/customer-key.js';
 import { basename, join, resolve } from 'node:path';
 import { Broker, freePort } from '../../test/support/mosquitto.js';
 import { sleep, tempDir, waitFor } from '../../test/support/uplink.js';
@@ -48,7 +50,7 @@ interface IndexData {
   callId: string;
   durationSec: number;
   alerts: { id: string; rule: string; start: number; end: number; revision?: number }[];
-  line: { name: string; agentId?: string; extension?: string; startedAt: string; endedAt: string; boundaries: string; endedBy: string; callRef?: string; caller?: string };
+  line: { name: string; agentId?: string; extension?: string; startedAt: string; endedAt: string; boundaries: string; endedBy: string; callRef?: string; caller?: string; customerKey?: string };
   degraded?: { recognitionShed: { start: number; end: number }[]; audioDropped: { start: number; end: number }[] };
 }
 
@@ -93,8 +95,11 @@ t.test('a PBX-driven line: START and END records on a serial pty bound one call;
   const healthPort = await freePort();
   const site = 'e2e';
   const box = 'box-pbx';
+  const keyFile = join(dir, 'customer.key');
+  writeFileSync(keyFile, randomBytes(32));
   const configFile = writeConfig(dir, {
     models: { root: MODELS },
+    privacy: { customerKeyFile: keyFile },
     outbox: { path: join(dir, 'outbox.sqlite') },
     // Stats every 2 s: they carry the serial port's counters.
     uplink: { ...uplinkConfig(site, box), statsIntervalSec: 2 },
@@ -145,6 +150,7 @@ t.test('a PBX-driven line: START and END records on a serial pty bound one call;
   const x = idx(watch.indexes[0] ?? { data: {} } as Received);
   t.match(x.line, { name: 'pbx-1', agentId: 'A17', extension: '1001', boundaries: 'pbx', endedBy: 'pbx', callRef: '8812', caller: '*******8000' }, 'pbx boundaries, ended by the END record, call ref and agent from the record');
   t.notOk(JSON.stringify(watch.messages.map((m) => m.text)).includes('13800138000'), 'the full caller number is never published');
+  t.equal(x.line.customerKey, customerKey(readFileSync(keyFile), '138 0013 8000'), "the caller as the site's keyed hash: the centre finds this call from the number however it is written");
   const between = (tEnd - tStart) / 1000;
   t.ok(Math.abs(x.durationSec - between) <= 2, `duration ${x.durationSec} s ≈ ${between.toFixed(1)} s between the records (±2 s)`);
   // The record's time has whole seconds, and the call keeps ~1 s of audio from before it (pre-roll).
