@@ -20,8 +20,6 @@ import type { Channel, EmotionFound } from '../edge/events.js';
 import { SileroVadModel } from '../models/vad.js';
 import { defaultConfig, type AnalysisConfig } from '../provisioning/config.js';
 
-const { values: args } = parseArgs({ options: { 'calm-hours': { type: 'string', default: '1' }, out: { type: 'string', default: '/tmp/agitation' } } });
-const OUT = args.out as string;
 
 export const PITCHES = [0.1, 0.2, 0.3, 0.5];
 export const TEMPOS = [1.0, 1.15, 1.3];
@@ -133,6 +131,8 @@ export function replay(frames: FrameRecord[], config: AnalysisConfig['emotion'])
 }
 
 async function main(): Promise<void> {
+  const { values: args } = parseArgs({ options: { 'calm-hours': { type: 'string', default: '1' }, out: { type: 'string', default: '/tmp/agitation' } } });
+  const OUT = args.out as string;
   mkdirSync(OUT, { recursive: true });
   const vad = await SileroVadModel.load();
   const recorded: Recorded[] = [];
@@ -219,6 +219,7 @@ export function evaluate(recorded: Recorded[], real: FrameRecord[][], config: An
   const conditions = [...new Set(recorded.map((r) => r.condition))];
   for (const cond of [...conditions, 'zh-real']) {
     const pieces = cond === 'zh-real' ? real : recorded.filter((r) => r.condition === cond).flatMap(calmPieces);
+    if (pieces.length === 0) continue;
     const frames: FrameRecord[] = [];
     let seed = 7;
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -242,4 +243,4 @@ export function evaluate(recorded: Recorded[], real: FrameRecord[][], config: An
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await main();
+if (process.argv[1]?.endsWith("bench/agitation.ts")) await main();

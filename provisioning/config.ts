@@ -58,8 +58,10 @@ export interface AnalysisConfig {
     minDurationSec: number;
     /** Voiced speech needed before a speaker's baseline is trusted. */
     baselineSec: number;
-    /** Length of the voiced window compared against the baseline. */
+    /** Length of the window of speech whose pitch and loudness are compared against the baseline. */
     windowSec: number;
+    /** Length of the window of speech whose pace is compared against the baseline (at least windowSec). */
+    tempoWindowSec: number;
   };
 }
 

@@ -47,14 +47,14 @@ interface OpenStretch {
 interface WindowFrame {
   f0: number | null;
   power: number;
-  nuclei: number;
+  swingDb: number;
 }
 
 /** How the window in progress stands against the speaker's baseline. */
 export interface Rises {
   /** Relative: 0.3 is a third higher. */
   f0: number;
-  /** Relative syllable rate: 0.2 is a fifth faster. */
+  /** Relative pace (envelope swing rate): 0.2 is a fifth faster. */
   tempo: number;
   db: number;
 }
@@ -77,7 +77,7 @@ export function raisedBy(rises: Rises, config: AnalysisConfig['emotion']): numbe
 
 /**
  * Agitation: a stretch where a speaker's voice rises markedly over that speaker's own baseline in this call,
- * in at least two of pitch, tempo (syllable rate from the loudness envelope) and loudness. Comparing a speaker
+ * in at least two of pitch, tempo (how fast the loudness envelope swings) and loudness. Comparing a speaker
  * with themselves is what makes a naturally high, fast or loud voice not count as upset; asking for two cues
  * is what lets a caller who gets higher and faster but hardly louder (a headset, a compressed trunk) count,
  * while a calm speaker who merely leans into the microphone does not.
@@ -85,12 +85,14 @@ export function raisedBy(rises: Rises, config: AnalysisConfig['emotion']): numbe
 export class EmotionDetector {
   private readonly f0Baseline = new HistogramMedian(60, 500, 1);
   private readonly dbBaseline = new HistogramMedian(-90, 0, 0.25);
-  /** Calm speaking frames and the syllable nuclei in them: the speaker's own rate. */
+  /** Calm speaking frames and their envelope swing: the speaker's own pace. */
   private calmFrames = 0;
-  private calmNuclei = 0;
+  private calmSwing = 0;
   private readonly window: WindowFrame[] = [];
   private voicedInWindow = 0;
   private readonly windowFrames: number;
+  /** Pace is judged over a longer window than pitch and loudness: over one second it wanders by +-40 % in calm speech. */
+  private readonly tempoFrames: number;
   private readonly baselineFrames: number;
   /** A speaker's pauses between agitated sentences do not end the stretch. */
   private readonly maxGapSec = 1.0;
@@ -103,6 +105,7 @@ export class EmotionDetector {
     private readonly frameSec: number,
   ) {
     this.windowFrames = Math.max(1, Math.round(config.windowSec / frameSec));
+    this.tempoFrames = Math.max(this.windowFrames, Math.round(config.tempoWindowSec / frameSec));
     this.baselineFrames = Math.round(config.baselineSec / frameSec);
   }
 
@@ -119,16 +122,17 @@ export class EmotionDetector {
       this.voicedInWindow = 0;
     }
     this.lastSpokeAt = time;
-    this.window.push({ f0: prosody.f0, power: prosody.power, nuclei: prosody.nuclei });
+    this.window.push({ f0: prosody.f0, power: prosody.power, swingDb: prosody.swingDb });
     if (prosody.f0 !== null) this.voicedInWindow++;
-    if (this.window.length > this.windowFrames) if ((this.window.shift() as WindowFrame).f0 !== null) this.voicedInWindow--;
+    if (this.window.length > this.windowFrames && this.window[this.window.length - this.windowFrames - 1].f0 !== null) this.voicedInWindow--;
+    if (this.window.length > this.tempoFrames) this.window.shift();
 
     // Half a window is enough to judge: an outburst often starts a fresh sentence, right after a pause.
     const ready =
       this.f0Baseline.count >= this.baselineFrames / 2 &&
       this.calmFrames >= this.baselineFrames &&
       this.window.length * 2 >= this.windowFrames &&
-      this.voicedInWindow * 4 >= this.window.length;
+      this.voicedInWindow * 4 >= Math.min(this.window.length, this.windowFrames);
     if (ready && prosody.f0 !== null) {
       const rises = this.rises();
       const raised = raisedBy(rises, this.config);
@@ -151,7 +155,7 @@ export class EmotionDetector {
     // outside one teaches the baseline. Raised speech never does, or a long outburst would become the norm.
     if (!this.open) {
       this.calmFrames++;
-      this.calmNuclei += prosody.nuclei;
+      this.calmSwing += prosody.swingDb;
       if (prosody.f0 !== null) {
         this.f0Baseline.add(prosody.f0);
         this.dbBaseline.add(prosody.db);
@@ -166,14 +170,15 @@ export class EmotionDetector {
 
   /** The window against the baseline: pitch and loudness over its voiced frames, tempo over all of it. */
   private rises(): Rises {
-    const voiced = this.window.filter((w) => w.f0 !== null);
+    const voiced = this.window.slice(-this.windowFrames).filter((w) => w.f0 !== null);
     const windowF0 = median(voiced.map((w) => w.f0 as number)) as number;
     const windowDb = powerToDb(voiced.reduce((s, w) => s + w.power, 0) / voiced.length);
-    const windowRate = this.window.reduce((s, w) => s + w.nuclei, 0) / this.window.length;
-    const baseRate = this.calmNuclei / this.calmFrames;
+    const windowRate = this.window.reduce((s, w) => s + w.swingDb, 0) / this.window.length;
+    const baseRate = this.calmSwing / this.calmFrames;
     return {
       f0: windowF0 / this.f0Baseline.median() - 1,
-      tempo: baseRate > 0 ? windowRate / baseRate - 1 : 0,
+      // Pace over a short stretch is mostly which syllables happened to be in it: trusted in proportion.
+      tempo: baseRate > 0 ? (windowRate / baseRate - 1) * Math.min(1, this.window.length / this.tempoFrames) : 0,
       db: windowDb - this.dbBaseline.median(),
     };
   }
