@@ -233,6 +233,11 @@ t.test('agent interruptions: raised while the over-talk goes on, once', async (t
   t.same(run(only('agent-interrupts'), customerCutsIn), []);
   const brief = new Call().say('customer', 1, 8).say('agent', 7.5, 10).end(12);
   t.same(run(only('agent-interrupts'), brief), [], '0.5 s of over-talk');
+  // The customer pauses 0.7 s after the agent cut in, then goes on: still the agent's interruption.
+  const throughPause = new Call().say('customer', 1, 6.5).say('agent', 6, 10).say('customer', 7.2, 9).end(12);
+  t.match(run(only('agent-interrupts'), throughPause), [{ channel: 'agent', start: 6, end: 7 }], 'the resumed sentence is not the customer cutting in');
+  const apart = new Call().say('customer', 1, 6.5).say('agent', 6, 10).say('customer', 8, 9).end(12);
+  t.same(run(only('agent-interrupts'), apart), [], 'overlaps 1.5 s apart are two, each too short');
 });
 
 const custom = (yaml: string): CompiledRule[] => parseRulePack(`pack: site\nrules:\n${yaml}`, 'site.yml').rules;
