@@ -94,8 +94,14 @@ export class EmotionDetector {
   /** Pace is judged over a longer window than pitch and loudness: over one second it wanders by +-40 % in calm speech. */
   private readonly tempoFrames: number;
   private readonly baselineFrames: number;
-  /** A speaker's pauses between agitated sentences do not end the stretch. */
+  /** A pause longer than this starts a fresh sentence: the window restarts. */
   private readonly maxGapSec = 1.0;
+  /**
+   * A stretch ends after this long without a raised frame: pauses between agitated sentences and the calmer
+   * second or so a new sentence takes to be judged do not split one outburst into two alerts (the demo
+   * caller's two sentences dipped for 1.4 s between them on two cues).
+   */
+  private readonly maxCalmSec = 2.0;
   private open: OpenStretch | null = null;
   private lastSpokeAt = -Infinity;
 
@@ -112,7 +118,7 @@ export class EmotionDetector {
   /** Feeds one final frame; returns an emotion event when a raised stretch has just closed (or reports one going on). */
   push(frameIndex: number, speaking: boolean, prosody: FrameProsody, emittedAt: number): EmotionFound | null {
     const time = frameIndex * this.frameSec;
-    if (this.open && time - this.open.end > this.maxGapSec) return this.close(emittedAt);
+    if (this.open && time - this.open.end > this.maxCalmSec) return this.close(emittedAt);
     if (!speaking) return null;
 
     // The window describes the speech in progress; after a pause it would compare a new sentence with the
