@@ -4,7 +4,7 @@ import { WavReplaySource, type CallAudioInput, type ReplayOptions } from '../dev
 import type { EarshotConfig } from '../provisioning/config.js';
 import { SileroVadModel } from '../models/vad.js';
 import { CallPipeline, PIPELINE_RATE } from './analysis/pipeline.js';
-import { CallState } from './call/call-state.js';
+import { CallState, callStateOptions } from './call/call-state.js';
 import { buildCallIndex, type CallIndex, type CallLine, type CallSource, type Span } from './index/call-index.js';
 import type { PipelineEvent } from './events.js';
 import type { SpeechModels } from './analysis/speech.js';
@@ -62,7 +62,7 @@ export class CallAnalysis {
     const { config } = options;
     const speech = options.speechModels ? { models: options.speechModels, language: config.recognition.language } : undefined;
     this.pipeline = new CallPipeline(options.vadModel, config.analysis, speech);
-    this.state = new CallState(config.analysis.monologue);
+    this.state = new CallState(callStateOptions(config.analysis));
     this.engine = new RuleEngine(options.rules ?? [], { call: this.state, decisionLagSec: decisionLagSec(config.analysis.vad) });
     this.pipeline.on((event) => {
       if (options.keepEvents !== false) this.events.push(event);

@@ -57,6 +57,8 @@ export interface EmotionFound extends EventBase {
   /** 0.5 at the configured thresholds, 1 at twice them. */
   score: number;
   f0RisePct: number;
+  /** Syllable rate over the speaker's own, percent (from the loudness envelope: no recogniser needed). */
+  tempoRisePct: number;
   loudnessRiseDb: number;
   /**
    * The stretch is still going: start, end and means so far. Sent while it lasts (so rules can alert while

@@ -45,7 +45,11 @@ export interface AnalysisConfig {
     padSec: number;
   };
   silence: { minSec: number };
-  overtalk: { minSec: number };
+  /**
+   * Over-talk of at least minSec is indexed; overlaps less than maxGapSec apart are one interruption, by
+   * whoever cut in first (edge/analysis/interruptions.ts).
+   */
+  overtalk: { minSec: number; maxGapSec: number };
   /**
    * A monologue (a turn: edge/call/turns.ts) continues across the speaker's own pauses up to maxPauseSec and
    * across the other side's back-channels, utterances shorter than backchannelSec.
@@ -54,12 +58,18 @@ export interface AnalysisConfig {
   emotion: {
     /** Relative rise of F0 over the speaker's baseline, e.g. 0.2 = 20 % higher. */
     f0Rise: number;
+    /** Relative rise of the syllable rate, e.g. 0.15 = 15 % faster. */
+    tempoRise: number;
     loudnessRiseDb: number;
+    /** How far one cue counts, in multiples of its threshold: one cue alone never reaches 2 of 3. */
+    riseCap: number;
     minDurationSec: number;
     /** Voiced speech needed before a speaker's baseline is trusted. */
     baselineSec: number;
-    /** Length of the voiced window compared against the baseline. */
+    /** Length of the window of speech whose pitch and loudness are compared against the baseline. */
     windowSec: number;
+    /** Length of the window of speech whose pace is compared against the baseline (at least windowSec). */
+    tempoWindowSec: number;
   };
 }
 

@@ -12,7 +12,7 @@ const words = (channel: 'agent' | 'customer', start: number, text: string, langu
 };
 
 function build(events: PipelineEvent[], watched: string[] = []) {
-  const call = new CallState({ maxPauseSec: 2, backchannelSec: 1 });
+  const call = new CallState({ maxPauseSec: 2, backchannelSec: 1, interruptionGapSec: 1 });
   for (const e of events) call.apply(e);
   call.apply({ type: 'call.end', durationSec: 30, emittedAt: 30 });
   return buildCallIndex(call, { callId: 'c1', alerts: [], watched });

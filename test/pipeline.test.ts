@@ -4,6 +4,7 @@ import { analyzeRendered, detectedSpans, truthSpans } from './support/analysis.j
 import { defaultConfig } from '../provisioning/config.js';
 import { callIndexProblems } from '../edge/index/validate.js';
 import { CHANNELS } from '../edge/events.js';
+import { raisedBy } from '../edge/analysis/emotion.js';
 
 const config = defaultConfig();
 const TOLERANCE = 0.25;
@@ -78,7 +79,8 @@ for (const [agitated, calm] of [['en-agitated', 'en-calm'], ['zh-agitated', 'zh-
     t.ok(onCustomer.length >= 1, 'found on the customer');
     for (const e of onCustomer) {
       t.ok(e.start >= span.start - 0.5 && e.end <= span.end + 0.5, `event ${e.start}-${e.end} lies in the raised turns ${span.start}-${span.end}`);
-      t.ok(e.f0RisePct >= 20 && e.loudnessRiseDb >= 4, 'pitch and loudness both rose');
+      const rises = { f0: e.f0RisePct / 100, tempo: (e.tempoRisePct ?? 0) / 100, db: e.loudnessRiseDb };
+      t.ok(raisedBy(rises, config.analysis.emotion) >= 0.9, `two of pitch, tempo, loudness rose: ${JSON.stringify(rises)}`);
     }
     const covered = onCustomer.reduce((s, e) => s + (e.end - e.start), 0);
     t.ok(covered >= 0.5 * (span.end - span.start), `covers most of the raised speech (${covered.toFixed(1)} of ${(span.end - span.start).toFixed(1)} s)`);

@@ -211,7 +211,7 @@ t.test('hurried hang-up: the call ends on the customer', async (t) => {
 });
 
 t.test('customer agitation from emotion events above the threshold', async (t) => {
-  const emo = (channel: Channel, score: number, start: number): PipelineEvent => ({ type: 'emotion', channel, start, end: start + 3, score, f0RisePct: 30, loudnessRiseDb: 7, emittedAt: start + 3.5 });
+  const emo = (channel: Channel, score: number, start: number): PipelineEvent => ({ type: 'emotion', channel, start, end: start + 3, score, f0RisePct: 30, tempoRisePct: 0, loudnessRiseDb: 7, emittedAt: start + 3.5 });
   const events = new Call().say('customer', 1, 10, 'this is ridiculous I am not paying').add(emo('customer', 0.8, 5)).add(emo('agent', 0.9, 12)).add(emo('customer', 0.4, 15)).end(20);
   const alerts = run(only('customer-agitation'), events);
   t.match(alerts, [{ rule: 'customer-agitation', channel: 'customer', start: 5, end: 8, raisedAt: 8.5 }, { id: alerts[0]?.id, revision: 2 }]);
@@ -233,6 +233,11 @@ t.test('agent interruptions: raised while the over-talk goes on, once', async (t
   t.same(run(only('agent-interrupts'), customerCutsIn), []);
   const brief = new Call().say('customer', 1, 8).say('agent', 7.5, 10).end(12);
   t.same(run(only('agent-interrupts'), brief), [], '0.5 s of over-talk');
+  // The customer pauses 0.7 s after the agent cut in, then goes on: still the agent's interruption.
+  const throughPause = new Call().say('customer', 1, 6.5).say('agent', 6, 10).say('customer', 7.2, 9).end(12);
+  t.match(run(only('agent-interrupts'), throughPause), [{ channel: 'agent', start: 6, end: 7 }], 'the resumed sentence is not the customer cutting in');
+  const apart = new Call().say('customer', 1, 6.5).say('agent', 6, 10).say('customer', 8, 9).end(12);
+  t.same(run(only('agent-interrupts'), apart), [], 'overlaps 1.5 s apart are two, each too short');
 });
 
 const custom = (yaml: string): CompiledRule[] => parseRulePack(`pack: site\nrules:\n${yaml}`, 'site.yml').rules;
@@ -352,7 +357,7 @@ t.test('query rules are re-evaluated only on new words, cheaply', async (t) => {
 });
 
 t.test('customer agitation alerts while the stretch goes on, once, not again when it closes', async (t) => {
-  const base = { type: 'emotion' as const, channel: 'customer' as const, start: 5, f0RisePct: 30, loudnessRiseDb: 7 };
+  const base = { type: 'emotion' as const, channel: 'customer' as const, start: 5, f0RisePct: 30, tempoRisePct: 0, loudnessRiseDb: 7 };
   const events: PipelineEvent[] = [
     { ...base, end: 6, score: 0.3, ongoing: true, emittedAt: 6.2 },
     { ...base, end: 6.5, score: 0.7, ongoing: true, emittedAt: 6.7 },
@@ -367,7 +372,7 @@ t.test('customer agitation alerts while the stretch goes on, once, not again whe
 });
 
 t.test('an agitation alert raised before its words is sent again with them, same id, once', async (t) => {
-  const base = { type: 'emotion' as const, channel: 'customer' as const, start: 5, f0RisePct: 30, loudnessRiseDb: 7 };
+  const base = { type: 'emotion' as const, channel: 'customer' as const, start: 5, f0RisePct: 30, tempoRisePct: 0, loudnessRiseDb: 7 };
   const call = new Call()
     .add({ ...base, end: 6.5, score: 0.7, ongoing: true, emittedAt: 6.7 })
     .add({ ...base, end: 9, score: 0.8, emittedAt: 9.4 })
@@ -385,7 +390,7 @@ t.test('an agitation alert raised before its words is sent again with them, same
 });
 
 t.test('an agitation alert whose words never come is revised only if its figures changed', async (t) => {
-  const base = { type: 'emotion' as const, channel: 'customer' as const, start: 5, f0RisePct: 30, loudnessRiseDb: 7 };
+  const base = { type: 'emotion' as const, channel: 'customer' as const, start: 5, f0RisePct: 30, tempoRisePct: 0, loudnessRiseDb: 7 };
   const same = new Call().add({ ...base, end: 6.5, score: 0.7, ongoing: true, emittedAt: 6.7 }).add({ ...base, end: 9, score: 0.7, emittedAt: 9.4 });
   const published = run(only('customer-agitation'), same.end(12));
   t.equal(published.length, 1, 'the same figures at the close: nothing to send again');

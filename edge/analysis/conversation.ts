@@ -1,6 +1,7 @@
 import type { AnalysisConfig } from '../../provisioning/config.js';
 import { CHANNELS, type Channel, type PipelineEvent } from '../events.js';
 import { median, powerToDb, type FrameProsody } from './prosody.js';
+import { InterruptionTracker, type Interruption } from './interruptions.js';
 
 interface ChannelState {
   speaking: boolean;
@@ -22,26 +23,36 @@ export class ConversationTracker {
   };
   private anyoneSpoke = false;
   private quietSince: number | null = 0;
-  private bothSince: number | null = null;
+  private readonly interruptions: InterruptionTracker;
 
   constructor(
     private readonly config: AnalysisConfig,
     private readonly frameSec: number,
-  ) {}
+  ) {
+    this.interruptions = new InterruptionTracker(config.overtalk.maxGapSec);
+  }
 
   push(frame: number, speaking: Record<Channel, boolean>, prosody: Record<Channel, FrameProsody>, emittedAt: number): PipelineEvent[] {
     const events: PipelineEvent[] = [];
     const time = frame * this.frameSec;
-    const wasBoth = this.bothSince !== null;
     const wasQuiet = this.quietSince !== null;
 
+    // Stops before starts: a side that hands over on the very frame the other begins did not overlap it.
+    for (const channel of CHANNELS) {
+      if (!speaking[channel] && this.state[channel].speaking) {
+        events.push(this.endUtterance(channel, time, emittedAt));
+        this.interruptions.stop(channel, time);
+      }
+    }
+    const over = this.interruptions.expire(time);
+    if (over) this.overtalk(over, emittedAt, events);
     for (const channel of CHANNELS) {
       const st = this.state[channel];
       if (speaking[channel] && !st.speaking) {
         Object.assign(st, { speaking: true, runStart: frame, powerSum: 0, frames: 0, f0s: [] });
         events.push({ type: 'utterance.start', channel, start: time, emittedAt });
-      } else if (!speaking[channel] && st.speaking) {
-        events.push(this.endUtterance(channel, time, emittedAt));
+        const closed = this.interruptions.start(channel, time);
+        if (closed) this.overtalk(closed, emittedAt, events);
       }
       if (st.speaking) {
         st.powerSum += prosody[channel].power;
@@ -50,13 +61,7 @@ export class ConversationTracker {
       }
     }
 
-    const both = speaking.agent && speaking.customer;
     const quiet = !speaking.agent && !speaking.customer;
-    if (both && !wasBoth) this.bothSince = frame;
-    if (!both && wasBoth) {
-      const overtalk = this.endOvertalk(time, emittedAt);
-      if (overtalk) events.push(overtalk);
-    }
     if (quiet && !wasQuiet) this.quietSince = frame;
     if (!quiet && wasQuiet) {
       const silence = this.endSilence(time, this.anyoneSpoke ? 'mid' : 'start', emittedAt);
@@ -72,10 +77,8 @@ export class ConversationTracker {
     for (const channel of CHANNELS) {
       if (this.state[channel].speaking) events.push(this.endUtterance(channel, durationSec, emittedAt));
     }
-    if (this.bothSince !== null) {
-      const overtalk = this.endOvertalk(durationSec, emittedAt);
-      if (overtalk) events.push(overtalk);
-    }
+    const open = this.interruptions.finish(durationSec);
+    if (open) this.overtalk(open, emittedAt, events);
     if (this.quietSince !== null) {
       const silence = this.endSilence(durationSec, this.anyoneSpoke ? 'end' : 'start', emittedAt);
       if (silence) events.push(silence);
@@ -97,14 +100,10 @@ export class ConversationTracker {
     };
   }
 
-  private endOvertalk(end: number, emittedAt: number): PipelineEvent | null {
-    const start = (this.bothSince as number) * this.frameSec;
-    this.bothSince = null;
-    if (end - start < this.config.overtalk.minSec) return null;
-    // Whoever began their current run later is the one who talked over the other. A tie (same 32 ms frame)
-    // counts against the agent: yielding the floor is their job.
-    const by: Channel = this.state.customer.runStart > this.state.agent.runStart ? 'customer' : 'agent';
-    return { type: 'overtalk', start, end, by, emittedAt };
+  /** An interruption that is over, as an over-talk event: from the first to the last moment both spoke. */
+  private overtalk(i: Interruption, emittedAt: number, events: PipelineEvent[]): void {
+    const end = i.end as number;
+    if (end - i.start >= this.config.overtalk.minSec) events.push({ type: 'overtalk', start: i.start, end, by: i.by, emittedAt });
   }
 
   private endSilence(end: number, position: 'start' | 'mid' | 'end', emittedAt: number): PipelineEvent | null {

@@ -38,28 +38,72 @@ interface OpenStretch {
   reportedAt: number | null;
   scoreSum: number;
   f0RiseSum: number;
+  tempoRiseSum: number;
   dbRiseSum: number;
   frames: number;
+}
+
+/** One frame of the speech in progress. */
+interface WindowFrame {
+  f0: number | null;
+  power: number;
+  swingDb: number;
+}
+
+/** How the window in progress stands against the speaker's baseline. */
+export interface Rises {
+  /** Relative: 0.3 is a third higher. */
+  f0: number;
+  /** Relative pace (envelope swing rate): 0.2 is a fifth faster. */
+  tempo: number;
+  db: number;
 }
 
 /** How often a raised stretch that is still going is reported (see EmotionFound.ongoing). */
 const ONGOING_EVERY_SEC = 0.5;
 
 /**
- * The source system's emotion model: a stretch where a speaker's pitch and loudness both rise markedly over
- * that speaker's own baseline in this call. Comparing a speaker with themselves is what makes a naturally
- * high or loud voice not count as upset.
+ * How far a window is raised, from its three rises, each as a multiple of its configured threshold: the mean
+ * of the two largest, each counted up to `cap` times its threshold. 1 is "two of the three at their
+ * thresholds"; one cue alone, however large, stays under 1 unless another rises too.
+ */
+export function raisedBy(rises: Rises, config: AnalysisConfig['emotion']): number {
+  const cap = config.riseCap;
+  const parts = [rises.f0 / config.f0Rise, rises.tempo / config.tempoRise, rises.db / config.loudnessRiseDb]
+    .map((x) => Math.min(cap, Math.max(0, x)))
+    .sort((a, b) => b - a);
+  return (parts[0] + parts[1]) / 2;
+}
+
+/**
+ * Agitation: a stretch where a speaker's voice rises markedly over that speaker's own baseline in this call,
+ * in at least two of pitch, tempo (how fast the loudness envelope swings) and loudness. Comparing a speaker
+ * with themselves is what makes a naturally high, fast or loud voice not count as upset; asking for two cues
+ * is what lets a caller who gets higher and faster but hardly louder (a headset, a compressed trunk) count,
+ * while a calm speaker who merely leans into the microphone does not.
  */
 export class EmotionDetector {
   private readonly f0Baseline = new HistogramMedian(60, 500, 1);
   private readonly dbBaseline = new HistogramMedian(-90, 0, 0.25);
-  private readonly window: { f0: number; power: number }[] = [];
+  /** Calm speaking frames and their envelope swing: the speaker's own pace. */
+  private calmFrames = 0;
+  private calmSwing = 0;
+  private readonly window: WindowFrame[] = [];
+  private voicedInWindow = 0;
   private readonly windowFrames: number;
+  /** Pace is judged over a longer window than pitch and loudness: over one second it wanders by +-40 % in calm speech. */
+  private readonly tempoFrames: number;
   private readonly baselineFrames: number;
-  /** A speaker's pauses between agitated sentences do not end the stretch. */
+  /** A pause longer than this starts a fresh sentence: the window restarts. */
   private readonly maxGapSec = 1.0;
+  /**
+   * A stretch ends after this long without a raised frame: pauses between agitated sentences and the calmer
+   * second or so a new sentence takes to be judged do not split one outburst into two alerts (the demo
+   * caller's two sentences dipped for 1.4 s between them on two cues).
+   */
+  private readonly maxCalmSec = 2.0;
   private open: OpenStretch | null = null;
-  private lastVoicedAt = -Infinity;
+  private lastSpokeAt = -Infinity;
 
   constructor(
     private readonly channel: Channel,
@@ -67,41 +111,48 @@ export class EmotionDetector {
     private readonly frameSec: number,
   ) {
     this.windowFrames = Math.max(1, Math.round(config.windowSec / frameSec));
+    this.tempoFrames = Math.max(this.windowFrames, Math.round(config.tempoWindowSec / frameSec));
     this.baselineFrames = Math.round(config.baselineSec / frameSec);
   }
 
-  /** Feeds one final frame; returns an emotion event when a raised stretch has just closed. */
+  /** Feeds one final frame; returns an emotion event when a raised stretch has just closed (or reports one going on). */
   push(frameIndex: number, speaking: boolean, prosody: FrameProsody, emittedAt: number): EmotionFound | null {
     const time = frameIndex * this.frameSec;
-    if (this.open && time - this.open.end > this.maxGapSec) return this.close(emittedAt);
-    if (!speaking || prosody.f0 === null) return null;
+    if (this.open && time - this.open.end > this.maxCalmSec) return this.close(emittedAt);
+    if (!speaking) return null;
 
     // The window describes the speech in progress; after a pause it would compare a new sentence with the
     // tail of an old one (an outburst would bleed into the calm reply that follows it).
-    if (time - this.lastVoicedAt > this.maxGapSec) this.window.length = 0;
-    this.lastVoicedAt = time;
-    this.window.push({ f0: prosody.f0, power: prosody.power });
-    if (this.window.length > this.windowFrames) this.window.shift();
+    if (time - this.lastSpokeAt > this.maxGapSec) {
+      this.window.length = 0;
+      this.voicedInWindow = 0;
+    }
+    this.lastSpokeAt = time;
+    this.window.push({ f0: prosody.f0, power: prosody.power, swingDb: prosody.swingDb });
+    if (prosody.f0 !== null) this.voicedInWindow++;
+    if (this.window.length > this.windowFrames && this.window[this.window.length - this.windowFrames - 1].f0 !== null) this.voicedInWindow--;
+    if (this.window.length > this.tempoFrames) this.window.shift();
 
     // Half a window is enough to judge: an outburst often starts a fresh sentence, right after a pause.
-    const ready = this.f0Baseline.count >= this.baselineFrames && this.window.length * 2 >= this.windowFrames;
-    if (ready) {
-      const baseF0 = this.f0Baseline.median();
-      const baseDb = this.dbBaseline.median();
-      const windowF0 = median(this.window.map((w) => w.f0)) as number;
-      const windowDb = powerToDb(this.window.reduce((s, w) => s + w.power, 0) / this.window.length);
-      const f0Rise = windowF0 / baseF0 - 1;
-      const dbRise = windowDb - baseDb;
-      if (f0Rise >= this.config.f0Rise && dbRise >= this.config.loudnessRiseDb) {
-        const score = Math.min(1, 0.5 * Math.min(f0Rise / this.config.f0Rise, dbRise / this.config.loudnessRiseDb));
+    const ready =
+      this.f0Baseline.count >= this.baselineFrames / 2 &&
+      this.calmFrames >= this.baselineFrames &&
+      this.window.length * 2 >= this.windowFrames &&
+      this.voicedInWindow * 4 >= Math.min(this.window.length, this.windowFrames);
+    if (ready && prosody.f0 !== null) {
+      const rises = this.rises();
+      const raised = raisedBy(rises, this.config);
+      if (raised >= 1) {
+        const score = Math.min(1, 0.5 * raised);
         if (!this.open) {
           // The window's median turns once half of it is raised, so the stretch began half a window back.
-          this.open = { start: Math.max(0, time - this.config.windowSec / 2), end: time, reportedAt: null, scoreSum: 0, f0RiseSum: 0, dbRiseSum: 0, frames: 0 };
+          this.open = { start: Math.max(0, time - this.config.windowSec / 2), end: time, reportedAt: null, scoreSum: 0, f0RiseSum: 0, tempoRiseSum: 0, dbRiseSum: 0, frames: 0 };
         }
         this.open.end = time + this.frameSec;
         this.open.scoreSum += score;
-        this.open.f0RiseSum += f0Rise;
-        this.open.dbRiseSum += dbRise;
+        this.open.f0RiseSum += rises.f0;
+        this.open.tempoRiseSum += rises.tempo;
+        this.open.dbRiseSum += rises.db;
         this.open.frames++;
         return this.ongoing(emittedAt);
       }
@@ -109,14 +160,33 @@ export class EmotionDetector {
     // A raised stretch tolerates a calmer syllable or two (closed by the gap check above); calm speech
     // outside one teaches the baseline. Raised speech never does, or a long outburst would become the norm.
     if (!this.open) {
-      this.f0Baseline.add(prosody.f0);
-      this.dbBaseline.add(prosody.db);
+      this.calmFrames++;
+      this.calmSwing += prosody.swingDb;
+      if (prosody.f0 !== null) {
+        this.f0Baseline.add(prosody.f0);
+        this.dbBaseline.add(prosody.db);
+      }
     }
     return null;
   }
 
   finish(emittedAt: number): EmotionFound | null {
     return this.open ? this.close(emittedAt) : null;
+  }
+
+  /** The window against the baseline: pitch and loudness over its voiced frames, tempo over all of it. */
+  private rises(): Rises {
+    const voiced = this.window.slice(-this.windowFrames).filter((w) => w.f0 !== null);
+    const windowF0 = median(voiced.map((w) => w.f0 as number)) as number;
+    const windowDb = powerToDb(voiced.reduce((s, w) => s + w.power, 0) / voiced.length);
+    const windowRate = this.window.reduce((s, w) => s + w.swingDb, 0) / this.window.length;
+    const baseRate = this.calmSwing / this.calmFrames;
+    return {
+      f0: windowF0 / this.f0Baseline.median() - 1,
+      // Pace over a short stretch is mostly which syllables happened to be in it: trusted in proportion.
+      tempo: baseRate > 0 ? (windowRate / baseRate - 1) * Math.min(1, this.window.length / this.tempoFrames) : 0,
+      db: windowDb - this.dbBaseline.median(),
+    };
   }
 
   /** Once the open stretch is long enough to count, how it stands, every ONGOING_EVERY_SEC while it lasts. */
@@ -143,6 +213,7 @@ export class EmotionDetector {
       end: s.end,
       score: s.scoreSum / s.frames,
       f0RisePct: (100 * s.f0RiseSum) / s.frames,
+      tempoRisePct: (100 * s.tempoRiseSum) / s.frames,
       loudnessRiseDb: s.dbRiseSum / s.frames,
       emittedAt,
     };

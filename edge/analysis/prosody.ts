@@ -8,6 +8,12 @@ export interface FrameProsody {
   f0: number | null;
   /** Mean power, kept so levels can be averaged in the power domain rather than in dB. */
   power: number;
+  /**
+   * How far the smoothed loudness envelope moved in this frame, dB summed over its 8 ms steps: the faster
+   * someone speaks, the faster their level swings from syllable to syllable. Tempo from the signal alone, so
+   * it needs no recogniser; a level in dB, so a louder voice does not read as a faster one.
+   */
+  swingDb: number;
 }
 
 /** Human F0 on a phone line; octave errors beyond this band are discarded. */
@@ -20,11 +26,21 @@ const VOICING_FLOOR_DB = -50;
 const MIN_CLARITY = 0.7;
 
 /**
+ * The envelope is read in 8 ms blocks (4 per 32 ms frame) and smoothed over 4 of them: syllables, not pitch
+ * periods. Measured on rendered callers (bench/agitation.ts): the swing rate over a whole turn follows tempo
+ * (+0.0 at the calm pace, +0.1 to +0.2 at 15 % faster, +0.2 to +0.4 at 30 % faster) where counting envelope
+ * peaks as syllable nuclei did not (+0.1 at 30 % faster: at speed, neighbouring peaks merge).
+ */
+const ENVELOPE_BLOCKS = 4;
+const SMOOTH_BLOCKS = 4;
+
+/**
  * Pitch is McLeod's method (MPM) from pitchfinder: on telephone-band synthetic and real voices it finds a
  * pitch in two to three times as many voiced frames as YIN, which matters because emotion is judged on them.
  */
 export class ProsodyAnalyzer {
   private readonly detect: (frame: Float32Array) => { freq: number; probability: number };
+  private readonly envelope = new EnvelopeSwing();
 
   constructor(sampleRate: number, frameSamples: number) {
     this.detect = Pitchfinder.Macleod({ sampleRate, bufferSize: frameSamples });
@@ -38,7 +54,25 @@ export class ProsodyAnalyzer {
       const { freq, probability } = this.detect(frame);
       if (probability >= MIN_CLARITY && freq >= F0_MIN && freq <= F0_MAX) f0 = freq;
     }
-    return { db, f0, power };
+    let swingDb = 0;
+    const block = frame.length / ENVELOPE_BLOCKS;
+    for (let b = 0; b < ENVELOPE_BLOCKS; b++) swingDb += this.envelope.push(powerToDb(meanPower(frame.subarray(b * block, (b + 1) * block))), mayBeSpeech);
+    return { db, f0, power, swingDb };
+  }
+}
+
+/** The smoothed loudness envelope's movement, block by block, where there may be speech above line noise. */
+class EnvelopeSwing {
+  private readonly recent: number[] = [];
+  private last: number | null = null;
+
+  push(blockDb: number, mayBeSpeech: boolean): number {
+    this.recent.push(blockDb);
+    if (this.recent.length > SMOOTH_BLOCKS) this.recent.shift();
+    const env = this.recent.reduce((s, x) => s + x, 0) / this.recent.length;
+    const moved = this.last !== null && mayBeSpeech && env > VOICING_FLOOR_DB ? Math.abs(env - this.last) : 0;
+    this.last = env;
+    return moved;
   }
 }
 

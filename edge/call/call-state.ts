@@ -2,6 +2,8 @@ import type { Channel, PipelineEvent, PipelineEventOf, RecognizedWordTiming } fr
 import type { SearchKeyword, SearchableIndex } from '../search/query.js';
 import { powerToDb } from '../analysis/prosody.js';
 import { redactConversation } from '../../lib/privacy.js';
+import { InterruptionTracker, type Interruption } from '../analysis/interruptions.js';
+import { defaultConfig, type AnalysisConfig } from '../../provisioning/config.js';
 import type { CallFigures } from './metrics.js';
 import { homeOf, pinyinOf, textOf, transcriptHits, type Script } from './transcript.js';
 import { longestTurn, turnsOf, type Turn, type TurnRules } from './turns.js';
@@ -32,7 +34,14 @@ export type HeardKeyword = Omit<PipelineEventOf<'keyword'>, 'type' | 'emittedAt'
 export type HeardSilence = Omit<PipelineEventOf<'silence'>, 'type' | 'emittedAt'>;
 export type HeardOvertalk = Omit<PipelineEventOf<'overtalk'>, 'type' | 'emittedAt'>;
 
-export type CallStateOptions = TurnRules;
+export type CallStateOptions = TurnRules & {
+  /** Overlaps less than this apart are one interruption (analysis.overtalk.maxGapSec). */
+  interruptionGapSec: number;
+};
+
+export function callStateOptions(analysis: AnalysisConfig): CallStateOptions {
+  return { ...analysis.monologue, interruptionGapSec: analysis.overtalk.maxGapSec };
+}
 
 /** The level of an utterance no frame of which was heard as speech (as the pipeline computes it). */
 const UNHEARD_DB = powerToDb(0);
@@ -64,8 +73,11 @@ export class CallState {
   private readonly ended: Record<Channel, number | null> = { agent: null, customer: null };
   /** Each word as a quote shows it (quote()); rebuilt when words or spotter hits change the conversation. */
   private quoted: Map<RecognizedWordTiming, string> | null = null;
+  private readonly interruptions: InterruptionTracker;
 
-  constructor(readonly options: CallStateOptions = { maxPauseSec: 2, backchannelSec: 1 }) {}
+  constructor(readonly options: CallStateOptions = callStateOptions(defaultConfig().analysis)) {
+    this.interruptions = new InterruptionTracker(options.interruptionGapSec);
+  }
 
   apply(event: PipelineEvent): void {
     this.clock = Math.max(this.clock, event.emittedAt);
@@ -74,6 +86,7 @@ export class CallState {
       case 'utterance.start': {
         const u = this.opened(event.channel, event.start);
         this.open[event.channel] = u;
+        this.interruptions.start(event.channel, event.start);
         break;
       }
       case 'utterance.end': {
@@ -81,6 +94,7 @@ export class CallState {
         Object.assign(u, { start: event.start, end: event.end, open: false, loudnessDb: event.loudnessDb, f0Hz: event.f0Hz });
         this.open[event.channel] = null;
         this.ended[event.channel] = Math.max(this.ended[event.channel] ?? 0, event.end);
+        this.interruptions.stop(event.channel, event.end);
         break;
       }
       case 'words':
@@ -137,6 +151,15 @@ export class CallState {
     const mine = this.bySide[channel];
     for (let i = mine.length - 1; i >= 0; i--) if (mine[i].vad) return mine[i].start;
     return null;
+  }
+
+  /**
+   * The interruption going on now: who cut in and since when, with both sides speaking at this moment (not in
+   * a gap between overlaps); the same judgement as the index's over-talk, from the utterances heard so far.
+   */
+  interruptionNow(): Interruption | null {
+    const i = this.interruptions.current;
+    return i && this.interruptions.bothSpeaking ? i : null;
   }
 
   get anyoneSpoke(): boolean {

@@ -40,7 +40,8 @@ export interface IndexedOvertalk {
   by: Channel;
 }
 
-export type IndexedEmotion = Omit<EmotionFound, 'type' | 'emittedAt'>;
+/** `tempoRisePct` is absent from indexes written before tempo counted. */
+export type IndexedEmotion = Omit<EmotionFound, 'type' | 'emittedAt' | 'ongoing' | 'tempoRisePct'> & { tempoRisePct?: number };
 
 /** One side holding the floor (edge/call/turns.ts); the longest is the call's longest monologue. */
 export type IndexedTurn = Turn;
@@ -158,6 +159,7 @@ export function buildCallIndex(call: CallState, meta: CallIndexMeta): CallIndex 
         end: round(e.end),
         score: round(e.score, 2),
         f0RisePct: round(e.f0RisePct, 1),
+        tempoRisePct: round(e.tempoRisePct, 1),
         loudnessRiseDb: round(e.loudnessRiseDb, 1),
       })),
     ),

@@ -127,12 +127,13 @@ function checkKind(alert: Alert, rule: CompiledRule, index: CallIndex, say: (wha
     }
     case 'emotion': {
       const e = index.emotion.find((x) => near(x.start, alert.start) && x.channel === alert.channel);
-      const quoted = /pitch \+(\d+)%, loudness \+([\d.]+) dB \(score ([\d.]+)\)/.exec(alert.evidence);
+      const quoted = /pitch ([+-]\d+)%, tempo ([+-]\d+)%, loudness ([+-][\d.]+) dB \(score ([\d.]+)\)/.exec(alert.evidence);
       if (!e || !quoted) return void say(`no raised stretch of the ${alert.channel} in the index starts at ${alert.start}`);
       // The index keeps a tenth of a percent; the alert quotes whole percents.
-      if (Math.abs(e.f0RisePct - Number(quoted[1])) > 0.5 + 1e-9) say(`pitch +${quoted[1]}% but the index has +${e.f0RisePct}%`);
-      if (e.loudnessRiseDb.toFixed(1) !== quoted[2]) say(`loudness +${quoted[2]} dB but the index has +${e.loudnessRiseDb} dB`);
-      if (e.score.toFixed(2) !== quoted[3]) say(`score ${quoted[3]} but the index has ${e.score}`);
+      if (Math.abs(e.f0RisePct - Number(quoted[1])) > 0.5 + 1e-9) say(`pitch ${quoted[1]}% but the index has ${e.f0RisePct}%`);
+      if (Math.abs((e.tempoRisePct ?? NaN) - Number(quoted[2])) > 0.5 + 1e-9) say(`tempo ${quoted[2]}% but the index has ${e.tempoRisePct}%`);
+      if (Math.abs(e.loudnessRiseDb - Number(quoted[3])) > 0.05 + 1e-9) say(`loudness ${quoted[3]} dB but the index has ${e.loudnessRiseDb} dB`);
+      if (e.score.toFixed(2) !== quoted[4]) say(`score ${quoted[4]} but the index has ${e.score}`);
       return;
     }
     case 'hurried-hangup': {

@@ -9,6 +9,7 @@ import { defaultConfig, type EarshotConfig } from '../../provisioning/config.js'
 import type { Channel } from '../../edge/events.js';
 import type { IndexedUtterance } from '../../edge/index/call-index.js';
 import type { SpeechModels } from '../../edge/analysis/speech.js';
+import type { CompiledRule } from '../../edge/rules/types.js';
 
 let vad: Promise<SileroVadModel> | undefined;
 /** Tests share one VAD session, as every line on a box does. */
@@ -23,8 +24,9 @@ export async function analyzeRendered(
   replay: ReplayOptions = {},
   config: EarshotConfig = defaultConfig(),
   speechModels?: SpeechModels,
+  rules?: CompiledRule[],
 ): Promise<AnalyzeResult> {
-  return analyzeRecording(inputOf(call), { ...replay, config, vadModel: await sharedVad(), speechModels });
+  return analyzeRecording(inputOf(call), { ...replay, config, vadModel: await sharedVad(), speechModels, rules });
 }
 
 export interface Span {

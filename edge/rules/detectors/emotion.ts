@@ -16,7 +16,14 @@ interface Alerted {
 /** Stretches alerted and not yet settled, by side and start: their alert may still need revising. */
 type State = { alerted: Set<string>; unsettled: Map<string, Alerted> };
 
-const figures = (e: Stretch) => `pitch +${e.f0RisePct.toFixed(0)}%, loudness +${e.loudnessRiseDb.toFixed(1)} dB (score ${e.score.toFixed(2)})`;
+/** A rise with its sign: a cue that fell (slower, quieter) reads as such, never as "+-3%". */
+const signed = (x: number, digits: number) => {
+  const n = Math.abs(x).toFixed(digits);
+  return `${x < 0 && Number(n) !== 0 ? '-' : '+'}${n}`;
+};
+/** The three cues the stretch was judged on, as the index records them. */
+const figures = (e: Stretch) =>
+  `pitch ${signed(e.f0RisePct, 0)}%, tempo ${signed(e.tempoRisePct, 0)}%, loudness ${signed(e.loudnessRiseDb, 1)} dB (score ${e.score.toFixed(2)})`;
 const evidence = (e: Stretch, said: string) => `${e.channel} voice raised: ${figures(e)}${said ? `: "${said}"` : ''}`;
 
 /**

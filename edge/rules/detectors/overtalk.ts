@@ -4,7 +4,10 @@ import { signalRule, type Detector, type RuleContext } from '../detector.js';
 /** Interruptions already alerted, by start. */
 type State = Set<string>;
 
-/** One side (`channel`, default the agent) talks over the other for more than minSec; raised while it goes on. */
+/**
+ * One side (`channel`, default the agent) cuts in on the other, and the interruption (both talking, through
+ * short gaps) lasts more than minSec; raised while it goes on.
+ */
 export const overtalk: Detector<State> = {
   kind: 'overtalk',
   params: { minSec: 1 },
@@ -12,13 +15,11 @@ export const overtalk: Detector<State> = {
   start: () => new Set(),
   tick(ctx, horizon) {
     const by = ctx.rule.channel ?? 'agent';
-    const mine = ctx.call.speakingSince(by);
-    const theirs = ctx.call.speakingSince(otherChannel(by));
-    if (mine === null || theirs === null) return;
-    // the interrupter is whoever started later; a tie counts against the agent (as the index does)
-    if (!(theirs < mine || (theirs === mine && by === 'agent'))) return;
-    if (horizon - mine <= ctx.rule.params.minSec) return;
-    raiseOnce(ctx, by, mine, mine + ctx.rule.params.minSec);
+    // Who cut in is the call state's judgement (edge/analysis/interruptions.ts), as the index's over-talk is:
+    // the interrupter stays so through pauses and the other side's back-channels.
+    const now = ctx.call.interruptionNow();
+    if (!now || now.by !== by || horizon - now.start <= ctx.rule.params.minSec) return;
+    raiseOnce(ctx, by, now.start, now.start + ctx.rule.params.minSec);
   },
   // Without ticks, from the over-talk the pipeline reports as it ends.
   event(ctx, event) {

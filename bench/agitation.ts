@@ -1,0 +1,246 @@
+// Agitation on a grid of generated callers: which stretches are flagged, how soon, and how many false alarms
+// calm speech raises. Calls are rendered once (scripts/make-call.ts) and analysed once; the emotion
+// detector's inputs (each final frame's speaking decision and prosody) are recorded, so thresholds are
+// replayed in milliseconds.
+//
+//   node --import=tsx bench/agitation.ts [--calm-hours 1] [--out /tmp/agitation]
+//
+// Prints one JSON object: detection by pitch/tempo/loudness cell and condition, onset delay, false alarms per
+// hour of calm speech (the grid's calm turns and the real Mandarin clips, concatenated and shuffled).
+
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { renderCall, type CallScript, type TruthTurn } from '../scripts/make-call.js';
+import { analyzeRecording } from '../edge/analyze.js';
+import { EmotionDetector } from '../edge/analysis/emotion.js';
+import { FRAME_SEC } from '../edge/analysis/pipeline.js';
+import type { FrameProsody } from '../edge/analysis/prosody.js';
+import type { Channel, EmotionFound } from '../edge/events.js';
+import { SileroVadModel } from '../models/vad.js';
+import { defaultConfig, type AnalysisConfig } from '../provisioning/config.js';
+
+
+export const PITCHES = [0.1, 0.2, 0.3, 0.5];
+export const TEMPOS = [1.0, 1.15, 1.3];
+export const GAINS = [0, 4, 8];
+
+const EN_SENTENCES = [
+  'I have been waiting for the engineer since eight this morning and nobody has called me.',
+  'The bill says I used forty gigabytes of data but my phone was switched off all week.',
+  'Could you tell me why my payment went out twice this month from my account?',
+  'I was promised a call back on Tuesday and I am still waiting to hear from someone.',
+  'My broadband keeps dropping every evening and the router lights go red.',
+  'I would like to know when the replacement card will arrive at my address.',
+  'The delivery driver left the parcel outside in the rain without knocking.',
+  'I changed my plan last month but I am still being charged the old price.',
+];
+const ZH_SENTENCES = [
+  '我昨天打过电话了，可是到现在还没有人处理我的问题。',
+  '这个月的账单多收了我一百块钱，我想知道是怎么回事。',
+  '我的快递已经等了一个星期，还是没有送到。',
+  '你们上次说会给我回电话，结果一直没有人打来。',
+  '我的银行卡被扣了两次款，请帮我查一下。',
+  '网络每天晚上都会断开，我已经重启了很多次路由器。',
+];
+
+interface Condition {
+  name: string;
+  language: 'en' | 'zh';
+  customer: string;
+  agent: string;
+  sampleRate: 8000 | 16000;
+  encoding: 'pcm16' | 'mulaw';
+  noiseDb?: number;
+}
+const CONDITIONS: Condition[] = [
+  { name: 'kal-16k', language: 'en', customer: 'kal', agent: 'slt', sampleRate: 16000, encoding: 'pcm16' },
+  { name: 'slt-8k-mulaw', language: 'en', customer: 'slt', agent: 'kal', sampleRate: 8000, encoding: 'mulaw' },
+  { name: 'ked-noise-40', language: 'en', customer: 'voice_ked_diphone', agent: 'slt', sampleRate: 16000, encoding: 'pcm16', noiseDb: -40 },
+  { name: 'zh-8k-mulaw-noise-45', language: 'zh', customer: 'cmn-latn-pinyin', agent: 'cmn-latn-pinyin+f3', sampleRate: 8000, encoding: 'mulaw', noiseDb: -45 },
+];
+const CELLS_PER_CALL = 12;
+
+/** The detector's inputs for one side: each final frame. */
+export interface FrameRecord {
+  speaking: boolean;
+  prosody: FrameProsody;
+}
+interface Recorded {
+  name: string;
+  condition: string;
+  turns: TruthTurn[];
+  frames: FrameRecord[];
+}
+
+function cells(): { pitch: number; tempo: number; gainDb: number }[] {
+  return PITCHES.flatMap((pitch) => TEMPOS.flatMap((tempo) => GAINS.map((gainDb) => ({ pitch, tempo, gainDb }))));
+}
+
+function scriptFor(c: Condition, part: number, grid: ReturnType<typeof cells>): CallScript {
+  const pool = c.language === 'zh' ? ZH_SENTENCES : EN_SENTENCES;
+  let n = part * 5;
+  const say = () => pool[n++ % pool.length];
+  const turns: CallScript['turns'] = [{ speaker: 'agent', text: c.language === 'zh' ? '您好，请问有什么可以帮您？' : 'Hello, how can I help you today?' }];
+  for (let i = 0; i < 3; i++) turns.push({ speaker: 'customer', after: i === 0 ? 0.5 : 1.5, text: say() });
+  for (const a of grid) {
+    turns.push({ speaker: 'customer', after: 1.5, agitation: a, text: say() });
+    turns.push({ speaker: 'customer', after: 1.5, text: say() });
+  }
+  return {
+    name: `agit-${c.name}-${part}`,
+    language: c.language,
+    sampleRate: c.sampleRate,
+    encoding: c.encoding,
+    channels: 'stereo',
+    voices: { agent: c.agent, customer: c.customer },
+    ...(c.noiseDb !== undefined ? { noiseDb: c.noiseDb } : {}),
+    turns,
+  };
+}
+
+/** Analyses a recording once, keeping what the customer's emotion detector was fed. */
+async function record(input: { stereo: string }, vadModel: SileroVadModel, channel: Channel = 'customer'): Promise<FrameRecord[]> {
+  const frames: FrameRecord[] = [];
+  type Push = (this: { channel: Channel }, frame: number, speaking: boolean, prosody: FrameProsody, at: number) => unknown;
+  const proto = EmotionDetector.prototype as unknown as { push: Push };
+  const original = proto.push;
+  proto.push = function (this: { channel: Channel }, frame: number, speaking: boolean, prosody: FrameProsody, at: number) {
+    if (this.channel === channel) frames.push({ speaking, prosody });
+    return original.call(this, frame, speaking, prosody, at);
+  };
+  try {
+    await analyzeRecording(input, { config: defaultConfig(), vadModel, keepEvents: false });
+  } finally {
+    proto.push = original;
+  }
+  return frames;
+}
+
+/** Replays recorded frames into a fresh detector: every event, ongoing reports included. */
+export function replay(frames: FrameRecord[], config: AnalysisConfig['emotion']): EmotionFound[] {
+  const d = new EmotionDetector('customer', config, FRAME_SEC);
+  const out: EmotionFound[] = [];
+  frames.forEach((f, i) => {
+    const e = d.push(i, f.speaking, f.prosody, (i + 1) * FRAME_SEC);
+    if (e) out.push(e);
+  });
+  const last = d.finish(frames.length * FRAME_SEC);
+  if (last) out.push(last);
+  return out;
+}
+
+async function main(): Promise<void> {
+  const { values: args } = parseArgs({ options: { 'calm-hours': { type: 'string', default: '1' }, out: { type: 'string', default: '/tmp/agitation' } } });
+  const OUT = args.out as string;
+  mkdirSync(OUT, { recursive: true });
+  const vad = await SileroVadModel.load();
+  const recorded: Recorded[] = [];
+  const grid = cells();
+  // One call per condition, each a third of the grid in turn (the machine is shared: rendering is the cost).
+  for (const [k, c] of CONDITIONS.entries()) {
+    for (const part of [k % Math.ceil(grid.length / CELLS_PER_CALL)]) {
+      const script = scriptFor(c, part, grid.slice(part * CELLS_PER_CALL, (part + 1) * CELLS_PER_CALL));
+      const cache = path.join(OUT, `${script.name}.frames.json`);
+      if (existsSync(cache)) {
+        recorded.push(JSON.parse(readFileSync(cache, 'utf8')) as Recorded);
+        continue;
+      }
+      const call = await renderCall(script, path.join(OUT, 'calls', `${script.name}.wav`));
+      const frames = await record({ stereo: call.wav as string }, vad);
+      const r: Recorded = { name: script.name, condition: c.name, turns: call.truth.turns.filter((t) => t.channel === 'customer'), frames };
+      writeFileSync(cache, JSON.stringify(r));
+      recorded.push(r);
+      process.stderr.write(`${script.name}\n`);
+    }
+  }
+  // Real calm speech: the Mandarin clips, each fed as a customer side on its own.
+  const realDir = path.resolve('../shared/audio/zh-real');
+  const real: FrameRecord[][] = [];
+  for (const f of readdirSync(realDir).filter((x) => x.endsWith('.wav'))) {
+    const cache = path.join(OUT, `real-${f}.frames.json`);
+    if (!existsSync(cache)) {
+      const { execFileSync } = await import('node:child_process');
+      const stereo = path.join(OUT, `real-${f}`);
+      // agent silent on the left, the clip on the right
+      execFileSync('sox', ['-M', '-v', '0', path.join(realDir, f), path.join(realDir, f), '-r', '16000', '-b', '16', stereo]);
+      writeFileSync(cache, JSON.stringify(await record({ stereo }, vad)));
+    }
+    real.push(JSON.parse(readFileSync(cache, 'utf8')) as FrameRecord[]);
+  }
+  const config = defaultConfig().analysis.emotion;
+  console.log(JSON.stringify(evaluate(recorded, real, config, Number(args['calm-hours'])), null, 1));
+}
+
+/** Frames of the calm customer turns (with the pause after each), to be concatenated into long calm calls. */
+function calmPieces(r: Recorded): FrameRecord[][] {
+  const pieces: FrameRecord[][] = [];
+  for (const t of r.turns) {
+    if (t.agitation) continue;
+    const from = Math.floor((t.start - 0.3) / FRAME_SEC);
+    const to = Math.min(r.frames.length, Math.ceil((t.end + 1.2) / FRAME_SEC));
+    pieces.push(r.frames.slice(Math.max(0, from), to));
+  }
+  return pieces;
+}
+
+export function evaluate(recorded: Recorded[], real: FrameRecord[][], config: AnalysisConfig['emotion'], calmHours: number) {
+  const byCell: Record<string, { n: number; hit: number }> = {};
+  const byCondition: Record<string, { n: number; hit: number; falseAlarms: number; calmSec: number }> = {};
+  const delays: number[] = [];
+  const firstReports: number[] = [];
+  for (const r of recorded) {
+    const events = replay(r.frames, config);
+    const cond = (byCondition[r.condition] ??= { n: 0, hit: 0, falseAlarms: 0, calmSec: 0 });
+    for (const t of r.turns) {
+      const mine = events.filter((e) => e.start < t.end && e.end > t.start);
+      if (!t.agitation) {
+        cond.calmSec += t.end - t.start;
+        continue;
+      }
+      const key = `p${t.agitation.pitch}/t${t.agitation.tempo}/g${t.agitation.gainDb}`;
+      const cell = (byCell[key] ??= { n: 0, hit: 0 });
+      cell.n++;
+      cond.n++;
+      const first = mine.find((e) => e.start <= t.start + 1.5);
+      if (first) {
+        cell.hit++;
+        cond.hit++;
+        delays.push(first.start - t.start);
+        firstReports.push(first.emittedAt - t.start);
+      }
+    }
+    const agitated = r.turns.filter((t) => t.agitation);
+    const closed = events.filter((e) => !e.ongoing);
+    cond.falseAlarms += closed.filter((e) => !agitated.some((t) => e.start < t.end + 1 && e.end > t.start)).length;
+  }
+  // Long calm calls: every voice's calm turns, shuffled and concatenated per condition to `calmHours` each.
+  const long: Record<string, { hours: number; falseAlarms: number }> = {};
+  const conditions = [...new Set(recorded.map((r) => r.condition))];
+  for (const cond of [...conditions, 'zh-real']) {
+    const pieces = cond === 'zh-real' ? real : recorded.filter((r) => r.condition === cond).flatMap(calmPieces);
+    if (pieces.length === 0) continue;
+    const frames: FrameRecord[] = [];
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    while (frames.length * FRAME_SEC < calmHours * 3600) for (const f of pieces[Math.floor(rand() * pieces.length)]) frames.push(f);
+    const events = replay(frames, config).filter((e) => !e.ongoing);
+    long[cond] = { hours: (frames.length * FRAME_SEC) / 3600, falseAlarms: events.length };
+  }
+  const total = Object.values(byCondition).reduce((s, c) => ({ n: s.n + c.n, hit: s.hit + c.hit }), { n: 0, hit: 0 });
+  const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))];
+  return {
+    config,
+    recall: total.hit / total.n,
+    stretches: total.n,
+    onsetDelaySec: { p50: q(delays, 0.5), p95: q(delays, 0.95) },
+    firstReportAfterStartSec: { p50: q(firstReports, 0.5), p95: q(firstReports, 0.95) },
+    byCondition,
+    longCalm: long,
+    missedCells: Object.entries(byCell)
+      .filter(([, c]) => c.hit < c.n)
+      .map(([k, c]) => `${k}: ${c.hit}/${c.n}`),
+  };
+}
+
+if (process.argv[1]?.endsWith("bench/agitation.ts")) await main();
