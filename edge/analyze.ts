@@ -60,7 +60,7 @@ export class CallAnalysis {
 
   constructor(readonly callId: string, private readonly options: CallAnalysisOptions, private readonly callSource?: CallSource) {
     const { config } = options;
-    const speech = options.speechModels ? { models: options.speechModels, language: config.recognition.language } : undefined;
+    const speech = options.speechModels ? { models: options.speechModels, language: config.recognition.language, auto: config.recognition.auto } : undefined;
     this.pipeline = new CallPipeline(options.vadModel, config.analysis, speech);
     this.state = new CallState(callStateOptions(config.analysis));
     this.engine = new RuleEngine(options.rules ?? [], { call: this.state, decisionLagSec: decisionLagSec(config.analysis.vad) });

@@ -8,7 +8,13 @@ import schema from './config.schema.json' with { type: 'json' };
 export interface EarshotConfig {
   analysis: AnalysisConfig;
   models: { root: string; dirs: string[] };
-  recognition: { language: 'auto' | 'en' | 'zh'; decoding: 'greedy_search' | 'modified_beam_search'; beam: number };
+  recognition: {
+    language: 'auto' | 'en' | 'zh';
+    decoding: 'greedy_search' | 'modified_beam_search';
+    beam: number;
+    /** How `language: auto` judges a side (edge/analysis/language.ts); measured defaults in config.schema.json. */
+    auto: { decideAfterSec: number; zhBias: number; margin: number; forceAfterSec: number; revisitSec: number };
+  };
   watch: { phrases: string[]; threshold: number; boost: number; channels: ('agent' | 'customer')[] };
   rules: { builtin: boolean; packs: string[]; overrides: RuleOverrides };
   /** Sinks that keep clear text (edge/redaction/view.ts); empty: every sink gets the redacted view. */

@@ -5,11 +5,13 @@ import { ProsodyAnalyzer, type FrameProsody } from './prosody.js';
 import { SpeechSegmenter } from './segmenter.js';
 import { EmotionDetector } from './emotion.js';
 import { ConversationTracker } from './conversation.js';
+import { CallEvidence, type AutoLanguageConfig } from './language.js';
 import { ChannelSpeech, type ChannelRecognition, type LanguageChoice, type SpeechModels } from './speech.js';
 
 export interface SpeechSetup {
   models: SpeechModels;
   language: LanguageChoice;
+  auto?: AutoLanguageConfig;
 }
 
 export const PIPELINE_RATE = VAD_RATE;
@@ -29,10 +31,10 @@ class ChannelLane {
   private readonly prosody = new ProsodyAnalyzer(PIPELINE_RATE, FRAME_SAMPLES);
   readonly speech?: ChannelSpeech;
 
-  constructor(readonly channel: Channel, readonly vad: VadStream, config: AnalysisConfig, speech?: SpeechSetup) {
+  constructor(readonly channel: Channel, readonly vad: VadStream, config: AnalysisConfig, speech?: SpeechSetup, evidence?: CallEvidence) {
     this.segmenter = new SpeechSegmenter(config.vad, FRAME_SEC);
     this.emotion = new EmotionDetector(channel, config.emotion, FRAME_SEC);
-    if (speech) this.speech = new ChannelSpeech(channel, speech.models, speech.language, FRAME_SEC);
+    if (speech) this.speech = new ChannelSpeech(channel, speech.models, speech.language, FRAME_SEC, speech.auto, evidence);
   }
 
   append(samples: Float32Array): void {
@@ -93,9 +95,11 @@ export class CallPipeline {
   readonly shedRanges: { start: number; end: number }[] = [];
 
   constructor(vadModel: SileroVadModel, config: AnalysisConfig, speech?: SpeechSetup) {
+    // The two sides judge their language on the call's speech, not each on its own (language.ts).
+    const evidence = new CallEvidence();
     this.lanes = {
-      agent: new ChannelLane('agent', vadModel.createStream(), config, speech),
-      customer: new ChannelLane('customer', vadModel.createStream(), config, speech),
+      agent: new ChannelLane('agent', vadModel.createStream(), config, speech, evidence),
+      customer: new ChannelLane('customer', vadModel.createStream(), config, speech, evidence),
     };
     this.conversation = new ConversationTracker(config, FRAME_SEC);
   }
@@ -178,13 +182,13 @@ export class CallPipeline {
     this.drainDecided();
   }
 
-  /** Once one side's language is decided, an undecided side follows it (see ChannelSpeech.follow). */
+  /** Once one side's language is decided, an undecided side follows it, and follows it again if it switches (see ChannelSpeech.follow). */
   private async shareLanguage(speechEvents: PipelineEvent[][]): Promise<void> {
     const { agent, customer } = this.lanes;
     if (!agent.speech || !customer.speech) return;
     for (const [side, other, otherName, i] of [[agent, customer, 'customer', 0], [customer, agent, 'agent', 1]] as const) {
       const lang = other.speech?.language;
-      if (lang && side.speech && side.speech.language === null) speechEvents[i].push(...(await side.speech.follow(lang, otherName)));
+      if (lang && side.speech && side.speech.language !== lang) speechEvents[i].push(...(await side.speech.follow(lang, otherName)));
     }
   }
 

@@ -10,10 +10,12 @@ import {
   type StreamingRecognizer,
 } from '../../models/engines.js';
 import type { Channel, KeywordFound, WordsRecognized } from '../events.js';
+import { defaultConfig } from '../../provisioning/config.js';
+import { fromPcm16, toPcm16 } from '../../lib/pcm16.js';
+import { addTally, CallEvidence, emptyTally, judge, LANGUAGES, tallyOf, type AutoLanguageConfig, type Language, type Tally } from './language.js';
 
 export type LanguageChoice = 'auto' | 'en' | 'zh';
-export const LANGUAGES = ['en', 'zh'] as const;
-type Language = (typeof LANGUAGES)[number];
+export { LANGUAGES };
 
 export interface ChannelRecognition {
   language: Language | null;
@@ -23,17 +25,6 @@ export interface ChannelRecognition {
   reason: string;
 }
 
-/** Speech a channel must have produced before `auto` compares the two languages' confidence. */
-const AUTO_DECIDE_SEC = 2.0;
-/**
- * The two models' confidences are not on one scale. Measured on our calls: the English model gives
- * 0.54-0.71 on English and ~0.2 on Mandarin, while the pinyin model gives 0.39-0.77 on Mandarin but still
- * 0.32-0.46 on English (on a string of spoken digits it beat the English model, 0.46 to 0.38). Mandarin
- * must therefore win by this margin; on Mandarin it wins by 0.19 or more.
- */
-const ZH_CONFIDENCE_HANDICAP = 0.1;
-/** ...unless the other model has recognised nothing by the time this much speech went by. */
-const AUTO_FORCE_SEC = 10.0;
 /**
  * How often an undecided side looks at the segments still being decoded (one decode chunk is 0.32 s). Judging
  * only finished segments meant waiting for the first pause after 2 s of speech: a long opening sentence held
@@ -168,39 +159,76 @@ class SpeechGate {
   }
 }
 
+/** Defaults of recognition.auto, for a caller that passes none (the schema holds the measured values). */
+const AUTO_DEFAULTS: AutoLanguageConfig = defaultConfig().recognition.auto;
+
+interface Candidate {
+  stream: StreamingRecognizer;
+  /** Segments not yet emitted: the chosen language's until the next takeWords, the other's while revisable. */
+  segments: RecognizedSegment[];
+  tally: Tally;
+}
+
 /**
- * One side of a call: the recogniser for its language (chosen by config or, for `auto`, by which model is
- * more confident on the first speech) and the keyword spotters for every language with watched phrases.
+ * One side of a call: the recogniser for its language (chosen by config or, for `auto`, judged on what both
+ * recognisers make of its speech, see language.ts) and the keyword spotter of that language.
+ *
+ * With `auto` the decision stays open for the side's first `revisitSec` of speech: both recognisers keep
+ * decoding, the other language's transcript is kept unemitted, and the gated audio is held (at most
+ * revisitSec of 16 kHz 16-bit samples, 640 kB per side at the default 20 s). If the evidence turns firmly
+ * against the language chosen, the side switches: the new language's transcript so far is emitted and its
+ * spotter hears the held audio, so a phrase said before the switch still raises its alert (late, not lost).
+ * After revisitSec the other recogniser is closed and the audio dropped: from then on a side costs what a
+ * side with a configured language costs.
  */
 export class ChannelSpeech {
-  private candidates = new Map<Language, { stream: StreamingRecognizer; segments: RecognizedSegment[] }>();
+  private candidates = new Map<Language, Candidate>();
   private chosen: Language | null = null;
-  private spotters: { lang: Language; stream: StreamingKeywordSpotter }[];
+  /** How the language was set: a followed side follows the other again when that side switches. */
+  private chosenBy: 'config' | 'evidence' | 'follow' | null = null;
+  /** No more revisits: one recogniser left, nothing held. */
+  private settled = false;
+  private spotters: { lang: Language; stream: StreamingKeywordSpotter }[] = [];
   /** Hits waiting for the side's language: a spotter hearing the other language mostly hears noise. */
   private heldHits: { lang: Language; event: KeywordFound }[] = [];
   private readonly gate: SpeechGate;
   private lastAutoCheckFedSec = 0;
-  /** Gated frames the spotters have not heard yet (see SPOTTER_HOLD_MAX_SEC); null once nothing is held back. */
-  private spotterHold: Float32Array[] | null = [];
+  /** Gated frames since the side's first speech, for a spotter that has to catch up; null once not needed. */
+  private heldAudio: Int16Array[] | null = [];
+  /** Undecided past SPOTTER_HOLD_MAX_SEC: every spotter hears the side live, as with nothing to decide. */
+  private spotAll = false;
+  /** Hits already emitted while the decision may still change (a switch back re-hears them); null once settled. */
+  private hitsOut: Set<string> | null = new Set();
+  private readonly spotting: boolean;
   readonly recognition: ChannelRecognition;
 
-  constructor(private readonly channel: Channel, private readonly models: SpeechModels, choice: LanguageChoice, private readonly frameSec: number) {
+  constructor(
+    private readonly channel: Channel,
+    private readonly models: SpeechModels,
+    choice: LanguageChoice,
+    private readonly frameSec: number,
+    private readonly auto: AutoLanguageConfig = AUTO_DEFAULTS,
+    /** Shared by the two sides of a call (see CallEvidence); a side on its own judges on its own speech. */
+    private readonly evidence: CallEvidence = new CallEvidence(),
+  ) {
     this.gate = new SpeechGate(frameSec);
+    this.spotting = models.spotOn.includes(channel);
     const available = LANGUAGES.filter((l) => models.recognizers[l]);
     const wanted = choice === 'auto' ? available : available.filter((l) => l === choice);
-    for (const lang of wanted) this.candidates.set(lang, { stream: (models.recognizers[lang] as Recognizer).createStream(), segments: [] });
-    // A side with one recogniser is decided from the start: only that language's spotter listens.
-    const only = wanted.length === 1 ? wanted[0] : undefined;
-    this.spotters = models.spotOn.includes(channel)
-      ? LANGUAGES.filter((l) => models.spotters[l] && (only === undefined || l === only)).map((lang) => ({ lang, stream: (models.spotters[lang] as KeywordSpotter).createStream() }))
-      : [];
+    for (const lang of wanted) this.candidates.set(lang, { stream: (models.recognizers[lang] as Recognizer).createStream(), segments: [], tally: emptyTally() });
     this.recognition = { language: null, model: null, script: null, degraded: wanted.length === 0, reason: '' };
-    // Nothing to decide between (no recogniser, or one: decided just below): the spotters hear speech as it comes.
-    if (wanted.length < 2) this.spotterHold = null;
     if (wanted.length === 0) {
+      // Nothing to decide by: every spotter listens and every hit counts.
+      this.settled = true;
+      this.heldAudio = null;
+      this.spotAll = true;
+      this.spotters = this.spotting ? LANGUAGES.filter((l) => models.spotters[l]).map((lang) => ({ lang, stream: (models.spotters[lang] as KeywordSpotter).createStream() })) : [];
       this.recognition.reason = choice === 'auto' ? 'no recognizer provisioned' : `no ${choice} recognizer provisioned`;
     } else if (wanted.length === 1) {
-      this.settle(wanted[0], choice === 'auto' ? `only ${wanted[0]} recognizer provisioned` : `configured language ${choice}`);
+      this.settled = true;
+      this.heldAudio = null;
+      this.settle(wanted[0], choice === 'auto' ? `only ${wanted[0]} recognizer provisioned` : `configured language ${choice}`, 'config');
+      this.spotters = this.spotterFor(wanted[0]);
     }
   }
 
@@ -212,28 +240,32 @@ export class ChannelSpeech {
     const decoding: Promise<void>[] = [];
     for (const samples of this.gate.pass(frame, probability)) {
       for (const c of this.candidates.values()) decoding.push(c.stream.accept(samples));
-      if (this.spotterHold) {
-        this.spotterHold.push(samples);
-        if (this.spotterHold.length * this.frameSec > SPOTTER_HOLD_MAX_SEC) decoding.push(this.releaseSpotterHold());
-      } else {
-        for (const s of this.spotters) decoding.push(s.stream.accept(samples));
-      }
+      for (const s of this.spotters) decoding.push(s.stream.accept(samples));
+      if (this.heldAudio) this.heldAudio.push(toPcm16(samples));
     }
     if (decoding.length > 0) await Promise.all(decoding);
-    for (const c of this.candidates.values()) c.segments.push(...c.stream.drain().map((seg) => this.onCallTime(seg)));
+    this.drainRecognizers();
     this.drainSpotters();
-    if (this.chosen === null && this.candidates.size > 1 && this.gate.fedSeconds - this.lastAutoCheckFedSec >= AUTO_CHECK_EVERY_SEC) {
+    if (this.chosen === null && !this.spotAll && this.gate.fedSeconds > SPOTTER_HOLD_MAX_SEC) await this.listenToAll();
+    if (!this.settled && this.gate.fedSeconds - this.lastAutoCheckFedSec >= AUTO_CHECK_EVERY_SEC) {
       this.lastAutoCheckFedSec = this.gate.fedSeconds;
-      if (this.gate.fedSeconds >= AUTO_DECIDE_SEC) await this.maybeDecide(false);
+      await this.review(false);
     }
     return [...this.takeHits(), ...this.takeWords()];
   }
 
   async finish(): Promise<SpeechEvent[]> {
-    await Promise.all([...this.candidates.values()].map(async (c) => c.segments.push(...(await c.stream.finish()).map((seg) => this.onCallTime(seg)))));
-    if (this.chosen === null && this.candidates.size > 1) await this.maybeDecide(true);
-    // Still undecided at the end: every spotter hears what was held.
-    await this.releaseSpotterHold();
+    await Promise.all([...this.candidates.values()].map(async (c) => {
+      const last = (await c.stream.finish()).map((seg) => this.onCallTime(seg));
+      for (const seg of last) addTally(c.tally, tallyOf(seg));
+      c.segments.push(...last);
+    }));
+    if (!this.settled) await this.review(true);
+    if (this.chosen === null && !this.spotAll) {
+      if (this.candidates.size > 1 && this.recognition.reason === '') this.recognition.reason = 'auto: no speech recognised on this channel';
+      // Still undecided at the end: every spotter hears what was held.
+      await this.listenToAll();
+    }
     await Promise.all(this.spotters.map(async (s) => this.heldHits.push(...(await s.stream.finish()).map((h) => ({ lang: s.lang, event: this.keywordEvent(h) })))));
     return [...this.takeHits(true), ...this.takeWords()];
   }
@@ -246,64 +278,106 @@ export class ChannelSpeech {
   /**
    * Both sides of a call almost always speak one language (agents answer in the caller's). A side with too
    * little speech of its own to judge takes the other side's decision rather than hold its words and
-   * keyword hits back until it has said 2 s worth, which for a terse caller can be the end of the call.
+   * keyword hits back until it has said 2 s worth, which for a terse caller can be the end of the call; a side
+   * that followed follows again when the other side switches, until its own speech says otherwise.
    */
   async follow(language: Language, otherSide: Channel): Promise<SpeechEvent[]> {
-    if (this.chosen !== null || !this.candidates.has(language)) return [];
-    await this.decide(language, `auto: follows the ${otherSide} side (${language}): too little speech of its own yet`);
+    if (this.chosen === language || !this.candidates.has(language)) return [];
+    if (this.chosen !== null && (this.chosenBy !== 'follow' || this.settled)) return [];
+    await this.choose(language, `auto: follows the ${otherSide} side (${language}): too little speech of its own yet`, 'follow');
     // What this side said while undecided is released now, in the chosen language.
     return [...this.takeHits(), ...this.takeWords()];
   }
 
-  private async maybeDecide(final: boolean): Promise<void> {
-    const scored = [...this.candidates.entries()].map(([lang, c]) => {
-      // After finish() nothing is in progress: the last segment is among the finished ones.
-      const inProgress = final ? undefined : c.stream.partial();
-      const segments = inProgress ? [...c.segments, inProgress] : c.segments;
-      const words = segments.flatMap((s) => s.words);
-      const speech = segments.reduce((sum, s) => sum + (s.end - s.start), 0);
-      const confidence = words.length ? words.reduce((sum, w) => sum + w.conf, 0) / words.length : 0;
-      return { lang, speech, confidence, words: words.length };
-    });
-    // Judge only once every recogniser has heard enough words (or one has heard a lot).
-    const enough = scored.every((s) => s.speech >= AUTO_DECIDE_SEC) || scored.some((s) => s.speech >= AUTO_FORCE_SEC);
-    if (!final && !enough) return;
-    if (scored.every((s) => s.words === 0)) {
-      if (final) this.recognition.reason = 'auto: no speech recognised on this channel';
-      return;
+  /** Decides, or revisits the decision, on all the side's speech so far; past revisitSec the choice is final. */
+  private async review(final: boolean): Promise<void> {
+    const fed = this.gate.fedSeconds;
+    if (this.candidates.size > 1 && (fed >= this.auto.decideAfterSec || final)) {
+      const tallies: Partial<Record<Language, Tally>> = {};
+      for (const [lang, c] of this.candidates) {
+        // After finish() nothing is in progress: the last segment is among the finished ones.
+        const inProgress = final ? undefined : c.stream.partial();
+        tallies[lang] = inProgress ? addTally({ ...c.tally }, tallyOf(inProgress)) : c.tally;
+      }
+      const call = this.evidence.pool(this.channel, { tallies, fedSec: fed });
+      const verdict = judge(call.tallies, call.fedSec, this.auto);
+      const forced = final || call.fedSec >= this.auto.forceAfterSec;
+      if (verdict && verdict.lang !== this.chosen) {
+        if (this.chosen === null && (verdict.firm || forced)) await this.choose(verdict.lang, `auto: ${verdict.lang}: ${verdict.why}`, 'evidence');
+        else if (this.chosen !== null && (verdict.firm || (final && this.chosenBy === 'follow'))) {
+          await this.choose(verdict.lang, `auto: switched from ${this.chosen} to ${verdict.lang}: ${verdict.why}`, 'evidence');
+        }
+      }
     }
-    const judged = (x: (typeof scored)[number]) => x.confidence - (x.lang === 'zh' ? ZH_CONFIDENCE_HANDICAP : 0);
-    scored.sort((a, b) => judged(b) - judged(a));
-    const [best, other] = scored;
-    await this.decide(best.lang, `auto: ${best.lang} confidence ${best.confidence.toFixed(2)} vs ${other.lang} ${other.confidence.toFixed(2)} on the first ${best.speech.toFixed(1)} s of speech (zh needs +${ZH_CONFIDENCE_HANDICAP})`);
+    if (this.chosen !== null && (fed >= this.auto.revisitSec || final)) await this.settleFor(this.chosen);
   }
 
-  private async decide(lang: Language, reason: string): Promise<void> {
-    this.settle(lang, reason);
+  /** Takes the language; on a change of mind the new language's held transcript and spotter catch up. */
+  private async choose(lang: Language, reason: string, by: 'evidence' | 'follow'): Promise<void> {
+    const before = this.chosen;
+    this.settle(lang, reason, by);
+    // The old language's words were emitted as they came; from here its transcript is the one held back.
+    if (before !== null) this.candidates.get(before)!.segments.length = 0;
+    if (this.spotAll) return;
+    // Only this language's spotter listens from here: the other's hits would be discarded (see takeHits).
+    await Promise.all(this.spotters.filter((s) => s.lang !== lang).map((s) => s.stream.close()));
+    this.spotters = this.spotters.filter((s) => s.lang === lang);
+    if (this.spotters.length === 0) {
+      this.spotters = this.spotterFor(lang);
+      const held = this.heldAudio ?? [];
+      for (const pcm of held) {
+        const samples = fromPcm16(pcm);
+        await Promise.all(this.spotters.map((s) => s.stream.accept(samples)));
+      }
+      this.drainSpotters();
+    }
+  }
+
+  /** The decision is final: the other recogniser stops and nothing is held for a switch any more. */
+  private async settleFor(lang: Language): Promise<void> {
+    this.settled = true;
+    this.heldAudio = null;
     const dropped: Promise<void>[] = [];
     for (const [other, c] of [...this.candidates]) {
       if (other === lang) continue;
       this.candidates.delete(other);
       dropped.push(c.stream.close());
     }
-    // Hits from the other language's spotter would be discarded (see takeHits), so it stops listening.
-    for (const s of this.spotters) if (s.lang !== lang) dropped.push(s.stream.close());
-    this.spotters = this.spotters.filter((s) => s.lang === lang);
-    await Promise.all([...dropped, this.releaseSpotterHold()]);
+    await Promise.all(dropped);
   }
 
-  private settle(lang: Language, reason: string): void {
+  /** Nothing could be decided on this much speech: every spotter hears the side, as with no recogniser. */
+  private async listenToAll(): Promise<void> {
+    if (this.spotAll) return;
+    this.spotAll = true;
+    const fresh = LANGUAGES.filter((l) => !this.spotters.some((s) => s.lang === l)).flatMap((l) => this.spotterFor(l));
+    for (const pcm of this.heldAudio ?? []) {
+      const samples = fromPcm16(pcm);
+      await Promise.all(fresh.map((s) => s.stream.accept(samples)));
+    }
+    this.spotters.push(...fresh);
+    this.heldAudio = null;
+    this.drainSpotters();
+  }
+
+  private spotterFor(lang: Language): { lang: Language; stream: StreamingKeywordSpotter }[] {
+    const spotter = this.models.spotters[lang];
+    return this.spotting && spotter ? [{ lang, stream: spotter.createStream() }] : [];
+  }
+
+  private settle(lang: Language, reason: string, by: 'config' | 'evidence' | 'follow'): void {
     this.chosen = lang;
+    this.chosenBy = by;
     const model = this.models.recognizers[lang]?.model as VerifiedModel;
     Object.assign(this.recognition, { language: lang, model: model.name, script: scriptOf(model), degraded: false, reason });
   }
 
-  /** The held audio goes to the spotters still listening, and holding stops for the rest of the call. */
-  private async releaseSpotterHold(): Promise<void> {
-    const held = this.spotterHold ?? [];
-    this.spotterHold = null;
-    await Promise.all(held.flatMap((samples) => this.spotters.map((s) => s.stream.accept(samples))));
-    this.drainSpotters();
+  private drainRecognizers(): void {
+    for (const c of this.candidates.values()) {
+      const segs = c.stream.drain().map((seg) => this.onCallTime(seg));
+      for (const seg of segs) addTally(c.tally, tallyOf(seg));
+      c.segments.push(...segs);
+    }
   }
 
   private drainSpotters(): void {
@@ -334,13 +408,22 @@ export class ChannelSpeech {
   /**
    * Measured on the generated calls: the English spotter fired on Mandarin speech ("guaranteed",
    * "password") and the Mandarin one on English; once a side's language is known only its spotter counts.
-   * Without any recogniser there is nothing to decide by, and every hit is kept.
+   * Without any recogniser, or with nothing decided on a long stretch, every hit is kept.
    */
   private takeHits(final = false): KeywordFound[] {
-    const undecidable = this.candidates.size === 0 && this.chosen === null;
-    if (this.chosen === null && !undecidable && !final) return [];
-    const hits = this.heldHits.splice(0);
-    return hits.filter((h) => undecidable || this.chosen === null || h.lang === this.chosen).map((h) => h.event);
+    if (this.chosen === null && !this.spotAll && !final) return [];
+    const hits = this.heldHits.splice(0).filter((h) => this.chosen === null || h.lang === this.chosen);
+    const seen = this.hitsOut;
+    // Once settled nothing is re-heard; the set of what went out is dropped with the held audio.
+    if (this.settled) this.hitsOut = null;
+    if (!seen) return hits.map((h) => h.event);
+    // A side that switched back re-heard the held audio with a spotter that had heard it before.
+    return hits.filter((h) => {
+      const key = `${h.event.term}@${h.event.start.toFixed(2)}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    }).map((h) => h.event);
   }
 
   private onCallTime(seg: RecognizedSegment): RecognizedSegment {

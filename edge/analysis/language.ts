@@ -1,0 +1,97 @@
+// Which language a side speaks, judged from what both recognisers made of the same speech (language: auto).
+//
+// The two models' raw confidences are not on one scale (the pinyin model is fairly sure of itself on English
+// too), so they are compared as log-probabilities normalised per emitted token, with the offset at which
+// the two languages are equally likely measured on generated and real calls (see recognition.auto in
+// provisioning/config.schema.json). The evidence is everything the side has said so far: a decision taken on
+// little speech is revisited as more comes in (edge/analysis/speech.ts).
+
+import type { RecognizedSegment } from '../../models/engines.js';
+import type { EarshotConfig } from '../../provisioning/config.js';
+
+export const LANGUAGES = ['en', 'zh'] as const;
+export type Language = (typeof LANGUAGES)[number];
+
+/** Thresholds of the decision; defaults and the measurements behind them in config.schema.json. */
+export type AutoLanguageConfig = EarshotConfig['recognition']['auto'];
+
+/** What one recogniser has emitted on a side: tokens and the sum of their log-probabilities. */
+export interface Tally {
+  tokens: number;
+  logProb: number;
+}
+
+/** Below this a token's probability is noise either way; also guards log(0) of a rounded confidence. */
+const MIN_PROB = 1e-3;
+
+export function emptyTally(): Tally {
+  return { tokens: 0, logProb: 0 };
+}
+
+/** The segment's tokens (words, for an engine that reports none) and their summed log-probability. */
+export function tallyOf(seg: RecognizedSegment): Tally {
+  const tokens = seg.tokens?.length ?? seg.words.length;
+  return { tokens, logProb: tokens * Math.log(Math.max(seg.confidence, MIN_PROB)) };
+}
+
+export function addTally(into: Tally, add: Tally): Tally {
+  into.tokens += add.tokens;
+  into.logProb += add.logProb;
+  return into;
+}
+
+export interface Verdict {
+  lang: Language;
+  /** Positive favours Mandarin: per-token log-probability of zh minus en's, less the bias. */
+  score: number;
+  /** The score clears the margin: enough to decide before forceAfterSec, or to overturn a decision. */
+  firm: boolean;
+  why: string;
+}
+
+/**
+ * The language the evidence favours, or null when it says nothing yet (a model that emitted no token cannot be
+ * compared per token; if only one did, that one wins, but only firmly once forceAfterSec of speech went by).
+ */
+export function judge(tallies: Partial<Record<Language, Tally>>, fedSec: number, cfg: AutoLanguageConfig): Verdict | null {
+  const en = tallies.en ?? emptyTally();
+  const zh = tallies.zh ?? emptyTally();
+  if (en.tokens === 0 && zh.tokens === 0) return null;
+  if (en.tokens === 0 || zh.tokens === 0) {
+    const lang: Language = en.tokens === 0 ? 'zh' : 'en';
+    return { lang, score: lang === 'zh' ? Infinity : -Infinity, firm: fedSec >= cfg.forceAfterSec, why: `only the ${lang} model recognised anything in ${fedSec.toFixed(1)} s of speech` };
+  }
+  const perToken = { en: en.logProb / en.tokens, zh: zh.logProb / zh.tokens };
+  const score = perToken.zh - perToken.en - cfg.zhBias;
+  const lang: Language = score >= 0 ? 'zh' : 'en';
+  const why = `log-prob per token zh ${perToken.zh.toFixed(2)} (${zh.tokens}) vs en ${perToken.en.toFixed(2)} (${en.tokens}), score ${score.toFixed(2)} (margin ${cfg.margin}) on ${fedSec.toFixed(1)} s of speech`;
+  return { lang, score, firm: Math.abs(score) >= cfg.margin, why };
+}
+
+interface SideEvidence {
+  tallies: Partial<Record<Language, Tally>>;
+  fedSec: number;
+}
+
+/**
+ * What both sides of one call have said so far. Agents answer in the caller's language, so each side judges
+ * on the whole call's speech: measured on noisy generated English calls, one side's evidence often pointed to
+ * Mandarin while the other's was clearly English, and the sum decided both sides right.
+ */
+export class CallEvidence {
+  private readonly sides = new Map<string, SideEvidence>();
+
+  /** Records one side's evidence and returns the call's (this side's and every other side's last). */
+  pool(side: string, own: SideEvidence): SideEvidence {
+    this.sides.set(side, { tallies: Object.fromEntries(Object.entries(own.tallies).map(([l, t]) => [l, { ...t }])), fedSec: own.fedSec });
+    const out: SideEvidence = { tallies: {}, fedSec: 0 };
+    for (const e of this.sides.values()) {
+      out.fedSec += e.fedSec;
+      for (const lang of LANGUAGES) {
+        const t = e.tallies[lang];
+        if (t) out.tallies[lang] = addTally(out.tallies[lang] ?? emptyTally(), t);
+      }
+    }
+    return out;
+  }
+}
