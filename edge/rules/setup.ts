@@ -1,14 +1,15 @@
 import { existsSync } from 'node:fs';
 import { bundleContentFile } from '../bundles/bundle.js';
 import type { EarshotConfig } from '../../provisioning/config.js';
-import { RulePackRegistry, watchPhrases } from './pack.js';
+import { RulePackRegistry, phraseTuning, watchPhrases } from './pack.js';
 import type { CompiledRule } from './types.js';
 
 export interface BoxRules {
   rules: CompiledRule[];
   /**
    * The config's `watch` with every phrase of an enabled rule added: what the keyword spotters must listen for
-   * (and the index look for in the transcript), so a rule never waits on a phrase nobody listens for.
+   * (and the index look for in the transcript), so a rule never waits on a phrase nobody listens for; and
+   * `tuning`, the packs' per-phrase settings under the site's.
    */
   watch: EarshotConfig['watch'];
 }
@@ -25,5 +26,8 @@ export function loadRules(config: EarshotConfig, extraPacks: readonly string[] =
   const fromBundle = existsSync(bundled) ? [bundled] : [];
   for (const file of [...config.rules.packs, ...fromBundle, ...extraPacks]) registry.load(file);
   const rules = registry.rules(config.rules.overrides);
-  return { rules, watch: { ...config.watch, phrases: [...new Set([...config.watch.phrases, ...watchPhrases(rules)])] } };
+  return {
+    rules,
+    watch: { ...config.watch, phrases: [...new Set([...config.watch.phrases, ...watchPhrases(rules)])], tuning: phraseTuning(rules, config.watch.tuning) },
+  };
 }
