@@ -112,7 +112,7 @@ function editDistance<T>(a: readonly T[], b: readonly T[]): number {
   return d[a.length][b.length];
 }
 
-export async function keywordsBench(lang: Lang, reps: number, options: { rescore?: boolean; retranscribe?: boolean; config?: (c: EarshotConfig) => void; tag?: string } = {}): Promise<Record<string, unknown>> {
+export async function keywordsBench(lang: Lang, reps: number, options: { rescore?: boolean; retranscribe?: boolean; calls?: number; config?: (c: EarshotConfig) => void; tag?: string } = {}): Promise<Record<string, unknown>> {
   const config = defaultConfig();
   config.models.root = path.join(sharedDir(), 'models');
   config.recognition.language = lang; // the language decision is measured elsewhere (bench accuracy)
@@ -127,7 +127,7 @@ export async function keywordsBench(lang: Lang, reps: number, options: { rescore
   const indexes = new Map<string, CallIndex>();
   let speechSec = 0;
   const wer = { errors: 0, words: 0 };
-  for (const { script, phrases: turnPhrases } of scripts(lang, reps)) {
+  for (const { script, phrases: turnPhrases } of scripts(lang, reps).slice(0, options.calls)) {
     const { dir, wav, truth } = await rendered(script);
     const indexFile = path.join(dir, `index${options.tag ? `-${options.tag}` : ''}.json`);
     let index: CallIndex;
@@ -260,6 +260,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(repoRoot, 
     rescore: process.argv.includes('--rescore'),
     retranscribe: process.argv.includes('--rescore'),
     tag: arg('--tag'),
+    calls: arg('--calls') === undefined ? undefined : Number(arg('--calls')),
     config: (c) => {
       if (hotword !== undefined) c.recognition.hotwordScore = Number(hotword);
     },
