@@ -8,6 +8,7 @@ import { CallState, callStateOptions } from './call/call-state.js';
 import { buildCallIndex, type CallIndex, type CallLine, type CallSource, type Span } from './index/call-index.js';
 import type { PipelineEvent } from './events.js';
 import type { SpeechModels } from './analysis/speech.js';
+import { TranscriptSpotter, tolerantPhrases } from './analysis/transcript-spotter.js';
 import { RuleEngine, decisionLagSec } from './rules/engine.js';
 import type { Alert, CompiledRule } from './rules/types.js';
 
@@ -64,12 +65,18 @@ export class CallAnalysis {
     this.pipeline = new CallPipeline(options.vadModel, config.analysis, speech);
     this.state = new CallState(callStateOptions(config.analysis));
     this.engine = new RuleEngine(options.rules ?? [], { call: this.state, decisionLagSec: decisionLagSec(config.analysis.vad) });
-    this.pipeline.on((event) => {
+    const heard = (event: PipelineEvent) => {
       if (options.keepEvents !== false) this.events.push(event);
       // The engine feeds the state first, so a listener (the line) reads it with this event in.
       const alerts = this.engine.push(event);
       options.onEvent?.(event);
       this.raise(alerts);
+    };
+    // What the acoustic spotter missed but the transcript has nearly right: its hits follow the words they came from.
+    const transcriptSpotter = new TranscriptSpotter(tolerantPhrases(config.watch));
+    this.pipeline.on((event) => {
+      heard(event);
+      if (event.type === 'words') for (const hit of transcriptSpotter.spot(event)) heard(hit);
     });
   }
 

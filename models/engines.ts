@@ -7,7 +7,7 @@
 // a model whose family has no engine for its kind is reported as a problem and skipped, never fatal.
 
 import { ModelError, type ModelKind, type VerifiedModel } from './manifest.js';
-import { compileKeywords, type KeywordProblem } from './keywords.js';
+import { compileKeywords, type KeywordProblem, type WatchedPhrase } from './keywords.js';
 import { SherpaKeywordSpotter, SherpaRecognizer } from './sherpa.js';
 
 /** 16 kHz mono float samples in [-1, 1]: what every engine is fed. */
@@ -65,6 +65,11 @@ export interface RecognizerOptions {
   /** Beam search keeps several hypotheses per frame: fewer errors, more compute. */
   decodingMethod?: 'greedy_search' | 'modified_beam_search';
   maxActivePaths?: number;
+  /**
+   * Contextual biasing: phrases whose paths beam search favours, `score` added per token of a partial match.
+   * Needs modified_beam_search; an engine that cannot spell them in its model's tokens leaves them out.
+   */
+  hotwords?: readonly { phrase: string; score: number }[];
 }
 
 export interface KeywordSpotterOptions {
@@ -87,7 +92,7 @@ export interface SpotterBuild {
 /** What an engine family can make; a kind it cannot make is left out. */
 export interface EngineFamily {
   recognizer?: (model: VerifiedModel, options: RecognizerOptions) => Recognizer;
-  keywordSpotter?: (model: VerifiedModel, phrases: readonly string[], options: KeywordSpotterOptions) => Promise<SpotterBuild>;
+  keywordSpotter?: (model: VerifiedModel, phrases: readonly (string | WatchedPhrase)[], options: KeywordSpotterOptions) => Promise<SpotterBuild>;
 }
 
 const sherpaTransducer: EngineFamily = {
@@ -124,6 +129,6 @@ export function createRecognizer(model: VerifiedModel, options: RecognizerOption
 }
 
 /** Loads a keyword spotter for the phrases the model can spell; the others come back as problems. */
-export function createKeywordSpotter(model: VerifiedModel, phrases: readonly string[], options: KeywordSpotterOptions = {}): Promise<SpotterBuild> {
+export function createKeywordSpotter(model: VerifiedModel, phrases: readonly (string | WatchedPhrase)[], options: KeywordSpotterOptions = {}): Promise<SpotterBuild> {
   return engineFor(model, 'keywordSpotter', 'keyword-spotter')(model, phrases, options);
 }

@@ -5,7 +5,11 @@
 // process while loading, so every token is checked here and phrases that cannot be spelled in the
 // model's tokens are reported back to the caller instead of reaching sherpa.
 
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { pinyin } from 'pinyin-pro';
 import { SentencePieceProcessor } from '@agnai/sentencepiece-js';
 import { ModelError, requireFile, type VerifiedModel } from './manifest.js';
@@ -170,4 +174,69 @@ export async function compileKeywords(model: VerifiedModel, phrases: readonly (s
     keywords.push({ phrase, key, tokens, boost: w.boost, threshold: w.threshold, line: formatLine(tokens, key, w.boost, w.threshold) });
   }
   return { model: model.name, keywords, problems, text: keywords.map((k) => k.line).join('\n') };
+}
+
+/** A protobuf varint at `at`; returns the value and where the next field starts. */
+function varint(buf: Uint8Array, at: number): [number, number] {
+  let value = 0;
+  let scale = 1;
+  let i = at;
+  for (;;) {
+    const b = buf[i++];
+    if (b === undefined) throw new Error('truncated varint');
+    value += (b & 0x7f) * scale;
+    scale *= 128;
+    if (!(b & 0x80)) return [value, i];
+  }
+}
+
+/** Each field of one protobuf message: number, wire type, and its bytes (length-delimited) or offset. */
+function* fields(buf: Buffer): Generator<{ field: number; wire: number; at: number; bytes?: Buffer }> {
+  let i = 0;
+  while (i < buf.length) {
+    const [key, next] = varint(buf, i);
+    const field = Math.floor(key / 8);
+    const wire = key & 7;
+    i = next;
+    if (wire === 0) i = varint(buf, i)[1];
+    else if (wire === 1) i += 8;
+    else if (wire === 5) {
+      yield { field, wire, at: i };
+      i += 4;
+      continue;
+    } else if (wire === 2) {
+      const [len, start] = varint(buf, i);
+      yield { field, wire, at: start, bytes: buf.subarray(start, start + len) };
+      i = start + len;
+      continue;
+    } else throw new Error(`unsupported protobuf wire type ${wire}`);
+  }
+}
+
+/**
+ * sherpa-onnx encodes hotwords for a BPE model with its own sentencepiece reader, which takes the pieces and
+ * their scores as text (`piece<TAB>score` per line, sherpa's "bpe.vocab"), not the sentencepiece model the
+ * keyword spotter uses. The model file holds both (ModelProto.pieces = 1: piece = 1, score = 2), so the
+ * vocabulary is written from it once, beside the system's temporary files, keyed by the model's content.
+ */
+export function bpeVocabFile(bpeModelFile: string): string {
+  const model = readFileSync(bpeModelFile);
+  const file = path.join(tmpdir(), `earshot-${createHash('sha256').update(model).digest('hex').slice(0, 16)}.bpe.vocab`);
+  if (existsSync(file)) return file;
+  const lines: string[] = [];
+  for (const f of fields(model)) {
+    if (f.field !== 1 || !f.bytes) continue;
+    let piece = '';
+    let score = 0;
+    for (const g of fields(f.bytes)) {
+      if (g.field === 1 && g.bytes) piece = g.bytes.toString('utf8');
+      else if (g.field === 2 && g.wire === 5) score = f.bytes.readFloatLE(g.at);
+    }
+    lines.push(`${piece}\t${score}`);
+  }
+  if (lines.length === 0) throw new ModelError('unsupported-model', path.dirname(bpeModelFile), `${path.basename(bpeModelFile)}: no sentencepiece pieces found`);
+  const partial = `${file}.${process.pid}.tmp`;
+  writeFileSync(partial, `${lines.join('\n')}\n`);
+  renameSync(partial, file);
+  return file;
 }

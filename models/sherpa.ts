@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { busy, serialQueue } from '../lib/queue.js';
 import { ModelError, requireFile, type VerifiedModel } from './manifest.js';
-import type { CompiledKeywords } from './keywords.js';
+import { bpeVocabFile, type CompiledKeywords } from './keywords.js';
 import { sherpaStreams, type NativeEngine, type StreamPointer } from './sherpa-native.js';
 import {
   ENGINE_SAMPLE_RATE as SAMPLE_RATE,
@@ -92,10 +92,33 @@ function transducerConfig(model: VerifiedModel): { featConfig: object; modelConf
       numThreads: 1,
       provider: 'cpu',
       debug: 0,
-      // sherpa consults modelingUnit only to encode hotwords, which Earshot does not use; '' keeps it
-      // from demanding a bpe.vocab for BPE models.
+      // sherpa consults modelingUnit only to encode hotwords; '' (no hotwords) keeps it from demanding a
+      // bpe.vocab for BPE models (hotwordConfig sets both when there are hotwords).
       modelingUnit: '',
     },
+  };
+}
+
+/**
+ * sherpa's hotwords for a BPE model: one phrase a line, in the model's upper-case vocabulary, each word
+ * split into pieces by sherpa itself (which needs the vocabulary as text and the unit named), `:score` after.
+ * Only BPE models here: sherpa-onnx 1.13.8 can spell hotwords in `cjkchar`, `bpe` or `cjkchar+bpe` only,
+ * and its character splitting breaks a tone-marked pinyin final (`uǎn`) into letters that are no tokens, so
+ * the Mandarin recogniser is not biased; its phrases rely on the spotter and the transcript spotter. Biasing
+ * works only in beam search (sherpa refuses hotwords with greedy search).
+ */
+function hotwordConfig(model: VerifiedModel, modelConfig: object, decodingMethod: string, hotwords: readonly { phrase: string; score: number }[]): object {
+  const bpeModel = model.manifest.files.bpeModel ? requireFile(model, 'bpeModel') : undefined;
+  const lines = hotwords
+    .map((h) => ({ text: h.phrase.toUpperCase().replace(/[^A-Z0-9' ]+/g, ' ').replace(/\s+/g, ' ').trim(), score: h.score }))
+    .filter((h) => h.text && h.score > 0)
+    .map((h) => `${h.text} :${h.score}`);
+  if (lines.length === 0 || model.manifest.modelingUnit !== 'bpe' || !bpeModel || decodingMethod !== 'modified_beam_search') return {};
+  const text = lines.join('\n');
+  return {
+    modelConfig: { ...modelConfig, modelingUnit: 'bpe', bpeVocab: bpeVocabFile(bpeModel) },
+    hotwordsBuf: text,
+    hotwordsBufSize: Buffer.byteLength(text),
   };
 }
 
@@ -165,9 +188,12 @@ export class SherpaRecognizer implements Recognizer {
 
   constructor(readonly model: VerifiedModel, endpoint: RecognizerOptions = {}) {
     this.language = model.manifest.languages[0] ?? '';
+    const config = transducerConfig(model);
+    const decodingMethod = endpoint.decodingMethod ?? 'greedy_search';
     this.native = new (sherpa().OnlineRecognizer)({
-      ...transducerConfig(model),
-      decodingMethod: endpoint.decodingMethod ?? 'greedy_search',
+      ...config,
+      ...hotwordConfig(model, config.modelConfig, decodingMethod, endpoint.hotwords ?? []),
+      decodingMethod,
       maxActivePaths: endpoint.maxActivePaths ?? 4,
       enableEndpoint: 1,
       rule1MinTrailingSilence: endpoint.rule1MinTrailingSilence ?? 2.4,

@@ -12,10 +12,12 @@ export interface EarshotConfig {
     language: 'auto' | 'en' | 'zh';
     decoding: 'greedy_search' | 'modified_beam_search';
     beam: number;
+    /** Contextual biasing towards the rule vocabulary (0: off); needs beam search. */
+    hotwordScore: number;
     /** How `language: auto` judges a side (edge/analysis/language.ts); measured defaults in config.schema.json. */
     auto: { decideAfterSec: number; zhBias: number; margin: number; forceAfterSec: number; revisitSec: number };
   };
-  watch: { phrases: string[]; threshold: number; boost: number; channels: ('agent' | 'customer')[] };
+  watch: { phrases: string[]; threshold: number; boost: number; channels: ('agent' | 'customer')[]; tuning: Record<string, PhraseTuning> };
   rules: { builtin: boolean; packs: string[]; overrides: RuleOverrides };
   /** Sinks that keep clear text (edge/redaction/view.ts); empty: every sink gets the redacted view. */
   privacy: {
@@ -34,6 +36,22 @@ export interface EarshotConfig {
   lines: Record<string, LineConfig>;
   pbx: Record<string, PbxPortConfig>;
   run: RunConfig;
+}
+
+/**
+ * One watched phrase's own settings, over `watch.threshold`/`watch.boost` and the transcript spotter's default
+ * tolerance: the rule packs set them where a phrase needs it (measured, rules/*.yml), a site's `watch.tuning`
+ * overrides the packs.
+ */
+export interface PhraseTuning {
+  /** Keyword spotter trigger: mean token probability this phrase needs. */
+  threshold?: number;
+  /** Keyword spotter bonus per token while this phrase is partially matched. */
+  boost?: number;
+  /** Transcript spotter: the largest cost at which the transcript still counts as this phrase (0: exact only). */
+  tolerance?: number;
+  /** Contextual biasing of the recogniser towards this phrase (sherpa hotwords score per token; 0: none). */
+  hotword?: number;
 }
 
 /** Thresholds of the signal analysis; defaults live in config.schema.json, tuned on generated and real calls. */

@@ -121,7 +121,7 @@ t.test('a side decided on its first words switches when its later speech says ot
   const lang = (model: { manifest: { languages: string[] } }) => model.manifest.languages[0] as Language;
   registerEngine(FAMILY, {
     recognizer: (model) => ({ model, language: lang(model), createStream: () => new ScriptedRecognizer(lang(model)) }),
-    keywordSpotter: async (model, phrases) => ({ spotter: { model, createStream: () => new ScriptedSpotter(lang(model)) }, phrases: [...phrases], problems: [] }),
+    keywordSpotter: async (model, phrases) => ({ spotter: { model, createStream: () => new ScriptedSpotter(lang(model)) }, phrases: phrases.map((p) => (typeof p === 'string' ? p : p.phrase)), problems: [] }),
   });
   const models = await SpeechModels.load(registry, { phrases: ['验证码', 'refund'], threshold: 0.25, boost: 1 });
   t.same(models.problems, []);

@@ -10,7 +10,7 @@ import {
   type StreamingRecognizer,
 } from '../../models/engines.js';
 import type { Channel, KeywordFound, WordsRecognized } from '../events.js';
-import { defaultConfig } from '../../provisioning/config.js';
+import { defaultConfig, type PhraseTuning } from '../../provisioning/config.js';
 import { fromPcm16, toPcm16 } from '../../lib/pcm16.js';
 import { addTally, CallEvidence, emptyTally, judge, LANGUAGES, tallyOf, type AutoLanguageConfig, type Language, type Tally } from './language.js';
 
@@ -60,10 +60,12 @@ export class SpeechModels {
 
   static async load(
     registry: ModelRegistry,
-    watch: { phrases: readonly string[]; threshold: number; boost: number; channels?: readonly Channel[] },
-    decoding: { decoding: 'greedy_search' | 'modified_beam_search'; beam: number } = { decoding: 'greedy_search', beam: 4 },
+    watch: { phrases: readonly string[]; threshold: number; boost: number; channels?: readonly Channel[]; tuning?: Readonly<Record<string, PhraseTuning>> },
+    decoding: { decoding: 'greedy_search' | 'modified_beam_search'; beam: number; hotwordScore?: number } = { decoding: 'greedy_search', beam: 4 },
   ): Promise<SpeechModels> {
     const watched = watch.phrases;
+    const tuned = (p: string) => ({ phrase: p, threshold: watch.tuning?.[p]?.threshold, boost: watch.tuning?.[p]?.boost });
+    const hotwords = watched.map((p) => ({ phrase: p, score: watch.tuning?.[p]?.hotword ?? decoding.hotwordScore ?? 0 }));
     const problems = registry.failures.map((f) => f.reason);
     const recognizers: Partial<Record<Language, Recognizer>> = {};
     const spotters: Partial<Record<Language, KeywordSpotter>> = {};
@@ -80,7 +82,7 @@ export class SpeechModels {
       return undefined;
     };
     for (const lang of LANGUAGES) {
-      const rec = await firstThatRuns('recognizer', lang, async (m) => createRecognizer(m, { decodingMethod: decoding.decoding, maxActivePaths: decoding.beam }));
+      const rec = await firstThatRuns('recognizer', lang, async (m) => createRecognizer(m, { decodingMethod: decoding.decoding, maxActivePaths: decoding.beam, hotwords: hotwords.filter((h) => CJK.test(h.phrase) === (lang === 'zh')) }));
       if (rec) recognizers[lang] = rec;
       else if (!registry.recognizerFor(lang)) problems.push(`no ${lang} recognizer provisioned`);
       // A phrase goes to the model whose script can spell it: characters to Mandarin, letters to English.
@@ -91,7 +93,7 @@ export class SpeechModels {
         continue;
       }
       const spotter = await firstThatRuns('keyword-spotter', lang, async (m) => {
-        const built = await createKeywordSpotter(m, phrases, { threshold: watch.threshold, boost: watch.boost });
+        const built = await createKeywordSpotter(m, phrases.map(tuned), { threshold: watch.threshold, boost: watch.boost });
         for (const p of built.problems) problems.push(`watched phrase "${p.phrase}" (${lang}): ${p.reason}`);
         return built.spotter;
       });

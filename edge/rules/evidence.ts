@@ -22,7 +22,8 @@ export function describeHits(call: CallState, hits: readonly SearchHit[]): strin
     const end = Math.max(...g.map((h) => h.end));
     const context = call.wordsAround(g[0].channel, start, end);
     const terms = [...new Set(g.map((h) => h.text))];
-    const spotted = g.every((h) => h.source === 'keyword');
+    // a keyword hit of the transcript spotter (source "asr") was found in the words: quote those, not a spotter
+    const spotted = g.every((h) => h.source === 'keyword' && call.keywords.some((k) => k.source === 'kws' && k.term === h.text && k.channel === h.channel && k.start === h.start));
     const said = spotted ? `"${terms.join('" / "')}" (keyword spotter)${context ? `, words: "${context}"` : ''}` : `"${context || terms.join(' ')}"`;
     return `${g[0].channel} ${formatTime(start)} ${said}`;
   });

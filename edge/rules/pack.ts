@@ -12,7 +12,7 @@ import schema from './pack.schema.json' with { type: 'json' };
 import { allPhrases } from './detector.js';
 import { DETECTORS, SIGNAL_KINDS } from './detectors/index.js';
 import { MAX_QUERY_NESTING, nestingBound } from './query-limits.js';
-import type { CompiledRule, PackSpec, RuleOverrides, RuleSpec } from './types.js';
+import type { CompiledRule, PackSpec, PhraseTuning, RuleOverrides, RuleSpec } from './types.js';
 
 /**
  * A rule pack the box refuses: which file, which line, which rule, and why. The whole pack is refused, and
@@ -196,6 +196,9 @@ function compileRule(spec: RuleSpec, i: number, pack: string, file: string, loc:
     }
     collectTerms(query, terms);
   }
+  for (const phrase of Object.keys(spec.tuning ?? {})) {
+    if (!terms.has(phrase)) fail(`tuning: "${phrase}" is not one of this rule's phrases (${[...terms].join(', ')})`, ['tuning'], phrase);
+  }
   const endOnlyMetric = Object.entries(metrics ?? {}).some(([name, b]) => b?.max !== undefined || !GROWING_METRICS.has(name as MetricName));
   const endOnlyQuery = query !== undefined && !spec.detector && hasNode(query, (n) => n.type === 'not' || (n.type === 'window' && n.edge === 'last'));
   const channel = spec.channel === 'any' ? undefined : (spec.channel ?? compiled.channel);
@@ -212,6 +215,7 @@ function compileRule(spec: RuleSpec, i: number, pack: string, file: string, loc:
     params,
     ...(query ? { query, queryText } : {}),
     terms: [...terms],
+    tuning: spec.tuning ?? {},
     ...(window && (window.from !== undefined || window.to !== undefined) ? { window: { from: window.from, to: window.to } } : {}),
     ...(metrics ? { metrics } : {}),
     atEnd: endOnlyMetric || endOnlyQuery,
@@ -317,6 +321,24 @@ export class RulePackRegistry {
   rules(overrides?: RuleOverrides): CompiledRule[] {
     return applyOverrides(this.loaded.flatMap((p) => p.rules), overrides);
   }
+}
+
+/**
+ * How the enabled rules tune their phrases, over which a site's `watch.tuning` goes, setting by setting. A
+ * phrase two rules tune differently gets the more sensitive setting of each (lower threshold, higher boost,
+ * tolerance and hotword score): one rule's recall must not be lost to another's caution.
+ */
+export function phraseTuning(rules: CompiledRule[], site: Record<string, PhraseTuning> = {}): Record<string, PhraseTuning> {
+  const out: Record<string, PhraseTuning> = {};
+  for (const rule of rules.filter((r) => r.enabled)) {
+    for (const [phrase, t] of Object.entries(rule.tuning)) {
+      const o = (out[phrase] ??= {});
+      if (t.threshold !== undefined) o.threshold = Math.min(o.threshold ?? 1, t.threshold);
+      for (const k of ['boost', 'tolerance', 'hotword'] as const) if (t[k] !== undefined) o[k] = Math.max(o[k] ?? 0, t[k]);
+    }
+  }
+  for (const [phrase, t] of Object.entries(site)) out[phrase] = { ...out[phrase], ...t };
+  return out;
 }
 
 /** Phrases the keyword spotters should listen for so the rules hear them (merge into config watch.phrases). */

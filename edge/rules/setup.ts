@@ -1,14 +1,15 @@
 import { existsSync } from 'node:fs';
 import { bundleContentFile } from '../bundles/bundle.js';
 import type { EarshotConfig } from '../../provisioning/config.js';
-import { parseRulePack, RulePackRegistry, watchPhrases } from './pack.js';
+import { parseRulePack, phraseTuning, RulePackRegistry, watchPhrases } from './pack.js';
 import type { CompiledRule } from './types.js';
 
 export interface BoxRules {
   rules: CompiledRule[];
   /**
    * The config's `watch` with every phrase of an enabled rule added: what the keyword spotters must listen for
-   * (and the index look for in the transcript), so a rule never waits on a phrase nobody listens for.
+   * (and the index look for in the transcript), so a rule never waits on a phrase nobody listens for; and
+   * `tuning`, the packs' per-phrase settings under the site's.
    */
   watch: EarshotConfig['watch'];
 }
@@ -29,5 +30,8 @@ export function loadRules(config: EarshotConfig, extraPacks: readonly string[] =
   else if (existsSync(bundled)) registry.load(bundled);
   for (const file of extraPacks) registry.load(file);
   const rules = registry.rules(config.rules.overrides);
-  return { rules, watch: { ...config.watch, phrases: [...new Set([...config.watch.phrases, ...watchPhrases(rules)])] } };
+  return {
+    rules,
+    watch: { ...config.watch, phrases: [...new Set([...config.watch.phrases, ...watchPhrases(rules)])], tuning: phraseTuning(rules, config.watch.tuning) },
+  };
 }

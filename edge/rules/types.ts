@@ -1,6 +1,7 @@
 import type { Channel } from '../events.js';
 import type { MetricName } from '../call/metrics.js';
 import type { QueryNode } from '../search/query.js';
+import type { PhraseTuning } from '../../provisioning/config.js';
 
 export type Severity = 'info' | 'warning' | 'critical';
 export const SEVERITIES: readonly Severity[] = ['info', 'warning', 'critical'];
@@ -52,6 +53,8 @@ export interface RuleSpec {
   detector?: string;
   params?: Record<string, number>;
   phrases?: PhraseLists;
+  /** Per phrase of the rule: how the spotters and the recogniser listen for it. */
+  tuning?: Record<string, PhraseTuning>;
   near?: { phrases: PhraseLists; withinSec: number; channel?: Channel | 'any' };
   query?: string;
   when?: {
@@ -86,6 +89,8 @@ export interface CompiledRule {
   queryText?: string;
   /** Every term the query looks for: the keyword spotters should listen for them. */
   terms: string[];
+  /** Per term, as the pack tuned it (threshold, boost, tolerance, hotword). */
+  tuning: Record<string, PhraseTuning>;
   /** Hits must start inside [from, to]. */
   window?: { from?: number; to?: number };
   metrics?: Partial<Record<MetricName, Bound>>;
@@ -94,4 +99,4 @@ export interface CompiledRule {
   cooldownSec: number;
 }
 
-export type { RuleOverrides } from '../../provisioning/config.js';
+export type { RuleOverrides, PhraseTuning } from '../../provisioning/config.js';
