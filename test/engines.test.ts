@@ -2,9 +2,7 @@
 // registry in models/engines.ts, and the pipeline works with any engine there without knowing it. A family
 // with no engine is reported and skipped.
 import t from 'tap';
-import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { registerEngine, type RecognizedSegment, type StreamingRecognizer } from '../models/engines.js';
 import { ModelRegistry } from '../models/registry.js';
 import { SpeechModels } from '../edge/analysis/speech.js';
@@ -12,50 +10,18 @@ import { analyzeRecording } from '../edge/analyze.js';
 import { defaultConfig } from '../provisioning/config.js';
 import { sharedVad } from './support/analysis.js';
 import { repoRoot } from './support/cli.js';
-
-/** A provisioned model of a family no engine of this repository runs (think: an offline recogniser). */
-async function echoModel(dir: string): Promise<string> {
-  const model = path.join(dir, 'echo-en');
-  await mkdir(model, { recursive: true });
-  const weights = Buffer.from('not really weights');
-  await writeFile(path.join(model, 'weights.bin'), weights);
-  const manifest = {
-    schema: 'earshot/model@1',
-    name: 'echo-en',
-    kind: 'recognizer',
-    family: 'test/echo',
-    languages: ['en'],
-    modelingUnit: '',
-    sampleRate: 16000,
-    files: { weights: { path: 'weights.bin', size: weights.length, sha256: createHash('sha256').update(weights).digest('hex') } },
-    licence: 'test',
-    source: 'test/engines.test.ts',
-  };
-  await writeFile(path.join(model, 'model.json'), JSON.stringify(manifest));
-  return model;
-}
+import { ScriptedStream, testModelFolder } from './support/test-engines.js';
 
 /** Says "echo" once per second of audio it is fed, as a recogniser would say what it heard. */
-class EchoStream implements StreamingRecognizer {
+class EchoStream extends ScriptedStream<RecognizedSegment> implements StreamingRecognizer {
   readonly language = 'en';
   readonly model = 'echo-en';
-  private fedSec = 0;
-  private out: RecognizedSegment[] = [];
-  async accept(samples: Float32Array): Promise<void> {
-    const before = this.fedSec;
-    this.fedSec += samples.length / 16000;
+  protected heard(before: number): void {
     if (Math.floor(this.fedSec) > Math.floor(before)) {
       const at = Math.floor(this.fedSec) - 0.4;
       this.out.push({ text: 'echo', start: at, end: at + 0.3, words: [{ w: 'echo', start: at, end: at + 0.3, conf: 0.9 }], confidence: 0.9 });
     }
   }
-  drain(): RecognizedSegment[] {
-    return this.out.splice(0);
-  }
-  async finish(): Promise<RecognizedSegment[]> {
-    return this.drain();
-  }
-  async close(): Promise<void> {}
   partial(): RecognizedSegment | undefined {
     return undefined;
   }
@@ -64,7 +30,7 @@ class EchoStream implements StreamingRecognizer {
 const watch = { phrases: [], threshold: 0.25, boost: 1 };
 
 t.test('a model whose family has no engine is reported and skipped; once an engine is registered the pipeline uses it', async (t) => {
-  const registry = await ModelRegistry.load([await echoModel(t.testdir())]);
+  const registry = await ModelRegistry.load([await testModelFolder(t.testdir(), { name: 'echo-en', family: 'test/echo', kind: 'recognizer', language: 'en', source: 'test/engines.test.ts' })]);
   t.same(registry.failures, [], 'the manifest itself is fine');
 
   const without = await SpeechModels.load(registry, watch);

@@ -3,9 +3,7 @@
 // took the wrong language on its first words switches, and what it said before the switch (words and
 // keyword hits) still comes out in the right language.
 import t from 'tap';
-import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { registerEngine, type KeywordHit, type RecognizedSegment, type StreamingKeywordSpotter, type StreamingRecognizer } from '../models/engines.js';
 import { ModelRegistry } from '../models/registry.js';
 import { ChannelSpeech, SpeechModels } from '../edge/analysis/speech.js';
@@ -18,6 +16,7 @@ import { loadSpeechModels } from '../edge/speech-setup.js';
 import { analyzeRendered, sharedVad } from './support/analysis.js';
 import { renderCallByName } from './support/calls.js';
 import { repoRoot } from './support/cli.js';
+import { ScriptedStream, testModelFolder } from './support/test-engines.js';
 
 const auto = defaultConfig().recognition.auto;
 
@@ -42,40 +41,27 @@ t.test('the per-token log-probabilities decide, a close call waits for more spee
 
 const FAMILY = 'test/scripted-language';
 
-async function scriptedModel(dir: string, lang: Language): Promise<string> {
-  const model = path.join(dir, `scripted-${lang}`);
-  await mkdir(model, { recursive: true });
-  const weights = Buffer.from(`scripted ${lang}`);
-  await writeFile(path.join(model, 'weights.bin'), weights);
-  await writeFile(path.join(model, 'model.json'), JSON.stringify({
-    schema: 'earshot/model@1',
+const scriptedModel = (dir: string, lang: Language): Promise<string> =>
+  testModelFolder(dir, {
     name: `scripted-${lang}`,
-    kind: ['recognizer', 'keyword-spotter'],
     family: FAMILY,
-    languages: [lang],
+    kind: ['recognizer', 'keyword-spotter'],
+    language: lang,
     modelingUnit: lang === 'zh' ? 'ppinyin' : 'bpe',
-    sampleRate: 16000,
-    files: { weights: { path: 'weights.bin', size: weights.length, sha256: createHash('sha256').update(weights).digest('hex') } },
-    licence: 'test',
     source: 'test/language-choice.test.ts',
-  }));
-  return model;
-}
+  });
 
 /** Before this much audio English sounds right; after it, Mandarin does (a caller who opens with "hello"). */
 const TURN_SEC = 2.5;
 
 /** One four-token word every half second, as sure of itself as the script says for the time it was heard. */
-class ScriptedRecognizer implements StreamingRecognizer {
+class ScriptedRecognizer extends ScriptedStream<RecognizedSegment> implements StreamingRecognizer {
   readonly model: string;
-  private fedSec = 0;
-  private out: RecognizedSegment[] = [];
   constructor(readonly language: Language) {
+    super();
     this.model = `scripted-${language}`;
   }
-  async accept(samples: Float32Array): Promise<void> {
-    const before = this.fedSec;
-    this.fedSec += samples.length / 16000;
+  protected heard(before: number): void {
     if (Math.floor(this.fedSec * 2) === Math.floor(before * 2)) return;
     const at = Math.floor(this.fedSec * 2) / 2 - 0.4;
     const sure = (at < TURN_SEC) === (this.language === 'en');
@@ -83,35 +69,19 @@ class ScriptedRecognizer implements StreamingRecognizer {
     const w = this.language === 'en' ? 'hello' : 'nǐ';
     this.out.push({ text: w, start: at, end: at + 0.3, words: [{ w, start: at, end: at + 0.3, conf }], tokens: ['a', 'b', 'c', 'd'], confidence: conf });
   }
-  drain(): RecognizedSegment[] {
-    return this.out.splice(0);
-  }
-  async finish(): Promise<RecognizedSegment[]> {
-    return this.drain();
-  }
-  async close(): Promise<void> {}
   partial(): RecognizedSegment | undefined {
     return undefined;
   }
 }
 
 /** The Mandarin spotter hears 验证码 at 1.0-1.5 s: before the side's first decision, which goes to English. */
-class ScriptedSpotter implements StreamingKeywordSpotter {
-  private fedSec = 0;
-  private out: KeywordHit[] = [];
-  constructor(private readonly lang: Language) {}
-  async accept(samples: Float32Array): Promise<void> {
-    const before = this.fedSec;
-    this.fedSec += samples.length / 16000;
+class ScriptedSpotter extends ScriptedStream<KeywordHit> implements StreamingKeywordSpotter {
+  constructor(private readonly lang: Language) {
+    super();
+  }
+  protected heard(before: number): void {
     if (this.lang === 'zh' && before < 1.6 && this.fedSec >= 1.6) this.out.push({ term: '验证码', start: 1.0, end: 1.5, score: 0.5 });
   }
-  drain(): KeywordHit[] {
-    return this.out.splice(0);
-  }
-  async finish(): Promise<KeywordHit[]> {
-    return this.drain();
-  }
-  async close(): Promise<void> {}
 }
 
 t.test('a side decided on its first words switches when its later speech says otherwise, and loses no keyword', async (t) => {
