@@ -14,6 +14,9 @@ export async function launchChromium(): Promise<{ context: BrowserContext; close
   const args = ['--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
   if (process.getuid?.() === 0) args.push('--no-sandbox');
   const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args, viewport: { width: 1440, height: 900 } });
+  // Tests are loaded through tsx, whose esbuild keeps function names by wrapping them in __name(...); a function
+  // handed to page.evaluate() takes that call into the page, where the helper does not exist.
+  await context.addInitScript('globalThis.__name = globalThis.__name || ((fn) => fn);');
   return {
     context,
     close: async () => {
