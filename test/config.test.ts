@@ -53,7 +53,7 @@ t.test('the CLI refuses a bad config with exit 2 before touching audio', async (
   t.match(result.stderr.trim(), /^earshot: .*bad\.yml: analysis\.overtalk\.minSec: must be >= 0\.05$/);
 });
 
-t.test('hostile YAML is refused by name, quickly: alias bomb, 10,000-deep nesting, YAML 1.1 tags, __proto__', async (t) => {
+t.test('hostile YAML is refused by name before it is expanded: alias bomb, 10,000-deep nesting, YAML 1.1 tags, __proto__', async (t) => {
   const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefgh'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefg'[i]}`).join(', ')}]`)].join('\n');
   const dir = t.testdir({
     'bomb.yml': `${bomb}\n`,
@@ -73,11 +73,10 @@ t.test('hostile YAML is refused by name, quickly: alias bomb, 10,000-deep nestin
   };
   for (const [name, reason] of Object.entries(expectations)) {
     const file = join(dir, name);
-    const started = Date.now();
+    // The guard's own message is the proof it stopped the parse; an expansion that ran would hang until tap's timeout.
     const err = t.throws(() => resolveLines(loadConfigFile(file), file), ConfigError, name) as ConfigError;
     t.match(err.message, reason, name);
     t.equal(err.file, file, `${name}: the file is named`);
-    t.ok(Date.now() - started < 5000, `${name}: refused in ${Date.now() - started} ms`);
   }
 });
 

@@ -10,13 +10,12 @@ import { fuzzSeed, hostilePayloads, mutateFields, seeded, toJson } from './suppo
 
 const SITE_PACK = `pack: site\nrules:\n  - id: site-cancel\n    severity: info\n    channel: customer\n    phrases: { en: [cancel], zh: [取消] }\n  - id: site-refund\n    severity: warning\n    query: 'refund NEAR/5 "bank card"'\n    when: { window: { first: 60 } }\n`;
 const BUILTIN_TEXTS = builtinPackFiles().map((f) => readFileSync(f, 'utf8'));
-/** A pathological 1 MB file takes seconds to refuse; a hang is what this catches. */
-const SLOW_MS = 20_000;
 
 /** Loads `bytes` as the site pack over the good one; what is wrong with the outcome, if anything. */
 function problem(registry: RulePackRegistry, file: string, bytes: Buffer | string, good: string[]): string | undefined {
   writeFileSync(file, bytes);
-  const started = performance.now();
+  // A parse that never ends is left to tap's timeout, as in config-fuzz: a wall-clock bound here failed a 1 MB
+  // case that took 77-90 s on a two-core machine at load 40 and seconds on a quiet one.
   try {
     registry.load(file);
   } catch (err) {
@@ -28,8 +27,6 @@ function problem(registry: RulePackRegistry, file: string, bytes: Buffer | strin
     const ids = registry.rules().map((r) => r.id);
     if (good.some((id) => !ids.includes(id))) return `the previous pack is no longer in force (rules now: ${ids.join(', ')})`;
   }
-  const ms = performance.now() - started;
-  if (ms > SLOW_MS) return `took ${Math.round(ms)} ms`;
   // Whatever was accepted, the good pack goes back in before the next case.
   writeFileSync(file, SITE_PACK);
   registry.load(file);
