@@ -2,6 +2,7 @@ import type { Channel, PipelineEvent, PipelineEventOf, RecognizedWordTiming } fr
 import type { SearchKeyword, SearchableIndex } from '../search/query.js';
 import { powerToDb } from '../analysis/prosody.js';
 import { redactConversation } from '../../lib/privacy.js';
+import { sameEvidence } from './same-evidence.js';
 import { InterruptionTracker, type Interruption } from '../analysis/interruptions.js';
 import { defaultConfig, type AnalysisConfig } from '../../provisioning/config.js';
 import type { CallFigures } from './metrics.js';
@@ -100,9 +101,14 @@ export class CallState {
       case 'words':
         this.hear(event);
         break;
-      case 'keyword':
-        this.keywords.push({ term: event.term, channel: event.channel, start: event.start, end: event.end, score: event.score, source: event.source });
+      case 'keyword': {
+        const hit: HeardKeyword = { term: event.term, channel: event.channel, start: event.start, end: event.end, score: event.score, source: event.source };
+        // Both spotters may hear one occurrence: it is kept once, with the acoustic spotter's tighter times.
+        const twin = this.keywords.findIndex((k) => k.term === hit.term && k.source !== hit.source && sameEvidence(k, hit));
+        if (twin < 0) this.keywords.push(hit);
+        else if (hit.source === 'kws') this.keywords[twin] = hit;
         break;
+      }
       case 'silence':
         this.silences.push({ start: event.start, end: event.end, position: event.position });
         break;

@@ -1,13 +1,9 @@
 import type { CallState } from '../call/call-state.js';
 import { formatTime, type SearchHit } from '../search/query.js';
 
-/** Two hits are the same evidence when they are on one side and overlap (within this slack). */
-const SAME_EVIDENCE_SLACK = 0.5;
-const MAX_EVIDENCE_PARTS = 3;
+import { sameEvidence } from '../call/same-evidence.js';
 
-export function sameEvidence(a: SearchHit, b: SearchHit): boolean {
-  return a.channel === b.channel && b.start < a.end + SAME_EVIDENCE_SLACK && a.start < b.end + SAME_EVIDENCE_SLACK;
-}
+const MAX_EVIDENCE_PARTS = 3;
 
 /** "agent 0:19.2 “… read me the verification code and …”" per piece of evidence (spotter hits and words of one place merged). */
 export function describeHits(call: CallState, hits: readonly SearchHit[]): string {

@@ -1,7 +1,8 @@
 import { metricValues, type MetricName } from '../../call/metrics.js';
 import { matchCall, parseQuery, type QueryNode, type SearchHit, type SearchableIndex } from '../../search/query.js';
 import type { CompileTools, Detector, RuleContext } from '../detector.js';
-import { describeHits, sameEvidence } from '../evidence.js';
+import { describeHits } from '../evidence.js';
+import { sameEvidence } from '../../call/same-evidence.js';
 import type { Bound, CompiledRule, RuleSpec } from '../types.js';
 
 /**
