@@ -307,12 +307,16 @@ export class Line {
     if (this.call) await this.endCall(b.by === 'file' ? 'file-end' : b.by);
   }
 
+  /** The site's customer key, read once per key file (a config bundle may name another). */
+  private customerSecret: { file: string; secret: Buffer } | undefined;
+
   /** The caller as the site's keyed hash; a key that cannot be read costs the call its key, not the call. */
   private customerKeyOf(caller: string | undefined): { customerKey?: string } {
     const file = this.deps.settings.config.privacy.customerKeyFile;
     if (!caller || !file) return {};
     try {
-      const key = customerKey(readCustomerSecret(file), caller);
+      if (this.customerSecret?.file !== file) this.customerSecret = { file, secret: readCustomerSecret(file) };
+      const key = customerKey(this.customerSecret.secret, caller);
       return key ? { customerKey: key } : {};
     } catch (err) {
       this.log.error({ err }, 'call indexed without its customer key: erasure by customer will not find it');
