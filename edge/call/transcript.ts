@@ -1,6 +1,7 @@
 import { pinyin } from 'pinyin-pro';
 import type { Channel, RecognizedWordTiming } from '../events.js';
 import { matchCall, parseQuery, type SearchKeyword, type SearchUtterance } from '../search/query.js';
+import { sameEvidence } from './same-evidence.js';
 
 export type Script = 'latin' | 'pinyin' | 'hanzi';
 
@@ -51,7 +52,7 @@ export function transcriptHits(utterances: readonly SearchUtterance[], spotted: 
   for (const term of watched) {
     const match = matchCall(parseQuery(`"${term.replaceAll('"', '')}"`), { utterances: [...utterances], keywords: [] });
     for (const hit of match?.hits ?? []) {
-      const already = spotted.some((k) => k.term === term && k.channel === hit.channel && k.start < hit.end + 0.5 && hit.start < k.end + 0.5);
+      const already = spotted.some((k) => k.term === term && sameEvidence(k, hit));
       if (already) continue;
       const words = wordsOf(utterances, hit.channel).filter((w) => w.start < hit.end && hit.start < w.end);
       const score = words.length ? words.reduce((s, w) => s + (w.conf ?? 0), 0) / words.length : 0;
