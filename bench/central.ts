@@ -14,7 +14,9 @@ import { Postgres, postgresMissing } from '../test/support/postgres.js';
 import { demoTemplates, generateCalls, GENERATED_BOXES, GENERATED_SITE, type CallTemplates } from './central-calls.js';
 import { percentile, r } from './stats.js';
 import { searchQueryKinds } from './central-search.js';
-import mqtt from 'mqtt';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { writeMessages, type FromPublisher, type ToPublisher } from './central-publisher.js';
 import { startIngest } from '../central/ingest.js';
 import { defaultConfig } from '../provisioning/config.js';
 import { Broker } from '../test/support/mosquitto.js';
@@ -108,11 +110,11 @@ export function callPageKind(t: CallTemplates, stored: () => number, total: numb
 }
 
 /**
- * CPU seconds used so far by this process and by each process under it (mosquitto, PostgreSQL's server and
- * backends), from /proc: what a record costs, whatever else the machine is doing (a shared machine's
- * records/s say more about its load than about ingest).
+ * CPU seconds used so far by this process and by every process under it but the bench's publisher
+ * (`publisherPid`, which reports its own) (mosquitto, PostgreSQL's server and backends), from /proc: what a record costs,
+ * whatever else the machine is doing (a shared machine's records/s say more about its load than about ingest).
  */
-function cpuSeconds(): { self: number; children: number } {
+function cpuSeconds(publisherPid: number): { self: number; others: number } {
   const tick = 100; // USER_HZ on Linux
   const stats = new Map<number, { ppid: number; sec: number }>();
   for (const d of readdirSync('/proc')) {
@@ -129,16 +131,18 @@ function cpuSeconds(): { self: number; children: number } {
     for (let p = stats.get(pid)?.ppid; p !== undefined && p > 1; p = stats.get(p)?.ppid) if (p === process.pid) return true;
     return false;
   };
-  let children = 0;
-  for (const [pid, x] of stats) if (under(pid)) children += x.sec;
-  return { self: stats.get(process.pid)?.sec ?? 0, children };
+  let others = 0;
+  for (const [pid, x] of stats) if (pid !== publisherPid && under(pid)) others += x.sec;
+  return { self: stats.get(process.pid)?.sec ?? 0, others };
 }
 
 /**
  * Records per second one ingest process stores when they come the real way: envelopes published with QoS 1
- * to a mosquitto on loopback, received by `earshot ingest`'s code (startIngest on `db`), stored in its
- * batches, acked. The publisher keeps at most WINDOW records outstanding (the broker queues 10,000 per
- * client), as boxes waiting for their acks would. Times from the first publish to the last record stored.
+ * to a mosquitto on loopback by a publisher process of their own (bench/central-publisher.ts), received by
+ * `earshot ingest`'s code (startIngest on `db`) in this process, stored in its batches, acked. The publisher
+ * keeps at most WINDOW records outstanding (the broker queues 10,000 per client), as boxes waiting for their
+ * acks would. Times from the first publish to the last record stored; CPU per record for ingest alone, the
+ * publisher, and mosquitto with the database.
  */
 export async function mqttIngestRate(db: string, t: CallTemplates, from: number, n: number, total: number, signed: boolean): Promise<Record<string, unknown>> {
   const WINDOW = 4000;
@@ -155,8 +159,12 @@ export async function mqttIngestRate(db: string, t: CallTemplates, from: number,
     topic: `${prefix}/${x.site}/${x.box}/${KIND_LEAF[x.kind]}`,
     payload: recordBody(x.site, x.box, x.seq, x.kind, Date.parse(x.at), JSON.stringify(x.data), privateKeys.get(x.box) ?? null),
   }));
-  const bytes = messages.reduce((a, m) => a + m.payload.length, 0);
+  const bytes = messages.reduce((a, m) => a + Buffer.byteLength(m.payload), 0);
+  const dir = mkdtempSync(join(tmpdir(), 'earshot-bench-publish-'));
+  const file = join(dir, 'messages.bin');
+  writeMessages(file, messages);
   const broker = await Broker.start();
+  let publisher: ChildProcess | null = null;
   try {
     const ingest = await startIngest({ ...defaultConfig().ingest, broker: broker.url, db, clientId: 'bench-ingest', group: 'bench' }, pino({ level: 'warn' }));
     const until = async (what: string, ok: () => boolean) => {
@@ -169,28 +177,39 @@ export async function mqttIngestRate(db: string, t: CallTemplates, from: number,
     await until('ingest to connect', () => ingest.connected);
     await new Promise((res) => setTimeout(res, 200)); // its SUBACK follows the CONNACK
     const done = () => ingest.counters.stored + ingest.counters.duplicates;
-    const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'bench-boxes' });
-    try {
-      const t0 = performance.now();
-      const cpu0 = cpuSeconds();
-      for (let i = 0; i < messages.length; i++) {
-        if (i - done() >= WINDOW) await until('ingest to catch up', () => i - done() < WINDOW);
-        void client.publishAsync(messages[i].topic, messages[i].payload, { qos: 1 });
-      }
-      await until('every record stored', () => done() >= n);
-      const sec = (performance.now() - t0) / 1000;
-      const cpu1 = cpuSeconds();
-      // ingest and the publishing boxes share this process (the payloads were encoded before the clock started)
-      const cpuMsPerRecord = { ingestAndPublisher: r(((cpu1.self - cpu0.self) * 1000) / n, 2), brokerAndDatabase: r(((cpu1.children - cpu0.children) * 1000) / n, 2) };
-      const out = { records: n, signed, stored: ingest.counters.stored, perSec: r(n / sec, 0), cpuMsPerRecord, avgRecordKiB: r(bytes / n / 1024, 1) };
-      process.stderr.write(`central bench: ingest into ${db.startsWith('postgres') ? 'PostgreSQL' : 'SQLite'} from record ${from}: ${JSON.stringify(out)}\n`);
-      return out;
-    } finally {
-      await client.endAsync();
-      await ingest.stop();
-    }
+    const child = fork(fileURLToPath(new URL('./central-publisher.ts', import.meta.url)), [broker.url, file, String(WINDOW)], { execArgv: ['--import=tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    publisher = child;
+    let failed: string | null = null;
+    let ready = false;
+    let publisherCpuSec: number | null = null;
+    child.on('message', (m: FromPublisher) => {
+      if ('ready' in m) ready = true;
+      if ('published' in m) publisherCpuSec = m.cpuSec;
+      if ('failed' in m) failed = m.failed;
+    });
+    child.on('exit', (code) => (failed ??= code === 0 ? null : `the publisher exited with ${code}`));
+    await until('the publisher to connect', () => ready || failed !== null);
+    if (failed) throw new Error(`bench: ${failed}`);
+    const tell = (m: ToPublisher) => child.connected && child.send(m);
+    ingest.on('stored', () => tell({ done: done() }));
+    const t0 = performance.now();
+    const cpu0 = cpuSeconds(child.pid!);
+    tell({ go: true });
+    await until('every record stored', () => done() >= n || failed !== null);
+    if (failed) throw new Error(`bench: ${failed}`);
+    const sec = (performance.now() - t0) / 1000;
+    const cpu1 = cpuSeconds(child.pid!);
+    await until('the publisher to report', () => publisherCpuSec !== null || failed !== null);
+    const ms = (a: number, b: number) => r(((b - a) * 1000) / n, 3);
+    const cpuMsPerRecord = { ingest: ms(cpu0.self, cpu1.self), publisher: ms(0, publisherCpuSec ?? NaN), brokerAndDatabase: ms(cpu0.others, cpu1.others) };
+    const out = { records: n, signed, stored: ingest.counters.stored, perSec: r(n / sec, 0), cpuMsPerRecord, ingestPerSecPerCore: r(1000 / cpuMsPerRecord.ingest, 0), avgRecordKiB: r(bytes / n / 1024, 1) };
+    process.stderr.write(`central bench: ingest into ${db.startsWith('postgres') ? 'PostgreSQL' : 'SQLite'} from record ${from}: ${JSON.stringify(out)}\n`);
+    await ingest.stop();
+    return out;
   } finally {
+    publisher?.kill();
     await broker.dispose();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
