@@ -86,14 +86,49 @@ t.test('a spotter hit and the transcript of the same words are the same evidence
     .end(12);
   const alerts = run(only('credential-request'), events);
   t.same(
-    alerts.map((a) => [a.id, a.raisedAt]),
+    alerts.map((a) => [a.id, a.revision ?? 1, a.revisedAt ?? a.raisedAt]),
     [
-      ['credential-request-1', 4.3],
-      ['credential-request-2', 6.2],
+      ['credential-request-1', 1, 4.3],
+      ['credential-request-1', 2, 6.2],
     ],
-    'raised on each spotter hit, the later transcript adds nothing new',
+    'raised on the first spotter hit, revised on the second (same utterance), the later transcript adds nothing new',
   );
   t.match(alerts[0].evidence, /verification code.*keyword spotter/);
+});
+
+t.test('two phrases of one rule in one utterance are one alert, revised to quote both; in two utterances, two alerts', async (t) => {
+  const tip = 'we have inside information so you should buy this stock today';
+  // The spotter hears the first phrase while the utterance is still going (its end not known yet), a little
+  // before the VAD's start; the words, the second phrase among them, come once the recogniser has finalised.
+  const oneUtterance = new Call().say('agent', 1, 6, tip, { wordsAt: 7 }).keyword('agent', 'inside information', 1.8, 2.9, 3.2).end(12);
+  const engine = new RuleEngine(only('stock-tip'), { decisionLagSec: LAG });
+  const published = oneUtterance.flatMap((e) => engine.push(e));
+  t.match(published, [
+    { id: 'stock-tip-1', raisedAt: 3.2, start: 1.8, end: 2.9, evidence: /"inside information" \(keyword spotter\)/ },
+    { id: 'stock-tip-1', revision: 2, revisedAt: 7, raisedAt: 3.2, start: 1.8, end: 2.9 },
+  ]);
+  t.equal(published.length, 2, 'no second alert for the second phrase');
+  t.equal(engine.alerts.length, 1);
+  t.match(engine.alerts[0].evidence, /inside information.*buy this stock/, 'the revision quotes both phrases');
+
+  const spotterEarly = new Call().say('agent', 1, 4, 'inside information so buy this stock').keyword('agent', 'inside information', 0.7, 1.6).end(10);
+  t.equal(run(only('stock-tip'), spotterEarly).filter((a) => !a.revision).length, 1, 'a spotter hit just before the VAD start is in the utterance');
+
+  const twoUtterances = new Call()
+    .say('agent', 1, 3.5, 'we have inside information')
+    .say('agent', 4.5, 7, 'so you should buy this stock today')
+    .end(12);
+  const alerts = run(only('stock-tip'), twoUtterances);
+  t.same(
+    alerts.map((a) => [a.id, a.revision ?? 1]),
+    [
+      ['stock-tip-1', 1],
+      ['stock-tip-2', 1],
+    ],
+    'the same phrases in two utterances are two alerts',
+  );
+  t.match(alerts[1].evidence, /buy this stock/);
+  t.notMatch(alerts[1].evidence, /inside information/);
 });
 
 t.test('Mandarin phrases match the pinyin transcript phonetically, and spotter hits by their characters', async (t) => {

@@ -196,6 +196,16 @@ export class CallState {
     return [...this.keywords, ...transcriptHits(this.utterances, this.keywords, watched)].sort((a, b) => a.start - b.start);
   }
 
+  /**
+   * The utterance of a side that holds a stretch heard (a word, a spotter hit, a match in the words): the one
+   * its words join (homeOf), so a spotter hit a little before the VAD's start, or words of an utterance still
+   * going, find the same one. Null when no utterance of that side holds it.
+   */
+  utteranceAt(channel: Channel, start: number, end = start): HeardUtterance | null {
+    const mine = this.bySide[channel];
+    return mine[homeOf({ start, end }, mine)] ?? null;
+  }
+
   /** Recognised words of one side overlapping [start, end], with `pad` neighbours either side. */
   wordsAround(channel: Channel, start: number, end: number, pad = 4): string {
     const near = this.bySide[channel].filter((u) => u.words.length > 0 && spanOf(u).start <= end + 0.5 && spanOf(u).end >= start - 0.5);
@@ -301,10 +311,9 @@ export class CallState {
    * the recogniser made words of) make an utterance of their own, with the words next to them.
    */
   private hear(event: PipelineEventOf<'words'>): void {
-    const mine = this.bySide[event.channel];
     const changed = new Set<HeardUtterance>();
     for (const word of event.words) {
-      let home: HeardUtterance | undefined = mine[homeOf(word, mine)];
+      let home = this.utteranceAt(event.channel, word.start, word.end);
       if (!home) {
         home = { channel: event.channel, start: word.start, end: word.end, open: false, vad: false, loudnessDb: UNHEARD_DB, f0Hz: null, words: [] };
         this.insert(home);

@@ -15,10 +15,10 @@ interface Span {
 }
 
 /**
- * Which of a side's utterances (in order of start) a recognised word belongs to: the first whose span, widened
- * by 0.3 s, holds the word's midpoint; -1 when none does.
+ * Which of a side's utterances (in order of start) a recognised word (or any stretch heard, such as a spotter
+ * hit) belongs to: the first whose span, widened by 0.3 s, holds the stretch's midpoint; -1 when none does.
  */
-export function homeOf(word: RecognizedWordTiming, utterances: readonly Span[]): number {
+export function homeOf(word: { start: number; end: number }, utterances: readonly Span[]): number {
   const mid = (word.start + word.end) / 2;
   // Words come in near the latest speech: look back from the last utterance that starts early enough.
   let last = utterances.length - 1;

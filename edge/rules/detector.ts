@@ -62,8 +62,8 @@ export interface RuleContext<S = unknown> {
   readonly horizon: number;
   /** Raises an alert (redacted); null when the rule's cooldown folds this evidence into its last alert. */
   raise(draft: AlertDraft): Alert | null;
-  /** Sends an alert again with fuller evidence: same id and span, the next revision. */
-  revise(alert: Alert, evidence: string): void;
+  /** Sends an alert again with fuller evidence: same id and span, the next revision (returned). */
+  revise(alert: Alert, evidence: string): Alert;
   /** Every rule of a kind on this call: a detector that yields to another kind asks it. */
   peers<T>(kind: string): RuleContext<T>[];
 }

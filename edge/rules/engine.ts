@@ -68,8 +68,8 @@ class RuleRun implements RuleContext<unknown> {
     });
   }
 
-  revise(alert: Alert, evidence: string): void {
-    this.engine.publish({ ...alert, evidence: redact(evidence), revision: (alert.revision ?? 1) + 1, revisedAt: round(this.call.clock) });
+  revise(alert: Alert, evidence: string): Alert {
+    return this.engine.publish({ ...alert, evidence: redact(evidence), revision: (alert.revision ?? 1) + 1, revisedAt: round(this.call.clock) });
   }
 
   peers<T>(kind: string): RuleContext<T>[] {

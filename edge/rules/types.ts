@@ -23,8 +23,9 @@ export interface Alert {
   evidence: string;
   /**
    * Absent when first raised. An alert raised before its evidence was complete (customer agitation, raised
-   * while the voice is still raised, before the recogniser has finalised the words) is sent again with the
-   * same id, `revision: 2` and what was learnt since; consumers keep the highest revision of an id.
+   * while the voice is still raised, before the recogniser has finalised the words; a phrase rule whose
+   * utterance goes on to say another of its phrases) is sent again with the same id, the next revision
+   * (2, 3, ...) and what was learnt since; consumers keep the highest revision of an id.
    */
   revision?: number;
   /** The media time of the revision. */

@@ -3,7 +3,8 @@ import { matchCall, parseQuery, type QueryNode, type SearchHit, type SearchableI
 import type { CompileTools, Detector, RuleContext } from '../detector.js';
 import { describeHits } from '../evidence.js';
 import { sameEvidence } from '../../call/same-evidence.js';
-import type { Bound, CompiledRule, RuleSpec } from '../types.js';
+import type { Alert, Bound, CompiledRule, RuleSpec } from '../types.js';
+import type { CallState } from '../../call/call-state.js';
 
 /**
  * What rules on words share (phrase and query rules, required and forbidden phrases alike): matching the
@@ -14,6 +15,8 @@ import type { Bound, CompiledRule, RuleSpec } from '../types.js';
 export interface MatchState {
   /** Evidence already alerted (or folded into an alert): new hits overlapping these are not news. */
   covered: SearchHit[];
+  /** The rule's latest alert and the evidence it quotes: more evidence in the same utterance goes into it. */
+  latest?: { alert: Alert; hits: SearchHit[] };
   /** The words matched while the metric conditions did not hold yet. */
   pending: boolean;
   /** Quick pre-check: does what is new contain any of the rule's terms at all? */
@@ -72,14 +75,31 @@ function evaluate(ctx: RuleContext<MatchState>, final: boolean): void {
   }
   st.pending = false;
   st.covered.push(...fresh);
-  const channels = new Set(fresh.map((h) => h.channel));
-  const evidence = fresh.length ? describeHits(call, fresh) : `matched by absence: ${rule.queryText}`;
-  ctx.raise({
+  const withFigures = (evidence: string) => (metrics.text ? `${evidence} [${metrics.text}]` : evidence);
+  // One sentence is one alert: a supervisor shown two critical alerts for "inside information ... buy this
+  // stock" sees one thing twice. What the same utterance adds is sent as a revision of the alert.
+  const latest = st.latest;
+  const folded = latest ? fresh.filter((h) => inUtteranceOf(call, latest.hits, h)) : [];
+  if (latest && folded.length > 0) {
+    latest.hits.push(...folded);
+    latest.alert = ctx.revise(latest.alert, withFigures(describeHits(call, latest.hits)));
+  }
+  const news = fresh.filter((h) => !folded.includes(h));
+  if (fresh.length > 0 && news.length === 0) return;
+  const channels = new Set(news.map((h) => h.channel));
+  const alert = ctx.raise({
     channel: channels.size === 1 ? [...channels][0] : (rule.channel ?? 'both'),
-    start: fresh.length ? Math.min(...fresh.map((h) => h.start)) : 0,
-    end: fresh.length ? Math.max(...fresh.map((h) => h.end)) : call.lengthSec,
-    evidence: metrics.text ? `${evidence} [${metrics.text}]` : evidence,
+    start: news.length ? Math.min(...news.map((h) => h.start)) : 0,
+    end: news.length ? Math.max(...news.map((h) => h.end)) : call.lengthSec,
+    evidence: withFigures(news.length ? describeHits(call, news) : `matched by absence: ${rule.queryText}`),
   });
+  if (alert) st.latest = { alert, hits: news };
+}
+
+/** Whether a hit lies in an utterance (same side) that holds any of `hits`. */
+function inUtteranceOf(call: CallState, hits: readonly SearchHit[], hit: SearchHit): boolean {
+  const home = call.utteranceAt(hit.channel, hit.start, hit.end);
+  return home !== null && hits.some((h) => h.channel === hit.channel && call.utteranceAt(h.channel, h.start, h.end) === home);
 }
 
 /** The judging half of a rule on words; phrase.ts and query.ts add how a pack writes it. */
