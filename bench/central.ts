@@ -190,7 +190,8 @@ export async function mqttIngestRate(db: string, t: CallTemplates, from: number,
     child.on('exit', (code) => (failed ??= code === 0 ? null : `the publisher exited with ${code}`));
     await until('the publisher to connect', () => ready || failed !== null);
     if (failed) throw new Error(`bench: ${failed}`);
-    const tell = (m: ToPublisher) => child.connected && child.send(m);
+    // The publisher leaves once it has published everything: a count sent as it goes is of no use to it.
+    const tell = (m: ToPublisher) => child.connected && child.send(m, () => undefined);
     ingest.on('stored', () => tell({ done: done() }));
     const t0 = performance.now();
     const cpu0 = cpuSeconds(child.pid!);
