@@ -260,7 +260,9 @@ export function filterSql(f: CallFilter): { where: string[]; params: unknown[] }
   if (f.from !== undefined) add('started_at >= ?', f.from);
   if (f.to !== undefined) add('started_at < ?', f.to);
   if (f.language !== undefined) add('language = ?', f.language);
-  if (f.silenceOverSec !== undefined) add('longest_silence_sec > ?', f.silenceOverSec);
+  // On silence_key (no silence: -1), so that a rare long silence is an index range (calls_site_silence); the
+  // same calls for the thresholds the API takes (0 or more).
+  if (f.silenceOverSec !== undefined) add('silence_key > ?', f.silenceOverSec);
   if (f.agitated !== undefined) add('agitated = ?', f.agitated ? 1 : 0);
   if (f.overtalkAtLeast !== undefined) add('overtalk_count >= ?', f.overtalkAtLeast);
   if (f.minDurationSec !== undefined) add('duration_sec >= ?', f.minDurationSec);
