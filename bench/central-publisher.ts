@@ -10,15 +10,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import mqtt from 'mqtt';
 
-export interface PublisherMessage {
+interface PublisherMessage {
   topic: string;
   payload: Buffer;
 }
 
 /** Parent to child: start, and how many records ingest has stored so far. */
 export type ToPublisher = { go: true } | { done: number };
-/** Child to parent. */
-/** `cpuSec`: what publishing cost this process, from `go` until every record was acknowledged by the broker */
+/** Child to parent; `cpuSec`: what publishing cost this process, from `go` until the broker acknowledged every record. */
 export type FromPublisher = { ready: true } | { published: number; cpuSec: number } | { failed: string };
 
 /** Length-prefixed topic and payload, one after another: what the child reads without parsing JSON. */

@@ -17,7 +17,7 @@ import { searchQueryKinds } from './central-search.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { writeMessages, type FromPublisher, type ToPublisher } from './central-publisher.js';
-import { startIngest } from '../central/ingest.js';
+import { startIngest, type Ingest } from '../central/ingest.js';
 import { defaultConfig } from '../provisioning/config.js';
 import { Broker } from '../test/support/mosquitto.js';
 import { KIND_LEAF } from '../edge/uplink/topics.js';
@@ -110,9 +110,9 @@ export function callPageKind(t: CallTemplates, stored: () => number, total: numb
 }
 
 /**
- * CPU seconds used so far by this process and by every process under it but the bench's publisher
- * (`publisherPid`, which reports its own) (mosquitto, PostgreSQL's server and backends), from /proc: what a record costs,
- * whatever else the machine is doing (a shared machine's records/s say more about its load than about ingest).
+ * CPU seconds used so far by this process and by every process under it (mosquitto, PostgreSQL's server and
+ * backends) but the bench's publisher (`publisherPid`, which reports its own), from /proc: what a record
+ * costs, whatever else the machine is doing (a shared machine's records/s say more about its load than about ingest).
  */
 function cpuSeconds(publisherPid: number): { self: number; others: number } {
   const tick = 100; // USER_HZ on Linux
@@ -165,8 +165,9 @@ export async function mqttIngestRate(db: string, t: CallTemplates, from: number,
   writeMessages(file, messages);
   const broker = await Broker.start();
   let publisher: ChildProcess | null = null;
+  let ingest: Ingest | null = null;
   try {
-    const ingest = await startIngest({ ...defaultConfig().ingest, broker: broker.url, db, clientId: 'bench-ingest', group: 'bench' }, pino({ level: 'warn' }));
+    ingest = await startIngest({ ...defaultConfig().ingest, broker: broker.url, db, clientId: 'bench-ingest', group: 'bench' }, pino({ level: 'warn' }));
     const until = async (what: string, ok: () => boolean) => {
       const deadline = Date.now() + 600_000;
       while (!ok()) {
@@ -174,9 +175,10 @@ export async function mqttIngestRate(db: string, t: CallTemplates, from: number,
         await new Promise((res) => setTimeout(res, 5));
       }
     };
-    await until('ingest to connect', () => ingest.connected);
+    const started = ingest;
+    await until('ingest to connect', () => started.connected);
     await new Promise((res) => setTimeout(res, 200)); // its SUBACK follows the CONNACK
-    const done = () => ingest.counters.stored + ingest.counters.duplicates;
+    const done = () => started.counters.stored + started.counters.duplicates;
     const child = fork(fileURLToPath(new URL('./central-publisher.ts', import.meta.url)), [broker.url, file, String(WINDOW)], { execArgv: ['--import=tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     publisher = child;
     let failed: string | null = null;
@@ -192,7 +194,7 @@ export async function mqttIngestRate(db: string, t: CallTemplates, from: number,
     if (failed) throw new Error(`bench: ${failed}`);
     // The publisher leaves once it has published everything: a count sent as it goes is of no use to it.
     const tell = (m: ToPublisher) => child.connected && child.send(m, () => undefined);
-    ingest.on('stored', () => tell({ done: done() }));
+    started.on('stored', () => tell({ done: done() }));
     const t0 = performance.now();
     const cpu0 = cpuSeconds(child.pid!);
     tell({ go: true });
@@ -203,12 +205,12 @@ export async function mqttIngestRate(db: string, t: CallTemplates, from: number,
     await until('the publisher to report', () => publisherCpuSec !== null || failed !== null);
     const ms = (a: number, b: number) => r(((b - a) * 1000) / n, 3);
     const cpuMsPerRecord = { ingest: ms(cpu0.self, cpu1.self), publisher: ms(0, publisherCpuSec ?? NaN), brokerAndDatabase: ms(cpu0.others, cpu1.others) };
-    const out = { records: n, signed, stored: ingest.counters.stored, perSec: r(n / sec, 0), cpuMsPerRecord, ingestPerSecPerCore: r(1000 / cpuMsPerRecord.ingest, 0), avgRecordKiB: r(bytes / n / 1024, 1) };
+    const out = { records: n, signed, stored: started.counters.stored, perSec: r(n / sec, 0), cpuMsPerRecord, ingestPerSecPerCore: r(1000 / cpuMsPerRecord.ingest, 0), avgRecordKiB: r(bytes / n / 1024, 1) };
     process.stderr.write(`central bench: ingest into ${db.startsWith('postgres') ? 'PostgreSQL' : 'SQLite'} from record ${from}: ${JSON.stringify(out)}\n`);
-    await ingest.stop();
     return out;
   } finally {
     publisher?.kill();
+    await ingest?.stop();
     await broker.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
