@@ -84,13 +84,17 @@ class SqliteDb implements Db {
   keepCallStatistics(): void {
     try {
       const { n } = this.raw.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number };
-      const analysed = this.raw.prepare("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'").get()
-        ? Number(((this.raw.prepare("SELECT stat FROM sqlite_stat1 WHERE idx = 'calls_site_started'").get() as { stat?: string } | undefined)?.stat ?? '0').split(' ')[0])
-        : 0;
-      if (n >= ANALYZE_FROM_CALLS && n >= 2 * analysed) this.raw.exec('ANALYZE calls');
+      if (n >= ANALYZE_FROM_CALLS && n >= 2 * this.callsAtLastAnalysis()) this.raw.exec('ANALYZE calls');
     } catch {
       // statistics are an aid: failing to keep them (a full disk) must fail neither the commit nor the open
     }
+  }
+
+  /** How many calls the last ANALYZE counted (sqlite_stat1's first figure for the list's index); 0 before any. */
+  private callsAtLastAnalysis(): number {
+    if (!this.raw.prepare("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").get()) return 0;
+    const row = this.raw.prepare("SELECT stat FROM sqlite_stat1 WHERE idx = 'calls_site_started'").get() as { stat: string } | undefined;
+    return Number(row?.stat.split(' ')[0] ?? 0);
   }
 
   private keepCallStatisticsNowAndThen(): void {
