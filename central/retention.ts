@@ -22,7 +22,7 @@ export type Removed = Record<'calls' | 'alerts' | 'reviews' | 'records' | 'unreg
 const none = (): Removed => ({ calls: 0, alerts: 0, reviews: 0, records: 0, unregistered: 0, searchText: 0 });
 
 /** The callId of a stored payload (an index's, or an alert's), in the dialect's JSON. */
-const payloadCallId = (d: Dialect): string => (d.name === 'sqlite' ? "json_extract(payload, '$.callId')" : "(payload::jsonb ->> 'callId')");
+export const payloadCallId = (d: Dialect): string => (d.name === 'sqlite' ? "json_extract(payload, '$.callId')" : "(payload::jsonb ->> 'callId')");
 
 async function siteExists(sql: Sql, site: string): Promise<boolean> {
   return (await sql.all('SELECT 1 AS x FROM sites WHERE site = ?', [site])).length > 0;

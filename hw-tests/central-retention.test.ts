@@ -13,7 +13,7 @@ import { openStore, type IncomingRecord } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { randomBytes } from 'node:crypto';
 import { customerKey } from '../lib/customer-key.js';
-import { forgetCall, forgetCustomer, setRetention, sweepRetention, UnknownSiteError } from '../central/retention.js';
+import { forgetCall, forgetCustomer, payloadCallId, setRetention, sweepRetention, UnknownSiteError } from '../central/retention.js';
 import { listAudit } from '../central/audit.js';
 import { Postgres, postgresMissing } from '../test/support/postgres.js';
 
@@ -34,7 +34,7 @@ const rec = (seq: number, kind: IncomingRecord['kind'], data: unknown, at: strin
 
 async function held(store: SqlStore, callId: string) {
   const n = async (q: string, p: unknown[]) => Number((await store.db.all<{ n: number }>(q, p))[0].n);
-  const cid = store.dialect === 'sqlite' ? "json_extract(payload, '$.callId')" : "(payload::jsonb ->> 'callId')";
+  const cid = payloadCallId(store.db.dialect);
   return {
     call: (await store.getCall('b1', callId)) !== null,
     alerts: (await store.alertsFor('b1', callId)).length,
