@@ -70,6 +70,8 @@ t.test('English: words split or inflected by the recogniser, not lookalike words
   t.same(terms(words('agent', 1, 'please read me the verification codes', 'en')), ['verification code']);
   t.same(terms(words('agent', 1, 'what is your pass word', 'en')), ['password']);
   t.same(terms(words('agent', 1, 'it is guarantee to grow', 'en')), ['guaranteed']);
+  t.same(terms(words('agent', 1, 'can i ask you about your fin for a second', 'en')), ['your PIN'], 'one letter in seven (as the tuning split heard it)');
+  t.same(terms(words('agent', 1, 'can you tell me your plan', 'en')), [], 'but two letters in seven are another phrase');
   t.same(terms(words('agent', 1, 'bye for now', 'en')), ['bye'], 'a short word must be exact');
   t.same(terms(words('agent', 1, 'i will buy it by friday', 'en')), [], 'buy and by are not bye');
   t.same(terms(words('agent', 1, 'we can refer you to a specialist', 'en')), [], 'refer is not refund');

@@ -36,7 +36,8 @@ export function defaultTolerance(phrase: string): Tolerance {
     return { maxCost: n <= 2 ? 0.25 : n === 3 ? 0.5 : Math.min(1.5, 0.25 * n) };
   }
   const letters = latinTokens(phrase).join('').length;
-  return { maxCost: letters < 6 ? 0 : letters < 9 ? 0.13 : 0.2 };
+  // One letter in seven: the tuning split heard "your PIN" as "your fin" and "goodbye" as "good by".
+  return { maxCost: letters < 6 ? 0 : letters < 9 ? 0.15 : 0.2 };
 }
 
 /** The watched phrases with the tolerance the packs or the site gave them. */
