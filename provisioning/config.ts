@@ -87,6 +87,8 @@ export interface AnalysisConfig {
     loudnessRiseDb: number;
     /** How far one cue counts, in multiples of its threshold: one cue alone never reaches 2 of 3. */
     riseCap: number;
+    /** The same for pitch, the cue neither the microphone nor the line distorts. */
+    f0RiseCap: number;
     minDurationSec: number;
     /** Voiced speech needed before a speaker's baseline is trusted. */
     baselineSec: number;

@@ -64,14 +64,16 @@ const ONGOING_EVERY_SEC = 0.5;
 
 /**
  * How far a window is raised, from its three rises, each as a multiple of its configured threshold: the mean
- * of the two largest, each counted up to `cap` times its threshold. 1 is "two of the three at their
- * thresholds"; one cue alone, however large, stays under 1 unless another rises too.
+ * of the two largest, each counted up to its cap (riseCap; f0RiseCap for pitch). 1 is "two of the three at
+ * their thresholds"; one cue alone, however large, stays under 1 unless another rises too.
  */
 export function raisedBy(rises: Rises, config: AnalysisConfig['emotion']): number {
   const cap = config.riseCap;
-  const parts = [rises.f0 / config.f0Rise, rises.tempo / config.tempoRise, rises.db / config.loudnessRiseDb]
-    .map((x) => Math.min(cap, Math.max(0, x)))
-    .sort((a, b) => b - a);
+  // Pitch may count for more: a microphone's distance or a trunk's compression moves loudness, and pace
+  // wanders in calm speech, but a voice a third higher than its own calm median is the speaker's doing.
+  const parts = [Math.min(config.f0RiseCap, Math.max(0, rises.f0 / config.f0Rise)), ...[rises.tempo / config.tempoRise, rises.db / config.loudnessRiseDb].map((x) => Math.min(cap, Math.max(0, x)))].sort(
+    (a, b) => b - a,
+  );
   return (parts[0] + parts[1]) / 2;
 }
 
