@@ -3,7 +3,7 @@
 // detector's inputs (each final frame's speaking decision and prosody) are recorded, so thresholds are
 // replayed in milliseconds.
 //
-//   node --import=tsx bench/agitation.ts [--calm-hours 1] [--out /tmp/agitation]
+//   node --import=tsx bench/agitation.ts [--calm-hours 1] [--out /tmp/agitation] [--set riseCap=1.25 ...]
 //
 // Prints one JSON object: detection by pitch/tempo/loudness cell and condition, onset delay, false alarms per
 // hour of calm speech (the grid's calm turns and the real Mandarin clips, concatenated and shuffled).
@@ -131,7 +131,7 @@ export function replay(frames: FrameRecord[], config: AnalysisConfig['emotion'])
 }
 
 async function main(): Promise<void> {
-  const { values: args } = parseArgs({ options: { 'calm-hours': { type: 'string', default: '1' }, out: { type: 'string', default: '/tmp/agitation' } } });
+  const { values: args } = parseArgs({ options: { 'calm-hours': { type: 'string', default: '1' }, out: { type: 'string', default: '/tmp/agitation' }, set: { type: 'string', multiple: true } } });
   const OUT = args.out as string;
   mkdirSync(OUT, { recursive: true });
   const vad = await SileroVadModel.load();
@@ -168,7 +168,13 @@ async function main(): Promise<void> {
     }
     real.push(JSON.parse(readFileSync(cache, 'utf8')) as FrameRecord[]);
   }
-  const config = defaultConfig().analysis.emotion;
+  // --set riseCap=1.25 (repeatable): replays the same frames at another setting of analysis.emotion.
+  const config = { ...defaultConfig().analysis.emotion };
+  for (const kv of args.set ?? []) {
+    const [key, value] = kv.split('=');
+    if (!(key in config) || !Number.isFinite(Number(value))) throw new Error(`--set ${kv}: not analysis.emotion.<number setting>=<number>`);
+    (config as Record<string, number>)[key] = Number(value);
+  }
   console.log(JSON.stringify(evaluate(recorded, real, config, Number(args['calm-hours'])), null, 1));
 }
 
