@@ -29,9 +29,15 @@ t.test('the per-token log-probabilities decide, a close call waits for more spee
   // Real Mandarin (zh-real clip 3), first 2 s: -0.85 against -0.59: close, so the side waits.
   t.match(at([9, -0.85], [9, -0.59], 2), { firm: false });
   // Noisy Mandarin (16 kHz, espeak f5): after 2 s -1.21 against -1.13, which the old rule (confidence,
-  // Mandarin needs +0.1) and this one both read as English; one second later -1.44 against -0.94 overturns it.
-  t.match(at([7, -1.21], [15, -1.13], 2), { lang: 'en' });
+  // Mandarin needs +0.1) read as English, and this one too close to call; one second later -1.44 against
+  // -0.94 (and over twice the tokens) settles it.
+  t.match(at([7, -1.21], [15, -1.13], 2), { lang: 'en', firm: false });
   t.match(at([9, -1.44], [24, -0.94], 3), { lang: 'zh', firm: true });
+  // Noisy 8 kHz English (Festival, μ-law under noise; tuning split en-0044, one side's whole call): the pinyin
+  // model is surer per token (-1.08 against -1.45), which alone leans to Mandarin, but it found 4 syllables
+  // where the English model found 45 word pieces.
+  t.match(at([45, -1.447], [4, -1.076], 15.7), { lang: 'en', firm: true });
+  t.match(judge({ en: { tokens: 45, logProb: 45 * -1.447 }, zh: { tokens: 4, logProb: 4 * -1.076 } }, 15.7, { ...auto, tokenRatioWeight: 0, zhBias: 0.28 }), { lang: 'zh' }, 'per-token figures alone: Mandarin');
   t.match(at([8, -0.4], [0, 0], 2), { lang: 'en', firm: false }, 'one silent model decides only once forceAfterSec went by');
   t.match(at([8, -0.4], [0, 0], auto.forceAfterSec), { lang: 'en', firm: true });
   t.equal(judge({}, 5, auto), null, 'nothing recognised: nothing to say');

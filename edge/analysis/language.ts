@@ -1,9 +1,9 @@
 // Which language a side speaks, judged from what both recognisers made of the same speech (language: auto).
 //
 // The two models' raw confidences are not on one scale (the pinyin model is fairly sure of itself on English
-// too), so they are compared as log-probabilities normalised per emitted token, with the offset at which
-// the two languages are equally likely measured on generated and real calls (see recognition.auto in
-// provisioning/config.schema.json). The evidence is everything the side has said so far: a decision taken on
+// too), so they are compared as log-probabilities normalised per emitted token, together with how many tokens
+// each emitted, weighted and offset as a logistic fit on the tuning split of the evaluation set found them
+// (see recognition.auto in provisioning/config.schema.json). The evidence is everything the side has said so far: a decision taken on
 // little speech is revisited as more comes in (edge/analysis/speech.ts).
 
 import type { RecognizedSegment } from '../../models/engines.js';
@@ -42,7 +42,7 @@ export function addTally(into: Tally, add: Tally): Tally {
 
 export interface Verdict {
   lang: Language;
-  /** Positive favours Mandarin: per-token log-probability of zh minus en's, less the bias. */
+  /** Positive favours Mandarin: per-token log-probability of zh minus en's, plus the weighted log ratio of their token counts, less the bias. */
   score: number;
   /** The score clears the margin: enough to decide before forceAfterSec, or to overturn a decision. */
   firm: boolean;
@@ -62,7 +62,11 @@ export function judge(tallies: Partial<Record<Language, Tally>>, fedSec: number,
     return { lang, score: lang === 'zh' ? Infinity : -Infinity, firm: fedSec >= cfg.forceAfterSec, why: `only the ${lang} model recognised anything in ${fedSec.toFixed(1)} s of speech` };
   }
   const perToken = { en: en.logProb / en.tokens, zh: zh.logProb / zh.tokens };
-  const score = perToken.zh - perToken.en - cfg.zhBias;
+  // On speech of the other language a model emits fewer tokens as well as less sure ones: in noisy 8 kHz
+  // English the pinyin model is often surer per token than the English one, but finds a syllable where the
+  // English model finds several word pieces.
+  const tokenRatio = Math.log((zh.tokens + 1) / (en.tokens + 1));
+  const score = perToken.zh - perToken.en + cfg.tokenRatioWeight * tokenRatio - cfg.zhBias;
   const lang: Language = score >= 0 ? 'zh' : 'en';
   const why = `log-prob per token zh ${perToken.zh.toFixed(2)} (${zh.tokens}) vs en ${perToken.en.toFixed(2)} (${en.tokens}), score ${score.toFixed(2)} (margin ${cfg.margin}) on ${fedSec.toFixed(1)} s of speech`;
   return { lang, score, firm: Math.abs(score) >= cfg.margin, why };
