@@ -13,7 +13,8 @@
  * `accuracy` (issue 19: language, agitation, interrupter, keyword recall and rules end to end on the held-out split
  * of the generated evaluation set and the real clips; bench/accuracy.ts lists its EARSHOT_BENCH_ACCURACY_* settings;
  * only when named: it renders and recognises dozens of calls);
- * `language-fit` (recognition.auto's zhBias and tokenRatioWeight fitted on
+ * `keyword-calibration` (the spotter alone on the tuning split at a grid of thresholds and boosts: the per-phrase
+ * tuning the packs carry; only when named); `language-fit` (recognition.auto's zhBias and tokenRatioWeight fitted on
  * the tuning split; only when named);
  * `npm run bench -- <section>` runs one.
  */
@@ -30,6 +31,7 @@ import { signingBench } from './signing.js';
 import { memoryBench } from './memory.js';
 import { redactionBench } from './redaction.js';
 import { accuracyBench } from './accuracy.js';
+import { keywordCalibrationBench } from './keyword-calibration.js';
 import { languageFitBench } from './language-fit.js';
 
 const only = process.argv[2];
@@ -51,6 +53,8 @@ if (only === 'central-live') report.centralLive = await centralLiveBench();
 if (only === 'central') report.central = await centralBench();
 // Only on request: the default size takes about a quarter of an hour with recognition on.
 if (only === 'accuracy') report.accuracy = await accuracyBench();
+// Only on request: the spotter over the tuning split at every setting of a grid (bench/keyword-calibration.ts).
+if (only === 'keyword-calibration') report.keywordCalibration = await keywordCalibrationBench();
 // Only on request: both recognisers over the tuning split (bench/language-fit.ts): where recognition.auto's weights come from.
 if (only === 'language-fit') report.languageFit = await languageFitBench();
 report.peakRssMiB = r(process.resourceUsage().maxRSS / 1024, 1);

@@ -197,6 +197,15 @@ function interrupterTable(calls: ScoredCall[], misses: Miss[]) {
 /** A said phrase accounts for a hit of `term` when the phrase is or contains it ("guaranteed return" and "guaranteed"). */
 const covers = (said: string, term: string) => lower(said).includes(lower(term));
 
+type Hit = { channel: string; start: number; end: number };
+type Said = { channel: string; turnStart: number; turnEnd: number };
+
+/** A hit belongs to a said phrase when it is on the same side and within the turn that says it. */
+export const hitInTurn = (k: Hit, occ: Said): boolean => k.channel === occ.channel && k.end > occ.turnStart - TURN_SLACK.before && k.start < occ.turnEnd + TURN_SLACK.after;
+
+/** A hit of `term` that no said phrase accounts for is a false alarm. */
+export const explained = (k: Hit & { term: string }, said: readonly (Said & { phrase: string })[]): boolean => said.some((x) => covers(x.phrase, k.term) && hitInTurn(k, x));
+
 function keywordTable(calls: ScoredCall[], phraseList: { rule: string; language: string; phrase: string }[], misses: Miss[]) {
   const speechSec: Record<string, number> = {};
   for (const { truth } of calls) {
@@ -216,7 +225,7 @@ function keywordTable(calls: ScoredCall[], phraseList: { rule: string; language:
       for (const occ of mine) {
         said++;
         withSec += occ.turnEnd - occ.turnStart;
-        const inTurn = (k: { channel: string; start: number; end: number }) => k.channel === occ.channel && k.end > occ.turnStart - TURN_SLACK.before && k.start < occ.turnEnd + TURN_SLACK.after;
+        const inTurn = (k: Hit) => hitInTurn(k, occ);
         if (hits.some(inTurn)) found++;
         else {
           const near = index.keywords.filter(inTurn).map((k) => `${k.term} (${k.source})`);
@@ -224,10 +233,7 @@ function keywordTable(calls: ScoredCall[], phraseList: { rule: string; language:
           misses.push({ class: 'keyword', call: truth.id, time: occ.start, expected: `${p.rule} "${p.phrase}" by ${occ.channel}`, got: `${near.join(', ') || 'no hit'}; heard: ${words.slice(0, 120) || '(nothing transcribed)'}`, weight: 1 });
         }
       }
-      for (const k of hits) {
-        const explained = truth.phrases.some((x) => covers(x.phrase, k.term) && x.channel === k.channel && k.end > x.turnStart - TURN_SLACK.before && k.start < x.turnEnd + TURN_SLACK.after);
-        if (!explained) falseAlarms++;
-      }
+      for (const k of hits) if (!explained(k, truth.phrases)) falseAlarms++;
     }
     const withoutSec = (speechSec[p.language] ?? 0) - withSec;
     rows[`${p.language} ${p.rule} ${p.phrase}`] = { said, found, recall: ratio(found, said), falseAlarms, speechHoursWithoutIt: round(withoutSec / 3600, 3), falseAlarmsPerHour: perHour(falseAlarms, withoutSec) };
