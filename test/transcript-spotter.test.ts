@@ -74,6 +74,7 @@ t.test('English: words split or inflected by the recogniser, not lookalike words
   t.same(terms(words('agent', 1, 'can you tell me your plan', 'en')), [], 'but two letters in seven are another phrase');
   t.same(terms(words('agent', 1, 'bye for now', 'en')), ['bye'], 'a short word must be exact');
   t.same(terms(words('agent', 1, 'i will buy it by friday', 'en')), [], 'buy and by are not bye');
+  t.same(terms(words('agent', 1, 'all right by', 'en')), ['bye'], 'but by at the end of what was said is a closing heard as by');
   t.same(terms(words('agent', 1, 'we can refer you to a specialist', 'en')), [], 'refer is not refund');
 });
 

@@ -115,6 +115,13 @@ function bestWindows(units: readonly Unit[], cost: (from: number, to: number) =>
   return kept;
 }
 
+/**
+ * Words the English recogniser writes for a short rule word that sounds the same ("all right by" for "all
+ * right, bye": the evaluation set's tuning split). Taken only as the last word of a recognised stretch, where
+ * a closing stands and "by" or "buy" hardly ever does; anywhere else a short word must be exact.
+ */
+const SOUNDS_THE_SAME_AT_THE_END: Readonly<Record<string, readonly string[]>> = { bye: ['by', 'buy'] };
+
 interface Compiled {
   phrase: string;
   chinese: boolean;
@@ -167,6 +174,9 @@ export class TranscriptSpotter {
           budget / p.letters.length,
         );
       }
+      const sameSound = p.chinese || p.tokens.length !== 1 ? undefined : SOUNDS_THE_SAME_AT_THE_END[p.letters];
+      const last = units.length - 1;
+      if (sameSound && last >= 0 && sameSound.includes(units[last].token) && !windows.some((w) => w.to > last)) windows.push({ from: last, to: last + 1, cost: 0.5 });
       for (const w of windows) {
         const span = units.slice(w.from, w.to);
         hits.push({
