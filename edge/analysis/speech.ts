@@ -27,7 +27,7 @@ export interface ChannelRecognition {
 
 /**
  * How often an undecided side looks at the segments still being decoded (one decode chunk is 0.32 s). Judging
- * only finished segments meant waiting for the first pause after 2 s of speech: a long opening sentence held
+ * only finished segments meant waiting for the first pause after decideAfterSec of speech: a long opening sentence held
  * every word and keyword hit (and so the alerts they raise) back by many seconds.
  */
 const AUTO_CHECK_EVERY_SEC = 0.25;
@@ -280,7 +280,7 @@ export class ChannelSpeech {
   /**
    * Both sides of a call almost always speak one language (agents answer in the caller's). A side with too
    * little speech of its own to judge takes the other side's decision rather than hold its words and
-   * keyword hits back until it has said 2 s worth, which for a terse caller can be the end of the call; a side
+   * keyword hits back until it has said decideAfterSec worth, which for a terse caller can be the end of the call; a side
    * that followed follows again when the other side switches, until its own speech says otherwise.
    */
   async follow(language: Language, otherSide: Channel): Promise<SpeechEvent[]> {
