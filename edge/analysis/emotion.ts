@@ -68,12 +68,14 @@ const ONGOING_EVERY_SEC = 0.5;
  * their thresholds"; one cue alone, however large, stays under 1 unless another rises too.
  */
 export function raisedBy(rises: Rises, config: AnalysisConfig['emotion']): number {
-  const cap = config.riseCap;
+  const counted = (multiple: number, cap: number) => Math.min(cap, Math.max(0, multiple));
   // Pitch may count for more: a microphone's distance or a trunk's compression moves loudness, and pace
   // wanders in calm speech, but a voice a third higher than its own calm median is the speaker's doing.
-  const parts = [Math.min(config.f0RiseCap, Math.max(0, rises.f0 / config.f0Rise)), ...[rises.tempo / config.tempoRise, rises.db / config.loudnessRiseDb].map((x) => Math.min(cap, Math.max(0, x)))].sort(
-    (a, b) => b - a,
-  );
+  const parts = [
+    counted(rises.f0 / config.f0Rise, config.f0RiseCap),
+    counted(rises.tempo / config.tempoRise, config.riseCap),
+    counted(rises.db / config.loudnessRiseDb, config.riseCap),
+  ].sort((a, b) => b - a);
   return (parts[0] + parts[1]) / 2;
 }
 

@@ -3,8 +3,8 @@
 // The two models' raw confidences are not on one scale (the pinyin model is fairly sure of itself on English
 // too), so they are compared as log-probabilities normalised per emitted token, together with how many tokens
 // each emitted, weighted and offset as a logistic fit on the tuning split of the evaluation set found them
-// (see recognition.auto in provisioning/config.schema.json). The evidence is everything the side has said so far: a decision taken on
-// little speech is revisited as more comes in (edge/analysis/speech.ts).
+// (see recognition.auto in provisioning/config.schema.json). The evidence is everything the side has said so
+// far: a decision taken on little speech is revisited as more comes in (edge/analysis/speech.ts).
 
 import type { RecognizedSegment } from '../../models/engines.js';
 import type { EarshotConfig } from '../../provisioning/config.js';
