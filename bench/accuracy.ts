@@ -35,7 +35,8 @@ import { r } from './stats.js';
 
 const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';
 
-function envInt(name: string, fallback: number): number {
+/** A whole-number setting from the environment (the accuracy benches share EARSHOT_BENCH_ACCURACY_*). */
+export function envInt(name: string, fallback: number): number {
   const v = process.env[name];
   if (v === undefined || v === '') return fallback;
   const n = Number(v);

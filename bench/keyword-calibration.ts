@@ -22,6 +22,7 @@ import { sharedDir } from '../test/support/rule-calls.js';
 import { explained, hitInTurn } from '../test/support/accuracy.js';
 import { DEFAULT_SEED, EVAL_CACHE_DIR, builtinRules, evalSet, renderEvalCall, rulePhrases, type EvalTruth } from '../scripts/eval-set.js';
 import type { Language } from '../scripts/make-call.js';
+import { envInt } from './accuracy.js';
 import { r } from './stats.js';
 
 // From least to most sensitive: a phrase the default false-alarms on needs a stricter threshold as much as a
@@ -49,7 +50,7 @@ function parseGrid(text: string): Setting[] {
 const key = (s: Setting) => `t${s.threshold}/b${s.boost}`;
 
 export async function keywordCalibrationBench(): Promise<Record<string, unknown>> {
-  const perLanguage = Number(process.env.EARSHOT_BENCH_ACCURACY_CALLS || 60);
+  const perLanguage = envInt('EARSHOT_BENCH_ACCURACY_CALLS', 60);
   const seed = process.env.EARSHOT_BENCH_ACCURACY_SEED || DEFAULT_SEED;
   const grid = parseGrid(process.env.EARSHOT_BENCH_CALIBRATION_GRID || DEFAULT_GRID);
   const defaults = defaultConfig().watch;

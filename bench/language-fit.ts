@@ -22,6 +22,7 @@ import { addTally, CallEvidence, emptyTally, judge, type Tally } from '../edge/a
 import { sharedDir } from '../test/support/rule-calls.js';
 import { DEFAULT_SEED, EVAL_CACHE_DIR, builtinRules, evalSet, renderEvalCall, splitOf } from '../scripts/eval-set.js';
 import type { Language } from '../scripts/make-call.js';
+import { envInt } from './accuracy.js';
 import { r } from './stats.js';
 
 const MARKS_SEC = [2, 3, 4, 6, 8, 12, 20];
@@ -114,7 +115,7 @@ function pooled(sides: Side[], i: number): { en: Tally; zh: Tally; fedSec: numbe
 }
 
 export async function languageFitBench(): Promise<Record<string, unknown>> {
-  const perLanguage = Number(process.env.EARSHOT_BENCH_ACCURACY_CALLS || 60);
+  const perLanguage = envInt('EARSHOT_BENCH_ACCURACY_CALLS', 60);
   const seed = process.env.EARSHOT_BENCH_ACCURACY_SEED || DEFAULT_SEED;
   const config = defaultConfig();
   config.models.root = path.join(sharedDir(), 'models');
