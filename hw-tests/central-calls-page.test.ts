@@ -11,7 +11,7 @@ import type { CallIndex } from '../edge/index/call-index.js';
 import { openStore, type IncomingRecord } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { demoIndexes } from '../test/support/demo-indexes.js';
-import { launchChromium } from '../test/support/chromium.js';
+import { launchChromium, watchPage } from '../test/support/chromium.js';
 import { callerByHeader, startCallsWeb } from './helpers/calls-web.js';
 import { tempDir } from '../test/support/uplink.js';
 
@@ -39,12 +39,11 @@ t.test('call list and call page', async (t) => {
   const browser = await launchChromium();
   t.teardown(() => browser.close());
   const page = await browser.context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
+  const { errors, shown } = watchPage(page);
 
   await page.goto(`${web.url}/calls`);
   const rows = page.locator('#calls tbody tr[data-call]');
-  await rows.first().waitFor({ timeout: 10_000 });
+  await shown(rows, 'the call list');
   t.same(await rows.evaluateAll((rs) => rs.map((r) => (r as HTMLElement).dataset.call)), ['box-1/desk-1-c2', 'box-1/desk-1-c1'], "the reviewer's site only, newest first");
   t.same(await page.locator('select[name="site"] option').allTextContents(), ['all my sites', 'floor-1'], 'the sites offered are theirs');
   const c1 = page.locator('tr[data-call="box-1/desk-1-c1"]');
@@ -56,13 +55,13 @@ t.test('call list and call page', async (t) => {
   // Filter by agent: the filter goes into the URL, and the list follows it.
   await page.fill('input[name="agent"]', 'A18');
   await Promise.all([page.waitForURL(/agent=A18/), page.click('#filter button[type="submit"]')]);
-  await page.locator('#calls tbody tr').first().waitFor();
+  await shown(page.locator('#calls tbody tr'), 'the list filtered by agent');
   t.same(await rows.evaluateAll((rs) => rs.map((r) => (r as HTMLElement).dataset.call)), ['box-1/desk-1-c2'], 'filtered by agent');
   t.equal(await page.inputValue('input[name="agent"]'), 'A18', 'the form shows the filter of the URL');
   t.match(await page.locator('#csv').getAttribute('href'), /agent=A18/, 'and the CSV link exports that list');
   // A bookmark of a sorted list.
   await page.goto(`${web.url}/calls?sort=silence`);
-  await rows.first().waitFor();
+  await shown(rows, 'the list sorted by silence');
   t.equal(await rows.first().getAttribute('data-call'), 'box-1/desk-1-c2', `longest silence first (${invest.metrics.longestSilenceSec} s over ${call.metrics.longestSilenceSec} s)`);
   t.equal(await page.inputValue('select[name="sort"]'), 'silence');
   await page.goto(`${web.url}/calls?silenceOverSec=soon`);

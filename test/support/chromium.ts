@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
@@ -22,6 +22,32 @@ export async function launchChromium(): Promise<{ context: BrowserContext; close
     close: async () => {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * What went wrong in a page, kept as it happens: its script errors, requests that failed, API answers of 400
+ * and over, console errors. A wait that times out says only "timeout"; `shown` adds this record, so a
+ * rare failure under CI's load explains itself the one time it happens.
+ */
+export function watchPage(page: Page): { errors: string[]; troubles: string[]; shown: (target: Locator, what: string, timeoutMs?: number) => Promise<void> } {
+  const errors: string[] = [];
+  const troubles: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('requestfailed', (r) => troubles.push(`${r.method()} ${r.url()} failed: ${r.failure()?.errorText ?? '?'}`));
+  page.on('response', (r) => void (r.status() >= 400 && troubles.push(`${r.request().method()} ${r.url()}: ${r.status()}`)));
+  page.on('console', (m) => void (m.type() === 'error' && troubles.push(`console: ${m.text()}`)));
+  return {
+    errors,
+    troubles,
+    shown: async (target, what, timeoutMs = 30_000) => {
+      try {
+        await target.first().waitFor({ timeout: timeoutMs });
+      } catch (err) {
+        const box = await page.locator('#error:not([hidden])').textContent({ timeout: 1000 }).catch(() => null);
+        throw new Error(`${what} not shown at ${page.url()} in ${timeoutMs} ms (${(err as Error).message.split('\n')[0]}); the page's error box: ${JSON.stringify(box)}; script errors: ${JSON.stringify(errors)}; troubles: ${JSON.stringify(troubles)}`);
+      }
     },
   };
 }
