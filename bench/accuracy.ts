@@ -33,7 +33,8 @@ import { DEFAULT_SEED, EVAL_CACHE_DIR, builtinRules, evalSet, renderEvalCall, ru
 import type { Language } from '../scripts/make-call.js';
 import { r } from './stats.js';
 
-const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';
+/** Debian pocketsphinx-testdata's LibriVox clips: real read English, one reader, with transcripts. */
+export const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';
 
 /** A whole-number setting from the environment (the accuracy benches share EARSHOT_BENCH_ACCURACY_*). */
 export function envInt(name: string, fallback: number): number {

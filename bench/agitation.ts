@@ -6,8 +6,9 @@
 //   node --import=tsx bench/agitation.ts [--calm-hours 1] [--out /tmp/agitation] [--set riseCap=1.25 ...]
 //
 // Prints one JSON object: detection by pitch/tempo/loudness cell and condition, onset delay, false alarms per
-// hour of calm speech (the grid's calm turns and the real Mandarin clips, concatenated and shuffled).
+// hour of calm speech (per voice, its calm turns shuffled and concatenated; per real speaker, their clips).
 
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +20,7 @@ import type { FrameProsody } from '../edge/analysis/prosody.js';
 import type { Channel, EmotionFound } from '../edge/events.js';
 import { SileroVadModel } from '../models/vad.js';
 import { defaultConfig, type AnalysisConfig } from '../provisioning/config.js';
+import { LIBRIVOX } from './accuracy.js';
 
 
 export const PITCHES = [0.1, 0.2, 0.3, 0.5];
@@ -154,20 +156,24 @@ async function main(): Promise<void> {
       process.stderr.write(`${script.name}\n`);
     }
   }
-  // Real calm speech: the Mandarin clips, each fed as a customer side on its own.
-  const realDir = path.resolve('../shared/audio/zh-real');
-  const real: FrameRecord[][] = [];
-  for (const f of readdirSync(realDir).filter((x) => x.endsWith('.wav'))) {
-    const cache = path.join(OUT, `real-${f}.frames.json`);
+  // Real calm speech, one speaker per long call (a change of speaker reads as a raised voice, which no call
+  // has): LibriVox's one reader, all five clips shuffled; each Mandarin clip alone, looped (the seven are
+  // not one speaker).
+  const real: Record<string, FrameRecord[][]> = {};
+  const realClip = async (file: string): Promise<FrameRecord[]> => {
+    const cache = path.join(OUT, `real-${path.basename(path.dirname(file))}-${path.basename(file)}.frames.json`);
     if (!existsSync(cache)) {
-      const { execFileSync } = await import('node:child_process');
-      const stereo = path.join(OUT, `real-${f}`);
+      const stereo = cache.replace(/\.frames\.json$/, '');
       // agent silent on the left, the clip on the right
-      execFileSync('sox', ['-M', '-v', '0', path.join(realDir, f), path.join(realDir, f), '-r', '16000', '-b', '16', stereo]);
+      execFileSync('sox', ['-M', '-v', '0', file, file, '-r', '16000', '-b', '16', stereo]);
       writeFileSync(cache, JSON.stringify(await record({ stereo }, vad)));
     }
-    real.push(JSON.parse(readFileSync(cache, 'utf8')) as FrameRecord[]);
-  }
+    return JSON.parse(readFileSync(cache, 'utf8')) as FrameRecord[];
+  };
+  const wavs = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((x) => x.endsWith('.wav')).sort().map((x) => path.join(dir, x)) : []);
+  const librivox = wavs(LIBRIVOX);
+  if (librivox.length) real['en-real-librivox'] = await Promise.all(librivox.map(realClip));
+  for (const file of wavs(path.resolve('../shared/audio/zh-real'))) real[`zh-real-${path.basename(file, '.wav')}`] = [await realClip(file)];
   // --set riseCap=1.25 (repeatable): replays the same frames at another setting of analysis.emotion.
   const config = { ...defaultConfig().analysis.emotion };
   for (const kv of args.set ?? []) {
@@ -190,7 +196,7 @@ function calmPieces(r: Recorded): FrameRecord[][] {
   return pieces;
 }
 
-export function evaluate(recorded: Recorded[], real: FrameRecord[][], config: AnalysisConfig['emotion'], calmHours: number) {
+export function evaluate(recorded: Recorded[], real: Record<string, FrameRecord[][]>, config: AnalysisConfig['emotion'], calmHours: number) {
   const byCell: Record<string, { n: number; hit: number }> = {};
   const byCondition: Record<string, { n: number; hit: number; falseAlarms: number; calmSec: number }> = {};
   const delays: number[] = [];
@@ -223,8 +229,8 @@ export function evaluate(recorded: Recorded[], real: FrameRecord[][], config: An
   // Long calm calls: every voice's calm turns, shuffled and concatenated per condition to `calmHours` each.
   const long: Record<string, { hours: number; falseAlarms: number }> = {};
   const conditions = [...new Set(recorded.map((r) => r.condition))];
-  for (const cond of [...conditions, 'zh-real']) {
-    const pieces = cond === 'zh-real' ? real : recorded.filter((r) => r.condition === cond).flatMap(calmPieces);
+  for (const cond of [...conditions, ...Object.keys(real)]) {
+    const pieces = real[cond] ?? recorded.filter((r) => r.condition === cond).flatMap(calmPieces);
     if (pieces.length === 0) continue;
     const frames: FrameRecord[] = [];
     let seed = 7;
