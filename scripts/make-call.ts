@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -348,6 +348,28 @@ async function synthFestival(text: string, voice: string, tmp: string, id: strin
   return out;
 }
 
+/**
+ * Synthesised sentences, kept per engine, voice and text: the test calls and the evaluation set say the same
+ * sentences in the same voices many times (en-calm and en-agitated are one script), and Festival is most of a
+ * render's cost (0.6-0.7 CPU s a sentence here, sox's effects a tenth of that). Everything after synthesis
+ * (pitch, tempo, level, noise, line coding) is per call, so a call renders to the same bytes either way.
+ * EARSHOT_TTS_CACHE moves it; a render that finds nothing there synthesises as before.
+ */
+const TTS_CACHE = process.env.EARSHOT_TTS_CACHE ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.cache/tts');
+
+async function synthCached(engine: 'festival' | 'espeak-ng', text: string, voice: string, synth: () => Promise<string>): Promise<string> {
+  const key = createHash('sha256').update(`${GENERATOR_VERSION}\0${engine}\0${voice}\0${text}`).digest('hex').slice(0, 24);
+  const cached = path.join(TTS_CACHE, `${key}.wav`);
+  if (await nonEmptyFile(cached)) return cached;
+  const made = await synth();
+  await mkdir(TTS_CACHE, { recursive: true });
+  // Renders run side by side (tests, CI's background render): a sentence appears whole or not at all.
+  const staging = `${cached}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  await copyFile(made, staging);
+  await rename(staging, cached);
+  return made;
+}
+
 const DIGIT_PINYIN = ['ling2', 'yao1', 'er4', 'san1', 'si4', 'wu3', 'liu4', 'qi1', 'ba1', 'jiu3'];
 
 /**
@@ -451,7 +473,9 @@ function workRateFor(sampleRate: number): number {
 async function renderTurn(turn: CallTurn, s: ResolvedCallScript, workRate: number, tmp: string, index: number): Promise<Float32Array> {
   const id = `turn${index}`;
   const voice = s.voices[turn.speaker];
-  const tts = s.language === 'zh' ? await synthEspeak(turn.text, voice, tmp, id) : await synthFestival(turn.text, voice, tmp, id);
+  const tts = await synthCached(s.language === 'zh' ? 'espeak-ng' : 'festival', turn.text, voice, () =>
+    s.language === 'zh' ? synthEspeak(turn.text, voice, tmp, id) : synthFestival(turn.text, voice, tmp, id),
+  );
   const out = path.join(tmp, `${id}.wav`);
   // Normalise before the effect so agitation is a fixed step above every calm turn;
   // re-normalising after pitch/tempo (instead of a plain `gain 8`) keeps that step exact
