@@ -120,7 +120,7 @@ export function leaksIn(text: string, secrets: readonly Secret[]): Leak[] {
     const d = s.digits!;
     if (d.length < LEAK_RUN) {
       const hit = runs.find((r) => r === d);
-      if (hit) out.push({ secret: s, found: hit });
+      if (hit) out.push({ secret: s, found: numeralAround(text, d) ?? hit });
       continue;
     }
     const windows = new Set<string>();
@@ -129,6 +129,16 @@ export function leaksIn(text: string, secrets: readonly Secret[]): Leak[] {
     if (hit) out.push({ secret: s, found: hit });
   }
   return out;
+}
+
+/**
+ * The text around a short secret written as a numeral on its own: in a SQLite page three digits can also be
+ * bytes of a binary field (a 3-digit CVV turned up once in a running outbox's WAL and nowhere the same records
+ * went), so a report shows what stands beside them.
+ */
+function numeralAround(text: string, digits: string): string | undefined {
+  const m = new RegExp(`(?<![\\p{L}\\p{N}.])${digits}(?!\\.?[\\p{L}\\p{N}])`, 'u').exec(text);
+  return m ? text.slice(Math.max(0, m.index - 40), m.index + digits.length + 40) : undefined;
 }
 
 /** Every file under `dir`, recursively, with its bytes. */
