@@ -114,7 +114,7 @@ export function leaksIn(text: string, secrets: readonly Secret[]): Leak[] {
   for (const s of secrets) {
     if (s.word) {
       const at = folded.indexOf(fold(s.word));
-      if (at >= 0) out.push({ secret: s, found: text.slice(Math.max(0, at - 40), at + s.word.length + 40) });
+      if (at >= 0) out.push({ secret: s, found: around(text, at, s.word.length) });
       continue;
     }
     const d = s.digits!;
@@ -138,8 +138,11 @@ export function leaksIn(text: string, secrets: readonly Secret[]): Leak[] {
  */
 function numeralAround(text: string, digits: string): string | undefined {
   const m = new RegExp(`(?<![\\p{L}\\p{N}.])${digits}(?!\\.?[\\p{L}\\p{N}])`, 'u').exec(text);
-  return m ? text.slice(Math.max(0, m.index - 40), m.index + digits.length + 40) : undefined;
+  return m ? around(text, m.index, digits.length) : undefined;
 }
+
+/** What a report shows of a find: 40 characters each side. */
+const around = (text: string, at: number, length: number) => text.slice(Math.max(0, at - 40), at + length + 40);
 
 /** Every file under `dir`, recursively, with its bytes. */
 export function filesUnder(dir: string): { path: string; bytes: Buffer }[] {

@@ -31,7 +31,7 @@ export async function launchChromium(): Promise<{ context: BrowserContext; close
  * and over, console errors. A wait that times out says only "timeout"; `shown` adds this record, so a
  * rare failure under CI's load explains itself the one time it happens.
  */
-export function watchPage(page: Page): { errors: string[]; troubles: string[]; shown: (target: Locator, what: string, timeoutMs?: number) => Promise<void> } {
+export function watchPage(page: Page): { errors: string[]; shown: (target: Locator, what: string, timeoutMs?: number) => Promise<void> } {
   const errors: string[] = [];
   const troubles: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -40,7 +40,6 @@ export function watchPage(page: Page): { errors: string[]; troubles: string[]; s
   page.on('console', (m) => void (m.type() === 'error' && troubles.push(`console: ${m.text()}`)));
   return {
     errors,
-    troubles,
     shown: async (target, what, timeoutMs = 30_000) => {
       try {
         await target.first().waitFor({ timeout: timeoutMs });
