@@ -24,6 +24,8 @@ export interface ReplayLineOptions {
   chunkSamples?: number;
   /** Wall-clock speed, as a line delivers (default). Off: as fast as the reader takes it, for tests and load. */
   paced?: boolean;
+  /** Paced this many times faster than real time (default 1): an hour of calls through a live box in minutes. */
+  speed?: number;
 }
 
 export interface ReplayBoundary {
@@ -62,13 +64,14 @@ export class ReplayLineSource extends EventEmitter<{ boundary: [ReplayBoundary] 
     const { sampleRate } = this.options;
     const chunkSamples = this.options.chunkSamples ?? sampleRate / 10;
     const started = Date.now();
+    const msPerSample = 1000 / sampleRate / (this.options.speed ?? 1);
     let pos = 0;
     const paced = async function* (this: ReplayLineSource, agent: Samples, customer: Samples): AsyncGenerator<StereoChunk> {
       for (let i = 0; i < agent.length && !this.closed; i += chunkSamples) {
         const end = Math.min(agent.length, i + chunkSamples);
         const chunk = { t0: pos / sampleRate, agent: asFloat(agent.subarray(i, end)), customer: asFloat(customer.subarray(i, end)) };
         pos += end - i;
-        const wait = started + (pos / sampleRate) * 1000 - Date.now();
+        const wait = started + pos * msPerSample - Date.now();
         if (this.options.paced === false) await setImmediate(); // lets the reader's consumers run between chunks
         else if (wait > 0) await sleep(wait, undefined, { signal: this.abort.signal }).catch(() => undefined);
         if (this.closed) return;
@@ -94,12 +97,12 @@ export class ReplayLineSource extends EventEmitter<{ boundary: [ReplayBoundary] 
           // A bad file in a replay list is the installer's to fix; the line faults naming it.
           throw new CaptureError(file, err instanceof AudioInputError ? err.reason : (err as Error).message);
         }
-        this.emit('boundary', { kind: 'start', file, at: started + (pos / sampleRate) * 1000 });
+        this.emit('boundary', { kind: 'start', file, at: started + pos * msPerSample });
         const joinAt = joining ? Math.max(0, Math.min(Math.round((this.options.startAtSec ?? 0) * sampleRate), whole.agent.length - 2 * sampleRate)) : 0;
         joining = false;
         yield* paced(whole.agent.subarray(joinAt), whole.customer.subarray(joinAt));
         if (this.closed) return;
-        this.emit('boundary', { kind: 'end', file, at: started + (pos / sampleRate) * 1000 });
+        this.emit('boundary', { kind: 'end', file, at: started + pos * msPerSample });
       }
     } while (this.options.loop && !this.closed);
   }

@@ -116,6 +116,7 @@ export interface LineConfig {
     loop?: boolean;
     gapSec?: number;
     startAtSec?: number;
+    speed?: number;
     pipe?: string;
     sampleRate?: number;
     channels?: number;

@@ -4,7 +4,7 @@ import { ConfigError, resolveConfig, type ChannelRef, type DeviceRef, type Earsh
 export type LineAudio =
   | { kind: 'device'; device: DeviceRef; sampleRate: number; channels: number; agentChannel: number; customerChannel: number }
   | { kind: 'devices'; agentDevice: DeviceRef; customerDevice: DeviceRef; sampleRate: number }
-  | { kind: 'replay'; files: string[]; loop: boolean; gapSec: number; startAtSec: number; agentChannel: 'left' | 'right' }
+  | { kind: 'replay'; files: string[]; loop: boolean; gapSec: number; startAtSec: number; speed: number; agentChannel: 'left' | 'right' }
   | { kind: 'pipe'; path: string; sampleRate: number; channels: number; agentChannel: number; customerChannel: number };
 
 /** How the line learns where calls start and end. `file`: a replayed recording is one call. */
@@ -79,7 +79,7 @@ function resolveAudio(name: string, audio: LineConfig['audio'], file: string): L
       if (agentChannel > 1 || customerChannel > 1 || agentChannel === customerChannel) {
         throw new ConfigError(file, `${at}: replayed WAVs are stereo: agentChannel and customerChannel are left/right (0/1) and differ`);
       }
-      return { kind: 'replay', files: audio.replay as string[], loop: audio.loop ?? false, gapSec: audio.gapSec ?? 2, startAtSec: audio.startAtSec ?? 0, agentChannel: agentChannel === 0 ? 'left' : 'right' };
+      return { kind: 'replay', files: audio.replay as string[], loop: audio.loop ?? false, gapSec: audio.gapSec ?? 2, startAtSec: audio.startAtSec ?? 0, speed: audio.speed ?? 1, agentChannel: agentChannel === 0 ? 'left' : 'right' };
     }
   }
 }

@@ -213,7 +213,23 @@ t.test('a replay line joins its first call part-way (startAtSec), then plays eve
   t.equal(demoAfter, demoWhole, 'the next call is whole');
   const [investLate] = await played(1e6);
   t.equal(investLate, 2 * PIPELINE_RATE, 'joined beyond its end: its last 2 s');
-  t.same(resolveLines(resolveConfig(replayLine({ audio: { replay: ['x.wav'], startAtSec: 7.5 } })))[0]!.audio, { kind: 'replay', files: ['x.wav'], loop: false, gapSec: 2, startAtSec: 7.5, agentChannel: 'left' });
+  t.same(resolveLines(resolveConfig(replayLine({ audio: { replay: ['x.wav'], startAtSec: 7.5 } })))[0]!.audio, { kind: 'replay', files: ['x.wav'], loop: false, gapSec: 2, startAtSec: 7.5, speed: 1, agentChannel: 'left' });
+});
+
+t.test('a replay line at speed 20 plays its calls twenty times faster than real time, its clock with them', async (t) => {
+  t.match(resolveLines(resolveConfig(replayLine({ audio: { replay: ['x.wav'], speed: 20 } })))[0]!.audio, { kind: 'replay', speed: 20 });
+  t.throws(() => resolveConfig(replayLine({ audio: { replay: ['x.wav'], speed: 0 } })), /speed/, 'a speed of 0 is refused, naming it');
+  const source = new ReplayLineSource({ files: [DEMO], agentChannel: 'left', sampleRate: PIPELINE_RATE, loop: false, gapSec: 0, speed: 20 });
+  const marks: number[] = [];
+  source.on('boundary', (b) => marks.push(b.at));
+  const t0 = Date.now();
+  let samples = 0;
+  for await (const c of source.chunks()) samples += c.agent.length;
+  const wallMs = Date.now() - t0;
+  const callMs = (samples / PIPELINE_RATE) * 1000;
+  t.ok(Math.abs(marks[1] - marks[0] - callMs / 20) < 1, `the call's start and end, on the replay's clock, are its length / 20 apart (${marks[1] - marks[0]} ms for ${callMs} ms)`);
+  t.ok(wallMs >= callMs / 20 - 150, `paced, not as fast as it can read (${wallMs} ms)`);
+  t.ok(wallMs < callMs / 2, `far faster than real time (${wallMs} ms for a ${callMs / 1000} s call)`);
 });
 
 t.test("the agitated caller's alert goes out while she is upset, then again with her words", async (t) => {

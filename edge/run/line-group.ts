@@ -158,6 +158,7 @@ export class LocalLineGroup implements LineGroupHandle {
           loop: a.loop,
           gapSec: a.gapSec,
           startAtSec: a.startAtSec,
+          speed: a.speed,
           startDelaySec: (this.options.staggerSec ?? 0) * (this.options.order?.[s.name] ?? 0),
         });
         if (s.callState.kind === 'file') source.on('boundary', (b) => line.boundary({ kind: b.kind, by: 'file', at: b.at }));

@@ -218,6 +218,9 @@ function keywordTable(calls: ScoredCall[], phraseList: { rule: string; language:
     let found = 0;
     let falseAlarms = 0;
     let withSec = 0;
+    // What each path found alone: the spotter (kws), the transcript (asr), and both on the same occurrence,
+    // so a phrase's paths can be weighed (one that only false-alarms can be left to the other).
+    const bySource = { kws: { found: 0, falseAlarms: 0 }, asr: { found: 0, falseAlarms: 0 }, both: { found: 0 } };
     for (const { truth, index } of calls) {
       if (truth.kind === 'real' || truth.language !== p.language) continue;
       const mine = truth.phrases.filter((x) => lower(x.phrase) === lower(p.phrase));
@@ -226,17 +229,26 @@ function keywordTable(calls: ScoredCall[], phraseList: { rule: string; language:
         said++;
         withSec += occ.turnEnd - occ.turnStart;
         const inTurn = (k: Hit) => hitInTurn(k, occ);
-        if (hits.some(inTurn)) found++;
+        const kws = hits.some((k) => k.source === 'kws' && inTurn(k));
+        const asr = hits.some((k) => k.source === 'asr' && inTurn(k));
+        if (kws) bySource.kws.found++;
+        if (asr) bySource.asr.found++;
+        if (kws && asr) bySource.both.found++;
+        if (kws || asr) found++;
         else {
           const near = index.keywords.filter(inTurn).map((k) => `${k.term} (${k.source})`);
           const words = index.utterances.filter((u) => u.channel === occ.channel && overlaps(u, { start: occ.turnStart, end: occ.turnEnd })).map((u) => u.pinyin ?? u.text ?? '').join(' ');
           misses.push({ class: 'keyword', call: truth.id, time: occ.start, expected: `${p.rule} "${p.phrase}" by ${occ.channel}`, got: `${near.join(', ') || 'no hit'}; heard: ${words.slice(0, 120) || '(nothing transcribed)'}`, weight: 1 });
         }
       }
-      for (const k of hits) if (!explained(k, truth.phrases)) falseAlarms++;
+      for (const k of hits) {
+        if (explained(k, truth.phrases)) continue;
+        falseAlarms++;
+        bySource[k.source].falseAlarms++;
+      }
     }
     const withoutSec = (speechSec[p.language] ?? 0) - withSec;
-    rows[`${p.language} ${p.rule} ${p.phrase}`] = { said, found, recall: ratio(found, said), falseAlarms, speechHoursWithoutIt: round(withoutSec / 3600, 3), falseAlarmsPerHour: perHour(falseAlarms, withoutSec) };
+    rows[`${p.language} ${p.rule} ${p.phrase}`] = { said, found, recall: ratio(found, said), falseAlarms, speechHoursWithoutIt: round(withoutSec / 3600, 3), falseAlarmsPerHour: perHour(falseAlarms, withoutSec), bySource };
   }
   const totals = Object.values(rows).reduce<{ said: number; found: number; falseAlarms: number }>((s, x) => ({ said: s.said + (x.said as number), found: s.found + (x.found as number), falseAlarms: s.falseAlarms + (x.falseAlarms as number) }), { said: 0, found: 0, falseAlarms: 0 });
   return {
