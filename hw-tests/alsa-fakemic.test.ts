@@ -10,14 +10,14 @@
  */
 import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CaptureError, type StereoChunk } from '../device/capture.js';
 import { loadNaudiodon, PortAudioSource, type NaudiodonModule, type PortAudioDeviceInfo, type PortAudioSourceOptions } from '../device/portaudio-source.js';
 import { runCli } from '../test/support/cli.js';
 import { devicesCommand, listAudioDevices } from '../device/devices.js';
+import { tempDir } from '../test/support/temp.js';
 
 const RATE = 16000;
 const SECONDS = 2;
@@ -151,7 +151,7 @@ if (scenario) {
 
 async function runTests(): Promise<void> {
   const { default: t } = await import('tap');
-  const dir = mkdtempSync(join(tmpdir(), 'earshot-fakemic-'));
+  const dir = tempDir('fakemic');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
   const stereoRaw = Buffer.alloc(FRAMES * 4);

@@ -5,8 +5,7 @@
  * without one; the `earshot central` commands that do it say what they did.
  */
 import t, { type Test } from 'tap';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../test/support/cli.js';
 import { openStore, type IncomingRecord } from '../central/store/store.js';
@@ -16,6 +15,7 @@ import { customerKey } from '../lib/customer-key.js';
 import { forgetCall, forgetCustomer, payloadCallId, setRetention, sweepRetention, UnknownSiteError } from '../central/retention.js';
 import { listAudit } from '../central/audit.js';
 import { Postgres, postgresMissing } from '../test/support/postgres.js';
+import { tempDir } from '../test/support/temp.js';
 
 const NOW = Date.parse('2026-12-05T12:00:00.000Z');
 const daysAgo = (d: number) => new Date(NOW - d * 86_400_000).toISOString();
@@ -125,7 +125,7 @@ t.test('PostgreSQL', { skip: postgresMissing() ?? false }, async (t) => {
 });
 
 t.test('earshot central forget, retention and sweep on a store file', async (t) => {
-  const db = join(mkdtempSync(join(tmpdir(), 'earshot-central-forget-')), 'ingest.sqlite');
+  const db = join(tempDir('central-forget'), 'ingest.sqlite');
   const store = (await openStore(db)) as SqlStore;
   await store.registerBox('s1', 'b1');
   const ended = new Date(Date.now() - 3_600_000).toISOString();
@@ -151,7 +151,7 @@ t.test('earshot central forget, retention and sweep on a store file', async (t) 
 });
 
 t.test('earshot central forget-customer: the number and the key file in, the calls named and gone', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'earshot-central-forget-customer-'));
+  const dir = tempDir('central-forget-customer');
   const db = join(dir, 'ingest.sqlite');
   const keyFile = join(dir, 'customer.key');
   writeFileSync(keyFile, randomBytes(32));

@@ -7,8 +7,7 @@
  * evaluator matches.
  */
 import t, { type Test } from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzeRecording } from '../edge/analyze.js';
 import { demoCalls, demoModelsRoot } from '../edge/run/demo.js';
@@ -25,8 +24,9 @@ import { fuzzSeed, mulberry32 } from '../test/support/fuzz.js';
 import { queryCatalogue, randomQuery, variations, vocabulary } from '../test/support/search-calls.js';
 import { compareQueries, dropTextIndex, indexRecords, PLANS, type IndexFile } from '../test/support/search-suite.js';
 import { Postgres, postgresMissing } from '../test/support/postgres.js';
+import { tempDir } from '../test/support/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'earshot-central-search-'));
+const dir = tempDir('central-search');
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 let files: IndexFile[] = [];

@@ -6,8 +6,7 @@
  */
 import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Broker } from '../test/support/mosquitto.js';
@@ -19,7 +18,7 @@ import { syntheticRecord } from '../edge/uplink/agent-harness.js';
 import { resolveConfig } from '../provisioning/config.js';
 
 function mount(size: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'earshot-full-'));
+  const dir = tempDir('full');
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' });
   } catch (err) {

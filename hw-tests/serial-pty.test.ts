@@ -4,8 +4,7 @@
  * skipped without losing what follows, and the line vanishing and coming back (socat killed and restarted).
  */
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PtyPair } from './helpers/pty.js';
@@ -13,6 +12,7 @@ import { HookSwitchParser, PbxRecordParser, type CallStateEvent } from '../devic
 import { SerialCallState } from '../device/serial-call-state.js';
 import { log } from '../lib/log.js';
 import { fuzzSeed, hostilePayloads, seeded } from '../test/support/fuzz.js';
+import { tempDir } from '../test/support/temp.js';
 
 async function waitFor(what: string, cond: () => boolean, timeoutMs = 3000): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -106,7 +106,7 @@ t.test('hook switch: one desk per port, repeats debounced', async (t) => {
 });
 
 t.test('the line goes away and comes back: fault, then the source reopens by itself', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'earshot-pty-'));
+  const dir = tempDir('pty');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const link = join(dir, 'ttyPBX');
   let pair = await PtyPair.start(link);

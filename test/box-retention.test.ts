@@ -5,11 +5,11 @@
  * older than the age given and leaves newer ones.
  */
 import t from 'tap';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, existsSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readdirSync, existsSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Outbox } from '../edge/outbox/outbox.js';
 import { runCli } from './support/cli.js';
+import { tempDir } from './support/temp.js';
 
 const index = (callId: string, words: string) => ({ callId, durationSec: 30, utterances: [{ channel: 'customer', start: 0, end: 2, text: words }] });
 
@@ -17,7 +17,7 @@ const index = (callId: string, words: string) => ({ callId, durationSec: 30, utt
 const outboxBytes = (path: string) => [path, `${path}-wal`].filter(existsSync).map((p) => readFileSync(p).toString('latin1')).join('');
 
 t.test('earshot forget removes one call from the outbox and the index files, and says what it removed', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'earshot-forget-'));
+  const dir = tempDir('forget');
   const outboxPath = join(dir, 'outbox.sqlite');
   const indexDir = join(dir, 'calls');
   const o = new Outbox(outboxPath);
@@ -56,7 +56,7 @@ t.test('earshot forget removes one call from the outbox and the index files, and
 });
 
 t.test('earshot prune deletes index files older than the age given and keeps newer ones', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'earshot-prune-'));
+  const dir = tempDir('prune');
   const old = join(dir, 'old.json');
   const recent = join(dir, 'recent.json');
   writeFileSync(old, JSON.stringify(index('call-old', 'x')));
@@ -72,7 +72,7 @@ t.test('earshot prune deletes index files older than the age given and keeps new
 });
 
 t.test('prune and forget take the index directories and the age from config; the command line overrides both', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'earshot-prune-config-'));
+  const dir = tempDir('prune-config');
   const kept = join(dir, 'calls');
   const other = join(dir, 'other');
   mkdirSync(kept);
@@ -111,7 +111,7 @@ t.test('prune and forget take the index directories and the age from config; the
 });
 
 t.test("the running agent's full outbox takes records again once earshot forget has made room", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'earshot-forget-full-'));
+  const dir = tempDir('forget-full');
   const outboxPath = join(dir, 'outbox.sqlite');
   const agent = new Outbox(outboxPath, { quotaBytes: 400 });
   t.teardown(() => agent.close());

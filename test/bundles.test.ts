@@ -4,8 +4,7 @@
  * after a restart, and key rotation through not-before/not-after.
  */
 import t from 'tap';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPrivateKey } from 'node:crypto';
 import { generateSigningKey, parsePublicKey, signJson } from '../lib/signing.js';
@@ -14,6 +13,7 @@ import { defaultConfig } from '../provisioning/config.js';
 import { loadRules } from '../edge/rules/setup.js';
 import { RuleEngine } from '../edge/rules/engine.js';
 import type { PipelineEvent } from '../edge/events.js';
+import { tempDir } from './support/temp.js';
 
 const centre = generateSigningKey();
 const centreKey = createPrivateKey(centre.privatePem);
@@ -63,7 +63,7 @@ function alertsFor(dir: string, text: string): string[] {
 }
 
 t.test('a valid rule pack bundle takes effect: a call afterwards raises its alert, and the status reports its version', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'bundles-'));
+  const dir = tempDir('bundles');
   const s = await store(dir);
   const said = 'the flux capacitor is broken';
   t.notOk(alertsFor(dir, said).includes('flux-phrase'), 'no alert before the bundle');
@@ -75,7 +75,7 @@ t.test('a valid rule pack bundle takes effect: a call afterwards raises its aler
 });
 
 t.test('each refusal names why, and nothing changes', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'bundles-'));
+  const dir = tempDir('bundles');
   const s = await store(dir);
   await s.apply(rulesBundle(5), NOW);
   const before = readFileSync(join(dir, 'rules.yml'), 'utf8');
@@ -103,7 +103,7 @@ t.test('each refusal names why, and nothing changes', async (t) => {
 });
 
 t.test('a replay is refused after a restart: the version in force is read back from disk', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'bundles-'));
+  const dir = tempDir('bundles');
   const v3 = rulesBundle(3);
   await (await store(dir)).apply(v3, NOW);
   const restarted = await store(dir);
@@ -113,7 +113,7 @@ t.test('a replay is refused after a restart: the version in force is read back f
 });
 
 t.test('a bundle that fails validation is refused and the previous pack stays in force', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'bundles-'));
+  const dir = tempDir('bundles');
   const s = await store(dir);
   await s.apply(rulesBundle(1), NOW);
   // Signed by hand so that buildBundle's own check does not stop it first: a centre with another build could send it.
@@ -127,7 +127,7 @@ t.test('a bundle that fails validation is refused and the previous pack stays in
 });
 
 t.test('config fragments and model manifests are checked by their own validators', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'bundles-'));
+  const dir = tempDir('bundles');
   const s = await store(dir);
   const common = { signedAt: new Date(NOW).toISOString(), expires: new Date(NOW + DAY).toISOString(), target: { sites: ['lyon'] } };
   const signed = (body: object): Buffer => Buffer.from(signJson(JSON.stringify({ schema: 'earshot/bundle@1', ...common, ...body }), centreKey));
@@ -149,7 +149,7 @@ t.test('key rotation: each key is trusted only between its not-before and not-af
       { key: next.publicKey, notBefore: '2026-12-20T00:00:00Z' },
     ],
   });
-  const dir = mkdtempSync(join(tmpdir(), 'bundles-'));
+  const dir = tempDir('bundles');
   const s = await store(dir, trusted);
   const at = (iso: string): number => Date.parse(iso);
   const far = { expires: '2027-06-01T00:00:00Z' };
@@ -168,7 +168,7 @@ t.test('key rotation: each key is trusted only between its not-before and not-af
 });
 
 t.test('a garbled state file stops the store rather than forgetting the versions', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'bundles-'));
+  const dir = tempDir('bundles');
   writeFileSync(join(dir, 'state.json'), '{"rules":');
   await t.rejects(store(dir), /state.json: not JSON; the applied bundle versions cannot be known/);
 });

@@ -6,8 +6,7 @@
  * holds at the alert.
  */
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzeRecording } from '../edge/analyze.js';
 import { RulePackRegistry } from '../edge/rules/pack.js';
@@ -19,10 +18,11 @@ import { repoRoot } from './support/cli.js';
 import { openStore } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { alertScore } from '../central/review/score.js';
+import { tempDir } from './support/temp.js';
 
 const registry = RulePackRegistry.withBuiltins();
 // A site's own rule, unknown to the centre: the customer talking over the agent.
-const sitePack = join(mkdtempSync(join(tmpdir(), 'earshot-site-pack-')), 'site.yml');
+const sitePack = join(tempDir('site-pack'), 'site.yml');
 writeFileSync(sitePack, 'pack: site\nrules:\n  - id: customer-interrupts\n    severity: info\n    detector: overtalk\n    channel: customer\n    params: { minSec: 1 }\n');
 registry.load(sitePack);
 const rules = registry.rules({

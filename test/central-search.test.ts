@@ -9,8 +9,7 @@
 import t from 'tap';
 import { redactedView } from '../edge/redaction/view.js';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { parseQuery, searchIndexes } from '../edge/search/query.js';
@@ -25,6 +24,7 @@ import { repoRoot } from './support/cli.js';
 import { fuzzSeed, mulberry32 } from './support/fuzz.js';
 import { centralSearchAll, compareQueries, dropTextIndex, indexCandidates, indexRecords, PLANS, type IndexFile } from './support/search-suite.js';
 import { queryCatalogue, randomQuery, syntheticCalls, vocabulary } from './support/search-calls.js';
+import { tempDir } from './support/temp.js';
 
 const quiet = pino({ level: 'silent' });
 
@@ -103,7 +103,7 @@ t.test('a newer index of a call replaces its words; an older one arriving later 
 });
 
 t.test('migration 4 indexes the calls already stored', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'earshot-search-'));
+  const dir = tempDir('search');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'central.sqlite');
   const files = filesOf(40, 77);

@@ -1,14 +1,14 @@
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { repoRoot } from './support/cli.js';
 import { CaptureError, type StereoChunk } from '../device/capture.js';
 import { PipeSource } from '../device/pipe-source.js';
+import { tempDir } from './support/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'earshot-pipe-'));
+const dir = tempDir('pipe');
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 let fifoCount = 0;
@@ -168,7 +168,7 @@ t.test('a raw PCM file is followed as a recorder appends to it', async (t) => {
 
 /** Root reads anything, so as root the check runs in a child process as nobody. */
 async function unreadableReason(): Promise<string> {
-  const open = mkdtempSync(join(tmpdir(), 'earshot-perm-'));
+  const open = tempDir('perm');
   t.teardown(() => rmSync(open, { recursive: true, force: true }));
   chmodSync(open, 0o755);
   const locked = join(open, 'locked.pcm');

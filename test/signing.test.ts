@@ -3,11 +3,11 @@
  * the box and the centre keep.
  */
 import t from 'tap';
-import { chmodSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { freshnessProblem, generateSigningKey, KeyError, loadPrivateKey, parsePublicKey, publicKeyText, signedParts, signJson, verifyJson, writePrivateKey } from '../lib/signing.js';
+import { tempDir } from './support/temp.js';
 
 const centre = generateSigningKey();
 const centreKey = createPrivateKey(centre.privatePem);
@@ -62,7 +62,7 @@ t.test('freshness: within the window either side, refused outside it with the re
 });
 
 t.test('key files: written 0600 and never over another, loaded only when private to the owner', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'earshot-keys-'));
+  const dir = tempDir('keys');
   const path = join(dir, 'box.key');
   const { privatePem, publicKey } = generateSigningKey();
   writePrivateKey(path, privatePem);

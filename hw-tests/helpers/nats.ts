@@ -4,10 +4,10 @@
  * retained messages and QoS 1 messages in JetStream, and will not start the listener without JetStream and a
  * `server_name`). A stop and start keeps the directory, so the broker comes back with what it stored.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePorts, LoopbackBroker, mqttAnswers, ServerProcess } from '../../test/support/broker-process.js';
+import { tempDir } from '../../test/support/temp.js';
 
 export const NATS_SERVER = process.env.NATS_SERVER ?? '/usr/sbin/nats-server';
 
@@ -15,7 +15,7 @@ export class NatsBroker extends LoopbackBroker {
   protected readonly server: ServerProcess;
 
   private constructor(port: number, clientPort: number) {
-    super(port, mkdtempSync(join(tmpdir(), 'earshot-nats-')));
+    super(port, tempDir('nats'));
     const conf = [
       'server_name: earshot-test',
       'host: 127.0.0.1',

@@ -7,11 +7,11 @@
  * A stop and start is the same node on the same mnesia directory: it comes back with what it stored.
  * It takes about 25 s to start here, so tests share one.
  */
-import { chownSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { canConnect, freePorts, LoopbackBroker, mqttAnswers, ServerProcess } from '../../test/support/broker-process.js';
+import { tempDir } from '../../test/support/temp.js';
 
 export const RABBITMQ_SERVER = process.env.RABBITMQ_SERVER ?? '/usr/lib/rabbitmq/bin/rabbitmq-server';
 export const EPMD = process.env.EPMD ?? '/usr/bin/epmd';
@@ -34,7 +34,7 @@ export class RabbitBroker extends LoopbackBroker {
   readonly nodeName: string;
 
   private constructor(port: number, distPort: number, epmdPort: number) {
-    super(port, mkdtempSync(join(tmpdir(), 'earshot-rabbitmq-')));
+    super(port, tempDir('rabbitmq'));
     const dir = this.dir;
     this.nodeName = `earshot${process.pid}p${port}@localhost`;
     writeFileSync(join(dir, 'enabled_plugins'), '[rabbitmq_mqtt].\n');

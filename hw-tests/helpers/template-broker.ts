@@ -3,12 +3,13 @@
  * an installer would install it, with only what a test must change: the listener on a free 127.0.0.1 port,
  * the certificate paths, the ACL path, and a data directory of its own.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { canConnect, freePort, LoopbackBroker, ServerProcess } from '../../test/support/broker-process.js';
 import { MOSQUITTO } from '../../test/support/mosquitto.js';
 import { repoRoot } from '../../test/support/cli.js';
+import { tempDir } from '../../test/support/temp.js';
 
 export const TEMPLATE_CONF = join(repoRoot, 'deploy/mosquitto/earshot.conf');
 export const TEMPLATE_ACL = join(repoRoot, 'deploy/mosquitto/earshot.acl');
@@ -24,7 +25,7 @@ export class TemplateBroker extends LoopbackBroker {
   protected readonly server: ServerProcess;
 
   private constructor(port: number, tls: TemplateTls) {
-    super(port, mkdtempSync(join(tmpdir(), 'earshot-template-mosquitto-')));
+    super(port, tempDir('template-mosquitto'));
     const acl = join(this.dir, 'earshot.acl');
     writeFileSync(acl, readFileSync(TEMPLATE_ACL));
     const swap: Record<string, string> = { listener: `listener ${port} 127.0.0.1`, cafile: `cafile ${tls.ca}`, certfile: `certfile ${tls.cert}`, keyfile: `keyfile ${tls.key}`, acl_file: `acl_file ${acl}` };

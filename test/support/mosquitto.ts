@@ -3,10 +3,11 @@
  * (so SIGKILL loses what a real crash loses), stopped when the test process exits whatever happens
  * (broker-process.ts).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { canConnect, freePort, LoopbackBroker, ServerProcess } from './broker-process.js';
+import { tempDir } from './temp.js';
 
 export { freePort };
 
@@ -29,7 +30,7 @@ export class Broker extends LoopbackBroker {
   protected readonly server: ServerProcess;
 
   private constructor(port: number, options: BrokerOptions, readonly tlsPort: number | null = null) {
-    super(port, mkdtempSync(join(tmpdir(), 'earshot-mosquitto-')));
+    super(port, tempDir('mosquitto'));
     const conf = [
       `listener ${port} 127.0.0.1`,
       'allow_anonymous true',

@@ -1,7 +1,5 @@
 /** Shared pieces of the uplink hardware tests: an in-process ingest, a watcher on the broker, waiting. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import pino, { type Logger } from 'pino';
@@ -12,9 +10,7 @@ import { track } from './children.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function tempDir(tag: string): string {
-  return mkdtempSync(join(tmpdir(), `earshot-${tag}-`));
-}
+export { tempDir } from './temp.js';
 
 /** Polls until `cond` holds (it may ask an async store); fails with `what` after `timeoutMs`. */
 export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 25): Promise<number> {
