@@ -52,6 +52,8 @@ export interface PhraseTuning {
   tolerance?: number;
   /** Contextual biasing of the recogniser towards this phrase (sherpa hotwords score per token; 0: none). */
   hotword?: number;
+  /** false: the keyword spotter does not listen for this phrase; the transcript alone hears it. */
+  spotter?: boolean;
 }
 
 /** Thresholds of the signal analysis; defaults live in config.schema.json, tuned on generated and real calls. */

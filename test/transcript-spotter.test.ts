@@ -104,6 +104,13 @@ t.test('a pack tunes its phrases; the site overrides the pack; a phrase of anoth
     () => parseRulePack(['pack: acme', 'rules:', '  - id: refund-talk', '    severity: info', '    phrases: { zh: [退款] }', '    tuning:', '      密码: { threshold: 0.05 }'].join('\n'), 'acme.yml'),
     /acme\.yml:7: rule "refund-talk": tuning: "密码" is not one of this rule's phrases/,
   );
+  const twoRules = parseRulePack(
+    ['pack: acme', 'rules:', '  - id: refund-talk', '    severity: info', '    phrases: { zh: [退款] }', '    tuning:', '      退款: { spotter: false }', '  - id: refund-word', '    severity: info', '    phrases: { zh: [退款, 退费] }'].join('\n'),
+    'acme.yml',
+  );
+  t.same(phraseTuning(twoRules.rules.slice(0, 1)), { 退款: { spotter: false } }, 'a rule can leave a phrase to the transcript');
+  t.same(phraseTuning(twoRules.rules), { 退款: {} }, 'but not while another rule listens for it with the spotter');
+  t.same(phraseTuning(twoRules.rules, { 退款: { spotter: false } }), { 退款: { spotter: false } }, 'the site can');
   const config = defaultConfig();
   config.watch.tuning = { 退款: { boost: 3 } };
   t.same(loadRules(config).watch.tuning['退款']?.boost, 3, 'loadRules hands the merged tuning to the spotters');

@@ -85,8 +85,9 @@ export class SpeechModels {
       const rec = await firstThatRuns('recognizer', lang, async (m) => createRecognizer(m, { decodingMethod: decoding.decoding, maxActivePaths: decoding.beam, hotwords: hotwords.filter((h) => CJK.test(h.phrase) === (lang === 'zh')) }));
       if (rec) recognizers[lang] = rec;
       else if (!registry.recognizerFor(lang)) problems.push(`no ${lang} recognizer provisioned`);
-      // A phrase goes to the model whose script can spell it: characters to Mandarin, letters to English.
-      const phrases = watched.filter((p) => CJK.test(p) === (lang === 'zh'));
+      // A phrase goes to the model whose script can spell it: characters to Mandarin, letters to English;
+      // one tuned `spotter: false` to the transcript alone.
+      const phrases = watched.filter((p) => CJK.test(p) === (lang === 'zh') && watch.tuning?.[p]?.spotter !== false);
       if (phrases.length === 0) continue;
       if (!registry.keywordSpotterFor(lang)) {
         problems.push(`no ${lang} keyword spotter provisioned: ${phrases.length} watched phrase(s) not spotted`);

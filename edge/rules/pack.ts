@@ -326,7 +326,8 @@ export class RulePackRegistry {
 /**
  * How the enabled rules tune their phrases, over which a site's `watch.tuning` goes, setting by setting. A
  * phrase two rules tune differently gets the more sensitive setting of each (lower threshold, higher boost,
- * tolerance and hotword score): one rule's recall must not be lost to another's caution.
+ * tolerance and hotword score; the spotter off only if every rule with the phrase turns it off): one rule's
+ * recall must not be lost to another's caution.
  */
 export function phraseTuning(rules: CompiledRule[], site: Record<string, PhraseTuning> = {}): Record<string, PhraseTuning> {
   const out: Record<string, PhraseTuning> = {};
@@ -336,6 +337,9 @@ export function phraseTuning(rules: CompiledRule[], site: Record<string, PhraseT
       if (t.threshold !== undefined) o.threshold = Math.min(o.threshold ?? 1, t.threshold);
       for (const k of ['boost', 'tolerance', 'hotword'] as const) if (t[k] !== undefined) o[k] = Math.max(o[k] ?? 0, t[k]);
     }
+  }
+  for (const [phrase, o] of Object.entries(out)) {
+    if (rules.every((r) => !r.enabled || !r.terms.includes(phrase) || r.tuning[phrase]?.spotter === false)) o.spotter = false;
   }
   for (const [phrase, t] of Object.entries(site)) out[phrase] = { ...out[phrase], ...t };
   return out;

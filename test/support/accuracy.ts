@@ -218,9 +218,9 @@ function keywordTable(calls: ScoredCall[], phraseList: { rule: string; language:
     let found = 0;
     let falseAlarms = 0;
     let withSec = 0;
-    // What each path found alone: the spotter (kws), the transcript (asr), and both on the same occurrence,
-    // so a phrase's paths can be weighed (one that only false-alarms can be left to the other).
-    const bySource = { kws: { found: 0, falseAlarms: 0 }, asr: { found: 0, falseAlarms: 0 }, both: { found: 0 } };
+    // What each path found: the spotter (kws), and the transcript (asr) where the spotter had not already heard
+    // the same words (edge/call/transcript.ts), so a phrase whose spotter only false-alarms shows as such.
+    const bySource = { kws: { found: 0, falseAlarms: 0 }, asr: { found: 0, falseAlarms: 0 } };
     for (const { truth, index } of calls) {
       if (truth.kind === 'real' || truth.language !== p.language) continue;
       const mine = truth.phrases.filter((x) => lower(x.phrase) === lower(p.phrase));
@@ -233,7 +233,6 @@ function keywordTable(calls: ScoredCall[], phraseList: { rule: string; language:
         const asr = hits.some((k) => k.source === 'asr' && inTurn(k));
         if (kws) bySource.kws.found++;
         if (asr) bySource.asr.found++;
-        if (kws && asr) bySource.both.found++;
         if (kws || asr) found++;
         else {
           const near = index.keywords.filter(inTurn).map((k) => `${k.term} (${k.source})`);

@@ -14,7 +14,7 @@ import { analyzeRecording } from '../../edge/analyze.js';
 import { loadSpeechModels } from '../../edge/speech-setup.js';
 import type { SpeechModels } from '../../edge/analysis/speech.js';
 import type { CallIndex } from '../../edge/index/call-index.js';
-import { watchPhrases } from '../../edge/rules/pack.js';
+import { phraseTuning, watchPhrases } from '../../edge/rules/pack.js';
 import type { Alert, CompiledRule } from '../../edge/rules/types.js';
 import { alertFigureProblems } from './alert-figures.js';
 
@@ -37,11 +37,15 @@ export function ruleCalls(): RuleCall[] {
 
 export const sharedDir = (): string => process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
 
-/** A box configured for the rules: models from ../shared, and the spotters listening for every rule phrase. */
+/**
+ * A box configured for the rules as loadRules configures one: models from ../shared, the spotters listening
+ * for every rule phrase, as the rules tune each.
+ */
 export function rulesConfig(rules: CompiledRule[]): EarshotConfig {
   const config = defaultConfig();
   config.models.root = path.join(sharedDir(), 'models');
   config.watch.phrases = [...new Set([...config.watch.phrases, ...watchPhrases(rules)])];
+  config.watch.tuning = phraseTuning(rules, config.watch.tuning);
   return config;
 }
 
