@@ -30,8 +30,10 @@ export function loadRules(config: EarshotConfig, extraPacks: readonly string[] =
   else if (existsSync(bundled)) registry.load(bundled);
   for (const file of extraPacks) registry.load(file);
   const rules = registry.rules(config.rules.overrides);
-  return {
-    rules,
-    watch: { ...config.watch, phrases: [...new Set([...config.watch.phrases, ...watchPhrases(rules)])], tuning: phraseTuning(rules, config.watch.tuning) },
-  };
+  return { rules, watch: watchFor(config.watch, rules) };
+}
+
+/** The site's `watch` with every phrase of the enabled rules added, tuned as the packs and the site say. */
+export function watchFor(watch: EarshotConfig['watch'], rules: CompiledRule[]): EarshotConfig['watch'] {
+  return { ...watch, phrases: [...new Set([...watch.phrases, ...watchPhrases(rules)])], tuning: phraseTuning(rules, watch.tuning) };
 }

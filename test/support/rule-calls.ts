@@ -14,7 +14,7 @@ import { analyzeRecording } from '../../edge/analyze.js';
 import { loadSpeechModels } from '../../edge/speech-setup.js';
 import type { SpeechModels } from '../../edge/analysis/speech.js';
 import type { CallIndex } from '../../edge/index/call-index.js';
-import { phraseTuning, watchPhrases } from '../../edge/rules/pack.js';
+import { watchFor } from '../../edge/rules/setup.js';
 import type { Alert, CompiledRule } from '../../edge/rules/types.js';
 import { alertFigureProblems } from './alert-figures.js';
 
@@ -44,8 +44,7 @@ export const sharedDir = (): string => process.env.EARSHOT_SHARED ?? path.resolv
 export function rulesConfig(rules: CompiledRule[]): EarshotConfig {
   const config = defaultConfig();
   config.models.root = path.join(sharedDir(), 'models');
-  config.watch.phrases = [...new Set([...config.watch.phrases, ...watchPhrases(rules)])];
-  config.watch.tuning = phraseTuning(rules, config.watch.tuning);
+  config.watch = watchFor(config.watch, rules);
   return config;
 }
 
