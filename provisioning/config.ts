@@ -98,6 +98,7 @@ export interface AnalysisConfig {
     windowSec: number;
     /** Length of the window of speech whose pace is compared against the baseline (at least windowSec). */
     tempoWindowSec: number;
+    minVoicedShare: number;
   };
 }
 

@@ -6,6 +6,7 @@ import { renderCallByName } from './support/calls.js';
 import { analyzeRendered } from './support/analysis.js';
 import { defaultConfig } from '../provisioning/config.js';
 import { RulePackRegistry } from '../edge/rules/pack.js';
+import { EmotionDetector } from '../edge/analysis/emotion.js';
 
 // Rendering a call on a busy two-core box can take minutes.
 t.setTimeout(600_000);
@@ -28,4 +29,21 @@ t.test('agitation-two-cues-en: higher and faster is agitated; merely louder is n
   t.equal(alerts.length >= 1 ? alerts[0].rule : null, 'customer-agitation', 'customer-agitation raised');
   t.match(alerts.at(-1)?.evidence, /pitch \+\d+%, tempo [+-]\d+%, loudness \+[\d.]+ dB \(score [\d.]+\)/, 'the evidence quotes the three rises');
   t.ok(alerts.every((a) => a.start < agitated.end), 'no alert on the louder turn');
+});
+
+t.test('a raised voice whose pitch is found in only a fifth of its frames (noise, a narrowband line) is still judged', async (t) => {
+  const FRAME = 0.032;
+  // Calm for 6 s, then 3 s a third higher and 5 dB louder at the same pace; a pitch found in every fifth frame.
+  const frames = (n: number, f0: number, db: number) => Array.from({ length: n }, (_, i) => ({ f0: i % 5 === 0 ? f0 : null, db, power: 10 ** (db / 10), swingDb: 1 }));
+  const speech = [...frames(190, 100, -30), ...frames(94, 140, -25)];
+  const flagged = (minVoicedShare: number) => {
+    const detector = new EmotionDetector('customer', { ...defaultConfig().analysis.emotion, minVoicedShare }, FRAME);
+    const events = speech.map((p, i) => detector.push(i, true, p, i * FRAME)).filter((e) => e !== null);
+    const last = detector.finish(speech.length * FRAME);
+    return [...events, ...(last ? [last] : [])].filter((e) => !e.ongoing);
+  };
+  const atDefault = flagged(defaultConfig().analysis.emotion.minVoicedShare);
+  t.equal(atDefault.length, 1, `flagged at the default share (${defaultConfig().analysis.emotion.minVoicedShare})`);
+  t.ok(atDefault[0] && atDefault[0].start >= 190 * FRAME - 1 && atDefault[0].start <= 190 * FRAME + 1.5, `from the raised voice's start (${atDefault[0]?.start} s)`);
+  t.same(flagged(0.25), [], 'the first setting (a quarter of the frames) never judged it');
 });

@@ -142,7 +142,7 @@ export class EmotionDetector {
       this.f0Baseline.count >= this.baselineFrames / 2 &&
       this.calmFrames >= this.baselineFrames &&
       this.window.length * 2 >= this.windowFrames &&
-      this.voicedInWindow * 4 >= Math.min(this.window.length, this.windowFrames);
+      this.voicedInWindow >= this.config.minVoicedShare * Math.min(this.window.length, this.windowFrames);
     if (ready && prosody.f0 !== null) {
       const rises = this.rises();
       const raised = raisedBy(rises, this.config);
