@@ -6,12 +6,11 @@
  * be stopped and started again on the same data (the stopped-PostgreSQL tests).
  */
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { canConnect, freePort, ServerProcess } from './broker-process.js';
-import { atExit } from './children.js';
+import { tempDir } from './temp.js';
 
 export const PG_BIN = process.env.EARSHOT_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
@@ -52,8 +51,7 @@ export class Postgres {
     const missing = postgresMissing();
     if (missing) throw new Error(missing);
     const owner = process.getuid?.() === 0 ? postgresUser() : null;
-    const dir = mkdtempSync(join(tmpdir(), 'earshot-pg-'));
-    atExit(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir('pg');
     if (owner) chownSync(dir, owner.uid, owner.gid);
     const init = spawnSync(join(PG_BIN, 'initdb'), ['-D', join(dir, 'data'), '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], {
       encoding: 'utf8',

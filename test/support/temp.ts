@@ -1,24 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { atExit } from './children.js';
 
-const made = new Set<string>();
-
-// Removed when the test process exits, however it ends its tests: a test that fails, times out or forgets its
-// teardown would otherwise leave its outboxes, stores and broker folders in /tmp for every run after it.
-process.once('exit', () => {
-  for (const dir of made) {
-    try {
-      rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
-    } catch {
-      // Still a mount point, or held by a process the test could not stop: leaving it is all that is lost.
-    }
-  }
-});
-
-/** A fresh folder under the system's temp folder, `earshot-<tag>-XXXXXX`, gone when the test process exits. */
+/**
+ * A fresh folder under the system's temp folder, `earshot-<tag>-XXXXXX`, removed when the test process ends
+ * (by exit or by a signal, after its children are killed), however it ends its tests: a test that fails, times
+ * out or forgets its teardown would otherwise leave its outboxes, stores and broker folders in /tmp.
+ */
 export function tempDir(tag: string): string {
   const dir = mkdtempSync(join(tmpdir(), `earshot-${tag}-`));
-  made.add(dir);
+  atExit(() => rmSync(dir, { recursive: true, force: true, maxRetries: 2 }));
   return dir;
 }
