@@ -53,7 +53,7 @@ interface RealClip {
 }
 
 /** The real recordings there are: seven Mandarin clips beside the models, five LibriVox clips from Debian. */
-function realClips(): { clips: RealClip[]; notes: string[] } {
+export function realClips(): { clips: RealClip[]; notes: string[] } {
   const clips: RealClip[] = [];
   const notes: string[] = [];
   const zhDir = path.join(sharedDir(), 'audio', 'zh-real');
@@ -70,7 +70,7 @@ function realClips(): { clips: RealClip[]; notes: string[] } {
 }
 
 /** A real clip as the customer side of a call (monoClipAsCall: 0.5 s in), with the little truth it has. */
-async function realClipTruth(clip: RealClip, split: Split): Promise<{ file: string; truth: EvalTruth }> {
+export async function realClipTruth(clip: RealClip, split: Split): Promise<{ file: string; truth: EvalTruth }> {
   const dir = path.join(EVAL_CACHE_DIR, 'real');
   await mkdir(dir, { recursive: true });
   const file = await monoClipAsCall(clip.file, path.join(dir, `${clip.id}.wav`));

@@ -1,16 +1,18 @@
 /**
- * Where `recognition.auto`'s zhBias and tokenRatioWeight come from (issue 19, item 2): every call of the
- * evaluation set's tuning split goes through the pipeline with both recognisers kept to the end (revisitSec
- * past any call), the tallies each side hands the call's evidence (CallEvidence.pool, what the judgement
- * reads: the VAD-gated audio, noise the VAD let through included) are taken at 2, 3, 4, 6, 8, 12 and 20 s of
- * the side's speech and at the end, and a logistic regression on (per-token log-probability difference, log ratio of token counts)
- * says which language each snapshot is. The weights are reported in the score's units (per-token
- * difference = 1), with how many calls the per-token figure alone and the fitted score get right (both sides'
- * tallies pooled, as edge/analysis/language.ts pools them), at each mark and at the end, and on the real clips.
+ * Where `recognition.auto`'s zhBias, tokenRatioWeight and pieceWeight come from (issue 19, item 2): every call
+ * of the evaluation set's tuning split goes through the pipeline with both recognisers kept to the end
+ * (revisitSec past any call), the tallies each side hands the call's evidence (CallEvidence.pool, what the
+ * judgement reads: the VAD-gated audio, noise the VAD let through included) are taken at 2, 3, 4, 6, 8, 12 and
+ * 20 s of the side's speech and at the end, and a logistic regression on (per-token log-probability
+ * difference, log ratio of token counts, log of the English model's pieces per word) says which language each
+ * snapshot is. It is fitted on both sides' tallies added up at each mark, as edge/analysis/language.ts pools
+ * them, since that sum is all the judgement ever reads. The weights are reported in the score's units
+ * (per-token difference = 1), with how many calls the per-token figure alone, the score without the pieces,
+ * the fitted and the configured score get right at each mark and at the end, and on the real clips.
  *
  *   npm run bench -- language-fit   (EARSHOT_BENCH_ACCURACY_CALLS, default 60; EARSHOT_BENCH_ACCURACY_SEED)
  */
-import { readdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadSpeechModels } from '../edge/speech-setup.js';
 import { defaultConfig } from '../provisioning/config.js';
@@ -22,7 +24,7 @@ import { addTally, CallEvidence, emptyTally, judge, type Tally } from '../edge/a
 import { sharedDir } from '../test/support/rule-calls.js';
 import { DEFAULT_SEED, EVAL_CACHE_DIR, builtinRules, evalSet, renderEvalCall, splitOf } from '../scripts/eval-set.js';
 import type { Language } from '../scripts/make-call.js';
-import { envInt } from './accuracy.js';
+import { envInt, realClipTruth, realClips } from './accuracy.js';
 import { r } from './stats.js';
 
 const MARKS_SEC = [2, 3, 4, 6, 8, 12, 20];
@@ -39,7 +41,7 @@ interface Side {
   snapshots: Snapshot[];
 }
 
-type Features = [perTokenDiff: number, tokenRatio: number];
+type Features = [perTokenDiff: number, tokenRatio: number, piecesPerWord: number];
 
 /** Per call analysed, per side: a snapshot at each mark of its speech passed, and the latest one. */
 const recorded = new Map<string, Map<string, { marks: Snapshot[]; last: Snapshot }>>();
@@ -61,10 +63,14 @@ CallEvidence.prototype.pool = function (this: CallEvidence, side: string, own: P
 
 function features(s: { en: Tally; zh: Tally }): Features | null {
   if (s.en.tokens === 0 || s.zh.tokens === 0) return null;
-  return [s.zh.logProb / s.zh.tokens - s.en.logProb / s.en.tokens, Math.log((s.zh.tokens + 1) / (s.en.tokens + 1))];
+  return [
+    s.zh.logProb / s.zh.tokens - s.en.logProb / s.en.tokens,
+    Math.log((s.zh.tokens + 1) / (s.en.tokens + 1)),
+    s.en.words > 0 ? Math.log(s.en.tokens / s.en.words) : 0,
+  ];
 }
 
-/** Logistic regression by Newton's method (three weights; a light ridge keeps it finite on separable data). */
+/** Logistic regression by Newton's method (a few weights; a light ridge keeps it finite on separable data). */
 export function fitLogistic(x: number[][], y: boolean[], ridge = 0.1, iterations = 50): number[] {
   const n = x[0].length + 1;
   const w = new Array<number>(n).fill(0);
@@ -135,13 +141,11 @@ export async function languageFitBench(): Promise<Record<string, unknown>> {
     analysing = x.truth.id;
     calls.push(await analyse(inputOf(x.rendered), x.truth.id, x.truth.language));
   }
-  const realDir = path.join(EVAL_CACHE_DIR, 'real');
   const real: Side[] = [];
-  for (const f of readdirSync(realDir).filter((f) => f.endsWith('.wav')).sort()) {
-    const id = f.replace(/\.wav$/, '');
-    if (splitOf(id) === 'held-out') continue;
-    analysing = id;
-    real.push(...(await analyse({ stereo: path.join(realDir, f) }, id, id.startsWith('real-zh') ? 'zh' : 'en')));
+  for (const clip of realClips().clips.filter((c) => splitOf(c.id) === 'tuning')) {
+    const { file } = await realClipTruth(clip, 'tuning');
+    analysing = clip.id;
+    real.push(...(await analyse({ stereo: file }, clip.id, clip.language)));
   }
 
   // The raw snapshots, for a look beyond this fit (EARSHOT_BENCH_LANGUAGE_SNAPSHOTS=file.json).
@@ -149,19 +153,26 @@ export async function languageFitBench(): Promise<Record<string, unknown>> {
   if (dump) writeFileSync(dump, JSON.stringify({ calls, real }));
   const x: number[][] = [];
   const y: boolean[] = [];
-  for (const side of calls.flat()) {
-    for (const s of side.snapshots) {
-      const f = features(s);
-      if (f && s.fedSec >= MARKS_SEC[0]) {
+  for (const sides of calls) {
+    for (let i = 0; i <= MARKS_SEC.length; i++) {
+      const p = pooled(sides, i);
+      const f = features(p);
+      if (f && p.fedSec >= MARKS_SEC[0]) {
         x.push(f);
-        y.push(side.language === 'zh');
+        y.push(sides[0].language === 'zh');
       }
     }
   }
-  const [wDiff, wRatio, w0] = fitLogistic(x, y);
-  const fitted = { zhBias: r(-w0 / wDiff, 3), tokenRatioWeight: r(wRatio / wDiff, 3) };
+  const [wDiff, wRatio, wPieces, w0] = fitLogistic(x, y);
+  const fitted = { zhBias: r(-w0 / wDiff, 3), tokenRatioWeight: r(wRatio / wDiff, 3), pieceWeight: r(wPieces / wDiff, 3) };
   const configured = config.recognition.auto;
-  const variants = { perTokenAlone: { ...configured, tokenRatioWeight: 0, zhBias: 0.28 }, fitted: { ...configured, ...fitted }, configured };
+  const variants = {
+    perTokenAlone: { ...configured, tokenRatioWeight: 0, pieceWeight: 0, zhBias: 0.28 },
+    // The defaults before the English model's pieces per word were weighed (fitted on 64 calls, per side).
+    withoutPieces: { ...configured, tokenRatioWeight: 0.2, pieceWeight: 0, zhBias: 0.32 },
+    fitted: { ...configured, ...fitted },
+    configured,
+  };
   const score = (which: keyof typeof variants) => {
     const byMark: Record<string, string> = {};
     for (const [i, name] of [...MARKS_SEC.map((m, i) => [i, `${m}s`] as const), [99, 'end'] as const]) {
@@ -180,14 +191,15 @@ export async function languageFitBench(): Promise<Record<string, unknown>> {
     return { pooledCallsRightAtSpeech: byMark, realClipsRight: `${realRight}/${real.length}` };
   };
   return {
-    what: 'recognition.auto fitted on the tuning split: logistic regression of the language on (per-token log-probability difference zh - en, ln((zh tokens + 1) / (en tokens + 1))) over each side\'s snapshots at 2-20 s of speech and its end; scored on both sides pooled',
+    what: 'recognition.auto fitted on the tuning split: logistic regression of the language on (per-token log-probability difference zh - en, ln((zh tokens + 1) / (en tokens + 1)), ln(en tokens / en words)) over both sides\' tallies pooled at 2-20 s of each side\'s speech and at the end',
     seed,
     callsPerLanguageGenerated: perLanguage,
     tuningCalls: calls.length,
     snapshots: x.length,
     fitted,
     perTokenAlone: score('perTokenAlone'),
+    withoutPieces: score('withoutPieces'),
     fittedScore: score('fitted'),
-    configuredScore: { ...score('configured'), zhBias: configured.zhBias, tokenRatioWeight: configured.tokenRatioWeight },
+    configuredScore: { ...score('configured'), zhBias: configured.zhBias, tokenRatioWeight: configured.tokenRatioWeight, pieceWeight: configured.pieceWeight },
   };
 }

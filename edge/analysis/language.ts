@@ -2,8 +2,9 @@
 //
 // The two models' raw confidences are not on one scale (the pinyin model is fairly sure of itself on English
 // too), so they are compared as log-probabilities normalised per emitted token, together with how many tokens
-// each emitted, weighted and offset as a logistic fit on the tuning split of the evaluation set found them
-// (see recognition.auto in provisioning/config.schema.json). The evidence is everything the side has said so
+// each emitted and how many word pieces the English model needed per word, weighted and offset as a logistic
+// fit on the tuning split of the evaluation set found them (see recognition.auto in
+// provisioning/config.schema.json). The evidence is everything the side has said so
 // far: a decision taken on little speech is revisited as more comes in (edge/analysis/speech.ts).
 
 import type { RecognizedSegment } from '../../models/engines.js';
@@ -15,9 +16,10 @@ export type Language = (typeof LANGUAGES)[number];
 /** Thresholds of the decision; defaults and the measurements behind them in config.schema.json. */
 export type AutoLanguageConfig = EarshotConfig['recognition']['auto'];
 
-/** What one recogniser has emitted on a side: tokens and the sum of their log-probabilities. */
+/** What one recogniser has emitted on a side: tokens, the words they make, and the tokens' summed log-probability. */
 export interface Tally {
   tokens: number;
+  words: number;
   logProb: number;
 }
 
@@ -25,24 +27,28 @@ export interface Tally {
 const MIN_PROB = 1e-3;
 
 export function emptyTally(): Tally {
-  return { tokens: 0, logProb: 0 };
+  return { tokens: 0, words: 0, logProb: 0 };
 }
 
 /** The segment's tokens (words, for an engine that reports none) and their summed log-probability. */
 export function tallyOf(seg: RecognizedSegment): Tally {
   const tokens = seg.tokens?.length ?? seg.words.length;
-  return { tokens, logProb: tokens * Math.log(Math.max(seg.confidence, MIN_PROB)) };
+  return { tokens, words: seg.words.length, logProb: tokens * Math.log(Math.max(seg.confidence, MIN_PROB)) };
 }
 
 export function addTally(into: Tally, add: Tally): Tally {
   into.tokens += add.tokens;
+  into.words += add.words;
   into.logProb += add.logProb;
   return into;
 }
 
 export interface Verdict {
   lang: Language;
-  /** Positive favours Mandarin: per-token log-probability of zh minus en's, plus the weighted log ratio of their token counts, less the bias. */
+  /**
+   * Positive favours Mandarin: per-token log-probability of zh minus en's, plus the weighted log ratios of their
+   * token counts and of the English model's pieces to its words, less the bias.
+   */
   score: number;
   /** The score clears the margin: enough to decide before forceAfterSec, or to overturn a decision. */
   firm: boolean;
@@ -66,9 +72,15 @@ export function judge(tallies: Partial<Record<Language, Tally>>, fedSec: number,
   // English the pinyin model is often surer per token than the English one, but finds a syllable where the
   // English model finds several word pieces.
   const tokenRatio = Math.log((zh.tokens + 1) / (en.tokens + 1));
-  const score = perToken.zh - perToken.en + cfg.tokenRatioWeight * tokenRatio - cfg.zhBias;
+  // The English model spells what it cannot hear as a word out of several pieces ("jo ur ne y" for a Mandarin
+  // phrase), while noisy English still comes out as mostly common one-piece words: where the two models'
+  // confidences are close (espeak's Mandarin, noisy 8 kHz English), this is what still tells them apart.
+  const piecesPerWord = en.words > 0 ? Math.log(en.tokens / en.words) : 0;
+  const score = perToken.zh - perToken.en + cfg.tokenRatioWeight * tokenRatio + cfg.pieceWeight * piecesPerWord - cfg.zhBias;
   const lang: Language = score >= 0 ? 'zh' : 'en';
-  const why = `log-prob per token zh ${perToken.zh.toFixed(2)} (${zh.tokens}) vs en ${perToken.en.toFixed(2)} (${en.tokens}), score ${score.toFixed(2)} (margin ${cfg.margin}) on ${fedSec.toFixed(1)} s of speech`;
+  const why =
+    `log-prob per token zh ${perToken.zh.toFixed(2)} (${zh.tokens}) vs en ${perToken.en.toFixed(2)} (${en.tokens}, ` +
+    `${(en.words > 0 ? en.tokens / en.words : 0).toFixed(2)} per word), score ${score.toFixed(2)} (margin ${cfg.margin}) on ${fedSec.toFixed(1)} s of speech`;
   return { lang, score, firm: Math.abs(score) >= cfg.margin, why };
 }
 
