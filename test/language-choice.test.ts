@@ -20,12 +20,17 @@ import { ScriptedStream, testModelFolder } from './support/test-engines.js';
 
 const auto = defaultConfig().recognition.auto;
 
+/** Both models' tallies from per-token figures: [tokens, log-probability per token, words (English only)]. */
+const tallies = (en: [tokens: number, perToken: number, words: number], zh: [tokens: number, perToken: number]) => ({
+  en: { tokens: en[0], words: en[2], logProb: en[0] * en[1] },
+  zh: { tokens: zh[0], words: zh[0] / 2, logProb: zh[0] * zh[1] },
+});
+
 t.test('the per-token log-probabilities decide, a close call waits for more speech, and more speech can overturn it', async (t) => {
   // Figures measured at 2 s and 3 s of speech on generated calls (/tmp harness, see config.schema.json); the
   // English model's word counts were not recorded then and are set at the tuning split's medians (1.6 pieces a
   // word on English speech, 2 on Mandarin).
-  const at = (en: [tokens: number, perToken: number, words: number], zh: [number, number], sec: number) =>
-    judge({ en: { tokens: en[0], words: en[2], logProb: en[0] * en[1] }, zh: { tokens: zh[0], words: zh[0] / 2, logProb: zh[0] * zh[1] } }, sec, auto);
+  const at = (en: [number, number, number], zh: [number, number], sec: number) => judge(tallies(en, zh), sec, auto);
   // Clean English (Festival slt): -0.38 per token against the pinyin model's -1.21.
   t.match(at([12, -0.38, 8], [6, -1.21], 2), { lang: 'en', firm: true });
   // Real Mandarin (zh-real clip 3), first 2 s: -0.85 against -0.59: close, so the side waits.
@@ -39,11 +44,7 @@ t.test('the per-token log-probabilities decide, a close call waits for more spee
   // model is surer per token (-1.08 against -1.45), which alone leans to Mandarin, but it found 4 syllables
   // where the English model found 45 word pieces.
   t.match(at([45, -1.447, 28], [4, -1.076], 15.7), { lang: 'en', firm: true });
-  t.match(
-    judge({ en: { tokens: 45, words: 28, logProb: 45 * -1.447 }, zh: { tokens: 4, words: 2, logProb: 4 * -1.076 } }, 15.7, { ...auto, tokenRatioWeight: 0, pieceWeight: 0, zhBias: 0.28 }),
-    { lang: 'zh' },
-    'per-token figures alone: Mandarin',
-  );
+  t.match(judge(tallies([45, -1.447, 28], [4, -1.076]), 15.7, { ...auto, tokenRatioWeight: 0, pieceWeight: 0, zhBias: 0.28 }), { lang: 'zh' }, 'per-token figures alone: Mandarin');
   t.match(at([8, -0.4, 5], [0, 0], 2), { lang: 'en', firm: false }, 'one silent model decides only once forceAfterSec went by');
   t.match(at([8, -0.4, 5], [0, 0], auto.forceAfterSec), { lang: 'en', firm: true });
   t.equal(judge({}, 5, auto), null, 'nothing recognised: nothing to say');
@@ -54,8 +55,6 @@ t.test("the English model's pieces per word settle calls its confidence leaves c
   // were weighed (scores then: +0.15, +0.09, +0.18, -0.01, all but the last within or past the margin the
   // wrong way). Espeak's Mandarin: the English model is barely less sure than on English, but needs over two
   // pieces a word (zh-0150: "in our jo ur ne y for jo h n s"); noisy 8 kHz English: under 1.5.
-  const pooled = (en: [tokens: number, perToken: number, words: number], zh: [number, number]) =>
-    judge({ en: { tokens: en[0], words: en[2], logProb: en[0] * en[1] }, zh: { tokens: zh[0], words: zh[0] / 2, logProb: zh[0] * zh[1] } }, 40, auto);
   const before = { ...auto, zhBias: 0.32, tokenRatioWeight: 0.2, pieceWeight: 0 };
   const cases: [string, [number, number, number], [number, number], 'en' | 'zh'][] = [
     ['zh-0150', [187, -1.472, 84], [161, -0.968], 'zh'],
@@ -64,11 +63,11 @@ t.test("the English model's pieces per word settle calls its confidence leaves c
     ['en-0124', [78, -1.572, 59], [42, -1.143], 'en'],
   ];
   for (const [id, en, zh, lang] of cases) {
-    t.equal(pooled(en, zh)?.lang, lang, `${id}: ${lang}`);
-    const old = judge({ en: { tokens: en[0], words: en[2], logProb: en[0] * en[1] }, zh: { tokens: zh[0], words: zh[0] / 2, logProb: zh[0] * zh[1] } }, 40, before);
+    t.equal(judge(tallies(en, zh), 40, auto)?.lang, lang, `${id}: ${lang}`);
+    const old = judge(tallies(en, zh), 40, before);
     t.ok(old && (old.lang !== lang || !old.firm), `${id}: without the pieces, wrong or too close to call`);
   }
-  t.match(pooled([187, -1.472, 84], [161, -0.968])?.why, /2\.23 per word/, 'the reason says how many pieces a word the English model needed');
+  t.match(judge(tallies([187, -1.472, 84], [161, -0.968]), 40, auto)?.why, /2\.23 per word/, 'the reason says how many pieces a word the English model needed');
 });
 
 // ---- a side whose first words fool the judgement: scripted engines, so the switch is certain ----

@@ -75,12 +75,13 @@ export function judge(tallies: Partial<Record<Language, Tally>>, fedSec: number,
   // The English model spells what it cannot hear as a word out of several pieces ("jo ur ne y" for a Mandarin
   // phrase), while noisy English still comes out as mostly common one-piece words: where the two models'
   // confidences are close (espeak's Mandarin, noisy 8 kHz English), this is what still tells them apart.
-  const piecesPerWord = en.words > 0 ? Math.log(en.tokens / en.words) : 0;
-  const score = perToken.zh - perToken.en + cfg.tokenRatioWeight * tokenRatio + cfg.pieceWeight * piecesPerWord - cfg.zhBias;
+  // An engine that reports no words gives no evidence here (ln 1 = 0).
+  const piecesPerWord = en.words > 0 ? en.tokens / en.words : 1;
+  const score = perToken.zh - perToken.en + cfg.tokenRatioWeight * tokenRatio + cfg.pieceWeight * Math.log(piecesPerWord) - cfg.zhBias;
   const lang: Language = score >= 0 ? 'zh' : 'en';
   const why =
     `log-prob per token zh ${perToken.zh.toFixed(2)} (${zh.tokens}) vs en ${perToken.en.toFixed(2)} (${en.tokens}, ` +
-    `${(en.words > 0 ? en.tokens / en.words : 0).toFixed(2)} per word), score ${score.toFixed(2)} (margin ${cfg.margin}) on ${fedSec.toFixed(1)} s of speech`;
+    `${piecesPerWord.toFixed(2)} per word), score ${score.toFixed(2)} (margin ${cfg.margin}) on ${fedSec.toFixed(1)} s of speech`;
   return { lang, score, firm: Math.abs(score) >= cfg.margin, why };
 }
 
