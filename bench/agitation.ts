@@ -4,11 +4,17 @@
 // replayed in milliseconds.
 //
 //   node --import=tsx bench/agitation.ts [--calm-hours 1] [--out /tmp/agitation] [--set riseCap=1.25 ...]
+//                                        [--eval-split tuning]
 //
 // Prints one JSON object: detection by pitch/tempo/loudness cell and condition, onset delay, false alarms per
 // hour of calm speech (per voice, its calm turns shuffled and concatenated; per real speaker, their clips).
+// --eval-split takes the callers from the accuracy bench's evaluation set instead of the grid: that split's
+// agitation, calm and long calm calls (EARSHOT_BENCH_ACCURACY_CALLS per language, 200 by default), each call
+// its own condition (one voice a side) and --calm-hours shared among them. Fit on tuning, report held-out.
+// Recorded frames are cached under --out, keyed by the prosody code, so a changed pitch tracker re-records.
 
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +27,7 @@ import type { Channel, EmotionFound } from '../edge/events.js';
 import { SileroVadModel } from '../models/vad.js';
 import { defaultConfig, type AnalysisConfig } from '../provisioning/config.js';
 import { LIBRIVOX } from './accuracy.js';
+import { evalSet, renderEvalCall, twoLargeRises, type Split } from '../scripts/eval-set.js';
 
 
 export const PITCHES = [0.1, 0.2, 0.3, 0.5];
@@ -133,10 +140,27 @@ export function replay(frames: FrameRecord[], config: AnalysisConfig['emotion'])
 }
 
 async function main(): Promise<void> {
-  const { values: args } = parseArgs({ options: { 'calm-hours': { type: 'string', default: '1' }, out: { type: 'string', default: '/tmp/agitation' }, set: { type: 'string', multiple: true } } });
-  const OUT = args.out as string;
+  const { values: args } = parseArgs({
+    options: { 'calm-hours': { type: 'string', default: '1' }, out: { type: 'string', default: '/tmp/agitation' }, set: { type: 'string', multiple: true }, 'eval-split': { type: 'string' } },
+  });
+  // Frames recorded by another pitch tracker or loudness envelope would replay stale figures.
+  const prosodyKey = createHash('sha256').update(readFileSync(new URL('../edge/analysis/prosody.ts', import.meta.url))).digest('hex').slice(0, 12);
+  const OUT = path.join(args.out as string, prosodyKey);
   mkdirSync(OUT, { recursive: true });
   const vad = await SileroVadModel.load();
+  const config = { ...defaultConfig().analysis.emotion };
+  for (const kv of args.set ?? []) {
+    const [key, value] = kv.split('=');
+    if (!(key in config) || !Number.isFinite(Number(value))) throw new Error(`--set ${kv}: not analysis.emotion.<number setting>=<number>`);
+    (config as Record<string, number>)[key] = Number(value);
+  }
+  const split = args['eval-split'];
+  if (split !== undefined) {
+    if (split !== 'tuning' && split !== 'held-out') throw new Error(`--eval-split must be tuning or held-out, got "${split}"`);
+    const recorded = await recordEvalSplit(split, OUT, vad);
+    console.log(JSON.stringify(evaluate(recorded, {}, config, Number(args['calm-hours']) / recorded.length), null, 1));
+    return;
+  }
   const recorded: Recorded[] = [];
   const grid = cells();
   // One call per condition, each a third of the grid in turn (the machine is shared: rendering is the cost).
@@ -174,14 +198,26 @@ async function main(): Promise<void> {
   const librivox = wavs(LIBRIVOX);
   if (librivox.length) real['en-real-librivox'] = await Promise.all(librivox.map(realClip));
   for (const file of wavs(path.resolve('../shared/audio/zh-real'))) real[`zh-real-${path.basename(file, '.wav')}`] = [await realClip(file)];
-  // --set riseCap=1.25 (repeatable): replays the same frames at another setting of analysis.emotion.
-  const config = { ...defaultConfig().analysis.emotion };
-  for (const kv of args.set ?? []) {
-    const [key, value] = kv.split('=');
-    if (!(key in config) || !Number.isFinite(Number(value))) throw new Error(`--set ${kv}: not analysis.emotion.<number setting>=<number>`);
-    (config as Record<string, number>)[key] = Number(value);
-  }
   console.log(JSON.stringify(evaluate(recorded, real, config, Number(args['calm-hours'])), null, 1));
+}
+
+/** The customer side of one split's agitation and calm calls, each its own condition: one voice, one baseline. */
+async function recordEvalSplit(split: Split, out: string, vad: SileroVadModel): Promise<Recorded[]> {
+  const perLanguage = Number(process.env.EARSHOT_BENCH_ACCURACY_CALLS || 200);
+  const recorded: Recorded[] = [];
+  for (const call of evalSet({ callsPerLanguage: perLanguage, split })) {
+    if (call.kind !== 'agitation' && call.kind !== 'calm' && call.kind !== 'long-calm') continue;
+    const cache = path.join(out, `eval-${call.id}.frames.json`);
+    if (existsSync(cache)) {
+      recorded.push(JSON.parse(readFileSync(cache, 'utf8')) as Recorded);
+      continue;
+    }
+    const { rendered, truth } = await renderEvalCall(call);
+    const r: Recorded = { name: call.id, condition: call.id, turns: truth.turns.filter((t) => t.channel === 'customer'), frames: await record({ stereo: rendered.wav as string }, vad) };
+    writeFileSync(cache, JSON.stringify(r));
+    recorded.push(r);
+  }
+  return recorded;
 }
 
 /** Frames of the calm customer turns (with the pause after each), to be concatenated into long calm calls. */
@@ -201,6 +237,7 @@ export function evaluate(recorded: Recorded[], real: Record<string, FrameRecord[
   const byCondition: Record<string, { n: number; hit: number; falseAlarms: number; calmSec: number }> = {};
   const delays: number[] = [];
   const firstReports: number[] = [];
+  const strong = { n: 0, hit: 0 };
   for (const r of recorded) {
     const events = replay(r.frames, config);
     const cond = (byCondition[r.condition] ??= { n: 0, hit: 0, falseAlarms: 0, calmSec: 0 });
@@ -215,6 +252,10 @@ export function evaluate(recorded: Recorded[], real: Record<string, FrameRecord[
       cell.n++;
       cond.n++;
       const first = mine.find((e) => e.start <= t.start + 1.5);
+      if (twoLargeRises(t.agitation)) {
+        strong.n++;
+        if (first) strong.hit++;
+      }
       if (first) {
         cell.hit++;
         cond.hit++;
@@ -245,10 +286,16 @@ export function evaluate(recorded: Recorded[], real: Record<string, FrameRecord[
     config,
     recall: total.hit / total.n,
     stretches: total.n,
+    twoLargeRises: { stretches: strong.n, recall: strong.hit / strong.n },
     onsetDelaySec: { p50: q(delays, 0.5), p95: q(delays, 0.95) },
     firstReportAfterStartSec: { p50: q(firstReports, 0.5), p95: q(firstReports, 0.95) },
     byCondition,
     longCalm: long,
+    longCalmTotal: (() => {
+      const hours = Object.values(long).reduce((x, c) => x + c.hours, 0);
+      const falseAlarms = Object.values(long).reduce((x, c) => x + c.falseAlarms, 0);
+      return { hours, falseAlarms, perHour: falseAlarms / hours };
+    })(),
     missedCells: Object.entries(byCell)
       .filter(([, c]) => c.hit < c.n)
       .map(([k, c]) => `${k}: ${c.hit}/${c.n}`),
