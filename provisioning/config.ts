@@ -84,7 +84,7 @@ export interface AnalysisConfig {
   emotion: {
     /** Relative rise of F0 over the speaker's baseline, e.g. 0.2 = 20 % higher. */
     f0Rise: number;
-    /** Relative rise of the syllable rate, e.g. 0.15 = 15 % faster. */
+    /** Relative rise of the pace (the loudness envelope's swing), e.g. 0.3 = 30 % faster. */
     tempoRise: number;
     loudnessRiseDb: number;
     /** How far one cue counts, in multiples of its threshold: one cue alone never reaches 2 of 3. */
@@ -94,6 +94,8 @@ export interface AnalysisConfig {
     minDurationSec: number;
     /** Voiced speech needed before a speaker's baseline is trusted. */
     baselineSec: number;
+    /** Where in the speaker's own calm pitch and loudness the baseline sits (0.5: the median). */
+    baselineQuantile: number;
     /** Length of the window of speech whose pitch and loudness are compared against the baseline. */
     windowSec: number;
     /** Length of the window of speech whose pace is compared against the baseline (at least windowSec). */

@@ -7,6 +7,12 @@ import { analyzeRendered } from './support/analysis.js';
 import { defaultConfig } from '../provisioning/config.js';
 import { RulePackRegistry } from '../edge/rules/pack.js';
 import { EmotionDetector } from '../edge/analysis/emotion.js';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { analyzeRecording } from '../edge/analyze.js';
+import { SileroVadModel } from '../models/vad.js';
+import { sharedDir } from './support/rule-calls.js';
+import { tempDir } from './support/temp.js';
 
 // Rendering a call on a busy two-core box can take minutes.
 t.setTimeout(600_000);
@@ -46,4 +52,21 @@ t.test('a raised voice whose pitch is found in only a fifth of its frames (noise
   t.equal(atDefault.length, 1, `flagged at the default share (${defaultConfig().analysis.emotion.minVoicedShare})`);
   t.ok(atDefault[0] && atDefault[0].start >= 190 * FRAME - 1 && atDefault[0].start <= 190 * FRAME + 1.5, `from the raised voice's start (${atDefault[0]?.start} s)`);
   t.same(flagged(0.25), [], 'the first setting (a quarter of the frames) never judged it');
+});
+
+t.test('a real calm reader whose sentences start higher and louder than they end is not agitated', async (t) => {
+  // zh-real 3 (../shared/audio/zh-real): 8 s of read Mandarin news whose first seconds are +21-28 % pitch and
+  // +5.6-6 dB over the reader's median. Looped ten times, as one speaker's 80 s on the customer's side.
+  const clip = path.join(sharedDir(), 'audio', 'zh-real', '3.wav');
+  const stereo = path.join(tempDir('agitation-real'), 'zh-real-3-looped.wav');
+  execFileSync('sox', ['-M', '-v', '0', clip, clip, '-r', '16000', '-b', '16', stereo, 'repeat', '9']);
+  const vadModel = await SileroVadModel.load();
+  const raised = async (baselineQuantile: number) => {
+    const config = defaultConfig();
+    config.analysis.emotion.baselineQuantile = baselineQuantile;
+    const { index } = await analyzeRecording({ stereo }, { config, vadModel, keepEvents: false });
+    return index.emotion.filter((e) => e.channel === 'customer');
+  };
+  t.same(await raised(defaultConfig().analysis.emotion.baselineQuantile), [], `no raised stretch against the upper part of the reader's own voice (baselineQuantile ${defaultConfig().analysis.emotion.baselineQuantile})`);
+  t.ok((await raised(0.5)).length >= 5, 'against the median, the start of nearly every pass read as raised');
 });

@@ -2,8 +2,8 @@ import type { AnalysisConfig } from '../../provisioning/config.js';
 import type { Channel, EmotionFound } from '../events.js';
 import { median, powerToDb, type FrameProsody } from './prosody.js';
 
-/** Median of an unbounded stream in constant memory: a call can run for hours. */
-class HistogramMedian {
+/** Quantiles of an unbounded stream in constant memory: a call can run for hours. */
+class Histogram {
   private readonly bins: Uint32Array;
   private total = 0;
 
@@ -21,11 +21,12 @@ class HistogramMedian {
     this.total++;
   }
 
-  median(): number {
+  /** The value below which `share` of what was added lies (0.5: the median). */
+  quantile(share: number): number {
     let seen = 0;
     for (let i = 0; i < this.bins.length; i++) {
       seen += this.bins[i];
-      if (seen * 2 >= this.total) return this.min + i * this.step;
+      if (seen >= share * this.total) return this.min + i * this.step;
     }
     return this.max;
   }
@@ -65,7 +66,8 @@ const ONGOING_EVERY_SEC = 0.5;
 /**
  * How far a window is raised, from its three rises, each as a multiple of its configured threshold: the mean
  * of the two largest, each counted up to its cap (riseCap; f0RiseCap for pitch). 1 is "two of the three at
- * their thresholds"; one cue alone, however large, stays under 1 unless another rises too.
+ * their thresholds"; tempo or loudness alone, however large, stays under 1 unless another cue rises too,
+ * while pitch alone reaches it at f0RiseCap times its threshold.
  */
 export function raisedBy(rises: Rises, config: AnalysisConfig['emotion']): number {
   const counted = (multiple: number, cap: number) => Math.min(cap, Math.max(0, multiple));
@@ -81,14 +83,15 @@ export function raisedBy(rises: Rises, config: AnalysisConfig['emotion']): numbe
 
 /**
  * Agitation: a stretch where a speaker's voice rises markedly over that speaker's own baseline in this call,
- * in at least two of pitch, tempo (how fast the loudness envelope swings) and loudness. Comparing a speaker
+ * in at least two of pitch, tempo (how fast the loudness envelope swings) and loudness, or very far in pitch
+ * alone. Comparing a speaker
  * with themselves is what makes a naturally high, fast or loud voice not count as upset; asking for two cues
  * is what lets a caller who gets higher and faster but hardly louder (a headset, a compressed trunk) count,
  * while a calm speaker who merely leans into the microphone does not.
  */
 export class EmotionDetector {
-  private readonly f0Baseline = new HistogramMedian(60, 500, 1);
-  private readonly dbBaseline = new HistogramMedian(-90, 0, 0.25);
+  private readonly f0Baseline = new Histogram(60, 500, 1);
+  private readonly dbBaseline = new Histogram(-90, 0, 0.25);
   /** Calm speaking frames and their envelope swing: the speaker's own pace. */
   private calmFrames = 0;
   private calmSwing = 0;
@@ -186,10 +189,10 @@ export class EmotionDetector {
     const windowRate = this.window.reduce((s, w) => s + w.swingDb, 0) / this.window.length;
     const baseRate = this.calmSwing / this.calmFrames;
     return {
-      f0: windowF0 / this.f0Baseline.median() - 1,
+      f0: windowF0 / this.f0Baseline.quantile(this.config.baselineQuantile) - 1,
       // Pace over a short stretch is mostly which syllables happened to be in it: trusted in proportion.
       tempo: baseRate > 0 ? (windowRate / baseRate - 1) * Math.min(1, this.window.length / this.tempoFrames) : 0,
-      db: windowDb - this.dbBaseline.median(),
+      db: windowDb - this.dbBaseline.quantile(this.config.baselineQuantile),
     };
   }
 
