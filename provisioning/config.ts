@@ -15,7 +15,7 @@ export interface EarshotConfig {
     /** Contextual biasing towards the rule vocabulary (0: off); needs beam search. */
     hotwordScore: number;
     /** How `language: auto` judges a side (edge/analysis/language.ts); measured defaults in config.schema.json. */
-    auto: { decideAfterSec: number; zhBias: number; tokenRatioWeight: number; pieceWeight: number; margin: number; forceAfterSec: number; revisitSec: number };
+    auto: { decideAfterSec: number; zhBias: number; tokenRatioWeight: number; pieceWeight: number; margin: number; forceAfterSec: number; revisitSec: number; fittedFor: { en: string; zh: string } };
   };
   watch: { phrases: string[]; threshold: number; boost: number; channels: ('agent' | 'customer')[]; tuning: Record<string, PhraseTuning> };
   rules: { builtin: boolean; packs: string[]; overrides: RuleOverrides };

@@ -150,6 +150,22 @@ t.test('a side decided on its first words switches when its later speech says ot
   t.ok(zhWords.length >= 20, `and everything after it (${zhWords.length} segments)`);
 });
 
+t.test('language auto with recognisers its weights were not fitted for is reported, not silently trusted', async (t) => {
+  const dir = t.testdir();
+  const registry = await ModelRegistry.load([await scriptedModel(dir, 'en'), await scriptedModel(dir, 'zh')]);
+  const lang = (model: { manifest: { languages: string[] } }) => model.manifest.languages[0] as Language;
+  registerEngine(FAMILY, { recognizer: (model) => ({ model, language: lang(model), createStream: () => new ScriptedRecognizer(lang(model)) }) });
+  const watch = { phrases: [], threshold: 0.25, boost: 1 };
+  const problemsWith = async (recognition: ReturnType<typeof defaultConfig>['recognition']) => (await SpeechModels.load(registry, watch, recognition)).problems;
+
+  const shipped = defaultConfig().recognition;
+  const [problem, ...others] = await problemsWith(shipped);
+  t.same(others, [], 'one problem');
+  t.match(problem, /scripted-en and scripted-zh with weights fitted for kws-en-gigaspeech-3\.3M and kws-zh-wenetspeech-3\.3M: refit them with npm run bench -- language-fit/, 'it names the loaded and the fitted models and the way out');
+  t.same(await problemsWith({ ...shipped, auto: { ...shipped.auto, fittedFor: { en: 'scripted-en', zh: 'scripted-zh' } } }), [], 'weights fitted for these models: nothing to report');
+  t.same(await problemsWith({ ...shipped, language: 'en' }), [], 'a fixed language uses no weights');
+});
+
 // ---- the real models on whole calls ----
 
 t.test('with the real models: a noisy Mandarin call the old rule took for English comes out Mandarin; an English call stays English', async (t) => {

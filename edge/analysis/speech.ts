@@ -61,7 +61,13 @@ export class SpeechModels {
   static async load(
     registry: ModelRegistry,
     watch: { phrases: readonly string[]; threshold: number; boost: number; channels?: readonly Channel[]; tuning?: Readonly<Record<string, PhraseTuning>> },
-    decoding: { decoding: 'greedy_search' | 'modified_beam_search'; beam: number; hotwordScore?: number } = { decoding: 'greedy_search', beam: 4 },
+    decoding: {
+      decoding: 'greedy_search' | 'modified_beam_search';
+      beam: number;
+      hotwordScore?: number;
+      language?: LanguageChoice;
+      auto?: Pick<AutoLanguageConfig, 'fittedFor'>;
+    } = { decoding: 'greedy_search', beam: 4 },
   ): Promise<SpeechModels> {
     const watched = watch.phrases;
     const tuned = (p: string) => ({ phrase: p, threshold: watch.tuning?.[p]?.threshold, boost: watch.tuning?.[p]?.boost });
@@ -100,8 +106,22 @@ export class SpeechModels {
       });
       if (spotter) spotters[lang] = spotter;
     }
+    const unfitted = decoding.language === 'auto' ? unfittedRecognizers(recognizers, decoding.auto?.fittedFor) : null;
+    if (unfitted) problems.push(unfitted);
     return new SpeechModels(recognizers, spotters, problems, watch.channels);
   }
+}
+
+/**
+ * `language: auto` weighs what the two recognisers say with weights fitted on particular models (the English
+ * model's word pieces above all): other models still run, but the choice of language rests on weights that
+ * were never measured for them, which a site installer should hear about rather than find in wrong calls.
+ */
+function unfittedRecognizers(recognizers: Partial<Record<Language, Recognizer>>, fittedFor: AutoLanguageConfig['fittedFor'] | undefined): string | null {
+  if (!fittedFor || !recognizers.en || !recognizers.zh) return null;
+  const loaded = { en: recognizers.en.model.name, zh: recognizers.zh.model.name };
+  if (loaded.en === fittedFor.en && loaded.zh === fittedFor.zh) return null;
+  return `language auto weighs recognisers ${loaded.en} and ${loaded.zh} with weights fitted for ${fittedFor.en} and ${fittedFor.zh}: refit them with npm run bench -- language-fit and name the models in recognition.auto.fittedFor (or set recognition.language)`;
 }
 
 type SpeechEvent = WordsRecognized | KeywordFound;
