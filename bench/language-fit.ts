@@ -164,7 +164,13 @@ export async function languageFitBench(): Promise<Record<string, unknown>> {
     }
   }
   const [wDiff, wRatio, wPieces, w0] = fitLogistic(x, y);
-  const fitted = { zhBias: r(-w0 / wDiff, 3), tokenRatioWeight: r(wRatio / wDiff, 3), pieceWeight: r(wPieces / wDiff, 3) };
+  // fittedFor as well, so what the bench prints is what recognition.auto takes for these recognisers.
+  const fitted = {
+    zhBias: r(-w0 / wDiff, 3),
+    tokenRatioWeight: r(wRatio / wDiff, 3),
+    pieceWeight: r(wPieces / wDiff, 3),
+    fittedFor: { en: models.recognizers.en.model.name, zh: models.recognizers.zh.model.name },
+  };
   const configured = config.recognition.auto;
   const variants = {
     perTokenAlone: { ...configured, tokenRatioWeight: 0, pieceWeight: 0, zhBias: 0.28 },
