@@ -84,10 +84,11 @@ export function raisedBy(rises: Rises, config: AnalysisConfig['emotion']): numbe
 /**
  * Agitation: a stretch where a speaker's voice rises markedly over that speaker's own baseline in this call,
  * in at least two of pitch, tempo (how fast the loudness envelope swings) and loudness, or very far in pitch
- * alone. Comparing a speaker
- * with themselves is what makes a naturally high, fast or loud voice not count as upset; asking for two cues
- * is what lets a caller who gets higher and faster but hardly louder (a headset, a compressed trunk) count,
- * while a calm speaker who merely leans into the microphone does not.
+ * alone. Comparing a speaker with themselves is what makes a naturally high, fast or loud voice not count as
+ * upset; asking for two cues is what lets a caller who gets higher and faster but hardly louder (a headset, a
+ * compressed trunk) count, while a calm speaker who merely leans into the microphone does not. The baseline
+ * is the upper part of the speaker's calm voice (baselineQuantile), not its middle: every calm sentence
+ * starts higher and louder than it ends.
  */
 export class EmotionDetector {
   private readonly f0Baseline = new Histogram(60, 500, 1);
