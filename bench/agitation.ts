@@ -9,9 +9,10 @@
 // Prints one JSON object: detection by pitch/tempo/loudness cell and condition, onset delay, false alarms per
 // hour of calm speech (per voice, its calm turns shuffled and concatenated; per real speaker, their clips).
 // --eval-split takes the callers from the accuracy bench's evaluation set instead of the grid: that split's
-// agitation, calm and long calm calls (EARSHOT_BENCH_ACCURACY_CALLS per language, 200 by default), each call
-// its own condition (one voice a side) and --calm-hours shared among them. Fit on tuning, report held-out.
-// Recorded frames are cached under --out, keyed by the prosody code, so a changed pitch tracker re-records.
+// agitation, calm and long calm calls (EARSHOT_BENCH_ACCURACY_CALLS per language, 200 by default, and
+// EARSHOT_BENCH_ACCURACY_SEED), each call its own condition (one voice a side) and --calm-hours shared among
+// them. Fit on tuning, report held-out. Recorded frames are cached under --out, keyed by the prosody code (a
+// changed pitch tracker re-records) and, for the evaluation set, by the call's script.
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -26,7 +27,7 @@ import type { FrameProsody } from '../edge/analysis/prosody.js';
 import type { Channel, EmotionFound } from '../edge/events.js';
 import { SileroVadModel } from '../models/vad.js';
 import { defaultConfig, type AnalysisConfig } from '../provisioning/config.js';
-import { LIBRIVOX } from './accuracy.js';
+import { LIBRIVOX, envInt } from './accuracy.js';
 import { evalSet, renderEvalCall, twoLargeRises, type Split } from '../scripts/eval-set.js';
 
 
@@ -203,11 +204,14 @@ async function main(): Promise<void> {
 
 /** The customer side of one split's agitation and calm calls, each its own condition: one voice, one baseline. */
 async function recordEvalSplit(split: Split, out: string, vad: SileroVadModel): Promise<Recorded[]> {
-  const perLanguage = Number(process.env.EARSHOT_BENCH_ACCURACY_CALLS || 200);
+  // The accuracy bench's settings and seed, at the size its reported figures use.
+  const perLanguage = envInt('EARSHOT_BENCH_ACCURACY_CALLS', 200);
+  const seed = process.env.EARSHOT_BENCH_ACCURACY_SEED || undefined;
   const recorded: Recorded[] = [];
-  for (const call of evalSet({ callsPerLanguage: perLanguage, split })) {
+  for (const call of evalSet({ seed, callsPerLanguage: perLanguage, split })) {
     if (call.kind !== 'agitation' && call.kind !== 'calm' && call.kind !== 'long-calm') continue;
-    const cache = path.join(out, `eval-${call.id}.frames.json`);
+    const scriptKey = createHash('sha256').update(JSON.stringify(call.script)).digest('hex').slice(0, 12);
+    const cache = path.join(out, `eval-${call.id}-${scriptKey}.frames.json`);
     if (existsSync(cache)) {
       recorded.push(JSON.parse(readFileSync(cache, 'utf8')) as Recorded);
       continue;
