@@ -20,7 +20,7 @@ import { analyzeRecording } from '../edge/analyze.js';
 import type { CallAudioInput } from '../device/file-source.js';
 import { SileroVadModel } from '../models/vad.js';
 import { inputOf } from '../test/support/analysis.js';
-import { addTally, CallEvidence, emptyTally, judge, type Tally } from '../edge/analysis/language.js';
+import { addTally, CallEvidence, emptyTally, judge, scoreTerms, type Tally } from '../edge/analysis/language.js';
 import { sharedDir } from '../test/support/rule-calls.js';
 import { DEFAULT_SEED, EVAL_CACHE_DIR, builtinRules, evalSet, renderEvalCall, splitOf } from '../scripts/eval-set.js';
 import type { Language } from '../scripts/make-call.js';
@@ -63,11 +63,8 @@ CallEvidence.prototype.pool = function (this: CallEvidence, side: string, own: P
 
 function features(s: { en: Tally; zh: Tally }): Features | null {
   if (s.en.tokens === 0 || s.zh.tokens === 0) return null;
-  return [
-    s.zh.logProb / s.zh.tokens - s.en.logProb / s.en.tokens,
-    Math.log((s.zh.tokens + 1) / (s.en.tokens + 1)),
-    s.en.words > 0 ? Math.log(s.en.tokens / s.en.words) : 0,
-  ];
+  const terms = scoreTerms(s.en, s.zh);
+  return [terms.perTokenDiff, terms.tokenRatio, Math.log(terms.piecesPerWord)];
 }
 
 /** Logistic regression by Newton's method (a few weights; a light ridge keeps it finite on separable data). */

@@ -56,6 +56,24 @@ export interface Verdict {
 }
 
 /**
+ * What the score weighs, from both models' tallies (each with at least one token): the one place its terms are
+ * defined, for the judgement and for the bench that fits their weights (bench/language-fit.ts).
+ */
+export function scoreTerms(en: Tally, zh: Tally): { perToken: Record<Language, number>; perTokenDiff: number; tokenRatio: number; piecesPerWord: number } {
+  const perToken = { en: en.logProb / en.tokens, zh: zh.logProb / zh.tokens };
+  // On speech of the other language a model emits fewer tokens as well as less sure ones: in noisy 8 kHz
+  // English the pinyin model is often surer per token than the English one, but finds a syllable where the
+  // English model finds several word pieces.
+  const tokenRatio = Math.log((zh.tokens + 1) / (en.tokens + 1));
+  // The English model spells what it cannot hear as a word out of several pieces ("jo ur ne y" for a Mandarin
+  // phrase), while noisy English still comes out as mostly common one-piece words: where the two models'
+  // confidences are close (espeak's Mandarin, noisy 8 kHz English), this is what still tells them apart.
+  // An engine that reports no words gives no evidence here (ln 1 = 0).
+  const piecesPerWord = en.words > 0 ? en.tokens / en.words : 1;
+  return { perToken, perTokenDiff: perToken.zh - perToken.en, tokenRatio, piecesPerWord };
+}
+
+/**
  * The language the evidence favours, or null when it says nothing yet (a model that emitted no token cannot be
  * compared per token; if only one did, that one wins, but only firmly once forceAfterSec of speech went by).
  */
@@ -67,21 +85,12 @@ export function judge(tallies: Partial<Record<Language, Tally>>, fedSec: number,
     const lang: Language = en.tokens === 0 ? 'zh' : 'en';
     return { lang, score: lang === 'zh' ? Infinity : -Infinity, firm: fedSec >= cfg.forceAfterSec, why: `only the ${lang} model recognised anything in ${fedSec.toFixed(1)} s of speech` };
   }
-  const perToken = { en: en.logProb / en.tokens, zh: zh.logProb / zh.tokens };
-  // On speech of the other language a model emits fewer tokens as well as less sure ones: in noisy 8 kHz
-  // English the pinyin model is often surer per token than the English one, but finds a syllable where the
-  // English model finds several word pieces.
-  const tokenRatio = Math.log((zh.tokens + 1) / (en.tokens + 1));
-  // The English model spells what it cannot hear as a word out of several pieces ("jo ur ne y" for a Mandarin
-  // phrase), while noisy English still comes out as mostly common one-piece words: where the two models'
-  // confidences are close (espeak's Mandarin, noisy 8 kHz English), this is what still tells them apart.
-  // An engine that reports no words gives no evidence here (ln 1 = 0).
-  const piecesPerWord = en.words > 0 ? en.tokens / en.words : 1;
-  const score = perToken.zh - perToken.en + cfg.tokenRatioWeight * tokenRatio + cfg.pieceWeight * Math.log(piecesPerWord) - cfg.zhBias;
+  const terms = scoreTerms(en, zh);
+  const score = terms.perTokenDiff + cfg.tokenRatioWeight * terms.tokenRatio + cfg.pieceWeight * Math.log(terms.piecesPerWord) - cfg.zhBias;
   const lang: Language = score >= 0 ? 'zh' : 'en';
   const why =
-    `log-prob per token zh ${perToken.zh.toFixed(2)} (${zh.tokens}) vs en ${perToken.en.toFixed(2)} (${en.tokens}, ` +
-    `${piecesPerWord.toFixed(2)} per word), score ${score.toFixed(2)} (margin ${cfg.margin}) on ${fedSec.toFixed(1)} s of speech`;
+    `log-prob per token zh ${terms.perToken.zh.toFixed(2)} (${zh.tokens}) vs en ${terms.perToken.en.toFixed(2)} (${en.tokens}, ` +
+    `${terms.piecesPerWord.toFixed(2)} per word), score ${score.toFixed(2)} (margin ${cfg.margin}) on ${fedSec.toFixed(1)} s of speech`;
   return { lang, score, firm: Math.abs(score) >= cfg.margin, why };
 }
 
