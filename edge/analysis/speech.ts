@@ -61,7 +61,7 @@ export class SpeechModels {
   static async load(
     registry: ModelRegistry,
     watch: { phrases: readonly string[]; threshold: number; boost: number; channels?: readonly Channel[]; tuning?: Readonly<Record<string, PhraseTuning>> },
-    decoding: {
+    recognition: {
       decoding: 'greedy_search' | 'modified_beam_search';
       beam: number;
       hotwordScore?: number;
@@ -71,7 +71,7 @@ export class SpeechModels {
   ): Promise<SpeechModels> {
     const watched = watch.phrases;
     const tuned = (p: string) => ({ phrase: p, threshold: watch.tuning?.[p]?.threshold, boost: watch.tuning?.[p]?.boost });
-    const hotwords = watched.map((p) => ({ phrase: p, score: watch.tuning?.[p]?.hotword ?? decoding.hotwordScore ?? 0 }));
+    const hotwords = watched.map((p) => ({ phrase: p, score: watch.tuning?.[p]?.hotword ?? recognition.hotwordScore ?? 0 }));
     const problems = registry.failures.map((f) => f.reason);
     const recognizers: Partial<Record<Language, Recognizer>> = {};
     const spotters: Partial<Record<Language, KeywordSpotter>> = {};
@@ -88,7 +88,7 @@ export class SpeechModels {
       return undefined;
     };
     for (const lang of LANGUAGES) {
-      const rec = await firstThatRuns('recognizer', lang, async (m) => createRecognizer(m, { decodingMethod: decoding.decoding, maxActivePaths: decoding.beam, hotwords: hotwords.filter((h) => CJK.test(h.phrase) === (lang === 'zh')) }));
+      const rec = await firstThatRuns('recognizer', lang, async (m) => createRecognizer(m, { decodingMethod: recognition.decoding, maxActivePaths: recognition.beam, hotwords: hotwords.filter((h) => CJK.test(h.phrase) === (lang === 'zh')) }));
       if (rec) recognizers[lang] = rec;
       else if (!registry.recognizerFor(lang)) problems.push(`no ${lang} recognizer provisioned`);
       // A phrase goes to the model whose script can spell it: characters to Mandarin, letters to English;
@@ -106,7 +106,7 @@ export class SpeechModels {
       });
       if (spotter) spotters[lang] = spotter;
     }
-    const unfitted = decoding.language === 'auto' ? unfittedRecognizers(recognizers, decoding.auto?.fittedFor) : null;
+    const unfitted = recognition.language === 'auto' ? unfittedRecognizers(recognizers, recognition.auto?.fittedFor) : null;
     if (unfitted) problems.push(unfitted);
     return new SpeechModels(recognizers, spotters, problems, watch.channels);
   }
