@@ -98,7 +98,7 @@ export function registerCentralCommands(program: Command): void {
     await untilSignal();
     await ingest.stop();
     const c = ingest.counters;
-    process.stderr.write(`earshot ingest: stored ${c.stored}, duplicates ${c.duplicates}, held apart ${c.heldApart}, invalid ${c.invalid}\n`);
+    process.stderr.write(`earshot ingest: stored ${c.stored}, duplicates ${c.duplicates}, held apart ${c.heldApart}, invalid ${c.invalid}, refused for their signature ${c.refusedSignature}, refused for their data ${c.refusedData}\n`);
   });
 
   const central = program.command('central').description('the centre: ingest plus the web application for supervisors and QA reviewers (docs/central.md)');

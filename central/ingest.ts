@@ -65,6 +65,8 @@ export interface IngestCounters {
   invalid: number;
   /** records refused for their signature (unsigned, forged, another box's or site's key): neither stored nor acked */
   refusedSignature: number;
+  /** records whose data the store cannot read (a field of the wrong type): neither stored nor acked, the rest of their batch is */
+  refusedData: number;
   acksSent: number;
   /** availability, status and stats messages kept */
   stateUpdates: number;
@@ -95,7 +97,7 @@ export class Ingest extends EventEmitter<{ stored: [stored: number, duplicates: 
   private timer: NodeJS.Timeout | null = null;
   /** the commit under way: one at a time, so acks go out in the order records were committed */
   private committing: Promise<void> | null = null;
-  readonly counters: IngestCounters = { received: 0, stored: 0, duplicates: 0, heldApart: 0, invalid: 0, refusedSignature: 0, acksSent: 0, stateUpdates: 0, storeFailures: 0 };
+  readonly counters: IngestCounters = { received: 0, stored: 0, duplicates: 0, heldApart: 0, invalid: 0, refusedSignature: 0, refusedData: 0, acksSent: 0, stateUpdates: 0, storeFailures: 0 };
   /** when the current stretch of failing commits began (ms since epoch), else null */
   private storeFailingSince: number | null = null;
   private readonly inbound: InboundGuard;
@@ -253,8 +255,16 @@ export class Ingest extends EventEmitter<{ stored: [stored: number, duplicates: 
     this.counters.stored += result.stored;
     this.counters.duplicates += result.duplicates;
     this.counters.heldApart += result.heldApart;
+    // Not acked: the box keeps what it sent (a box's own records always read; these come from a bug or a stranger).
+    const refused = new Set(result.refused.map(({ box, seq }) => `${box}\n${seq}`));
+    for (const { box, seq, reason } of result.refused) {
+      this.counters.refusedData++;
+      const topic = pending.find((p) => p.record.box === box && p.record.seq === seq)?.topic ?? `${this.o.prefix}/+/${box}/+`;
+      this.inbound.reject(topic, `record seq ${seq} refused, not stored, not acked: its data cannot be read (${reason})`);
+    }
     const perBox = new Map<string, { site: string; box: string; seqs: number[] }>();
     for (const r of batch) {
+      if (refused.has(`${r.box}\n${r.seq}`)) continue;
       const key = `${r.site}/${r.box}`;
       let entry = perBox.get(key);
       if (!entry) perBox.set(key, (entry = { site: r.site, box: r.box, seqs: [] }));

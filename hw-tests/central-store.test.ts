@@ -1,6 +1,7 @@
 /**
  * The centre's store: one suite, run against SQLite and against a real PostgreSQL (a throw-away cluster on
- * loopback): versioned, idempotent migrations; dedupe on (box, seq); a batch stored whole or not at all;
+ * loopback): versioned, idempotent migrations; dedupe on (box, seq); a batch stored whole or not at all,
+ * less any record whose data cannot be read (refused alone);
  * calls and alerts projected from a real index (the demo call through the whole pipeline) and real-shaped
  * alerts; the highest alert revision kept whatever order revisions arrive in; box state; boxes the centre
  * was not told of held apart.
@@ -56,9 +57,9 @@ function storeSuite(t: Test, open: () => Promise<Store>, raw: (store: Store, sql
     const store = await open();
     t.teardown(() => store.close());
     const first = await store.storeBatch([rec('b1', 1, 'index', { n: 1 }), rec('b1', 2, 'alert', { n: 2 }), rec('b2', 1, 'status', { n: 3 })], 'open');
-    t.same(first, { stored: 3, duplicates: 0, heldApart: 0 });
+    t.same(first, { stored: 3, duplicates: 0, heldApart: 0 , refused: [] });
     const second = await store.storeBatch([rec('b1', 2, 'alert', { n: 'changed' }), rec('b1', 3, 'index', { n: 4 }), rec('b1', 1, 'index', { n: 1 })], 'open');
-    t.same(second, { stored: 1, duplicates: 2, heldApart: 0 }, 'a resend is a duplicate');
+    t.same(second, { stored: 1, duplicates: 2, heldApart: 0 , refused: [] }, 'a resend is a duplicate');
     t.same(await store.seqsFor('b1'), [1, 2, 3]);
     t.same(await store.countByKind('b1'), { alert: 1, index: 2 });
     t.equal(await store.countRecords(), 4);
@@ -86,7 +87,32 @@ function storeSuite(t: Test, open: () => Promise<Store>, raw: (store: Store, sql
     t.equal(await store.countRecords(), 0, 'no record of the batch is kept');
     t.same(await raw(store, 'SELECT COUNT(*) AS n FROM calls'), [{ n: 0 }], 'no call projected');
     t.same(await raw(store, 'SELECT COUNT(*) AS n FROM alerts'), [{ n: 0 }], 'no alert projected');
-    t.same(await store.storeBatch(batch.slice(0, 2), 'open'), { stored: 2, duplicates: 0, heldApart: 0 }, 'the store works on after the failed batch');
+    t.same(await store.storeBatch(batch.slice(0, 2), 'open'), { stored: 2, duplicates: 0, heldApart: 0 , refused: [] }, 'the store works on after the failed batch');
+  });
+
+  t.test("a record whose data cannot be read is refused alone, with the field named; its batch is stored", async (t) => {
+    const store = await open();
+    t.teardown(() => store.close());
+    const result = await store.storeBatch(
+      [
+        rec('b1', 1, 'index', { callId: 'c1', durationSec: 10 }),
+        rec('b1', 2, 'index', { callId: 'c2', durationSec: 10, utterances: [{ channel: 'customer', start: 0, end: 1, pinyin: ['ni', 'hao'] }] }),
+        rec('b1', 3, 'index', { callId: 'c3', durationSec: 1e300 }),
+        rec('b1', 4, 'alert', { callId: 'c1', id: 'x-1', rule: 'x' }),
+      ],
+      'open',
+    );
+    t.same(result, {
+      stored: 2,
+      duplicates: 0,
+      heldApart: 0,
+      refused: [
+        { box: 'b1', seq: 2, reason: 'utterances[0].pinyin is a list, not text' },
+        { box: 'b1', seq: 3, reason: "durationSec 1e+300 puts the call's start before any time" },
+      ],
+    });
+    t.same(await store.seqsFor('b1'), [1, 4], 'the readable records are kept');
+    t.same((await store.listCalls({ site: 's1' })).calls.map((c) => c.callId), ['c1'], 'and projected');
   });
 
   t.test('a real index becomes a call row with its alerts', async (t) => {
@@ -216,13 +242,13 @@ function storeSuite(t: Test, open: () => Promise<Store>, raw: (store: Store, sql
       [rec('b1', 4, 'index', index(40, 2)), rec('b1', 1, 'alert', alert(3)), rec('b1', 2, 'index', index(20, 1)), rec('b1', 5, 'alert', alert(3, 'same revision, later record')), rec('b1', 1, 'alert', alert(3))],
       'open',
     );
-    t.same(result, { stored: 4, duplicates: 1, heldApart: 0 }, 'the record sent twice is stored once and counted a duplicate');
+    t.same(result, { stored: 4, duplicates: 1, heldApart: 0 , refused: [] }, 'the record sent twice is stored once and counted a duplicate');
     t.match(await store.getCall('b1', 'c1'), { seq: 4, durationSec: 40 }, 'the call is its highest-seq index');
     t.match(await store.callIndex('b1', 'c1'), { durationSec: 40 }, 'and its index is that one');
     const [row] = await store.alertsFor('b1', 'c1');
     t.match(row, { revision: 3, evidence: 'evidence of revision 3', seq: 1 }, 'the alert at its highest revision, from the first record holding it');
     const again = await store.storeBatch([rec('b1', 2, 'index', index(20, 1)), rec('b1', 3, 'index', index(30, 1))], 'open');
-    t.same(again, { stored: 1, duplicates: 1, heldApart: 0 });
+    t.same(again, { stored: 1, duplicates: 1, heldApart: 0 , refused: [] });
     t.match(await store.getCall('b1', 'c1'), { seq: 4, durationSec: 40 }, 'an older index stored later does not replace the call');
   });
 
@@ -246,8 +272,8 @@ function storeSuite(t: Test, open: () => Promise<Store>, raw: (store: Store, sql
     t.same((await store.listBoxes()).map((b) => `${b.site}/${b.box}`), ['s1/b1', 's2/b2']);
     const call = (box: string, seq: number, site: string) => rec(box, seq, 'index', { callId: `${box}-${seq}`, durationSec: 10 }, site);
     const result = await store.storeBatch([call('b1', 1, 's1'), call('b3', 1, 's1'), call('b2', 1, 's1'), call('b4', 1, 'nowhere')], 'closed');
-    t.same(result, { stored: 1, duplicates: 0, heldApart: 3 });
-    t.same(await store.storeBatch([call('b3', 1, 's1')], 'closed'), { stored: 0, duplicates: 1, heldApart: 0 }, 'a resend of a held-apart record is a duplicate');
+    t.same(result, { stored: 1, duplicates: 0, heldApart: 3 , refused: [] });
+    t.same(await store.storeBatch([call('b3', 1, 's1')], 'closed'), { stored: 0, duplicates: 1, heldApart: 0 , refused: [] }, 'a resend of a held-apart record is a duplicate');
     t.same(await store.seqsFor('b3'), [], 'not with the site\'s records');
     t.same((await store.listCalls({ site: 's1' })).calls.map((c) => c.callId), ['b1-1'], 'nor in its calls');
     const held = await store.listUnregistered();
@@ -261,7 +287,7 @@ function storeSuite(t: Test, open: () => Promise<Store>, raw: (store: Store, sql
       'each held apart, with why',
     );
     t.match(held.find((h) => h.box === 'b3'), { kind: 'index', data: { callId: 'b3-1' } }, 'with what it said');
-    t.same(await store.storeBatch([call('b5', 1, 's9')], 'open'), { stored: 1, duplicates: 0, heldApart: 0 }, 'open registration stores every box');
+    t.same(await store.storeBatch([call('b5', 1, 's9')], 'open'), { stored: 1, duplicates: 0, heldApart: 0 , refused: [] }, 'open registration stores every box');
   });
 
   /** The same database again: a SQLite store's location is its file, a PostgreSQL one's is mapped back to its URL. */

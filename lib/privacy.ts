@@ -48,6 +48,29 @@ export class AudioNotAllowedError extends Error {
   }
 }
 
+/**
+ * A transcript with a written form that is not text (a box's bug, or a stranger's record at the centre) cannot
+ * be redacted as a conversation, and masking each string alone would miss an answer across turns: it is refused.
+ */
+export class UnreadableTranscriptError extends Error {
+  override name = 'UnreadableTranscriptError';
+}
+
+const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
+
+/** Which field keeps a call's utterances and keywords from being read as one conversation, or null. */
+function conversationProblem(utterances: unknown[], keywords: unknown): string | null {
+  if (!Array.isArray(keywords)) return `keywords is ${kindOf(keywords)}, not a list`;
+  const badTerm = keywords.findIndex((k) => k === null || typeof k !== 'object');
+  if (badTerm >= 0) return `keywords[${badTerm}] is ${kindOf(keywords[badTerm])}, not a spotted term`;
+  for (const [i, u] of utterances.entries()) {
+    const { text, pinyin, words } = u as Record<string, unknown>;
+    for (const [form, v] of [['text', text], ['pinyin', pinyin]] as const) if (v != null && typeof v !== 'string') return `utterances[${i}].${form} is ${kindOf(v)}, not text`;
+    if (words != null && !(Array.isArray(words) && words.every((w) => typeof (w as { w?: unknown } | null)?.w === 'string'))) return `utterances[${i}].words is not a list of words`;
+  }
+  return null;
+}
+
 function walk(value: unknown, path: string): unknown {
   if (typeof value === 'string') return redact(value);
   if (value === null || typeof value !== 'object') return value;
@@ -60,8 +83,10 @@ function walk(value: unknown, path: string): unknown {
   // A call index: the customer's answers to the agent's requests for secrets are masked whole first.
   const utterances = (value as { utterances?: unknown }).utterances;
   if (Array.isArray(utterances) && utterances.every((u) => typeof (u as TranscriptUtterance)?.channel === 'string')) {
-    const keywords = (value as { keywords?: SpottedTerm[] }).keywords ?? [];
-    out.utterances = walk(redactConversation(utterances as TranscriptUtterance[], keywords), `${path}.utterances`);
+    const keywords = (value as { keywords?: unknown }).keywords ?? [];
+    const problem = conversationProblem(utterances, keywords);
+    if (problem) throw new UnreadableTranscriptError(path ? `${path}.${problem}` : problem);
+    out.utterances = walk(redactConversation(utterances as TranscriptUtterance[], keywords as SpottedTerm[]), `${path}.utterances`);
   }
   // An utterance's words are published one by one; a number spoken as words is only visible across them.
   const words = (value as { words?: unknown }).words;

@@ -104,3 +104,31 @@ t.test('registration open (the default): every box is stored', async (t) => {
   t.same(await ingest.seqsFor('stray'), [1]);
   t.same(await store.listUnregistered(), []);
 });
+
+t.test('a record whose data the store cannot read is refused alone: the rest of its batch is stored and acked', async (t) => {
+  const store = await openStore(join(t.testdir(), 'i.sqlite'));
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const transport = new FakeTransport();
+  const ingest = new Ingest({ transport, store, group: 'g', prefix: 'earshot', ackDelayMs: 20, ackBatchMax: 100, log });
+  ingest.start();
+  t.teardown(() => ingest.stop());
+  const withData = (seq: number, data: unknown) =>
+    JSON.stringify({ schema: 'earshot/record@1', box: 'b1', site: 's1', seq, kind: 'index', at: '2026-12-04T10:00:00.000Z', data });
+  transport.deliver('earshot/s1/b1/index', record('b1', 1));
+  // what a stranger's fuzzer sent: well-formed envelopes, data of the wrong types where the store reads it
+  transport.deliver('earshot/s1/b1/index', withData(2, { callId: 'c2', durationSec: 60, utterances: [{ channel: 'agent', start: 1, end: 2, text: 5 }] }));
+  transport.deliver('earshot/s1/b1/index', withData(3, { callId: 'c3', durationSec: 60, line: { endedAt: 'last tuesday' } }));
+  transport.deliver('earshot/s1/b1/index', withData(4, { callId: 'c4', durationSec: 60, utterances: [{ channel: 'agent', start: 1, end: 2, text: 'hi' }], keywords: 'none' }));
+  transport.deliver('earshot/s1/b1/index', record('b1', 5));
+  await sleep(80);
+  t.same(acksTo(transport, 'b1'), [[[1, 1], [5, 5]]], 'the readable records are acked; the unreadable ones are not, so nothing the box sent is dropped unseen');
+  t.same(await ingest.seqsFor('b1'), [1, 5], 'and only they are stored');
+  t.match(ingest.counters, { stored: 2, refusedData: 3, storeFailures: 0 });
+  const refusals = lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('refused')).map((l) => String(l.msg));
+  t.equal(refusals.length, 3, 'each refusal is logged once');
+  t.match(refusals.find((m) => m.includes('seq 2')), /utterances\[0\]\.text.*not text/, 'naming the field that cannot be read');
+  t.match(refusals.find((m) => m.includes('seq 3')), /line\.endedAt is not a time/);
+  t.match(refusals.find((m) => m.includes('seq 4')), /keywords.*not a list/);
+  t.equal(lines.filter((l) => l.level === 50).length, 0, 'no store failure: the batch itself was fine');
+});

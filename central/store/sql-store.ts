@@ -70,6 +70,18 @@ export async function migrate(db: Db): Promise<number[]> {
   });
 }
 
+/** Why the store cannot take a record's data (a field it projects has the wrong type): that record alone is refused. */
+export class RecordDataError extends Error {
+  override name = 'RecordDataError';
+}
+
+/** A time the call lists sort and filter on as text, or null when absent: one that is not a time would sit in every list at random. */
+function timeField(v: unknown, name: string): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) throw new RecordDataError(`${name} is not a time`);
+  return v;
+}
+
 const obj = (v: unknown): Record<string, unknown> | null => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
@@ -92,8 +104,11 @@ export function callOf(r: IncomingRecord): Omit<CallRow, 'site' | 'box' | 'seq'>
   const emotion = Array.isArray(d.emotion) ? d.emotion : [];
   const alerts = Array.isArray(d.alerts) ? d.alerts : [];
   // A recording has no wall-clock times of its own: the box accepted its index when it ended.
-  const endedAt = str(line?.endedAt) ?? r.at;
-  const startedAt = str(line?.startedAt) ?? new Date(Date.parse(endedAt) - durationSec * 1000).toISOString();
+  const endedAt = timeField(line?.endedAt, 'line.endedAt') ?? (timeField(r.at, "the record's at") as string);
+  const given = timeField(line?.startedAt, 'line.startedAt');
+  const inferred = given === null ? new Date(Date.parse(endedAt) - durationSec * 1000) : null;
+  if (inferred && Number.isNaN(inferred.getTime())) throw new RecordDataError(`durationSec ${durationSec} puts the call's start before any time`);
+  const startedAt = given ?? inferred!.toISOString();
   return {
     callId,
     line: str(line?.name),
@@ -109,6 +124,24 @@ export function callOf(r: IncomingRecord): Omit<CallRow, 'site' | 'box' | 'seq'>
     agitated: emotion.some((e) => obj(e)?.channel === 'customer') || alerts.some((a) => obj(a)?.rule === 'customer-agitation'),
     alertCount: alerts.length,
   };
+}
+
+type CallProjection = NonNullable<ReturnType<typeof callOf>>;
+
+/** A record as the store will keep it (redacted) with what it projects: its call row and its alerts' rows. */
+type ReadRecord = IncomingRecord & { call: CallProjection | null; alerts: AlertProjection[] };
+
+/** Projects one (redacted) record; throws what keeps its data from being read (RecordDataError, or a shape no guard foresaw). */
+function readRecord(r: IncomingRecord): ReadRecord {
+  const found: (AlertProjection | null)[] = [];
+  let call: CallProjection | null = null;
+  if (r.kind === 'index') {
+    call = callOf(r);
+    // The index holds each alert at its latest revision: it fills in any live alert record not seen.
+    const list = obj(r.data)?.alerts;
+    if (call) for (const a of Array.isArray(list) ? list : []) found.push(alertOf(call.callId, a));
+  } else if (r.kind === 'alert') found.push(alertOf(str(obj(r.data)?.callId), r.data));
+  return { ...r, call, alerts: found.filter((a) => a !== null) };
 }
 
 /** An alert as its columns, before the store adds where and when it arrived. */
@@ -354,17 +387,26 @@ export class SqlStore implements Store {
     // before anything is stored or projected. On a record already redacted it changes nothing. A record
     // signed with its box's enrolled key comes from a box that signs, which redacts before its outbox: it is
     // kept as sent, in the text it came in (redacting again was most of what ingest spent on a record).
-    const sorted = records
-      .map((r) => (r.signed && r.dataText !== undefined ? r : { ...r, data: sanitizeForUplink(r.data), dataText: undefined }))
-      .sort((a, b) => (a.box < b.box ? -1 : a.box > b.box ? 1 : a.seq - b.seq));
+    // Each record is read (redacted, projected) before the transaction, one at a time: one whose data cannot
+    // be read is refused alone, and the batch it came in is stored without it.
+    const refused: BatchResult['refused'] = [];
+    const readable: ReadRecord[] = [];
+    for (const r of records) {
+      try {
+        readable.push(readRecord(r.signed && r.dataText !== undefined ? r : { ...r, data: sanitizeForUplink(r.data), dataText: undefined }));
+      } catch (err) {
+        refused.push({ box: r.box, seq: r.seq, reason: (err as Error).message });
+      }
+    }
+    const sorted = readable.sort((a, b) => (a.box < b.box ? -1 : a.box > b.box ? 1 : a.seq - b.seq));
     return this.db.tx(async (sql) => {
-      const result: BatchResult = { stored: 0, duplicates: 0, heldApart: 0 };
+      const result: BatchResult = { stored: 0, duplicates: 0, heldApart: 0, refused };
       const refusals = registration === 'closed' ? await this.refusals(sql, sorted) : new Map<string, string>();
       // A record twice in one batch (a resend that came before the first was committed) is a duplicate of
       // the first: a multi-row statement must not name one row twice.
       const seen = new Set<string>();
-      const held: IncomingRecord[] = [];
-      const kept: IncomingRecord[] = [];
+      const held: ReadRecord[] = [];
+      const kept: ReadRecord[] = [];
       for (const r of sorted) {
         const k = key(r.box, r.seq);
         if (seen.has(k)) result.duplicates++;
@@ -423,26 +465,20 @@ export class SqlStore implements Store {
    * its highest-seq index of the batch (the upsert keeps a newer one already held), each alert at its
    * highest revision of the batch (the first record of it on a tie, as storing them one by one would).
    */
-  private async project(sql: Sql, records: IncomingRecord[]): Promise<void> {
-    const calls = new Map<string, { r: IncomingRecord; call: NonNullable<ReturnType<typeof callOf>> }>();
+  private async project(sql: Sql, records: ReadRecord[]): Promise<void> {
+    const calls = new Map<string, { r: IncomingRecord; call: CallProjection }>();
     const alerts = new Map<string, { r: IncomingRecord; a: AlertProjection }>();
-    const offer = (r: IncomingRecord, a: AlertProjection | null) => {
-      if (!a) return;
-      const k = key(r.box, a.callId, a.alertId);
-      const held = alerts.get(k);
-      if (!held || a.revision > held.a.revision) alerts.set(k, { r, a });
-    };
     for (const r of records) {
-      if (r.kind === 'index') {
-        const call = callOf(r);
-        if (!call) continue;
-        const k = key(r.box, call.callId);
+      if (r.call) {
+        const k = key(r.box, r.call.callId);
         const held = calls.get(k);
-        if (!held || r.seq > held.r.seq) calls.set(k, { r, call });
-        // The index holds each alert at its latest revision: it fills in any live alert record not seen.
-        const list = obj(r.data)?.alerts;
-        for (const a of Array.isArray(list) ? list : []) offer(r, alertOf(call.callId, a));
-      } else if (r.kind === 'alert') offer(r, alertOf(str(obj(r.data)?.callId), r.data));
+        if (!held || r.seq > held.r.seq) calls.set(k, { r, call: r.call });
+      }
+      for (const a of r.alerts) {
+        const k = key(r.box, a.callId, a.alertId);
+        const held = alerts.get(k);
+        if (!held || a.revision > held.a.revision) alerts.set(k, { r, a });
+      }
     }
 
     const callRows = [...calls.entries()].sort(byKey).map(([, { r, call }]) => {

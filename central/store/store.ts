@@ -38,6 +38,8 @@ export interface BatchResult {
   duplicates: number;
   /** records new to the store from boxes or sites not registered, held apart (registration 'closed') */
   heldApart: number;
+  /** records whose data the store cannot read (a field it projects of the wrong type): not stored, the rest of the batch is */
+  refused: { box: string; seq: number; reason: string }[];
 }
 
 export type StateLeaf = 'availability' | 'status' | 'stats';
