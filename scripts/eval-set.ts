@@ -510,6 +510,35 @@ function judge(value: number, threshold: number, margin = MARGIN_SEC): boolean |
   return null;
 }
 
+/** One of two ways to raise a rule: true if either says so, undecided if either is, else false. */
+const either = (a: boolean | null, b: boolean | null): boolean | null => (a === true || b === true ? true : a === null || b === null ? null : false);
+
+/**
+ * The silent agent mid-call, as the rule defines it (edge/rules/detectors/silent-agent.ts): between two of the
+ * agent's turns, a customer turn, a pause of yieldGapSec or more, more from the customer, and the agent still
+ * silent more than unansweredSec after that first turn ended. Two customer turns in a row happen in any call
+ * the generator writes, so this is judged on every call, not only the ones written to have it.
+ */
+function unansweredCustomer(turns: readonly { channel: string; start: number; end: number }[], durationSec: number, unansweredSec: number, yieldGapSec: number): boolean | null {
+  const GAP_MARGIN_SEC = 0.3;
+  let verdict: boolean | null = false;
+  let since = 0;
+  for (let i = 0; i <= turns.length; i++) {
+    if (i < turns.length && turns[i].channel !== 'agent') continue;
+    const next = i < turns.length ? turns[i].start : durationSec;
+    const customer = turns.filter((t) => t.channel === 'customer' && t.end > since && t.start < next);
+    const first = customer[0];
+    if (first) {
+      const gap = Math.max(-Infinity, ...customer.slice(1).map((t) => t.start - first.end));
+      const yielded = gap >= yieldGapSec + GAP_MARGIN_SEC ? true : gap >= yieldGapSec - GAP_MARGIN_SEC ? null : false;
+      const silent = judge(next - first.end, unansweredSec);
+      verdict = either(verdict, yielded === false || silent === false ? false : yielded && silent ? true : null);
+    }
+    if (i < turns.length) since = Math.max(since, turns[i].end);
+  }
+  return verdict;
+}
+
 export function expectedAlerts(truth: Omit<EvalTruth, 'expectedAlerts'>, rules = builtinRules()): ExpectedAlerts {
   const turns = [...truth.turns].sort((a, b) => a.start - b.start);
   const out: ExpectedAlerts = {};
@@ -528,7 +557,7 @@ export function expectedAlerts(truth: Omit<EvalTruth, 'expectedAlerts'>, rules =
       out[id] = judge(longest, param(rules, id, 'silenceSec', 10));
     } else if (spec.detector === 'silent-agent') {
       const firstAgent = turns.find((t) => t.channel === 'agent')?.start ?? truth.durationSec;
-      out[id] = judge(firstAgent, param(rules, id, 'connectSec', 6));
+      out[id] = either(judge(firstAgent, param(rules, id, 'connectSec', 6)), unansweredCustomer(turns, truth.durationSec, param(rules, id, 'unansweredSec', 6), param(rules, id, 'yieldGapSec', 1)));
     } else if (spec.detector === 'hurried-hangup') {
       const lastCustomer = Math.max(0, ...turns.filter((t) => t.channel === 'customer').map((t) => t.end));
       const after = truth.durationSec - lastCustomer;

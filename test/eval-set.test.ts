@@ -4,6 +4,7 @@ import {
   AGITATION_GRID,
   builtinRules,
   evalSet,
+  expectedAlerts,
   phraseFreeProblems,
   renderEvalCall,
   rulePhrases,
@@ -150,4 +151,33 @@ t.test('the scorer counts what a hand-built index shows', async (t) => {
   t.equal((s.rules.rules['agent-interrupts zh'] as Record<string, number>).undecided, 1, 'a call too close to the threshold is not judged');
   t.equal(s.worstMisses[0].class, 'rule-false-alarm', 'a rule alert where none was due is the worst miss');
   t.ok(s.worstMisses.some((m) => m.class === 'language' && m.got.includes('customer: en')));
+});
+
+t.test('the truth expects a silent agent where the rule says one is: after connecting, or a customer who paused for an answer and spoke on', async (t) => {
+  const truthOf = (turns: [channel: 'agent' | 'customer', start: number, end: number][], durationSec = 40) => ({
+    schema: 'earshot/call-truth@1' as const,
+    evalSchema: 'earshot/eval-truth@1' as const,
+    name: 'eval-en-x',
+    id: 'en-x',
+    kind: 'calm' as const,
+    split: 'tuning' as const,
+    language: 'en' as const,
+    sampleRate: 16000,
+    encoding: 'pcm16' as const,
+    channels: 'stereo' as const,
+    durationSec,
+    noiseDb: -70,
+    turns: turns.map(([channel, start, end]) => ({ channel, start, end, text: 'words' })),
+    agitated: [],
+    overlaps: [],
+    phrases: [],
+  });
+  const silentAgent = (turns: [channel: 'agent' | 'customer', start: number, end: number][]) => expectedAlerts(truthOf(turns) as Parameters<typeof expectedAlerts>[0])['silent-agent'];
+  const asked = (agentBack: number): [channel: 'agent' | 'customer', start: number, end: number][] => [['agent', 0.5, 4], ['customer', 5, 9], ['customer', 12, 14], ['agent', agentBack, agentBack + 3]];
+  t.equal(silentAgent(asked(17)), true, 'the customer paused 3 s, spoke again, and the agent answered 8 s after the question');
+  t.equal(silentAgent(asked(15.5)), null, '6.5 s: too near the 6 s threshold to judge');
+  t.equal(silentAgent(asked(13.5)), false, '4.5 s is an answer in time');
+  t.equal(silentAgent([['agent', 0.5, 4], ['customer', 5, 9], ['customer', 9.4, 14], ['agent', 17, 20]]), false, 'no pause for an answer (0.4 s): one turn heard in two');
+  t.equal(silentAgent([['customer', 0.5, 3], ['agent', 8, 10]]), true, 'nothing from the agent for 8 s after connecting');
+  t.equal(silentAgent([['agent', 0.5, 4], ['customer', 5, 9], ['agent', 20, 22]]), false, 'a customer who said one thing and waited: dead air, not this rule');
 });
