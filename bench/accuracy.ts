@@ -12,11 +12,15 @@
  *   EARSHOT_BENCH_ACCURACY_SEED    generator seed (default scripts/eval-set.ts DEFAULT_SEED)
  *   EARSHOT_BENCH_ACCURACY_JOBS    calls analysed at once (default 2, one per core)
  *   EARSHOT_BENCH_ACCURACY_WORST   misses listed (default 25)
+ *   EARSHOT_BENCH_ACCURACY_KEEP    a directory: each call's truth and index are written there (<id>.json)
+ *   EARSHOT_BENCH_ACCURACY_RESCORE a directory of kept calls: no analysis; the transcript spotter runs again
+ *                                  on each index's recognised words (its `asr` hits replaced) and the tables
+ *                                  are scored again. Keyword tables only: the rules saw the first run's hits.
  * Renders are cached under .cache/eval (keyed on the generator versions and each call's script): a rerun
  * costs only the analysis.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
@@ -32,6 +36,9 @@ import { repoRoot } from '../test/support/cli.js';
 import { DEFAULT_SEED, EVAL_CACHE_DIR, builtinRules, evalSet, renderEvalCall, rulePhrases, splitOf, type EvalTruth, type Split } from '../scripts/eval-set.js';
 import type { Language } from '../scripts/make-call.js';
 import { r } from './stats.js';
+import { TranscriptSpotter, tolerantPhrases } from '../edge/analysis/transcript-spotter.js';
+import type { WordsRecognized } from '../edge/events.js';
+import type { CallIndex } from '../edge/index/call-index.js';
 
 /** Debian pocketsphinx-testdata's LibriVox clips: real read English, one reader, with transcripts. */
 export const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';
@@ -108,6 +115,10 @@ export async function accuracyBench(): Promise<Record<string, unknown>> {
     throw new Error(`EARSHOT_BENCH_ACCURACY_SPLIT must be held-out, tuning or all, got "${splitEnv}"`);
   }
   const inSplit = (s: Split) => splitEnv === 'all' || s === splitEnv;
+  const keep = process.env.EARSHOT_BENCH_ACCURACY_KEEP || null;
+  if (keep) await mkdir(keep, { recursive: true });
+  const rescoreDir = process.env.EARSHOT_BENCH_ACCURACY_RESCORE || null;
+  if (rescoreDir) return rescore(rescoreDir, worst);
 
   // As `earshot analyze` configures itself: built-in packs, and the spotters listening for their phrases.
   const site = defaultConfig();
@@ -135,6 +146,7 @@ export async function accuracyBench(): Promise<Record<string, unknown>> {
     renderSec += (performance.now() - r0) / 1000;
     const { index } = await analyzeRecording(input, { config, speechModels, vadModel, rules, keepEvents: false });
     process.stderr.write(`accuracy: ${++done}/${total} ${truth.id} (${truth.kind}, ${truth.durationSec.toFixed(0)} s)\n`);
+    if (keep) await writeFile(path.join(keep, `${truth.id}.json`), JSON.stringify({ truth, index }));
     return { truth, index };
   };
   const scored: ScoredCall[] = await Promise.all([
@@ -188,6 +200,29 @@ export async function accuracyBench(): Promise<Record<string, unknown>> {
     },
     ...tables,
   };
+}
+
+/** The kept calls scored again with the transcript spotter as it is now: tuning it costs seconds, not a run. */
+async function rescore(dir: string, worst: number): Promise<Record<string, unknown>> {
+  const site = defaultConfig();
+  const { watch } = loadRules(site);
+  const spotter = new TranscriptSpotter(tolerantPhrases(watch));
+  const packRules = builtinRules();
+  const scored: ScoredCall[] = (await readdir(dir))
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as ScoredCall)
+    .map(({ truth, index }) => {
+      const asr = index.utterances.flatMap((u) => {
+        const language = index.recognition?.[u.channel as 'agent' | 'customer']?.language;
+        if (!u.words?.length || (language !== 'en' && language !== 'zh')) return [];
+        const event: WordsRecognized = { type: 'words', channel: u.channel, language, script: language === 'zh' ? 'pinyin' : 'latin', start: u.start, end: u.end, text: u.text ?? '', words: u.words.map((w) => ({ ...w, conf: 1 })), confidence: 1, emittedAt: u.end };
+        return spotter.spot(event).map(({ term, channel, start, end, score, source }) => ({ term, channel, start, end, score, source }));
+      });
+      return { truth, index: { ...index, keywords: [...index.keywords.filter((k) => k.source !== 'asr'), ...asr] } as CallIndex };
+    });
+  const { keywords, worstMisses } = scoreAccuracy(scored, rulePhrases(packRules), packRules.map((x) => ({ id: x.id, severity: x.spec.severity })), worst);
+  return { what: `keyword tables rescored from ${dir} (${scored.length} calls): transcript spotter as it is now`, keywords, worstMisses: worstMisses.filter((m) => m.class === 'keyword') };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(repoRoot, 'bench/accuracy.ts')) {
