@@ -27,6 +27,16 @@ async function ingestOn(store: Store, registration?: 'open' | 'closed') {
   return { transport, ingest };
 }
 
+/** Ingest whose log lines the test reads (as parsed JSON). */
+function loggedIngestOn(store: Store, ackDelayMs: number) {
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const transport = new FakeTransport();
+  const ingest = new Ingest({ transport, store, group: 'g', prefix: 'earshot', ackDelayMs, ackBatchMax: 100, log });
+  ingest.start();
+  return { transport, ingest, lines };
+}
+
 t.test('acks only after the commit; a duplicate is acked again', async (t) => {
   const store = await openStore(join(t.testdir(), 'i.sqlite'));
   // Hold the commit until the test lets it go: no ack may leave before.
@@ -58,11 +68,7 @@ t.test('a store that fails acks nothing and is used again once it works', async 
   const real = store.storeBatch.bind(store);
   let failing = true;
   store.storeBatch = (...args) => (failing ? Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432')) : real(...args));
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
-  const transport = new FakeTransport();
-  const ingest = new Ingest({ transport, store, group: 'g', prefix: 'earshot', ackDelayMs: 5, ackBatchMax: 100, log });
-  ingest.start();
+  const { transport, ingest, lines } = loggedIngestOn(store, 5);
   t.teardown(() => ingest.stop());
   for (let seq = 1; seq <= 3; seq++) {
     transport.deliver('earshot/s1/b1/index', record('b1', seq));
@@ -107,11 +113,7 @@ t.test('registration open (the default): every box is stored', async (t) => {
 
 t.test('a record whose data the store cannot read is refused alone: the rest of its batch is stored and acked', async (t) => {
   const store = await openStore(join(t.testdir(), 'i.sqlite'));
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
-  const transport = new FakeTransport();
-  const ingest = new Ingest({ transport, store, group: 'g', prefix: 'earshot', ackDelayMs: 20, ackBatchMax: 100, log });
-  ingest.start();
+  const { transport, ingest, lines } = loggedIngestOn(store, 20);
   t.teardown(() => ingest.stop());
   const withData = (seq: number, data: unknown) =>
     JSON.stringify({ schema: 'earshot/record@1', box: 'b1', site: 's1', seq, kind: 'index', at: '2026-12-04T10:00:00.000Z', data });
