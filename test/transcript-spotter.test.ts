@@ -78,6 +78,19 @@ t.test('English: words split or inflected by the recogniser, not lookalike words
   t.same(terms(words('agent', 1, 'we can refer you to a specialist', 'en')), [], 'refer is not refund');
 });
 
+t.test('English from 9 letters: one letter in four, except where the packs keep a phrase apart from its neighbours', async (t) => {
+  // the evaluation set's tuning split: what the English model wrote where the acoustic spotter was silent
+  t.same(terms(words('customer', 1, 'can i ask you about insighting formation for a second', 'en')), ['inside information']);
+  t.same(terms(words('agent', 1, 'ok so this thing is there africation code', 'en')), ['verification code']);
+  t.same(terms(words('agent', 1, "ok so that's rather manual", 'en')), ['read the manual']);
+  const shipped = new TranscriptSpotter(tolerantPhrases(loadRules(defaultConfig()).watch));
+  const heard = (text: string) => shipped.spot(words('customer', 1, text, 'en')).map((k) => k.term);
+  t.same(heard('that sounds fine to me thank you for checking'), [], 'checking is not calling: the late-hangup rule keeps one letter in five');
+  t.same(heard('thank you for caling'), ['thank you for calling']);
+  t.same(heard('how it number with his what i wanted to say'), [], '"card number" misheard is not PIN number');
+  t.same(heard('what is the pin nunber'), ['PIN number'], 'but a PIN number one letter off still is');
+});
+
 t.test('one occurrence heard by the spotter and in the transcript raises one alert', async (t) => {
   const spotted: KeywordFound = { type: 'keyword', channel: 'agent', term: '只赚不赔', start: 7.7, end: 8.7, score: 0.1, source: 'kws', emittedAt: 9 };
   const said = words('agent', 7.6, 'zhī zhuǎn bù fēi');

@@ -36,8 +36,12 @@ export function defaultTolerance(phrase: string): Tolerance {
     return { maxCost: n <= 2 ? 0.25 : n === 3 ? 0.5 : Math.min(1.5, 0.25 * n) };
   }
   const letters = latinTokens(phrase).join('').length;
-  // One letter in seven: the tuning split heard "your PIN" as "your fin" and "goodbye" as "good by".
-  return { maxCost: letters < 6 ? 0 : letters < 9 ? 0.15 : 0.2 };
+  // One letter in seven: the tuning split heard "your PIN" as "your fin" and "goodbye" as "good by". One in
+  // four from 9 letters: "insighting formation", "africation code", "rather manual", "have a nice" with the day
+  // lost (bench/accuracy.ts rescore, tuning split: 8 more of 343 phrases found, no more false alarms once the
+  // packs tune "thank you for calling" and "PIN number" back to 0.2, heard in "thank you for checking" and
+  // "it number"). 0.3 began to hear "cannot list" as cannot lose.
+  return { maxCost: letters < 6 ? 0 : letters < 9 ? 0.15 : 0.25 };
 }
 
 /** The watched phrases with the tolerance the packs or the site gave them. */
