@@ -38,6 +38,11 @@ export interface StreamingRecognizer extends StreamingDecoder<RecognizedSegment>
   readonly model: string;
   /** The segment still being decoded, as recognised so far (its last words may yet change). Not while an accept() is pending. */
   partial(): RecognizedSegment | undefined;
+  /**
+   * The speaker stopped: what was decoded so far becomes a segment now (drain() has it), as the engine's own
+   * endpoint would make it once it had heard enough silence, and the next audio starts a new one.
+   */
+  endSegment(): Promise<void>;
 }
 
 export type StreamingKeywordSpotter = StreamingDecoder<KeywordHit>;

@@ -218,7 +218,7 @@ abstract class NativeStreamBase<T> {
   protected pending: T[] = [];
   protected readonly api = sherpaStreams();
   protected readonly stream: StreamPointer;
-  private finished = false;
+  protected finished = false;
   private freed = false;
   /** Native jobs on this stream, one at a time: a decode in flight must not race the next samples. */
   private readonly work = serialQueue();
@@ -267,7 +267,7 @@ abstract class NativeStreamBase<T> {
     if (this.freed) throw new Error(`${this.label} already finished`);
   }
 
-  private enqueue(job: () => Promise<void>): Promise<void> {
+  protected enqueue(job: () => Promise<void>): Promise<void> {
     return this.work(job);
   }
 
@@ -306,6 +306,14 @@ class RecognizerStream extends NativeStreamBase<RecognizedSegment> implements St
   partial(): RecognizedSegment | undefined {
     this.assertIdle();
     return this.segment();
+  }
+
+  endSegment(): Promise<void> {
+    if (this.finished) return Promise.resolve();
+    return this.enqueue(async () => {
+      this.flushLast();
+      this.api.resetOnline(this.engine, this.stream);
+    });
   }
 
   /** The segment in progress becomes final. */

@@ -9,7 +9,7 @@ import { loadSpeechModels } from '../edge/speech-setup.js';
 import { callIndexProblems } from '../edge/index/validate.js';
 import { CHANNELS } from '../edge/events.js';
 import { analyzeRecording } from '../edge/analyze.js';
-import { analyzeRendered, monoClipAsCall, sharedVad, ZH_REAL_PHRASES } from './support/analysis.js';
+import { analyzeRendered, inputOf, monoClipAsCall, sharedVad, ZH_REAL_PHRASES } from './support/analysis.js';
 import type { CallIndex } from '../edge/index/call-index.js';
 import { errorRate, sideTokens } from './support/metrics.js';
 
@@ -60,6 +60,27 @@ t.test('a Mandarin call comes out as tone-marked pinyin; auto picks zh', async (
     t.ok(per <= 0.85, `${channel} pinyin syllable error rate ${per.toFixed(3)} on espeak speech`);
   }
   t.ok(index.utterances.some((u) => u.script === 'pinyin' && /[āáǎàēéěèīíǐìōóǒòūúǔù]/.test(u.text ?? '')), 'tone marks kept');
+});
+
+t.test("a turn's last words are out while the line is quiet after it, not at that side's next words or the hang-up", async (t) => {
+  const config = configWith(['goodbye', 'have a lovely day']);
+  const speechModels = await loadSpeechModels(config);
+  for (const name of ['rule-late-hangup-en-hit', 'en-silence']) {
+    const call = await renderCallByName(name);
+    const { events } = await analyzeRecording(inputOf(call), { config, speechModels, vadModel: await sharedVad(), keepEvents: true });
+    const words = (events ?? []).filter((e) => e.type === 'words');
+    // the turns followed by 4 s or more before that side speaks again (or the call ends)
+    const quietAfter = call.truth.turns.filter((turn) => {
+      const next = call.truth.turns.find((x) => x.channel === turn.channel && x.start > turn.end)?.start ?? call.truth.durationSec;
+      return next - turn.end >= 4;
+    });
+    t.ok(quietAfter.length > 0, `${name} has a turn with quiet after it`);
+    for (const turn of quietAfter) {
+      const last = words.filter((w) => w.channel === turn.channel && w.end > turn.start && w.start < turn.end + 0.5).at(-1);
+      t.ok(last, `${name}: "${turn.text}" transcribed`);
+      if (last) t.ok(last.emittedAt - turn.end <= 2.5, `${name}: "${last.text}" out ${(last.emittedAt - turn.end).toFixed(2)} s after the turn ended (the call ends at ${call.truth.durationSec} s)`);
+    }
+  }
 });
 
 t.test('watched English phrases are spotted on the right side at the right time', async (t) => {

@@ -130,7 +130,14 @@ type SpeechEvent = WordsRecognized | KeywordFound;
 const GATE_PROBABILITY = 0.2;
 /** Audio fed before the first speech frame, so onsets the VAD is late on still reach the recogniser. */
 const PRE_ROLL_SEC = 0.32;
-/** Audio fed after the last speech frame: longer than the recogniser's 0.8 s endpoint rule, so it closes. */
+/**
+ * Audio fed after the last speech frame, for words the VAD calls finished early. When it has passed, the
+ * recogniser's segment is ended (StreamingRecognizer.endSegment): its own endpoint wants 0.8 s without a new
+ * token, counted from a token it emits some frames after the sound, which the hangover did not always hold, and
+ * then the last words of a turn waited in the decoder for that side's next speech, or the hang-up (held-out
+ * en-0147: "all right goodbye" ended at 22.2 s, emitted at 34.7 s, after dead air had been raised for the quiet
+ * that followed it).
+ */
 const HANGOVER_SEC = 1.2;
 
 /**
@@ -143,6 +150,8 @@ class SpeechGate {
   private readonly preRollFrames: number;
   private lastSpeechAt = -Infinity;
   private open = false;
+  /** The last frame passed ended a stretch. */
+  closedNow = false;
   private heardSec = 0;
   private fedSec = 0;
   /** Where each stretch of fed audio starts, in engine time and in call time. */
@@ -158,11 +167,13 @@ class SpeechGate {
     this.heardSec += this.frameSec;
     if (probability >= GATE_PROBABILITY) this.lastSpeechAt = t;
     if (t - this.lastSpeechAt > HANGOVER_SEC) {
+      this.closedNow = this.open;
       this.open = false;
       this.preRoll.push(frame);
       if (this.preRoll.length > this.preRollFrames) this.preRoll.shift();
       return [];
     }
+    this.closedNow = false;
     const out = this.open ? [frame] : [...this.preRoll.splice(0), frame];
     if (!this.open) this.anchors.push({ fed: this.fedSec, call: t - (out.length - 1) * this.frameSec });
     this.open = true;
@@ -266,6 +277,7 @@ export class ChannelSpeech {
       for (const s of this.spotters) decoding.push(s.stream.accept(samples));
       if (this.heldAudio) this.heldAudio.push(toPcm16(samples));
     }
+    if (this.gate.closedNow) for (const c of this.candidates.values()) decoding.push(c.stream.endSegment());
     if (decoding.length > 0) await Promise.all(decoding);
     this.drainRecognizers();
     this.drainSpotters();

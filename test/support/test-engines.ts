@@ -49,4 +49,6 @@ export abstract class ScriptedStream<Out extends RecognizedSegment | KeywordHit>
     return this.drain();
   }
   async close(): Promise<void> {}
+  /** A scripted recogniser's segments end where its script says. */
+  async endSegment(): Promise<void> {}
 }
