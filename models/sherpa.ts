@@ -296,10 +296,7 @@ class RecognizerStream extends NativeStreamBase<RecognizedSegment> implements St
   protected async pump(): Promise<void> {
     while (this.api.onlineReady(this.engine, this.stream)) {
       await this.api.decodeOnline(this.engine, this.stream);
-      if (this.api.isEndpoint(this.engine, this.stream)) {
-        this.flushLast();
-        this.api.resetOnline(this.engine, this.stream);
-      }
+      if (this.api.isEndpoint(this.engine, this.stream)) this.closeSegment();
     }
   }
 
@@ -310,10 +307,13 @@ class RecognizerStream extends NativeStreamBase<RecognizedSegment> implements St
 
   endSegment(): Promise<void> {
     if (this.finished) return Promise.resolve();
-    return this.enqueue(async () => {
-      this.flushLast();
-      this.api.resetOnline(this.engine, this.stream);
-    });
+    return this.enqueue(async () => this.closeSegment());
+  }
+
+  /** What an endpoint does, the engine's or the caller's: the segment so far is final, the next starts empty. */
+  private closeSegment(): void {
+    this.flushLast();
+    this.api.resetOnline(this.engine, this.stream);
   }
 
   /** The segment in progress becomes final. */
