@@ -171,12 +171,7 @@ export async function accuracyBench(): Promise<Record<string, unknown>> {
   const cpu = process.cpuUsage(cpu0);
   const audioSec = scored.reduce((s, c) => s + c.truth.durationSec, 0);
 
-  const tables = scoreAccuracy(
-    scored,
-    rulePhrases(packRules),
-    packRules.map((x) => ({ id: x.id, severity: x.spec.severity })),
-    worst,
-  );
+  const tables = scoreAgainstPacks(scored, packRules, worst);
   return {
     what: 'issue 19 accuracy: the evaluation set through the full pipeline as earshot analyze runs it (language auto, built-in rules, recognition and spotters from ../shared/models)',
     set: {
@@ -202,6 +197,11 @@ export async function accuracyBench(): Promise<Record<string, unknown>> {
   };
 }
 
+/** The tables of scored calls, judged by the built-in packs' phrases and rules (a run's and a rescore's alike). */
+function scoreAgainstPacks(scored: ScoredCall[], packRules: ReturnType<typeof builtinRules>, worst: number): ReturnType<typeof scoreAccuracy> {
+  return scoreAccuracy(scored, rulePhrases(packRules), packRules.map((x) => ({ id: x.id, severity: x.spec.severity })), worst);
+}
+
 /** The kept calls scored again with the transcript spotter as it is now: tuning it costs seconds, not a run. */
 async function rescore(dir: string, worst: number): Promise<Record<string, unknown>> {
   const site = defaultConfig();
@@ -221,7 +221,7 @@ async function rescore(dir: string, worst: number): Promise<Record<string, unkno
       });
       return { truth, index: { ...index, keywords: [...index.keywords.filter((k) => k.source !== 'asr'), ...asr] } as CallIndex };
     });
-  const { keywords, worstMisses } = scoreAccuracy(scored, rulePhrases(packRules), packRules.map((x) => ({ id: x.id, severity: x.spec.severity })), worst);
+  const { keywords, worstMisses } = scoreAgainstPacks(scored, packRules, worst);
   return { what: `keyword tables rescored from ${dir} (${scored.length} calls): transcript spotter as it is now`, keywords, worstMisses: worstMisses.filter((m) => m.class === 'keyword') };
 }
 
