@@ -98,10 +98,28 @@ export interface KeywordFound extends EventBase {
   source: 'kws' | 'asr';
 }
 
+/**
+ * A side's language was overturned (language: auto, see edge/analysis/speech.ts): everything it said so far is
+ * heard again in `to`. The words it had emitted in `from`, and the spotter hits of `from` listed here, are
+ * withdrawn; `to`'s transcript of the same speech follows at once. Alerts that rested on what is withdrawn are
+ * withdrawn with it (edge/rules).
+ */
+export interface LanguageSwitched extends EventBase {
+  type: 'language.switch';
+  channel: Channel;
+  from: 'en' | 'zh';
+  to: 'en' | 'zh';
+  /** The side's speech heard again: from its first speech to the switch. */
+  start: number;
+  end: number;
+  /** The acoustic spotter's hits heard in `from` and emitted, now withdrawn (the transcript's go with its words). */
+  withdrawnHits: { term: string; start: number }[];
+}
+
 export interface CallEnded extends EventBase {
   type: 'call.end';
   durationSec: number;
 }
 
-export type PipelineEvent = UtteranceStarted | UtteranceEnded | SilenceFound | OvertalkFound | EmotionFound | WordsRecognized | KeywordFound | CallEnded;
+export type PipelineEvent = UtteranceStarted | UtteranceEnded | SilenceFound | OvertalkFound | EmotionFound | WordsRecognized | KeywordFound | LanguageSwitched | CallEnded;
 export type PipelineEventOf<T extends PipelineEvent['type']> = Extract<PipelineEvent, { type: T }>;

@@ -9,7 +9,7 @@ import { ModelRegistry } from '../models/registry.js';
 import { ChannelSpeech, SpeechModels } from '../edge/analysis/speech.js';
 import { judge, type Language } from '../edge/analysis/language.js';
 import { defaultConfig } from '../provisioning/config.js';
-import type { KeywordFound, WordsRecognized } from '../edge/events.js';
+import type { KeywordFound, LanguageSwitched, WordsRecognized } from '../edge/events.js';
 import { analyzeRecording } from '../edge/analyze.js';
 import { demoModelsRoot } from '../edge/run/demo.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
@@ -107,13 +107,17 @@ class ScriptedRecognizer extends ScriptedStream<RecognizedSegment> implements St
   }
 }
 
-/** The Mandarin spotter hears 验证码 at 1.0-1.5 s: before the side's first decision, which goes to English. */
+/**
+ * Before the side's first decision, which goes to English: the Mandarin spotter hears 验证码 at 1.0-1.5 s, the
+ * English one "refund" at 0.5-0.9 s (what an English spotter makes of Mandarin).
+ */
 class ScriptedSpotter extends ScriptedStream<KeywordHit> implements StreamingKeywordSpotter {
   constructor(private readonly lang: Language) {
     super();
   }
   protected heard(before: number): void {
     if (this.lang === 'zh' && before < 1.6 && this.fedSec >= 1.6) this.out.push({ term: '验证码', start: 1.0, end: 1.5, score: 0.5 });
+    if (this.lang === 'en' && before < 1.0 && this.fedSec >= 1.0) this.out.push({ term: 'refund', start: 0.5, end: 0.9, score: 0.5 });
   }
 }
 
@@ -132,7 +136,7 @@ t.test('a side decided on its first words switches when its later speech says ot
   const frameSec = 0.032;
   const side = new ChannelSpeech('agent', models, 'auto', frameSec, auto);
   const frame = new Float32Array(Math.round(frameSec * 16000));
-  const events: (WordsRecognized | KeywordFound)[] = [];
+  const events: (WordsRecognized | KeywordFound | LanguageSwitched)[] = [];
   const seen: (Language | null)[] = [];
   for (let i = 0; i < Math.round(12 / frameSec); i++) {
     events.push(...(await side.accept(frame, 1)));
@@ -142,11 +146,19 @@ t.test('a side decided on its first words switches when its later speech says ot
 
   t.same(seen, [null, 'en', 'zh'], 'first English on the opening words, then Mandarin');
   t.match(side.recognition, { language: 'zh', model: 'scripted-zh', script: 'pinyin', reason: /switched from en to zh/ });
-  const hits = events.filter((e): e is KeywordFound => e.type === 'keyword');
+  const switchAt = events.findIndex((e) => e.type === 'language.switch');
+  const switched = events[switchAt] as LanguageSwitched;
+  t.match(switched, { channel: 'agent', from: 'en', to: 'zh', withdrawnHits: [{ term: 'refund' }] }, 'the switch withdraws what went out in English, the English spotter hit among it');
+  t.ok(switched.start < 0.5 && switched.end > TURN_SEC, `over the speech heard again (${switched.start.toFixed(2)}-${switched.end.toFixed(2)} s)`);
+  const before = events.slice(0, switchAt);
+  const after = events.slice(switchAt + 1);
+  t.ok(before.some((e) => e.type === 'words' && e.language === 'en') && before.some((e) => e.type === 'keyword' && e.term === 'refund'), 'English words and the English hit had gone out before it');
+  t.notOk(after.some((e) => (e.type === 'words' && e.language === 'en') || (e.type === 'keyword' && e.term === 'refund')), 'and nothing English after it');
+  const hits = after.filter((e): e is KeywordFound => e.type === 'keyword');
   t.same(hits.map((h) => h.term), ['验证码'], 'the phrase said before the switch is found once, by the Mandarin spotter re-hearing the held audio');
   t.ok(Math.abs(hits[0]!.start - 1.0) < 0.4, `at the time it was said (${hits[0]!.start.toFixed(2)} s)`);
-  const zhWords = events.filter((e): e is WordsRecognized => e.type === 'words' && e.language === 'zh');
-  t.ok(zhWords.some((w) => w.start < TURN_SEC), 'the Mandarin transcript of the speech before the switch comes out too');
+  const zhWords = after.filter((e): e is WordsRecognized => e.type === 'words' && e.language === 'zh');
+  t.ok(zhWords.some((w) => w.start < TURN_SEC), 'the Mandarin transcript of the speech before the switch comes out after the switch');
   t.ok(zhWords.length >= 20, `and everything after it (${zhWords.length} segments)`);
 });
 

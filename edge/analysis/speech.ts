@@ -9,7 +9,7 @@ import {
   type StreamingKeywordSpotter,
   type StreamingRecognizer,
 } from '../../models/engines.js';
-import type { Channel, KeywordFound, WordsRecognized } from '../events.js';
+import type { Channel, KeywordFound, LanguageSwitched, WordsRecognized } from '../events.js';
 import { defaultConfig, type PhraseTuning } from '../../provisioning/config.js';
 import { fromPcm16, toPcm16 } from '../../lib/pcm16.js';
 import { addTally, CallEvidence, emptyTally, judge, LANGUAGES, tallyOf, type AutoLanguageConfig, type Language, type Tally } from './language.js';
@@ -124,7 +124,7 @@ function unfittedRecognizers(recognizers: Partial<Record<Language, Recognizer>>,
   return `language auto weighs recognisers ${loaded.en} and ${loaded.zh} with weights fitted for ${fittedFor.en} and ${fittedFor.zh}: refit them with npm run bench -- language-fit and name the models in recognition.auto.fittedFor (or set recognition.language)`;
 }
 
-type SpeechEvent = WordsRecognized | KeywordFound;
+type SpeechEvent = LanguageSwitched | WordsRecognized | KeywordFound;
 
 /** A frame counts as possible speech for the gate from this VAD probability (as for pitch analysis). */
 const GATE_PROBABILITY = 0.2;
@@ -200,6 +200,8 @@ interface Candidate {
   stream: StreamingRecognizer;
   /** Segments not yet emitted: the chosen language's until the next takeWords, the other's while revisable. */
   segments: RecognizedSegment[];
+  /** Every segment since the side's first speech, while a switch may still want them all again. */
+  heard: RecognizedSegment[];
   tally: Tally;
 }
 
@@ -231,8 +233,10 @@ export class ChannelSpeech {
   private heldAudio: Int16Array[] | null = [];
   /** Undecided past SPOTTER_HOLD_MAX_SEC: every spotter hears the side live, as with nothing to decide. */
   private spotAll = false;
-  /** Hits already emitted while the decision may still change (a switch back re-hears them); null once settled. */
-  private hitsOut: Set<string> | null = new Set();
+  /** Hits emitted while the decision may still change, and in which language (a switch withdraws them); null once settled. */
+  private hitsOut: Map<string, { lang: Language; term: string; start: number }> | null = new Map();
+  /** What a switch of language withdraws, to go out before the new language's words and hits. */
+  private switched: LanguageSwitched | null = null;
   private readonly spotting: boolean;
   readonly recognition: ChannelRecognition;
 
@@ -249,7 +253,7 @@ export class ChannelSpeech {
     this.spotting = models.spotOn.includes(channel);
     const available = LANGUAGES.filter((l) => models.recognizers[l]);
     const wanted = choice === 'auto' ? available : available.filter((l) => l === choice);
-    for (const lang of wanted) this.candidates.set(lang, { stream: (models.recognizers[lang] as Recognizer).createStream(), segments: [], tally: emptyTally() });
+    for (const lang of wanted) this.candidates.set(lang, { stream: (models.recognizers[lang] as Recognizer).createStream(), segments: [], heard: [], tally: emptyTally() });
     this.recognition = { language: null, model: null, script: null, degraded: wanted.length === 0, reason: '' };
     if (wanted.length === 0) {
       // Nothing to decide by: every spotter listens and every hit counts.
@@ -286,14 +290,14 @@ export class ChannelSpeech {
       this.lastAutoCheckFedSec = this.gate.fedSeconds;
       await this.review(false);
     }
-    return [...this.takeHits(), ...this.takeWords()];
+    return this.takeEvents();
   }
 
   async finish(): Promise<SpeechEvent[]> {
     await Promise.all([...this.candidates.values()].map(async (c) => {
       const last = (await c.stream.finish()).map((seg) => this.onCallTime(seg));
       for (const seg of last) addTally(c.tally, tallyOf(seg));
-      c.segments.push(...last);
+      this.keep(c, last);
     }));
     if (!this.settled) await this.review(true);
     if (this.chosen === null && !this.spotAll) {
@@ -302,7 +306,7 @@ export class ChannelSpeech {
       await this.listenToAll();
     }
     await Promise.all(this.spotters.map(async (s) => this.heldHits.push(...(await s.stream.finish()).map((h) => ({ lang: s.lang, event: this.keywordEvent(h) })))));
-    return [...this.takeHits(true), ...this.takeWords()];
+    return this.takeEvents(true);
   }
 
   /** The language this side settled on, or null while still listening. */
@@ -321,7 +325,7 @@ export class ChannelSpeech {
     if (this.chosen !== null && (this.chosenBy !== 'follow' || this.settled)) return [];
     await this.choose(language, `auto: follows the ${otherSide} side (${language}): too little speech of its own yet`, 'follow');
     // What this side said while undecided is released now, in the chosen language.
-    return [...this.takeHits(), ...this.takeWords()];
+    return this.takeEvents();
   }
 
   /** Decides, or revisits the decision, on all the side's speech so far; past revisitSec the choice is final. */
@@ -347,12 +351,28 @@ export class ChannelSpeech {
     if (this.chosen !== null && (fed >= this.auto.revisitSec || final)) await this.settleFor(this.chosen);
   }
 
-  /** Takes the language; on a change of mind the new language's held transcript and spotter catch up. */
+  /**
+   * Takes the language. On a change of mind what went out in the old language is withdrawn (it was this side's
+   * speech misheard), and the new language's transcript of everything said so far and its spotter catch up.
+   */
   private async choose(lang: Language, reason: string, by: 'evidence' | 'follow'): Promise<void> {
     const before = this.chosen;
     this.settle(lang, reason, by);
-    // The old language's words were emitted as they came; from here its transcript is the one held back.
-    if (before !== null) this.candidates.get(before)!.segments.length = 0;
+    if (before !== null && before !== lang) {
+      this.switched = {
+        type: 'language.switch',
+        channel: this.channel,
+        from: before,
+        to: lang,
+        start: this.gate.toCallTime(0),
+        end: this.gate.toCallTime(this.gate.fedSeconds),
+        withdrawnHits: this.withdrawHits(before),
+        emittedAt: 0,
+      };
+      this.candidates.get(before)!.segments.length = 0;
+      const now = this.candidates.get(lang)!;
+      now.segments = [...now.heard];
+    }
     if (this.spotAll) return;
     // Only this language's spotter listens from here: the other's hits would be discarded (see takeHits).
     await Promise.all(this.spotters.filter((s) => s.lang !== lang).map((s) => s.stream.close()));
@@ -372,6 +392,7 @@ export class ChannelSpeech {
   private async settleFor(lang: Language): Promise<void> {
     this.settled = true;
     this.heldAudio = null;
+    for (const c of this.candidates.values()) c.heard = [];
     const dropped: Promise<void>[] = [];
     for (const [other, c] of [...this.candidates]) {
       if (other === lang) continue;
@@ -411,8 +432,33 @@ export class ChannelSpeech {
     for (const c of this.candidates.values()) {
       const segs = c.stream.drain().map((seg) => this.onCallTime(seg));
       for (const seg of segs) addTally(c.tally, tallyOf(seg));
-      c.segments.push(...segs);
+      this.keep(c, segs);
     }
+  }
+
+  private keep(c: Candidate, segments: RecognizedSegment[]): void {
+    c.segments.push(...segments);
+    if (!this.settled) c.heard.push(...segments);
+  }
+
+  /** A switch first (what it withdraws goes before what replaces it), then hits, then words. */
+  private takeEvents(final = false): SpeechEvent[] {
+    const switched = this.switched ? [this.switched] : [];
+    this.switched = null;
+    return [...switched, ...this.takeHits(final), ...this.takeWords()];
+  }
+
+  /** The hits of `lang` that went out, forgotten so that a switch back to it sends them again. */
+  private withdrawHits(lang: Language): { term: string; start: number }[] {
+    const out = this.hitsOut;
+    if (!out) return [];
+    const withdrawn: { term: string; start: number }[] = [];
+    for (const [key, hit] of out) {
+      if (hit.lang !== lang) continue;
+      out.delete(key);
+      withdrawn.push({ term: hit.term, start: hit.start });
+    }
+    return withdrawn;
   }
 
   private drainSpotters(): void {
@@ -452,11 +498,11 @@ export class ChannelSpeech {
     // Once settled nothing is re-heard; the set of what went out is dropped with the held audio.
     if (this.settled) this.hitsOut = null;
     if (!seen) return hits.map((h) => h.event);
-    // A side that switched back re-heard the held audio with a spotter that had heard it before.
+    // A spotter that came back re-hears the held audio, hits that are still out among it.
     return hits.filter((h) => {
       const key = `${h.event.term}@${h.event.start.toFixed(2)}`;
       if (seen.has(key)) return false;
-      seen.add(key);
+      seen.set(key, { lang: h.lang, term: h.event.term, start: h.event.start });
       return true;
     }).map((h) => h.event);
   }

@@ -82,7 +82,7 @@ export class CallState {
 
   apply(event: PipelineEvent): void {
     this.clock = Math.max(this.clock, event.emittedAt);
-    if (event.type === 'words' || event.type === 'keyword' || event.type === 'call.end') this.quoted = null;
+    if (event.type === 'words' || event.type === 'keyword' || event.type === 'language.switch' || event.type === 'call.end') this.quoted = null;
     switch (event.type) {
       case 'utterance.start': {
         const u = this.opened(event.channel, event.start);
@@ -121,10 +121,15 @@ export class CallState {
         if (!ongoing) this.emotion.push(stretch);
         break;
       }
+      case 'language.switch':
+        this.withdraw(event);
+        break;
       case 'call.end':
         this.durationSec = event.durationSec;
         this.clock = Math.max(this.clock, event.durationSec);
-        this.dropWordsAfter(event.durationSec);
+        // Words placed after the hang-up are not the call's: flushing the recogniser pads its audio, and it
+        // can hallucinate there.
+        this.dropWords((w) => w.start >= event.durationSec);
         break;
     }
   }
@@ -340,12 +345,23 @@ export class CallState {
   }
 
   /**
-   * Words placed after the hang-up are not the call's: flushing the recogniser pads its audio, and it can
-   * hallucinate there.
+   * A side's language was overturned: its words so far were its speech misheard in the other language, and so
+   * were the phrases its transcript matched; the spotter hits of that language go too. The new language's
+   * words of the same speech come next.
    */
-  private dropWordsAfter(end: number): void {
+  private withdraw(event: PipelineEventOf<'language.switch'>): void {
+    this.dropWords((_w, u) => u.channel === event.channel);
+    const withdrawn = (k: HeardKeyword) =>
+      k.channel === event.channel && (k.source === 'asr' || event.withdrawnHits.some((h) => h.term === k.term && Math.abs(h.start - k.start) < 0.001));
+    const kept = this.keywords.filter((k) => !withdrawn(k));
+    this.keywords.splice(0, this.keywords.length, ...kept);
+    this.lastHeard = [];
+  }
+
+  /** Takes out the words `gone` picks; an utterance only the recogniser heard goes with its last word. */
+  private dropWords(gone: (w: RecognizedWordTiming, u: HeardUtterance) => boolean): void {
     for (const u of [...this.utterances]) {
-      const kept = u.words.filter((w) => w.start < end);
+      const kept = u.words.filter((w) => !gone(w, u));
       if (kept.length === u.words.length) continue;
       if (kept.length === 0 && !u.vad) {
         this.remove(u);
