@@ -24,9 +24,11 @@ export function formatSummary(index: CallIndex): string {
   for (const o of index.overtalk) lines.push(`            ${clock(o.start)}-${clock(o.end)}  ${o.durationSec.toFixed(1)} s  ${o.by} talked over the ${o.by === 'agent' ? 'customer' : 'agent'}`);
   lines.push(`  emotion   ${index.emotion.length === 0 ? 'no raised stretches' : `${index.emotion.length} raised stretch(es)`}`);
   for (const e of index.emotion) lines.push(`            ${clock(e.start)}-${clock(e.end)}  ${e.channel}: pitch +${e.f0RisePct.toFixed(0)}%,${e.tempoRisePct !== undefined ? ` tempo ${e.tempoRisePct >= 0 ? '+' : ''}${e.tempoRisePct.toFixed(0)}%,` : ''} loudness +${e.loudnessRiseDb.toFixed(1)} dB (score ${e.score.toFixed(2)})`);
-  lines.push(`  alerts    ${index.alerts.length === 0 ? 'none' : `${index.alerts.length}`}`);
+  const withdrawn = index.alerts.filter((a) => a.withdrawn).length;
+  lines.push(`  alerts    ${index.alerts.length === 0 ? 'none' : `${index.alerts.length - withdrawn}${withdrawn ? ` (and ${withdrawn} withdrawn)` : ''}`}`);
   for (const a of index.alerts) {
-    lines.push(`            ${clock(a.start)}-${clock(a.end)}  ${a.severity.padEnd(8)} ${a.rule} (${a.channel}, raised at ${clock(a.raisedAt)}): ${a.evidence}`);
+    const what = a.withdrawn ? `WITHDRAWN ${a.rule} (${a.channel}, raised at ${clock(a.raisedAt)}, withdrawn at ${clock(a.revisedAt ?? a.raisedAt)}): ${a.evidence}; ${a.withdrawn}` : `${a.rule} (${a.channel}, raised at ${clock(a.raisedAt)}): ${a.evidence}`;
+    lines.push(`            ${clock(a.start)}-${clock(a.end)}  ${a.severity.padEnd(8)} ${what}`);
   }
   if (index.recognition) {
     for (const [channel, r] of Object.entries(index.recognition)) {

@@ -454,3 +454,54 @@ t.test('agent monologue: raised while the agent goes on past 30 s; a back-channe
   const paused = new Call().say('agent', 0.5, 14, 'let me read you the terms').say('agent', 16.6, 40, 'and the rest of them').end(42);
   t.same(run(only('agent-monologue'), paused), [], 'a pause of 2.6 s ends the turn');
 });
+
+t.test("an alert on a side's words heard in the wrong language is withdrawn when the language is overturned, and the right language's words raise their own", async (t) => {
+  // The agent's first words were taken for English (the English spotter's "your PIN" and the words around it);
+  // at 21 s the side is judged Mandarin and its speech so far is heard again, with 验证码 where the PIN was.
+  const switched: PipelineEvent = { type: 'language.switch', channel: 'agent', from: 'en', to: 'zh', start: 1, end: 21, withdrawnHits: [{ term: 'your PIN', start: 4.6 }], emittedAt: 21.2 };
+  const events = new Call()
+    .say('agent', 1, 6, 'so what is your pin okay', { wordsAt: 6.9 })
+    .keyword('agent', 'your PIN', 4.6, 5.1, 5.4)
+    .say('customer', 6.5, 9, 'my password is none of your business', { wordsAt: 9.9 })
+    .say('agent', 10, 20, 'okay we can keep going now', { wordsAt: 20.9 })
+    .add(switched)
+    .say('agent', 1, 6, 'qǐng gào sù wǒ yàn zhèng mǎ', { zh: true, wordsAt: 21.2 })
+    .end(30);
+  const engine = new RuleEngine(only('credential-request', 'forbidden-phrase'), { decisionLagSec: LAG });
+  const sent: Alert[] = [];
+  for (const e of events) sent.push(...engine.push(e));
+
+  const first = sent.filter((a) => a.id === 'credential-request-1');
+  t.same(first.map((a) => [a.revision ?? 1, a.withdrawn !== undefined]), [[1, false], [2, true]], 'raised on the English PIN, then withdrawn: one revision');
+  t.match(first[1], { raisedAt: 5.4, revisedAt: 21.2, start: first[0].start, evidence: first[0].evidence });
+  t.match(first[1].withdrawn, /agent side was heard as English until 21\.0 s and is Mandarin/, 'the reason says what changed');
+  const second = sent.filter((a) => a.id === 'credential-request-2');
+  t.equal(second.length, 1, 'the Mandarin words of the same speech raise their own alert, not held back by the withdrawn one');
+  t.match(second[0], { channel: 'agent', raisedAt: 21.2 });
+  t.match(second[0].evidence, /yàn zhèng mǎ|验证码/);
+  t.notOk(second[0].withdrawn);
+  t.same(engine.alerts.map((a) => [a.id, a.withdrawn !== undefined]), [['credential-request-1', true], ['credential-request-2', false]], "the call's alerts: the withdrawn one kept as withdrawn");
+  t.notOk(engine.call.utterances.some((u) => u.channel === 'agent' && /pin|okay/.test(u.text ?? '')), "the agent's English words are gone from the call");
+  t.same(engine.call.keywords.filter((k) => k.channel === 'agent').map((k) => k.term), [], "and so is the English spotter's hit");
+});
+
+t.test('a switch leaves alone the alerts on the other side, and those whose evidence on the side still stands', async (t) => {
+  // The customer is overturned (English -> Mandarin); the agent's alert is the agent's. A hit of the customer's
+  // new language already out (heard while both spotters listened) is not withdrawn, nor is the alert it raised.
+  const rules = custom(`
+  - id: refund-word
+    severity: warning
+    channel: customer
+    phrases: { en: [refund], zh: [退款] }
+`);
+  const events = new Call()
+    .say('agent', 1, 4, 'what is your password', { wordsAt: 4.9 })
+    .keyword('customer', '退款', 5.2, 5.8, 6.1)
+    .say('customer', 10, 12, 'refund me', { wordsAt: 12.9 })
+    .add({ type: 'language.switch', channel: 'customer', from: 'en', to: 'zh', start: 5, end: 14, withdrawnHits: [], emittedAt: 14.5 })
+    .end(20);
+  const engine = new RuleEngine([...only('credential-request'), ...rules], { decisionLagSec: LAG });
+  for (const e of events) engine.push(e);
+  t.same(engine.alerts.map((a) => [a.id, a.withdrawn !== undefined]), [['credential-request-1', false], ['refund-word-1', false], ['refund-word-2', true]],
+    "the agent's alert stands; the customer's spotter hit of Mandarin stands; only the alert on the English words is withdrawn");
+});

@@ -1,4 +1,4 @@
-import type { Channel, PipelineEvent } from '../events.js';
+import type { Channel, PipelineEvent, PipelineEventOf } from '../events.js';
 import type { CallState } from '../call/call-state.js';
 import type { SearchableIndex } from '../search/query.js';
 import type { Alert, CompiledRule, PhraseLists, RuleSpec } from './types.js';
@@ -30,6 +30,11 @@ export interface Detector<S = unknown> {
   tick?(ctx: RuleContext<S>, horizon: number, final: boolean): void;
   /** The hang-up, after the final tick of every rule. */
   end?(ctx: RuleContext<S>): void;
+  /**
+   * A side's words so far were withdrawn (its language overturned; the call state has dropped them, the new
+   * language's words come next): evidence on them no longer stands, and alerts resting on it are withdrawn.
+   */
+  overturned?(ctx: RuleContext<S>, event: PipelineEventOf<'language.switch'>): void;
 }
 
 export interface Compiled {
@@ -64,6 +69,8 @@ export interface RuleContext<S = unknown> {
   raise(draft: AlertDraft): Alert | null;
   /** Sends an alert again with fuller evidence: same id and span, the next revision (returned). */
   revise(alert: Alert, evidence: string): Alert;
+  /** Sends an alert's last revision: withdrawn, saying why; its cooldown no longer holds back new evidence. */
+  withdraw(alert: Alert, reason: string): Alert;
   /** Every rule of a kind on this call: a detector that yields to another kind asks it. */
   peers<T>(kind: string): RuleContext<T>[];
 }

@@ -72,6 +72,13 @@ class RuleRun implements RuleContext<unknown> {
     return this.engine.publish({ ...alert, evidence: redact(evidence), revision: (alert.revision ?? 1) + 1, revisedAt: round(this.call.clock) });
   }
 
+  withdraw(alert: Alert, reason: string): Alert {
+    const withdrawn = this.engine.publish({ ...alert, withdrawn: redact(reason), revision: (alert.revision ?? 1) + 1, revisedAt: round(this.call.clock) });
+    const standing = this.engine.alerts.filter((a) => a.rule === this.rule.id && !a.withdrawn);
+    this.lastAlertEnd = standing.length > 0 ? Math.max(...standing.map((a) => a.end)) : null;
+    return withdrawn;
+  }
+
   peers<T>(kind: string): RuleContext<T>[] {
     return this.engine.runsOf(kind) as RuleContext<T>[];
   }
@@ -113,6 +120,7 @@ export class RuleEngine {
       if (event.type === 'call.end') return this.hangUp();
       const heard = whatIsNew(this.call, event);
       for (const run of this.runs) {
+        if (event.type === 'language.switch') run.detector.overturned?.(run, event);
         if (heard) run.detector.heard?.(run, heard);
         run.detector.event?.(run, event);
       }

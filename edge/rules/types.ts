@@ -30,7 +30,15 @@ export interface Alert {
   revision?: number;
   /** The media time of the revision. */
   revisedAt?: number;
+  /**
+   * Present on the revision that withdraws the alert, saying why: the words it rested on are no longer the
+   * call's (a side's language was overturned and its speech heard again). Final: never revised again.
+   */
+  withdrawn?: string;
 }
+
+/** The alerts that stand: a withdrawn alert was raised on words that turned out not to be the call's. */
+export const standing = <A extends Pick<Alert, 'withdrawn'>>(alerts: readonly A[]): A[] => alerts.filter((a) => a.withdrawn === undefined);
 
 export interface Bound {
   min?: number;

@@ -30,9 +30,14 @@ export interface CallBoundary {
 
 export type LineState = 'starting' | 'idle' | 'in-call' | 'faulted' | 'stopped';
 
+/** A line's counters before it has heard anything. */
+export const noCounts = (): LineCounters => ({ calls: 0, alerts: 0, alertsWithdrawn: 0, callsCut: 0, falseStarts: 0, faults: 0, shedSec: 0, droppedSec: 0, captureDroppedSec: 0, heardSec: 0, busySec: 0, maxBacklogSec: 0 });
+
 export interface LineCounters {
   calls: number;
   alerts: number;
+  /** Alerts raised and then withdrawn: the words they rested on were a side's speech in the wrong language. */
+  alertsWithdrawn: number;
   /** Calls cut short by a fault or shutdown. */
   callsCut: number;
   /** Auto segmentation: speech too short to be a call (a cough, a door). */
@@ -122,7 +127,7 @@ export class Line {
   private preRoll: StereoChunk[] = [];
   /** Audio dropped since the open call's last analysed chunk: marked in its index. */
   private droppedPending = 0;
-  readonly counters: LineCounters = { calls: 0, alerts: 0, callsCut: 0, falseStarts: 0, faults: 0, shedSec: 0, droppedSec: 0, captureDroppedSec: 0, heardSec: 0, busySec: 0, maxBacklogSec: 0 };
+  readonly counters: LineCounters = noCounts();
   private readonly log: Logger;
 
   constructor(private readonly deps: LineDeps) {
@@ -351,6 +356,7 @@ export class Line {
       onAlert: (alert) => {
         // A revision is the same alert again with fuller evidence: published, not counted twice.
         if (!alert.revision) this.counters.alerts++;
+        if (alert.withdrawn) this.counters.alertsWithdrawn++;
         this.deps.publisher.alert(callId, alert, ref);
       },
     });

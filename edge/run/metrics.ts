@@ -33,6 +33,7 @@ export function boxMetrics(source: BoxMetricsSource): Registry {
   gaugeOf(r, 'earshot_line_up', '1 while the line runs, 0 while it is faulted', () => perLine(lines(), (l) => (l.state === 'faulted' ? 0 : 1)), ['line']);
   counterOf(r, 'earshot_line_calls_total', 'Calls ended and indexed, per line', () => perLine(lines(), (l) => l.counters.calls), ['line']);
   counterOf(r, 'earshot_line_alerts_total', 'Alerts raised (not counting revisions), per line', () => perLine(lines(), (l) => l.counters.alerts), ['line']);
+  counterOf(r, 'earshot_line_alerts_withdrawn_total', "Alerts withdrawn after they were raised (a side's language overturned), per line", () => perLine(lines(), (l) => l.counters.alertsWithdrawn), ['line']);
   counterOf(r, 'earshot_line_heard_seconds_total', 'Audio analysed, seconds, per line', () => perLine(lines(), (l) => l.counters.heardSec), ['line']);
   counterOf(r, 'earshot_line_busy_seconds_total', 'Time spent analysing that audio (VAD, DSP, recognition), seconds, per line', () => perLine(lines(), (l) => l.counters.busySec), ['line']);
   gaugeOf(r, 'earshot_line_rtf', 'Real-time factor since start: analysis time / audio time (below 1: faster than the audio arrives), per line', () =>

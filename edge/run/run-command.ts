@@ -42,8 +42,8 @@ const mmss = (sec: number) => `${Math.floor(sec / 60)}:${(sec % 60).toFixed(1).p
 /** One alert as a supervisor reads it: when, how bad, what, whose desk, where in the call, the evidence. */
 export function formatAlert(a: Alert & { callId: string; line?: Partial<LiveCallRef> }): string {
   const who = a.line ? `${a.line.name}${a.line.agentId ? ` (agent ${a.line.agentId})` : ''}` : a.callId;
-  const rule = a.revision ? `${a.rule} (update)` : a.rule;
-  return `${clock()}  ${a.severity.toUpperCase().padEnd(8)} ${rule.padEnd(22)} ${who.padEnd(20)} at ${mmss(a.start)}  ${a.evidence}`;
+  const rule = a.withdrawn ? `${a.rule} (withdrawn)` : a.revision ? `${a.rule} (update)` : a.rule;
+  return `${clock()}  ${a.severity.toUpperCase().padEnd(8)} ${rule.padEnd(22)} ${who.padEnd(20)} at ${mmss(a.start)}  ${a.withdrawn ?? a.evidence}`;
 }
 
 /** `earshot run --check`: everything an installer can get wrong, found before the box goes live. */

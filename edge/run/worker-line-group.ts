@@ -6,7 +6,7 @@ import type { LineSettings } from '../../provisioning/lines.js';
 import type { CallIndex } from '../index/call-index.js';
 import type { Alert } from '../rules/types.js';
 import type { GroupSinks, LineGroupHandle, RulesChange } from './line-group.js';
-import { describeAudio, type CallBoundary, type LineStatus, type LiveCallRef } from './line.js';
+import { describeAudio, noCounts, type CallBoundary, type LineStatus, type LiveCallRef } from './line.js';
 
 export interface WorkerInit {
   id: number;
@@ -243,6 +243,6 @@ function placeholder(s: LineSettings, state: LineStatus['state']): LineStatus {
     callState: s.callState.kind,
     backlogSec: 0,
     shedding: false,
-    counters: { calls: 0, alerts: 0, callsCut: 0, falseStarts: 0, faults: 0, shedSec: 0, droppedSec: 0, captureDroppedSec: 0, heardSec: 0, busySec: 0, maxBacklogSec: 0 },
+    counters: noCounts(),
   };
 }

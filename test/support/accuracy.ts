@@ -5,6 +5,7 @@
  * hand-built indexes. Pure: nothing here reads audio or files.
  */
 import type { CallIndex } from '../../edge/index/call-index.js';
+import { standing } from '../../edge/rules/types.js';
 import type { EvalTruth } from '../../scripts/eval-set.js';
 import { NOISY_FROM_DB } from '../../scripts/eval-set.js';
 import type { Speaker } from '../../scripts/make-call.js';
@@ -270,7 +271,7 @@ function rulesTable(calls: ScoredCall[], ruleIds: { id: string; severity?: strin
       for (const { truth, index } of calls) {
         if (truth.kind === 'real' || truth.language !== language) continue;
         const want = truth.expectedAlerts[id];
-        const fired = index.alerts.filter((a) => a.rule === id);
+        const fired = standing(index.alerts).filter((a) => a.rule === id);
         if (want === null || want === undefined) {
           undecided++;
           continue;

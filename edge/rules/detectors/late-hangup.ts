@@ -28,6 +28,10 @@ export const lateHangup: Detector<State> = {
     const latest = hits.reduce((a, b) => (b.end > a.end ? b : a));
     if (!ctx.state.closing || latest.end > ctx.state.closing.end) ctx.state.closing = latest;
   },
+  // A closing heard in a side's withdrawn words was not said; the new language's words may say it again.
+  overturned(ctx, event) {
+    if (ctx.state.closing?.channel === event.channel) ctx.state.closing = undefined;
+  },
   tick(ctx, horizon) {
     const p = ctx.rule.params;
     const closing = closingStands(ctx, horizon);

@@ -5,6 +5,7 @@ import { describeHits } from '../evidence.js';
 import { sameEvidence } from '../../call/same-evidence.js';
 import type { Alert, Bound, CompiledRule, RuleSpec } from '../types.js';
 import type { CallState } from '../../call/call-state.js';
+import type { PipelineEventOf } from '../../events.js';
 
 /**
  * What rules on words share (phrase and query rules, required and forbidden phrases alike): matching the
@@ -16,11 +17,18 @@ export interface MatchState {
   /** Evidence already alerted (or folded into an alert): new hits overlapping these are not news. */
   covered: SearchHit[];
   /** The rule's latest alert and the evidence it quotes: more evidence in the same utterance goes into it. */
-  latest?: { alert: Alert; hits: SearchHit[] };
+  latest?: Raised;
+  /** Every alert the rule raised on the call and the evidence it quotes (the latest among them). */
+  raised: Raised[];
   /** The words matched while the metric conditions did not hold yet. */
   pending: boolean;
   /** Quick pre-check: does what is new contain any of the rule's terms at all? */
   anyTerm?: QueryNode;
+}
+
+interface Raised {
+  alert: Alert;
+  hits: SearchHit[];
 }
 
 /** Any of the rule's terms: a cheap test of whether new words could change the rule's match. */
@@ -93,7 +101,35 @@ function evaluate(ctx: RuleContext<MatchState>, final: boolean): void {
     end: news.length ? Math.max(...news.map((h) => h.end)) : call.lengthSec,
     evidence: withFigures(news.length ? describeHits(call, news) : `matched by absence: ${rule.queryText}`),
   });
-  if (alert) st.latest = { alert, hits: news };
+  if (alert) {
+    st.latest = { alert, hits: news };
+    st.raised.push(st.latest);
+  }
+}
+
+const LANGUAGE_NAMES = { en: 'English', zh: 'Mandarin' } as const;
+
+/**
+ * A side's words were withdrawn: an alert quoting that side stands only if every piece of its evidence there is
+ * still found (a spotter hit of the side's new language, say). One that does not is withdrawn, and its evidence
+ * is free to be matched again, as the new language's words may well do.
+ */
+function overturned(ctx: RuleContext<MatchState>, event: PipelineEventOf<'language.switch'>): void {
+  const { state: st, call, rule } = ctx;
+  const onSide = (h: SearchHit) => h.channel === event.channel;
+  const affected = st.raised.filter((r) => !r.alert.withdrawn && r.hits.some(onSide));
+  if (affected.length === 0) return;
+  const found = matchCall(rule.query as QueryNode, call.searchable())?.hits ?? [];
+  const stands = (h: SearchHit) => found.some((f) => sameEvidence(f, h));
+  for (const r of affected) {
+    if (r.hits.filter(onSide).every(stands)) continue;
+    r.alert = ctx.withdraw(
+      r.alert,
+      `the ${event.channel} side was heard as ${LANGUAGE_NAMES[event.from]} until ${event.end.toFixed(1)} s and is ${LANGUAGE_NAMES[event.to]}: the words this alert quoted were that speech misheard`,
+    );
+    st.covered = st.covered.filter((c) => !r.hits.includes(c));
+    if (st.latest === r) st.latest = undefined;
+  }
 }
 
 /** Whether a hit lies in an utterance (same side) that holds any of `hits`. */
@@ -103,8 +139,8 @@ function inUtteranceOf(call: CallState, hits: readonly SearchHit[], hit: SearchH
 }
 
 /** The judging half of a rule on words; phrase.ts and query.ts add how a pack writes it. */
-export const matching: Pick<Detector<MatchState>, 'start' | 'heard' | 'tick' | 'end'> = {
-  start: (rule) => ({ covered: [], pending: false, anyTerm: anyTermOf(rule) }),
+export const matching: Pick<Detector<MatchState>, 'start' | 'heard' | 'tick' | 'end' | 'overturned'> = {
+  start: (rule) => ({ covered: [], raised: [], pending: false, anyTerm: anyTermOf(rule) }),
   heard(ctx, heard: SearchableIndex) {
     if (ctx.rule.atEnd) return;
     // A query without NOT only gains matches when a term gains an occurrence, which can only be in what is new.
@@ -117,4 +153,5 @@ export const matching: Pick<Detector<MatchState>, 'start' | 'heard' | 'tick' | '
   end(ctx) {
     if (ctx.rule.atEnd || ctx.state.pending) evaluate(ctx, true);
   },
+  overturned,
 };
