@@ -5,6 +5,10 @@ import { CallState } from '../edge/call/call-state.js';
 import { RuleEngine } from '../edge/rules/engine.js';
 import { RulePackRegistry, parseRulePack } from '../edge/rules/pack.js';
 import type { Alert, CompiledRule } from '../edge/rules/types.js';
+import { buildCallIndex } from '../edge/index/call-index.js';
+import { callIndexProblems } from '../edge/index/validate.js';
+import { formatSummary } from '../edge/summary.js';
+import { formatAlert } from '../edge/run/run-command.js';
 
 const LAG = 0.8;
 const builtins = RulePackRegistry.withBuiltins().rules();
@@ -483,6 +487,13 @@ t.test("an alert on a side's words heard in the wrong language is withdrawn when
   t.same(engine.alerts.map((a) => [a.id, a.withdrawn !== undefined]), [['credential-request-1', true], ['credential-request-2', false]], "the call's alerts: the withdrawn one kept as withdrawn");
   t.notOk(engine.call.utterances.some((u) => u.channel === 'agent' && /pin|okay/.test(u.text ?? '')), "the agent's English words are gone from the call");
   t.same(engine.call.keywords.filter((k) => k.channel === 'agent').map((k) => k.term), [], "and so is the English spotter's hit");
+
+  const index = buildCallIndex(engine.call, { callId: 'c', alerts: engine.alerts, watched: [] });
+  t.same(callIndexProblems(index), [], 'the index with a withdrawn alert is valid');
+  const summary = formatSummary(index);
+  t.match(summary, /alerts\s+1 \(and 1 withdrawn\)/, 'the summary counts the alert that stands and says one was withdrawn');
+  t.match(summary, /WITHDRAWN credential-request .*withdrawn at 0:21.*heard as English/, 'and marks the withdrawn one with why');
+  t.match(formatAlert({ ...first[1], callId: 'c' }), /credential-request \(withdrawn\).*heard as English/, 'earshot run prints the withdrawal with its reason');
 });
 
 t.test('a switch leaves alone the alerts on the other side, and those whose evidence on the side still stands', async (t) => {
