@@ -36,7 +36,8 @@ export function centreMetrics(ingest: Ingest, web: () => CentralWeb | undefined)
     registry: r,
     watch(w) {
       w.floor.on('event', (e) => {
-        if (e.type === 'alert' && e.replaces === null) alerts.set(e.alert.severity, (alerts.get(e.alert.severity) ?? 0) + 1);
+        // A withdrawal first heard by this process (it started after the raise) is shown struck through, not as a new alert.
+        if (e.type === 'alert' && e.replaces === null && e.alert.withdrawn === null) alerts.set(e.alert.severity, (alerts.get(e.alert.severity) ?? 0) + 1);
         if (e.type === 'ack') floorAcks++;
       });
     },

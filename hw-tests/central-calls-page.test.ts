@@ -2,7 +2,9 @@
  * The call list and the call page in a real headless Chromium, on real indexes: the demo calls analysed by
  * the real pipeline (with the speech models where the machine has them), stored as a box's records. The
  * list filters and sorts through its URL; the call page draws both lanes with one mark per thing in the
- * index; a click on a mark (or `#t=` in the URL) highlights the words said then.
+ * index; a click on a mark (or `#t=` in the URL) highlights the words said then. An alert its box withdrew
+ * is struck through on the call page with the box's reason, counted in no badge of the list, and offered to
+ * no reviewer.
  */
 import t from 'tap';
 import { tmpdir } from 'node:os';
@@ -12,8 +14,12 @@ import { openStore, type IncomingRecord } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { demoIndexes } from '../test/support/demo-indexes.js';
 import { launchChromium, watchPage } from '../test/support/chromium.js';
-import { callerByHeader, startCallsWeb } from './helpers/calls-web.js';
-import { tempDir } from '../test/support/uplink.js';
+import { buildPages, callerByHeader, startCallsWeb } from './helpers/calls-web.js';
+import { callRecord, credential, deadAir } from './helpers/review-fixture.js';
+import { callsRoutes } from '../central/calls/routes.js';
+import { reviewRoutes } from '../central/review/routes.js';
+import { startCentralWeb } from '../central/web/server.js';
+import { memoryLog, tempDir } from '../test/support/uplink.js';
 
 t.test('call list and call page', async (t) => {
   const demos = await demoIndexes(['demo-call', 'demo-invest-en']);
@@ -123,5 +129,57 @@ t.test('call list and call page', async (t) => {
   await page.locator('#error:not([hidden])').waitFor();
   t.equal(await page.locator('#error').textContent(), 'No such call.', "a call of another site is not there for them");
   t.equal(await page.locator('svg.timeline').count(), 0, 'and nothing of it is drawn');
+  t.same(errors, [], 'no script errors');
+});
+
+t.test('a withdrawn alert: struck through on the call page with its reason, in no badge of the list, without review controls', async (t) => {
+  buildPages();
+  const store = (await openStore(join(tempDir('calls-page-withdrawn'), 'central.sqlite'))) as SqlStore;
+  t.teardown(() => store.close());
+  const reason = "withdrawn: the agent side was taken for English until 9.2 s and is Mandarin; the words this alert quoted are no longer the call's";
+  // The call's index as the box sends it at the hang-up: the withdrawn alert at its last revision, beside one that stands.
+  const index = callRecord({ site: 'floor-1', box: 'box-1', seq: 1, callId: 'w1', startedAt: '2026-12-04T10:00:00.000Z', agent: 'A17', alerts: [credential(12, 0.6), deadAir(30, 12)] });
+  const alerts = (index.data as { alerts: Record<string, unknown>[] }).alerts;
+  alerts[0] = { ...alerts[0], revision: 2, revisedAt: 24.1, withdrawn: reason };
+  await store.storeBatch([index], 'open');
+  // A QA reviewer: the call page offers them confirm / reject for every alert that stands.
+  const authorize = callerByHeader({ default: { name: 'quinn', role: 'qa', sites: ['floor-1'] } });
+  const { log } = memoryLog('fatal');
+  const web = await startCentralWeb({
+    broker: 'mqtt://127.0.0.1:9', listen: '127.0.0.1:0', log, authorize,
+    routes: [(app) => callsRoutes(app, { store, authorize, log }), (app) => reviewRoutes(app, { store, authorize, log })],
+  });
+  t.teardown(() => web.close());
+  const browser = await launchChromium();
+  t.teardown(() => browser.close());
+  const page = await browser.context.newPage();
+  const { errors, shown } = watchPage(page);
+
+  await page.goto(`${web.url}/calls`);
+  const row = page.locator('tr[data-call="box-1/w1"]');
+  await shown(row, 'the call list');
+  t.same(await row.locator('.badge').allTextContents(), ['1 warning'], 'the list counts the standing alert only: no critical badge');
+
+  await page.goto(`${web.url}/calls/box-1/w1`);
+  const withdrawn = page.locator('#call-alerts li.alert-item[data-alert="credential-request-1"]');
+  const standing = page.locator('#call-alerts li.alert-item[data-alert="dead-air-1"]');
+  await shown(withdrawn, 'the call page');
+  const struck = (li: typeof withdrawn) => li.locator('.title').evaluate((e) => getComputedStyle(e).textDecorationLine);
+  t.ok(await withdrawn.evaluate((e) => e.classList.contains('withdrawn')), 'the withdrawn alert is shown as withdrawn');
+  t.equal(await withdrawn.locator('.badge.withdrawn').textContent(), 'withdrawn', 'saying so');
+  t.equal(await struck(withdrawn), 'line-through', 'struck through');
+  t.equal(await withdrawn.locator('.reason').textContent(), reason, "with the box's reason");
+  t.equal(await struck(standing), 'none', 'the standing alert is not');
+  t.equal(await standing.locator('.reason').count(), 0);
+  const mark = (start: number) => page.locator(`svg.timeline rect.mark[data-kind="alert"][data-start="${start}"]`);
+  t.equal(await mark(12).evaluate((e) => getComputedStyle(e).fill), 'rgb(138, 152, 168)', 'its mark on the timeline is greyed, not in the critical red');
+  t.match(await mark(12).locator('title').textContent(), /^withdrawn critical: /, 'and says it was withdrawn');
+  t.equal(await mark(30).evaluate((e) => getComputedStyle(e).fill), 'rgb(240, 168, 48)', "the standing alert's mark keeps its severity's colour");
+
+  const controls = page.locator('#reviews .review-controls');
+  await shown(controls, 'the review controls');
+  t.same(await controls.evaluateAll((cs) => cs.map((c) => (c as HTMLElement).dataset.key)), ['box-1/w1/dead-air-1'], 'confirm / reject for the standing alert only');
+  t.same(await controls.locator('button').allTextContents(), ['Confirm', 'Reject']);
+  await page.screenshot({ path: join(tmpdir(), 'earshot-call-withdrawn.png'), fullPage: true });
   t.same(errors, [], 'no script errors');
 });

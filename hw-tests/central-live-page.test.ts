@@ -2,8 +2,9 @@
  * The live floor page in a real headless Chromium, fed by a real mosquitto and the box's real uplink:
  * alerts appear with their severity's colour (a revision replaces its first version), a box shows online
  * then offline (its Last Will, SIGKILLed) and another stopped (clean stop), a line shows in a call with a
- * growing duration, an acknowledgement in one page shows in a second, and an alert is on the page within
- * 1 s p95 of the box accepting it.
+ * growing duration, an acknowledgement in one page shows in a second, an alert the box withdraws is struck
+ * through with its reason and no longer needs attention, and an alert is on the page within 1 s p95 of the
+ * box accepting it.
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
@@ -109,6 +110,33 @@ t.test('live floor page: alerts by severity, availability, lines, acknowledgemen
   t.match(state.alerts.find((a) => a.key === 'box-7/desk-1-c1/card-data-1')?.ack, { by: 'ann' }, 'and so does the floor state');
   t.equal((await fetch(`${web.url}/api/alerts/box-7/999999/ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status, 404, 'an unknown alert cannot be acknowledged');
   t.equal((await fetch(`${web.url}/api/floor/floor-9`)).status, 404, 'a floor not given to this supervisor is not there for them');
+
+  // A false alarm: raised critical, then withdrawn by the box (the customer's language was overturned).
+  await page.locator('li.alert.acked[data-key="box-7/desk-1-c1/card-data-1"]').waitFor({ timeout: 5000 });
+  const falseAlarm = 'li.alert[data-key="box-7/desk-1-c1/guaranteed-return-1"]';
+  uplink.submit('alert', alert('guaranteed-return-1', 'critical', { evidence: 'customer "guaranteed return"' }));
+  await page.locator(falseAlarm).waitFor({ timeout: 5000 });
+  t.equal(await page.locator('#open-count').textContent(), '3 open', 'raised: it needs attention, beside the two not yet acknowledged');
+  t.equal(await page.locator(`${falseAlarm} button`).count(), 1, 'and offers to be acknowledged');
+  const reason = "withdrawn: the customer side was taken for English until 24.1 s and is Mandarin; the words this alert quoted are no longer the call's";
+  uplink.submit('alert', alert('guaranteed-return-1', 'critical', { evidence: 'customer "guaranteed return"', revision: 2, revisedAt: 24.1, withdrawn: reason }));
+  const shownWithdrawn = async (p: Page, which: string) => {
+    const li = p.locator(`${falseAlarm}.withdrawn[data-revision="2"]`);
+    await li.waitFor({ timeout: 5000 });
+    t.equal(await p.locator(falseAlarm).count(), 1, `${which}: the withdrawal replaces the raised alert, which stays in sight`);
+    t.equal(await li.locator('.title').evaluate((e) => getComputedStyle(e).textDecorationLine), 'line-through', `${which}: struck through`);
+    t.equal(await li.evaluate((e) => getComputedStyle(e).borderLeftColor), 'rgb(138, 152, 168)', `${which}: greyed, no longer in the critical red`);
+    t.equal(await li.locator('.reason').textContent(), reason, `${which}: with the box's reason`);
+    t.equal(await li.locator('button').count(), 0, `${which}: nothing to acknowledge`);
+    t.equal(await p.locator('#open-count').textContent(), '2 open', `${which}: no longer counted as needing attention`);
+  };
+  await shownWithdrawn(page, 'the page that saw it raised');
+  await shownWithdrawn(second, 'the second page');
+  const reloaded = await open();
+  await shownWithdrawn(reloaded, 'a page opened after');
+  await reloaded.close();
+  const withdrawnState = (await (await fetch(`${web.url}/api/floor/floor-3`)).json()) as { alerts: { key: string; withdrawn: string | null }[] };
+  t.equal(withdrawnState.alerts.find((a) => a.key === 'box-7/desk-1-c1/guaranteed-return-1')?.withdrawn, reason, 'the floor state has the reason');
 
   // Latency: the box's accept time (the record's `at`) to the moment the page put it in the list.
   const N = 60;

@@ -4,7 +4,9 @@
  * (history kept, audited without the note's text); the queue's order and keyset pages; precision, the weekly
  * trend and the threshold tables on a hand-computed set; CSV content and its audit rows; bad input answered
  * 400 with the parameter named; every route refusing another site's data (404) and a role without the
- * capability (403); a site's day of figures; acknowledgements kept in the store.
+ * capability (403); a site's day of figures; acknowledgements kept in the store; a verdict on an alert its
+ * box withdrew refused (409, with the box's reason), and one given before the withdrawal kept but out of
+ * the queue and every figure.
  */
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
@@ -16,7 +18,7 @@ import { severityRank } from '../central/review.js';
 import { startCentral } from '../central/central.js';
 import { centralExtras } from '../central/central-command.js';
 import { defaultConfig } from '../provisioning/config.js';
-import { buildPages, FIGURE_CALLS, REVIEW_CALLS, reviewWeb, storeCalls } from './helpers/review-fixture.js';
+import { buildPages, callRecord, credential, deadAir, FIGURE_CALLS, REVIEW_CALLS, reviewWeb, storeCalls, type CallSpec } from './helpers/review-fixture.js';
 import { Postgres, postgresMissing } from '../test/support/postgres.js';
 import { memoryLog, tempDir } from '../test/support/uplink.js';
 
@@ -298,6 +300,59 @@ function suite(t: Test, open: () => Promise<SqlStore>) {
       }
       t.match((await call('qa-a', '/review')).text, /<script defer src="\/assets\/review\.js">/, 'the page');
     });
+  });
+
+  t.test('a withdrawn alert: a verdict on it is refused with the reason; one given before is kept, out of the queue and the figures', async (t) => {
+    const store = await open();
+    t.teardown(() => store.close());
+    const web = await reviewWeb(store, memoryLog('fatal').log);
+    t.teardown(() => web.close());
+    const post = async (callId: string, alertId: string, verdict: string) => {
+      const res = await fetch(`${web.url}/api/reviews`, { method: 'POST', headers: { 'x-as': 'qa-a', 'content-type': 'application/json' }, body: JSON.stringify({ box: 'b1', callId, alertId, verdict }) });
+      return { status: res.status, json: (await res.json()) as Record<string, any> };
+    };
+    const get = async (path: string) => (await (await fetch(`${web.url}${path}`, { headers: { 'x-as': 'qa-a' } })).json()) as Record<string, any>;
+    const reason = "withdrawn: the agent side was taken for English until 9.2 s and is Mandarin; the words this alert quoted are no longer the call's";
+    const withdrawn = (a: Record<string, unknown>) => ({ ...a, revision: 2, revisedAt: 24.1, withdrawn: reason });
+    const phrase = (start: number): Record<string, unknown> => ({ id: 'credential-request-1', ...credential(start, 0.6).alert });
+    const live = (seq: number, callId: string, data: Record<string, unknown>) => ({ site: 's1', box: 'b1', seq, kind: 'alert' as const, at: '2026-12-02T09:00:30.000Z', data: { callId, ...data } });
+
+    // Raised live on two calls; w2's is confirmed while it stands; then the box withdraws both.
+    await store.storeBatch([live(1, 'w1', phrase(12)), live(2, 'w2', phrase(20))], 'open');
+    t.equal((await post('w2', 'credential-request-1', 'confirmed')).status, 200, "w2's alert confirmed while it stood");
+    await store.storeBatch([live(3, 'w1', withdrawn(phrase(12))), live(4, 'w2', withdrawn(phrase(20)))], 'open');
+    // At the hang-up each call's index holds its alerts at their latest revision: the withdrawals too.
+    const index = (spec: CallSpec) => {
+      const r = callRecord(spec);
+      const alerts = (r.data as { alerts: Record<string, unknown>[] }).alerts;
+      alerts[0] = withdrawn(alerts[0]);
+      return r;
+    };
+    await store.storeBatch([
+      index({ site: 's1', box: 'b1', seq: 5, callId: 'w1', startedAt: '2026-12-02T09:00:00.000Z', alerts: [credential(12, 0.6), deadAir(30, 12)] }),
+      index({ site: 's1', box: 'b1', seq: 6, callId: 'w2', startedAt: '2026-12-02T10:00:00.000Z', alerts: [credential(20, 0.6)] }),
+    ], 'open');
+
+    const reviewsBefore = await store.db.all('SELECT id FROM reviews');
+    for (const callId of ['w1', 'w2']) {
+      const refused = await post(callId, 'credential-request-1', 'rejected');
+      t.equal(refused.status, 409, `${callId}: a verdict on the withdrawn alert is refused`);
+      t.equal(refused.json.error, `alert credential-request-1 was withdrawn by the box: ${reason}`, "saying why, with the box's reason");
+    }
+    t.same(await store.db.all('SELECT id FROM reviews'), reviewsBefore, 'no review written');
+    t.equal((await listAudit(store.db, { action: 'review.' })).length, 1, 'nor audited');
+    t.same(await store.db.all("SELECT verdict FROM alerts WHERE call_id = 'w2' AND alert_id = 'credential-request-1'"), [{ verdict: 'confirmed' }], 'the verdict given before the withdrawal is kept');
+    t.equal((await post('w1', 'dead-air-1', 'confirmed')).status, 200, 'the standing alert of the same call is reviewed as ever');
+
+    t.match((await get('/api/reviews?box=b1&callId=w2')).alerts, [{ alertId: 'credential-request-1', verdict: 'confirmed', withdrawn: reason }], "the call's alerts say it was withdrawn, and the verdict it had");
+    t.same((await get('/api/review/queue')).items, [], 'the queue holds neither withdrawn alert');
+    const precision = await get(`/api/review/precision?${RANGE}`);
+    t.same(precision.byRule, [{ key: 'dead-air', alerts: 1, reviewed: 1, confirmed: 1, precision: 1, reviewedShare: 1 }], 'precision counts the standing alert only, not the confirmed-then-withdrawn one');
+    t.same(precision.bySite, [{ key: 's1', alerts: 1, reviewed: 1, confirmed: 1, precision: 1, reviewedShare: 1 }]);
+    t.same((await get(`/api/review/trend?${RANGE}`)).rules.map((r: { rule: string }) => r.rule), ['dead-air'], 'the trend');
+    t.same((await get(`/api/review/thresholds?${RANGE}`)).rules.map((r: { rule: string }) => r.rule), ['dead-air'], 'the threshold tables');
+    t.match(await get('/api/figures/s1?day=2026-12-02'), { calls: 2, alerts: 1, topRules: [{ rule: 'dead-air', alerts: 1 }] }, "the floor figures: the day's one standing alert");
+    t.equal((await get('/api/figures/s1?day=2026-12-02')).topRules.length, 1);
   });
 
   t.test('acknowledgements in the store: the first stands, audited once', async (t) => {

@@ -3,8 +3,9 @@
  * loopback): versioned, idempotent migrations; dedupe on (box, seq); a batch stored whole or not at all,
  * less any record whose data cannot be read (refused alone);
  * calls and alerts projected from a real index (the demo call through the whole pipeline) and real-shaped
- * alerts; the highest alert revision kept whatever order revisions arrive in; box state; boxes the centre
- * was not told of held apart.
+ * alerts; the highest alert revision kept whatever order revisions arrive in; an alert its box withdrew
+ * kept with its (redacted) reason and left out of counts, filters and the review queue; box state; boxes
+ * the centre was not told of held apart.
  */
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
@@ -16,7 +17,8 @@ import { loadRules } from '../edge/rules/setup.js';
 import { repoRoot } from '../test/support/cli.js';
 import type { CallIndex } from '../edge/index/call-index.js';
 import { openStore, type CallQuery, type IncomingRecord, type Store } from '../central/store/store.js';
-import { callListSql } from '../central/store/sql-store.js';
+import { callListSql, type SqlStore } from '../central/store/sql-store.js';
+import { reviewQueue } from '../central/review/reviews.js';
 import { LATEST_VERSION, MIGRATIONS } from '../central/store/migrations.js';
 import { Postgres, postgresMissing } from '../test/support/postgres.js';
 
@@ -250,6 +252,52 @@ function storeSuite(t: Test, open: () => Promise<Store>, raw: (store: Store, sql
     const again = await store.storeBatch([rec('b1', 2, 'index', index(20, 1)), rec('b1', 3, 'index', index(30, 1))], 'open');
     t.same(again, { stored: 1, duplicates: 1, heldApart: 0 , refused: [] });
     t.match(await store.getCall('b1', 'c1'), { seq: 4, durationSec: 40 }, 'an older index stored later does not replace the call');
+  });
+
+  t.test('a withdrawn alert: kept with its reason, left out of the call list, its filters and the review queue; a late earlier revision does not bring it back', async (t) => {
+    const store = await open();
+    t.teardown(() => store.close());
+    const queued = async () => (await reviewQueue((store as SqlStore).db, { sites: ['s1'] })).items.map((i) => i.alertId);
+    const stored = async () => Object.fromEntries((await store.alertsFor('b1', 'w1')).map((a) => [a.alertId, a]));
+    const line = { name: 'desk-1', agentId: 'a-1', startedAt: '2026-12-04T09:59:00.000Z', endedAt: '2026-12-04T10:00:00.000Z' };
+    const raised = { id: 'guaranteed-return-1', rule: 'guaranteed-return', severity: 'critical', title: 'Guaranteed return promised', channel: 'customer', start: 12, end: 13.5, raisedAt: 14, evidence: 'customer "guaranteed return"' };
+    const revised = { ...raised, revision: 2, revisedAt: 16, evidence: 'customer "guaranteed return, twenty percent"' };
+    // The reason quotes a card number: an unsigned record is redacted again on arrival, the reason with it.
+    const reason = "withdrawn: the customer side was taken for English until 24.1 s and is Mandarin (card 4111 1111 1111 1111); the words this alert quoted are no longer the call's";
+    const withdrawal = { ...revised, revision: 3, revisedAt: 24.1, withdrawn: reason };
+    const deadAir = { id: 'dead-air-1', rule: 'dead-air', severity: 'warning', title: 'Dead air', channel: 'both', start: 30, end: 40, raisedAt: 40.9, evidence: 'no speech on either side for 10 s' };
+    const alert = (seq: number, a: object) => rec('b1', seq, 'alert', { callId: 'w1', line, ...a });
+
+    await store.storeBatch([alert(1, raised), alert(2, deadAir)], 'open');
+    t.same(await queued(), ['guaranteed-return-1', 'dead-air-1'], 'raised: both queued, the critical first');
+    // The withdrawal (seq 4) reaches the store before revision 2 (seq 3): another ingest process, a resend.
+    await store.storeBatch([alert(4, withdrawal)], 'open');
+    await store.storeBatch([alert(3, revised)], 'open');
+    const rows = await stored();
+    t.match(rows['guaranteed-return-1'], { revision: 3, severity: 'critical', evidence: revised.evidence }, 'the late revision 2 does not un-withdraw it; the evidence is as the box last sent it');
+    t.equal(rows['guaranteed-return-1'].withdrawn, reason.replace('4111 1111 1111 1111', '**** **** **** 1111'), 'the reason is stored, redacted');
+    t.equal(rows['dead-air-1'].withdrawn, null, 'the other alert stands');
+    t.notOk(JSON.stringify(await raw(store, 'SELECT * FROM alerts')).includes('4111 1111'), 'no column holds the card number');
+    // At the hang-up the index holds each alert at its latest revision: the withdrawal too.
+    await store.storeBatch([rec('b1', 5, 'index', { callId: 'w1', durationSec: 60, line, alerts: [withdrawal, deadAir] })], 'open');
+    t.equal((await stored())['guaranteed-return-1'].withdrawn, rows['guaranteed-return-1'].withdrawn, 'the index changes nothing of it');
+
+    const ids = async (f: Omit<CallQuery, 'site'>) => (await store.listCalls({ site: 's1', ...f })).calls.map((c) => c.callId);
+    t.equal((await store.getCall('b1', 'w1'))?.alertCount, 1, 'the call list counts the standing alert only');
+    t.same(await ids({ rule: 'guaranteed-return' }), [], 'a search for calls with the withdrawn alert\'s rule finds none');
+    t.same(await ids({ severity: 'critical' }), [], 'nor with its severity');
+    t.same(await ids({ rule: 'dead-air', severity: 'warning' }), ['w1'], 'the standing alert still finds its call');
+    t.same(await queued(), ['dead-air-1'], 'the review queue holds the standing alert only');
+
+    const result = await store.storeBatch(
+      [alert(6, { ...deadAir, revision: 2, withdrawn: true }), rec('b1', 7, 'index', { callId: 'w2', durationSec: 60, alerts: [deadAir, { ...raised, withdrawn: { why: 'no' } }] })],
+      'open',
+    );
+    t.same(result.refused, [
+      { box: 'b1', seq: 6, reason: 'withdrawn is not text' },
+      { box: 'b1', seq: 7, reason: 'alerts[1].withdrawn is not text' },
+    ], 'a reason that is not text: its record is refused alone, the field named');
+    t.equal((await stored())['dead-air-1'].withdrawn, null, 'and the alert it named still stands');
   });
 
   t.test('box state: the latest availability, status and stats', async (t) => {

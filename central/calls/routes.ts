@@ -7,7 +7,7 @@ import type { FastifyReply } from 'fastify';
 import type { CentralRoutes } from '../central.js';
 import { audit } from '../audit.js';
 import { toCsv, type Cell } from '../csv.js';
-import { CallCursorError, type Sql, type SqlStore } from '../store/sql-store.js';
+import { alertStands, CallCursorError, type Sql, type SqlStore } from '../store/sql-store.js';
 import type { CallRow } from '../store/store.js';
 import { mayseeSite, type Caller } from '../web/access.js';
 import { servePage } from '../web/server.js';
@@ -44,7 +44,7 @@ async function sitesOf(store: SqlStore, caller: Caller, asked: string | undefine
   return caller.sites === '*' ? knownSites(store.db) : [...caller.sites];
 }
 
-/** Alerts per severity of each call, by `box/callId`. */
+/** Standing alerts per severity of each call, by `box/callId`. */
 async function severitiesOf(sql: Sql, calls: CallRow[]): Promise<Map<string, Record<string, number>>> {
   const out = new Map<string, Record<string, number>>();
   // An OR of primary-key prefixes is an index lookup each in both dialects; in chunks, as SQLite bounds
@@ -52,7 +52,7 @@ async function severitiesOf(sql: Sql, calls: CallRow[]): Promise<Map<string, Rec
   for (let i = 0; i < calls.length; i += SEVERITY_CHUNK) {
     const chunk = calls.slice(i, i + SEVERITY_CHUNK);
     const rows = await sql.all<{ box: string; call_id: string; severity: string; n: number }>(
-      `SELECT box, call_id, severity, COUNT(*) AS n FROM alerts WHERE ${chunk.map(() => '(box = ? AND call_id = ?)').join(' OR ')} GROUP BY box, call_id, severity`,
+      `SELECT box, call_id, severity, COUNT(*) AS n FROM alerts WHERE (${chunk.map(() => '(box = ? AND call_id = ?)').join(' OR ')}) AND ${alertStands('alerts')} GROUP BY box, call_id, severity`,
       chunk.flatMap((c) => [c.box, c.callId]),
     );
     for (const r of rows) {

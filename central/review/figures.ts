@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { CentralRoutes } from '../central.js';
 import type { Sql } from '../store/sql-store.js';
-import { filterSql } from '../store/sql-store.js';
+import { alertStands, filterSql } from '../store/sql-store.js';
 import { visibleSites } from '../web/access.js';
 import { servePage } from '../web/server.js';
 import { answer, intParam, param, RequestError, type Query } from './params.js';
@@ -72,7 +72,7 @@ export async function dayFigures(db: Sql, site: string, day: string, tz: number)
   // every site to join a few thousand calls.
   const rules = await db.all<{ rule: string; n: number }>(
     `SELECT a.rule, COUNT(*) AS n FROM (SELECT box, call_id FROM calls WHERE ${w}) c
-     JOIN alerts a ON a.box = c.box AND a.call_id = c.call_id AND a.site = ? AND a.at >= ? AND a.at < ?
+     JOIN alerts a ON a.box = c.box AND a.call_id = c.call_id AND a.site = ? AND a.at >= ? AND a.at < ? AND ${alertStands('a')}
      GROUP BY a.rule ORDER BY COUNT(*) DESC, a.rule LIMIT ${TOP}`,
     [...params, site, from, new Date(fromMs + (24 + ALERT_LAG_HOURS) * HOUR_MS).toISOString()],
   );

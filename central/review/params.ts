@@ -5,7 +5,7 @@
 import type { FastifyReply } from 'fastify';
 import { SEVERITIES } from '../../edge/rules/types.js';
 import { mayseeSite, type Caller } from '../web/access.js';
-import { BadCursorError, type ReviewFilter } from './reviews.js';
+import { AlertWithdrawnError, BadCursorError, type ReviewFilter } from './reviews.js';
 import { BadParameter, between, optional, time } from '../params.js';
 
 export class RequestError extends Error {
@@ -63,7 +63,7 @@ export function filterDetail(f: ReviewFilter): Record<string, unknown> {
   return Object.fromEntries(Object.entries({ sites: f.sites, rule: f.rule, severity: f.severity, from: f.from, to: f.to }).filter(([, v]) => v !== undefined));
 }
 
-/** Runs a handler, answering a RequestError (or a bad cursor) with its status and message. */
+/** Runs a handler, answering a RequestError (or a bad cursor, or a verdict on a withdrawn alert) with its status and message. */
 export async function answer<T>(reply: FastifyReply, fn: () => Promise<T>): Promise<T | FastifyReply> {
   try {
     return await fn();
@@ -71,6 +71,8 @@ export async function answer<T>(reply: FastifyReply, fn: () => Promise<T>): Prom
     if (err instanceof RequestError) return reply.code(err.status).send({ error: err.message });
     if (err instanceof BadParameter) return reply.code(400).send({ error: err.message, parameter: err.parameter });
     if (err instanceof BadCursorError) return reply.code(400).send({ error: err.message });
+    // The alert exists and is the caller's to see; it is its state that forbids a verdict.
+    if (err instanceof AlertWithdrawnError) return reply.code(409).send({ error: err.message });
     throw err;
   }
 }

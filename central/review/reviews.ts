@@ -9,7 +9,7 @@
  */
 import { audit } from '../audit.js';
 import { severityRank, thresholdTable, type ThresholdRow } from '../review.js';
-import type { Db, Sql } from '../store/sql-store.js';
+import { alertStands, type Db, type Sql } from '../store/sql-store.js';
 import { SCORE_UNITS, type ScoreKind } from './score.js';
 
 export type Verdict = 'confirmed' | 'rejected';
@@ -27,9 +27,13 @@ export interface ReviewFilter {
   to?: string;
 }
 
-/** The WHERE terms of a filter on `alerts` as `a`; values are parameters. */
+/**
+ * The WHERE terms of a filter on `alerts` as `a`; values are parameters. Only standing alerts: one its box
+ * withdrew is a false alarm nobody should review, and counting it (even confirmed before it was withdrawn)
+ * would skew a rule's figures.
+ */
 function alertWhere(f: ReviewFilter): { where: string[]; params: unknown[] } {
-  const where: string[] = [];
+  const where: string[] = [alertStands('a')];
   const params: unknown[] = [];
   if (f.sites !== '*') {
     if (f.sites.length === 0) where.push('1 = 0');
@@ -60,6 +64,14 @@ export interface StoredReview extends AlertRef {
   at: string;
 }
 
+/** A verdict on an alert its box withdrew: refused, the reason given (a false alarm is not reviewed). */
+export class AlertWithdrawnError extends Error {
+  override name = 'AlertWithdrawnError';
+  constructor(alertId: string, reason: string) {
+    super(`alert ${alertId} was withdrawn by the box: ${reason}`);
+  }
+}
+
 /** Site and rule of an alert, or null when the store has no such alert. */
 export async function alertSite(db: Sql, ref: AlertRef): Promise<{ site: string; rule: string } | null> {
   const [row] = await db.all<{ site: string; rule: string }>('SELECT site, rule FROM alerts WHERE box = ? AND call_id = ? AND alert_id = ?', [ref.box, ref.callId, ref.alertId]);
@@ -69,7 +81,9 @@ export async function alertSite(db: Sql, ref: AlertRef): Promise<{ site: string;
 /**
  * Records a review and makes it the alert's verdict, audited in the same transaction (`review.confirm` /
  * `review.reject`). The note is kept with the review; the audit log has only its length (a note may quote
- * the customer). Returns the review and the verdict it replaced (null: the first).
+ * the customer). Returns the review and the verdict it replaced (null: the first). An alert its box has
+ * withdrawn is refused (AlertWithdrawnError), read from the row the update locked, so a withdrawal stored
+ * meanwhile is seen.
  */
 export async function recordReview(
   db: Db,
@@ -81,7 +95,8 @@ export async function recordReview(
   const at = new Date().toISOString();
   return db.tx(async (sql) => {
     const key = [ref.box, ref.callId, ref.alertId];
-    await sql.run('UPDATE alerts SET verdict = ?, reviewed_at = ? WHERE box = ? AND call_id = ? AND alert_id = ?', [verdict, at, ...key]);
+    const [row] = await sql.all<{ withdrawn: string | null }>('UPDATE alerts SET verdict = ?, reviewed_at = ? WHERE box = ? AND call_id = ? AND alert_id = ? RETURNING withdrawn', [verdict, at, ...key]);
+    if (row?.withdrawn != null) throw new AlertWithdrawnError(ref.alertId, row.withdrawn);
     const [before] = await sql.all<{ verdict: Verdict }>('SELECT verdict FROM reviews WHERE box = ? AND call_id = ? AND alert_id = ? ORDER BY id DESC LIMIT 1', key);
     const [{ id }] = await sql.all<{ id: number }>('INSERT INTO reviews (site, box, call_id, alert_id, verdict, note, reviewer, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id', [
       ref.site, ...key, verdict, note, reviewer, at,
@@ -94,10 +109,17 @@ export async function recordReview(
   });
 }
 
-/** Every review of a call's alerts, oldest first, and each alert's verdict that counts. */
-export async function callReviews(db: Sql, box: string, callId: string): Promise<{ alerts: { alertId: string; rule: string; severity: string; verdict: Verdict | null; reviewedAt: string | null }[]; history: StoredReview[] }> {
-  const alerts = await db.all<{ alert_id: string; rule: string; severity: string; verdict: Verdict | null; reviewed_at: string | null }>(
-    'SELECT alert_id, rule, severity, verdict, reviewed_at FROM alerts WHERE box = ? AND call_id = ? ORDER BY raised_at, alert_id',
+/**
+ * Every review of a call's alerts, oldest first, and each alert's verdict that counts; a withdrawn alert is
+ * listed with its reason (and any verdict it had before), for the page to offer no review of it.
+ */
+export async function callReviews(
+  db: Sql,
+  box: string,
+  callId: string,
+): Promise<{ alerts: { alertId: string; rule: string; severity: string; verdict: Verdict | null; reviewedAt: string | null; withdrawn: string | null }[]; history: StoredReview[] }> {
+  const alerts = await db.all<{ alert_id: string; rule: string; severity: string; verdict: Verdict | null; reviewed_at: string | null; withdrawn: string | null }>(
+    'SELECT alert_id, rule, severity, verdict, reviewed_at, withdrawn FROM alerts WHERE box = ? AND call_id = ? ORDER BY raised_at, alert_id',
     [box, callId],
   );
   const history = await db.all<{ id: number; site: string; alert_id: string; verdict: Verdict; note: string | null; reviewer: string; at: string }>(
@@ -105,7 +127,7 @@ export async function callReviews(db: Sql, box: string, callId: string): Promise
     [box, callId],
   );
   return {
-    alerts: alerts.map((a) => ({ alertId: a.alert_id, rule: a.rule, severity: a.severity, verdict: a.verdict, reviewedAt: a.reviewed_at })),
+    alerts: alerts.map((a) => ({ alertId: a.alert_id, rule: a.rule, severity: a.severity, verdict: a.verdict, reviewedAt: a.reviewed_at, withdrawn: a.withdrawn })),
     history: history.map((r) => ({ id: Number(r.id), site: r.site, box, callId, alertId: r.alert_id, verdict: r.verdict, note: r.note, reviewer: r.reviewer, at: r.at })),
   };
 }
@@ -162,7 +184,7 @@ function compareKeys(x: QueueKey, y: QueueKey): number {
 }
 
 /**
- * Alerts not yet reviewed, critical first, then by score (higher first; no score last), then newest;
+ * Standing alerts not yet reviewed, critical first, then by score (higher first; no score last), then newest;
  * `next` continues the list (null at its end). Scores of different rules are in different units: the order
  * within a severity is by how far each alert went in its own rule's unit.
  *

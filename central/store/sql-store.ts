@@ -86,6 +86,21 @@ const obj = (v: unknown): Record<string, unknown> | null => (v !== null && typeo
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
+/** Why the box withdrew an alert, or null while it stands; `field` names the reason's place in the record. */
+function withdrawalOf(alert: Record<string, unknown>, field: string): string | null {
+  const reason = alert.withdrawn;
+  if (reason === undefined || reason === null) return null;
+  // Neither shown as a reason nor safely taken for a standing alert: refused, as any field the store cannot read.
+  if (typeof reason !== 'string') throw new RecordDataError(`${field} is not text`);
+  return reason;
+}
+
+/**
+ * The SQL condition that the `alerts` row named `alias` stands (its box has not withdrawn it). Every query
+ * that counts, lists, filters on or queues alerts asks this, so a withdrawn alert is left out of all alike.
+ */
+export const alertStands = (alias: string): string => `${alias}.withdrawn IS NULL`;
+
 /**
  * The call row of an index (docs/call-index.md), or null for a record that is not one (a synthetic test
  * record, a later schema without a callId): it is still kept in `records`, just not listed as a call.
@@ -102,7 +117,9 @@ export function callOf(r: IncomingRecord): Omit<CallRow, 'site' | 'box' | 'seq'>
   const agentCount = num(overtalk?.agent);
   const customerCount = num(overtalk?.customer);
   const emotion = Array.isArray(d.emotion) ? d.emotion : [];
-  const alerts = Array.isArray(d.alerts) ? d.alerts : [];
+  // The box withdraws an alert while it hears the call, so the index holds the withdrawal: a call is counted
+  // (and taken as agitated) by the alerts that stand.
+  const alerts = (Array.isArray(d.alerts) ? d.alerts : []).filter((a, i) => withdrawalOf(obj(a) ?? {}, `alerts[${i}].withdrawn`) === null);
   // A recording has no wall-clock times of its own: the box accepted its index when it ended.
   const endedAt = timeField(line?.endedAt, 'line.endedAt') ?? (timeField(r.at, "the record's at") as string);
   const given = timeField(line?.startedAt, 'line.startedAt');
@@ -139,7 +156,7 @@ function readRecord(r: IncomingRecord): ReadRecord {
     call = callOf(r);
     // The index holds each alert at its latest revision: it fills in any live alert record not seen.
     const list = obj(r.data)?.alerts;
-    if (call) for (const a of Array.isArray(list) ? list : []) found.push(alertOf(call.callId, a));
+    if (call) for (const [i, a] of (Array.isArray(list) ? list : []).entries()) found.push(alertOf(call.callId, a, `alerts[${i}].`));
   } else if (r.kind === 'alert') found.push(alertOf(str(obj(r.data)?.callId), r.data));
   return { ...r, call, alerts: found.filter((a) => a !== null) };
 }
@@ -147,8 +164,11 @@ function readRecord(r: IncomingRecord): ReadRecord {
 /** An alert as its columns, before the store adds where and when it arrived. */
 type AlertProjection = Omit<AlertRow, 'site' | 'box' | 'seq' | 'at' | 'alert'> & { json: string };
 
-/** An alert (edge/rules/types.ts) of `callId`, or null if it lacks what identifies it. A first raise has no revision: 1. */
-export function alertOf(callId: string | null, a: unknown): AlertProjection | null {
+/**
+ * An alert (edge/rules/types.ts) of `callId`, or null if it lacks what identifies it. A first raise has no
+ * revision: 1. `place` is where the alert sits in its record (`alerts[2].` in an index), for a refusal.
+ */
+export function alertOf(callId: string | null, a: unknown, place = ''): AlertProjection | null {
   const d = obj(a);
   const alertId = str(d?.id);
   const rule = str(d?.rule);
@@ -164,6 +184,7 @@ export function alertOf(callId: string | null, a: unknown): AlertProjection | nu
     raisedAt: num(d.raisedAt),
     revision: num(d.revision) ?? 1,
     evidence: str(d.evidence),
+    withdrawn: withdrawalOf(d, `${place}withdrawn`),
     json: JSON.stringify(d),
   };
 }
@@ -187,12 +208,13 @@ const upsertCalls = (values: string) => `INSERT INTO calls (${CALL_INSERT_COLUMN
   RETURNING box, call_id`;
 
 // A revision arriving after a higher one (records of one call can reach different ingest processes, or come
-// again after a resend) never replaces it; an equal one changes nothing.
-const upsertAlerts = (values: string) => `INSERT INTO alerts (box, call_id, alert_id, site, seq, at, rule, severity, channel, start_sec, end_sec, raised_at, revision, evidence, alert_json)
+// again after a resend) never replaces it; an equal one changes nothing. So a withdrawal, the alert's last
+// revision, is never undone by an earlier one arriving late.
+const upsertAlerts = (values: string) => `INSERT INTO alerts (box, call_id, alert_id, site, seq, at, rule, severity, channel, start_sec, end_sec, raised_at, revision, evidence, withdrawn, alert_json)
   VALUES ${values}
   ON CONFLICT (box, call_id, alert_id) DO UPDATE SET site = excluded.site, seq = excluded.seq, at = excluded.at, rule = excluded.rule,
     severity = excluded.severity, channel = excluded.channel, start_sec = excluded.start_sec, end_sec = excluded.end_sec,
-    raised_at = excluded.raised_at, revision = excluded.revision, evidence = excluded.evidence, alert_json = excluded.alert_json
+    raised_at = excluded.raised_at, revision = excluded.revision, evidence = excluded.evidence, withdrawn = excluded.withdrawn, alert_json = excluded.alert_json
   WHERE excluded.revision > alerts.revision`;
 
 const ROW = (n: number) => `(${Array.from({ length: n }, () => '?').join(', ')})`;
@@ -301,7 +323,7 @@ export function filterSql(f: CallFilter): { where: string[]; params: unknown[] }
   if (f.minDurationSec !== undefined) add('duration_sec >= ?', f.minDurationSec);
   if (f.maxDurationSec !== undefined) add('duration_sec <= ?', f.maxDurationSec);
   if (f.rule !== undefined || f.severity !== undefined) {
-    const terms = ['a.box = calls.box', 'a.call_id = calls.call_id'];
+    const terms = ['a.box = calls.box', 'a.call_id = calls.call_id', alertStands('a')];
     if (f.rule !== undefined) {
       terms.push('a.rule = ?');
       params.push(f.rule);
@@ -494,9 +516,9 @@ export class SqlStore implements Store {
     await indexCallsText(sql, this.db.dialect, current.map(({ r, call }) => ({ box: r.box, callId: call.callId, index: r.data })));
 
     const alertRows = [...alerts.entries()].sort(byKey).map(([, { r, a }]) => [
-      r.box, a.callId, a.alertId, r.site, r.seq, r.at, a.rule, a.severity, a.channel, a.start, a.end, a.raisedAt, a.revision, a.evidence, a.json,
+      r.box, a.callId, a.alertId, r.site, r.seq, r.at, a.rule, a.severity, a.channel, a.start, a.end, a.raisedAt, a.revision, a.evidence, a.withdrawn, a.json,
     ]);
-    await many(sql, alertRows, ROW(15), upsertAlerts);
+    await many(sql, alertRows, ROW(16), upsertAlerts);
 
     // Each alert's score in the index that became its call's, whatever revision the alert row kept.
     const scores = current.flatMap(({ r, call }) =>
@@ -590,11 +612,12 @@ export class SqlStore implements Store {
   async alertsFor(box: string, callId: string): Promise<AlertRow[]> {
     const rows = await this.db.all<{
       site: string; box: string; call_id: string; alert_id: string; seq: number; at: string; rule: string; severity: string; channel: string | null;
-      start_sec: number | null; end_sec: number | null; raised_at: number | null; revision: number; evidence: string | null; alert_json: string;
-    }>('SELECT site, box, call_id, alert_id, seq, at, rule, severity, channel, start_sec, end_sec, raised_at, revision, evidence, alert_json FROM alerts WHERE box = ? AND call_id = ? ORDER BY raised_at, alert_id', [box, callId]);
+      start_sec: number | null; end_sec: number | null; raised_at: number | null; revision: number; evidence: string | null; withdrawn: string | null; alert_json: string;
+    }>('SELECT site, box, call_id, alert_id, seq, at, rule, severity, channel, start_sec, end_sec, raised_at, revision, evidence, withdrawn, alert_json FROM alerts WHERE box = ? AND call_id = ? ORDER BY raised_at, alert_id', [box, callId]);
     return rows.map((r) => ({
       site: r.site, box: r.box, callId: r.call_id, alertId: r.alert_id, seq: Number(r.seq), at: r.at, rule: r.rule, severity: r.severity, channel: r.channel,
-      start: r.start_sec, end: r.end_sec, raisedAt: r.raised_at, revision: Number(r.revision), evidence: r.evidence, alert: JSON.parse(r.alert_json) as Record<string, unknown>,
+      start: r.start_sec, end: r.end_sec, raisedAt: r.raised_at, revision: Number(r.revision), evidence: r.evidence, withdrawn: r.withdrawn,
+      alert: JSON.parse(r.alert_json) as Record<string, unknown>,
     }));
   }
 

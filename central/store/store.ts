@@ -107,6 +107,11 @@ export interface AlertRow {
   raisedAt: number | null;
   revision: number;
   evidence: string | null;
+  /**
+   * Why the box withdrew the alert (a false alarm: the words it quoted turned out not to be the call's), or
+   * null while it stands. Final: a withdrawn alert is counted, queued and listed as needing attention nowhere.
+   */
+  withdrawn: string | null;
   alert: Record<string, unknown>;
 }
 

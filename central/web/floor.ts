@@ -29,6 +29,13 @@ export interface AlertView {
   line: string | null;
   agentId: string | null;
   revision: number;
+  /**
+   * Why the box withdrew it (a false alarm), or null while it stands. A withdrawn alert stays on the floor,
+   * struck through with this reason, rather than vanishing: a supervisor who saw it raised may already be on
+   * their way to the desk, and an alert that silently disappears reads as a glitch, not as "stand down".
+   * It no longer needs attention (nor an acknowledgement).
+   */
+  withdrawn: string | null;
   ack: AlertAck | null;
 }
 
@@ -123,6 +130,7 @@ export class FloorState extends EventEmitter<{ event: [FloorEvent] }> {
       line: str(line.name, 128),
       agentId: str(line.agentId, 128),
       revision,
+      withdrawn: str(d.withdrawn, 2048),
       ack: earlier?.ack ?? null,
     };
     // A revision takes the earlier one's place in the list's order by being re-inserted as the newest.

@@ -23,6 +23,8 @@ export interface Mark {
   title: string;
   /** alerts: info, warning or critical */
   severity?: string;
+  /** alerts: the box withdrew it (a false alarm), so it is drawn greyed, not in its severity's colour */
+  withdrawn?: boolean;
 }
 
 export interface Timeline {
@@ -126,12 +128,14 @@ export function timelineOf(index: unknown): Timeline {
     const lane: Lane = channel(a.channel) ?? 'both';
     const severity = str(a.severity) ?? 'info';
     const evidence = str(a.evidence);
+    const withdrawn = str(a.withdrawn) !== null;
     marks.push({
       kind: 'alert',
       lane,
       ...t,
       severity,
-      title: `${severity}: ${str(a.title) ?? str(a.rule) ?? 'alert'}${a.rule ? ` (${String(a.rule)})` : ''}, ${span(t.start, t.end)}${evidence ? ` — ${short(evidence, 200)}` : ''}`,
+      withdrawn,
+      title: `${withdrawn ? 'withdrawn ' : ''}${severity}: ${str(a.title) ?? str(a.rule) ?? 'alert'}${a.rule ? ` (${String(a.rule)})` : ''}, ${span(t.start, t.end)}${evidence ? ` — ${short(evidence, 200)}` : ''}`,
     });
   }
   const durationSec = durationOf(ix);
@@ -241,7 +245,7 @@ export function drawTimeline(doc: Document, t: Timeline): SVGSVGElement {
     const height = m.kind === 'silence' ? TOP.customer + LANE_H - TOP.agent : h;
     const left = x(m.start);
     const width = Math.max(x(m.end) - left, m.kind === 'keyword' || m.kind === 'alert' ? 3 : 1);
-    const r = node('rect', { class: `mark m-${m.kind} lane-${m.lane}${m.severity ? ` sev-${m.severity}` : ''}`, x: left, y, width, height }, svg);
+    const r = node('rect', { class: `mark m-${m.kind} lane-${m.lane}${m.severity ? ` sev-${m.severity}` : ''}${m.withdrawn ? ' withdrawn' : ''}`, x: left, y, width, height }, svg);
     r.dataset.kind = m.kind;
     r.dataset.lane = m.lane;
     r.dataset.start = String(m.start);

@@ -116,7 +116,12 @@ function drawAlerts(alerts: AlertRow[]): void {
     li.dataset.severity = a.severity;
     li.dataset.alert = a.alertId;
     const head = el('div', 'head');
-    head.append(el('span', `badge sev-${a.severity}`, a.severity), ' ', el('b', undefined, typeof a.alert.title === 'string' ? a.alert.title : a.rule), ' ', el('span', 'dim', `${a.rule}${a.revision > 1 ? `, revision ${a.revision}` : ''}`));
+    head.append(el('span', `badge sev-${a.severity}`, a.severity), ' ', el('b', 'title', typeof a.alert.title === 'string' ? a.alert.title : a.rule), ' ', el('span', 'dim', `${a.rule}${a.revision > 1 ? `, revision ${a.revision}` : ''}`));
+    // A false alarm the box took back: still shown (it was raised, a supervisor may have seen it), struck through.
+    if (a.withdrawn !== null) {
+      li.classList.add('withdrawn');
+      head.append(' ', el('span', 'badge withdrawn', 'withdrawn'));
+    }
     li.append(head);
     if (a.start !== null && a.end !== null) {
       const at = el('a', 'when', `${a.channel ?? 'both'} ${formatTime(a.start)}–${formatTime(a.end)}`);
@@ -132,6 +137,7 @@ function drawAlerts(alerts: AlertRow[]): void {
       if (a.raisedAt !== null) li.append(el('span', 'dim', ` raised at ${formatTime(a.raisedAt)}`));
     }
     if (a.evidence) li.append(el('div', 'evidence', a.evidence));
+    if (a.withdrawn !== null) li.append(el('div', 'reason', a.withdrawn));
     root.append(li);
   }
 }
@@ -185,8 +191,8 @@ async function main(): Promise<void> {
   drawTranscript();
   drawMetrics(call, index);
   drawAlerts(alerts);
-  // Only a reviewer gets the controls; for everyone else the alerts above are the whole story.
-  if (session?.capabilities.includes('review') && alerts.length) {
+  // Only a reviewer gets the controls, and only for alerts that stand; for everyone else the alerts above are the whole story.
+  if (session?.capabilities.includes('review') && alerts.some((a) => a.withdrawn === null)) {
     const reviews = $('reviews');
     reviews.append(el('h2', undefined, 'Review'));
     const list = el('div');

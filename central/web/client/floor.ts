@@ -105,16 +105,23 @@ function alertNode(a: AlertView): HTMLLIElement {
   const when = el('div', 'when', new Date(a.at).toLocaleTimeString());
   const who = el('div', 'who', [a.line, a.agentId ? `agent ${a.agentId}` : '', a.box, a.revision > 1 ? `rev ${a.revision}` : ''].filter(Boolean).join(' · '));
   const side = el('div');
+  // Withdrawn: struck through with the box's reason, no longer asking for anyone (floor.ts AlertView says why
+  // it stays on the page); an acknowledgement given before stays said.
+  if (a.withdrawn !== null) {
+    li.classList.add('withdrawn');
+    side.append(el('div', 'withdrawn-note', 'withdrawn by the box'));
+  }
   if (a.ack) {
     li.classList.add('acked');
     side.append(el('div', 'ackd', `acknowledged by ${a.ack.by} ${new Date(a.ack.at).toLocaleTimeString()}`));
-  } else {
+  } else if (a.withdrawn === null) {
     const b = el('button', undefined, 'Acknowledge');
     b.addEventListener('click', () => void acknowledge(a, b));
     side.append(b);
   }
   li.append(title, when, who, side);
   if (a.evidence) li.append(el('div', 'evidence', a.evidence));
+  if (a.withdrawn !== null) li.append(el('div', 'reason', a.withdrawn));
   return li;
 }
 
@@ -135,7 +142,7 @@ function putAlert(a: AlertView): void {
 }
 
 function counts(): void {
-  const open = [...alerts.values()].filter((a) => !a.ack).length;
+  const open = [...alerts.values()].filter((a) => !a.ack && a.withdrawn === null).length;
   $('open-count').textContent = open ? `${open} open` : '';
 }
 

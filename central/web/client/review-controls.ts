@@ -77,9 +77,13 @@ export function renderReviewControls(container: HTMLElement, alerts: ReviewTarge
   if (alerts.length === 0) container.append(el('div', 'empty', 'No alerts to review.'));
 }
 
-/** A call's alerts with their verdicts, from the API, as controls in `container` (the call page's section). */
+/**
+ * A call's alerts with their verdicts, from the API, as controls in `container` (the call page's section).
+ * An alert its box withdrew gets none: the server refuses a verdict on it, and the call page says why.
+ */
 export async function loadCallReviews(container: HTMLElement, box: string, callId: string, opts: ReviewControlsOptions = {}): Promise<void> {
   const q = new URLSearchParams({ box, callId });
-  const r = await api<{ alerts: { alertId: string; rule: string; severity: string; verdict: Verdict | null }[] }>(`/api/reviews?${q}`);
-  renderReviewControls(container, r.alerts.map((a) => ({ box, callId, alertId: a.alertId, rule: a.rule, severity: a.severity, verdict: a.verdict })), opts);
+  const r = await api<{ alerts: { alertId: string; rule: string; severity: string; verdict: Verdict | null; withdrawn: string | null }[] }>(`/api/reviews?${q}`);
+  const standing = r.alerts.filter((a) => a.withdrawn === null);
+  renderReviewControls(container, standing.map((a) => ({ box, callId, alertId: a.alertId, rule: a.rule, severity: a.severity, verdict: a.verdict })), opts);
 }
