@@ -368,6 +368,15 @@ function suite(t: Test, open: () => Promise<SqlStore>) {
     const audits = await listAudit(store.db, { action: 'alert.' });
     t.same(audits.map((a) => [a.username, a.action, a.detail]), [['sam', 'alert.acknowledge', { key: 'b1/c1/dead-air-1', ...about }]]);
   });
+
+  t.test("a restarted centre's floor names the call of an alert it knows only from the call's index", async (t) => {
+    const store = await open();
+    t.teardown(() => store.close());
+    // No live alert record: a recording analysed and published, or a box whose alert records were lost.
+    await storeCalls(store, [{ site: 's1', box: 'b1', seq: 1, callId: 'idx-only', startedAt: '2026-12-02T10:00:00.000Z', alerts: [deadAir(10, 9)] }]);
+    const recent = await new SqlAckStore(store.db).recentAlerts('2000-01-01T00:00:00.000Z', 10);
+    t.match(recent.map((r) => r.record.data), [{ callId: 'idx-only', id: 'dead-air-1', rule: 'dead-air' }], 'the rebuilt alert record has its callId (it was empty, so its floor key named no call)');
+  });
 }
 
 t.test('SQLite', async (t) => {

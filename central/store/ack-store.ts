@@ -34,14 +34,16 @@ export class SqlAckStore implements AckStore {
    * floor is fed: what a central process shows when it starts. At most `limit`, the newest kept.
    */
   async recentAlerts(sinceIso: string, limit: number): Promise<{ record: RecordEnvelope; ack: AlertAck | null }[]> {
-    const rows = await this.db.all<{ site: string; box: string; seq: number; at: string; alert_json: string; by_user: string | null; acked_at: string | null }>(
-      `SELECT a.site, a.box, a.seq, a.at, a.alert_json, k.by_user, k.at AS acked_at FROM alerts a
+    const rows = await this.db.all<{ site: string; box: string; call_id: string; seq: number; at: string; alert_json: string; by_user: string | null; acked_at: string | null }>(
+      `SELECT a.site, a.box, a.call_id, a.seq, a.at, a.alert_json, k.by_user, k.at AS acked_at FROM alerts a
          LEFT JOIN alert_acks k ON k.alert_key = a.box || '/' || a.call_id || '/' || a.alert_id
        WHERE a.at >= ? ORDER BY a.at DESC LIMIT ?`,
       [sinceIso, limit],
     );
     return rows.reverse().map((r) => ({
-      record: { schema: RECORD_SCHEMA, site: r.site, box: r.box, seq: Number(r.seq), kind: 'alert', at: r.at, data: JSON.parse(r.alert_json) as Record<string, unknown> },
+      // An alert known only from its call's index was stored as the index has it, without the callId a live
+      // alert record carries: the row's call says whose it is.
+      record: { schema: RECORD_SCHEMA, site: r.site, box: r.box, seq: Number(r.seq), kind: 'alert', at: r.at, data: { callId: r.call_id, ...(JSON.parse(r.alert_json) as Record<string, unknown>) } },
       ack: r.by_user === null ? null : { by: r.by_user, at: r.acked_at! },
     }));
   }
