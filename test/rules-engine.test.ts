@@ -516,3 +516,18 @@ t.test('a switch leaves alone the alerts on the other side, and those whose evid
   t.same(engine.alerts.map((a) => [a.id, a.withdrawn !== undefined]), [['credential-request-1', false], ['refund-word-1', false], ['refund-word-2', true]],
     "the agent's alert stands; the customer's spotter hit of Mandarin stands; only the alert on the English words is withdrawn");
 });
+
+t.test('a late hang-up that followed a closing heard in withdrawn words is withdrawn with them', async (t) => {
+  // The agent's side is overturned at the hang-up (the final judgement): its "goodbye" was Mandarin misheard,
+  // and the Mandarin words of the same speech say no closing.
+  const events = new Call()
+    .say('customer', 1, 5, 'i would like to check my bill please')
+    .say('agent', 12, 15, 'sure thing okay goodbye', { wordsAt: 15.9 })
+    .add({ type: 'language.switch', channel: 'agent', from: 'en', to: 'zh', start: 1, end: 15, withdrawnHits: [], emittedAt: 29.9 })
+    .say('agent', 12, 15, 'hǎo de wǒ kàn yí xià', { zh: true, wordsAt: 29.9 })
+    .end(30);
+  const alerts = run(only('late-hangup'), events);
+  t.same(alerts.map((a) => [a.id, a.withdrawn !== undefined]), [['late-hangup-1', false], ['late-hangup-1', true]], 'raised live after the closing, withdrawn at the switch');
+  t.ok(alerts[0].raisedAt < 29.9, `raised while the line was open (${alerts[0].raisedAt} s)`);
+  t.match(alerts[1].withdrawn, /agent side was heard as English until 15\.0 s and is Mandarin/);
+});

@@ -2,7 +2,7 @@ import { CHANNELS } from '../../events.js';
 import { matchCall, type QueryNode, type SearchHit } from '../../search/query.js';
 import { signalRule, type Detector, type RuleContext } from '../detector.js';
 import { describeHits } from '../evidence.js';
-import { anyTermOf } from './matching.js';
+import { anyTermOf, withdrawOverturned, type Raised } from './matching.js';
 
 interface State {
   /** The latest closing phrase heard (after the greeting window). */
@@ -10,6 +10,8 @@ interface State {
   anyTerm?: QueryNode;
   /** Silences already alerted, by start. */
   alerted: Set<string>;
+  /** The alerts raised, each with the closing it followed. */
+  raised: Raised[];
 }
 
 /** Not hanging up: a closing phrase, then the line stays open in silence. */
@@ -19,7 +21,7 @@ export const lateHangup: Detector<State> = {
   // speech after the closing longer than reopenSec means the conversation went on
   params: { silenceSec: 8, ignoreFirstSec: 10, reopenSec: 2 },
   compile: (spec, tools) => signalRule(spec, tools, { needed: 'the closing phrases (goodbye, 再见, ...)' }),
-  start: (rule) => ({ anyTerm: anyTermOf(rule), alerted: new Set() }),
+  start: (rule) => ({ anyTerm: anyTermOf(rule), alerted: new Set(), raised: [] }),
   heard(ctx, heard) {
     if (!ctx.state.anyTerm || !matchCall(ctx.state.anyTerm, heard)) return;
     const match = matchCall(ctx.rule.query as QueryNode, ctx.call.searchable());
@@ -28,9 +30,11 @@ export const lateHangup: Detector<State> = {
     const latest = hits.reduce((a, b) => (b.end > a.end ? b : a));
     if (!ctx.state.closing || latest.end > ctx.state.closing.end) ctx.state.closing = latest;
   },
-  // A closing heard in a side's withdrawn words was not said; the new language's words may say it again.
+  // A closing heard in a side's withdrawn words was not said (nor was the late hang-up that followed it); the
+  // new language's words may say it again.
   overturned(ctx, event) {
     if (ctx.state.closing?.channel === event.channel) ctx.state.closing = undefined;
+    withdrawOverturned(ctx, ctx.state.raised, event);
   },
   tick(ctx, horizon) {
     const p = ctx.rule.params;
@@ -40,12 +44,13 @@ export const lateHangup: Detector<State> = {
     const key = q.toFixed(3);
     if (ctx.state.alerted.has(key)) return;
     ctx.state.alerted.add(key);
-    ctx.raise({
+    const alert = ctx.raise({
       channel: 'both',
       start: q,
       end: q + p.silenceSec,
       evidence: `closing ${describeHits(ctx.call, [closing])}, then no speech for more than ${p.silenceSec} s while the line stayed open`,
     });
+    if (alert) ctx.state.raised.push({ alert, hits: [closing] });
   },
 };
 

@@ -26,7 +26,8 @@ export interface MatchState {
   anyTerm?: QueryNode;
 }
 
-interface Raised {
+/** An alert a rule on words raised, and the evidence it quotes. */
+export interface Raised {
   alert: Alert;
   hits: SearchHit[];
 }
@@ -110,23 +111,25 @@ function evaluate(ctx: RuleContext<MatchState>, final: boolean): void {
 const LANGUAGE_NAMES = { en: 'English', zh: 'Mandarin' } as const;
 
 /**
- * A side's words were withdrawn: an alert quoting that side stands only if every piece of its evidence there is
- * still found (a spotter hit of the side's new language, say). One that does not is withdrawn, and its evidence
- * is free to be matched again, as the new language's words may well do.
+ * After a side's words were withdrawn: withdraws each of `raised` (the rule's alerts with the hits they rest on)
+ * that quoted that side and whose evidence there is no longer all found in the call (a spotter hit of the
+ * side's new language still is, say). Returns those withdrawn, whose evidence is free to be matched again.
  */
-function overturned(ctx: RuleContext<MatchState>, event: PipelineEventOf<'language.switch'>): void {
-  const { state: st, call, rule } = ctx;
+export function withdrawOverturned<R extends Raised>(ctx: RuleContext<unknown>, raised: readonly R[], event: PipelineEventOf<'language.switch'>): R[] {
   const onSide = (h: SearchHit) => h.channel === event.channel;
-  const affected = st.raised.filter((r) => !r.alert.withdrawn && r.hits.some(onSide));
-  if (affected.length === 0) return;
-  const found = matchCall(rule.query as QueryNode, call.searchable())?.hits ?? [];
+  const affected = raised.filter((r) => !r.alert.withdrawn && r.hits.some(onSide));
+  if (affected.length === 0) return [];
+  const found = matchCall(ctx.rule.query as QueryNode, ctx.call.searchable())?.hits ?? [];
   const stands = (h: SearchHit) => found.some((f) => sameEvidence(f, h));
-  for (const r of affected) {
-    if (r.hits.filter(onSide).every(stands)) continue;
-    r.alert = ctx.withdraw(
-      r.alert,
-      `the ${event.channel} side was heard as ${LANGUAGE_NAMES[event.from]} until ${event.end.toFixed(1)} s and is ${LANGUAGE_NAMES[event.to]}: the words this alert quoted were that speech misheard`,
-    );
+  const reason = `the ${event.channel} side was heard as ${LANGUAGE_NAMES[event.from]} until ${event.end.toFixed(1)} s and is ${LANGUAGE_NAMES[event.to]}: the words this alert quoted were that speech misheard`;
+  const withdrawn = affected.filter((r) => !r.hits.filter(onSide).every(stands));
+  for (const r of withdrawn) r.alert = ctx.withdraw(r.alert, reason);
+  return withdrawn;
+}
+
+function overturned(ctx: RuleContext<MatchState>, event: PipelineEventOf<'language.switch'>): void {
+  const st = ctx.state;
+  for (const r of withdrawOverturned(ctx, st.raised, event)) {
     st.covered = st.covered.filter((c) => !r.hits.includes(c));
     if (st.latest === r) st.latest = undefined;
   }
