@@ -122,6 +122,7 @@ t.test('the scorer counts what a hand-built index shows', async (t) => {
     alerts: [
       { id: 'credential-request-1', rule: 'credential-request', severity: 'critical', title: '', channel: 'agent', start: 3.1, end: 3.6, raisedAt: 4, evidence: '密码' },
       { id: 'forbidden-phrase-1', rule: 'forbidden-phrase', severity: 'warning', title: '', channel: 'agent', start: 50, end: 51, raisedAt: 52, evidence: '不知道' },
+      { id: 'forbidden-phrase-2', rule: 'forbidden-phrase', severity: 'warning', title: '', channel: 'agent', start: 60, end: 61, raisedAt: 62, evidence: 'calm down', revision: 2, withdrawn: 'the agent side was heard as English' },
       { id: 'customer-agitation-1', rule: 'customer-agitation', severity: 'info', title: '', channel: 'customer', start: 4.5, end: 5.5, raisedAt: 5.6, evidence: '' },
     ],
   } as unknown as CallIndex;
@@ -146,8 +147,8 @@ t.test('the scorer counts what a hand-built index shows', async (t) => {
   t.equal(pw.found, 1);
   t.equal(pw.falseAlarms, 1, 'the customer-side hit at 300 s is not the agent saying it');
   t.equal((s.keywords.phrases['zh credential-request 验证码'] as Record<string, number>).said, 0);
-  t.same(s.rules.rules['credential-request zh'], { expected: 1, alerted: 1, tp: 1, fp: 0, fn: 0, tn: 0, undecided: 0, recall: 1, precision: 1 });
-  t.same(s.rules.rules['forbidden-phrase zh'], { expected: 0, alerted: 1, tp: 0, fp: 1, fn: 0, tn: 0, undecided: 0, recall: null, precision: 0 });
+  t.same(s.rules.rules['credential-request zh'], { expected: 1, alerted: 1, tp: 1, fp: 0, fn: 0, tn: 0, undecided: 0, withdrawn: 0, recall: 1, precision: 1 });
+  t.same(s.rules.rules['forbidden-phrase zh'], { expected: 0, alerted: 1, tp: 0, fp: 1, fn: 0, tn: 0, undecided: 0, withdrawn: 1, recall: null, precision: 0 }, 'a withdrawn alert is counted apart, not as the call alerting');
   t.equal((s.rules.rules['agent-interrupts zh'] as Record<string, number>).undecided, 1, 'a call too close to the threshold is not judged');
   t.equal(s.worstMisses[0].class, 'rule-false-alarm', 'a rule alert where none was due is the worst miss');
   t.ok(s.worstMisses.some((m) => m.class === 'language' && m.got.includes('customer: en')));
