@@ -5,7 +5,7 @@ import type { SearchableIndex } from '../search/query.js';
 import { redact } from '../../lib/redact.js';
 import type { AlertDraft, Detector, RuleContext } from './detector.js';
 import { detectorFor } from './detectors/index.js';
-import type { Alert, CompiledRule } from './types.js';
+import { standing, type Alert, type CompiledRule } from './types.js';
 
 export interface RuleEngineOptions {
   /** The call the rules judge; the engine feeds it the events. A fresh one (default turn rules) if not given. */
@@ -74,8 +74,8 @@ class RuleRun implements RuleContext<unknown> {
 
   withdraw(alert: Alert, reason: string): Alert {
     const withdrawn = this.engine.publish({ ...alert, withdrawn: redact(reason), revision: (alert.revision ?? 1) + 1, revisedAt: round(this.call.clock) });
-    const standing = this.engine.alerts.filter((a) => a.rule === this.rule.id && !a.withdrawn);
-    this.lastAlertEnd = standing.length > 0 ? Math.max(...standing.map((a) => a.end)) : null;
+    const mine = standing(this.engine.alerts).filter((a) => a.rule === this.rule.id);
+    this.lastAlertEnd = mine.length > 0 ? Math.max(...mine.map((a) => a.end)) : null;
     return withdrawn;
   }
 
