@@ -54,6 +54,12 @@ export interface PhraseTuning {
   hotword?: number;
   /** false: the keyword spotter does not listen for this phrase; the transcript alone hears it. */
   spotter?: boolean;
+  /**
+   * The keyword spotter this phrase is decoded by (unnamed: the one every other phrase shares). Phrases of one
+   * spotter compete in one decoding graph, so tuning one moves the others' hits; a group is a spotter of its
+   * own, one more stream on each side that is spotted.
+   */
+  group?: string;
 }
 
 /** Thresholds of the signal analysis; defaults live in config.schema.json, tuned on generated and real calls. */

@@ -127,4 +127,15 @@ t.test('a pack tunes its phrases; the site overrides the pack; a phrase of anoth
   const config = defaultConfig();
   config.watch.tuning = { 退款: { boost: 3 } };
   t.same(loadRules(config).watch.tuning['退款']?.boost, 3, 'loadRules hands the merged tuning to the spotters');
+  const grouped = parseRulePack(
+    ['pack: acme', 'rules:', '  - id: closing', '    severity: info', '    spotterGroup: closings', '    phrases: { zh: [再见, 拜拜] }', '    tuning:', '      拜拜: { threshold: 0.05, group: byes }', '  - id: bye-word', '    severity: info', '    spotterGroup: words', '    phrases: { zh: [再见, 退款] }'].join('\n'),
+    'acme.yml',
+  );
+  t.same(
+    phraseTuning(grouped.rules),
+    { 再见: { group: 'closings' }, 拜拜: { threshold: 0.05, group: 'byes' }, 退款: { group: 'words' } },
+    "a rule's spotterGroup reaches each of its phrases; a phrase's own group wins; a phrase in two rules is decoded by the first's",
+  );
+  t.same(phraseTuning(grouped.rules, { 再见: { group: 'site' } })['再见'], { group: 'site' }, 'the site regroups a phrase');
+  t.throws(() => parseRulePack(['pack: acme', 'rules:', '  - id: closing', '    severity: info', '    spotterGroup: Closings!', '    phrases: { zh: [再见] }'].join('\n'), 'acme.yml'), /spotterGroup/);
 });

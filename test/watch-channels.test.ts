@@ -40,3 +40,26 @@ t.test('language auto does not hold an opening sentence back: its watched phrase
   t.ok(first!.raisedAt - first!.end < 0.6, `raised ${(first!.raisedAt - first!.end).toFixed(2)} s after the phrase, not at the end of the sentence`);
   t.match(index.recognition?.agent.reason ?? '', /auto/, 'the language was decided automatically');
 });
+
+t.test('a spotter group decodes its phrases apart: retuning the closings there leaves every other phrase’s hits as they were', async (t) => {
+  const call = { stereo: path.join(repoRoot, 'demo', 'demo-fraud-zh.wav') };
+  const closings = ['再见', '拜拜', '感谢您的来电', '祝您生活愉快'];
+  const run = async (closing: { threshold?: number; boost?: number; group?: string }) => {
+    const tuning = Object.fromEntries(closings.map((p) => [p, closing]));
+    const site = resolveConfig({ models: { root: path.join(shared, 'models') }, watch: { tuning } });
+    const { rules, watch } = loadRules(site);
+    const config = { ...site, watch };
+    const speechModels = await loadSpeechModels(config);
+    const { index } = await analyzeRecording(call, { config, rules, vadModel: await sharedVad(), speechModels });
+    const others = index.keywords.filter((k) => k.source === 'kws' && !closings.includes(k.term)).map((k) => `${k.channel} ${k.term}@${k.start}`);
+    return { spotters: speechModels.spotters.zh?.length ?? 0, others };
+  };
+  const eager = { threshold: 0.01, boost: 8 };
+  const together = await run({});
+  t.equal(together.spotters, 1, 'by default every Mandarin phrase is decoded by one spotter');
+  t.ok(together.others.some((h) => h.includes('验证码')), `the compliance phrases are spotted (${together.others.join(', ')})`);
+  t.not((await run(eager)).others.join(', '), together.others.join(', '), 'there, making the closings eager moves the compliance phrases’ hits');
+  const apart = await run({ group: 'closings' });
+  t.equal(apart.spotters, 2, 'grouped, the closings are a spotter of their own');
+  t.same((await run({ ...eager, group: 'closings' })).others, apart.others, 'and the same retuning leaves every other phrase heard exactly as before');
+});

@@ -52,7 +52,8 @@ function scriptOf(model: VerifiedModel): 'latin' | 'pinyin' | 'hanzi' {
 export class SpeechModels {
   private constructor(
     readonly recognizers: Partial<Record<Language, Recognizer>>,
-    readonly spotters: Partial<Record<Language, KeywordSpotter>>,
+    /** Per language, one spotter per group of phrases (PhraseTuning.group): each side runs a stream of each. */
+    readonly spotters: Partial<Record<Language, KeywordSpotter[]>>,
     readonly problems: string[],
     /** The sides the spotters listen to; the other side's phrases are found in its transcript only. */
     readonly spotOn: readonly Channel[] = ['agent', 'customer'],
@@ -74,7 +75,7 @@ export class SpeechModels {
     const hotwords = watched.map((p) => ({ phrase: p, score: watch.tuning?.[p]?.hotword ?? recognition.hotwordScore ?? 0 }));
     const problems = registry.failures.map((f) => f.reason);
     const recognizers: Partial<Record<Language, Recognizer>> = {};
-    const spotters: Partial<Record<Language, KeywordSpotter>> = {};
+    const spotters: Partial<Record<Language, KeywordSpotter[]>> = {};
     // A model no engine can run (a family without one, a library that will not load) is a problem to
     // report, and the next provisioned model of its kind is tried: the box never refuses to start over one.
     const firstThatRuns = async <T>(kind: 'recognizer' | 'keyword-spotter', lang: Language, make: (m: VerifiedModel) => Promise<T | undefined>): Promise<T | undefined> => {
@@ -99,12 +100,19 @@ export class SpeechModels {
         problems.push(`no ${lang} keyword spotter provisioned: ${phrases.length} watched phrase(s) not spotted`);
         continue;
       }
-      const spotter = await firstThatRuns('keyword-spotter', lang, async (m) => {
-        const built = await createKeywordSpotter(m, phrases.map(tuned), { threshold: watch.threshold, boost: watch.boost });
-        for (const p of built.problems) problems.push(`watched phrase "${p.phrase}" (${lang}): ${p.reason}`);
-        return built.spotter;
-      });
-      if (spotter) spotters[lang] = spotter;
+      const groups = new Map<string, string[]>();
+      for (const p of phrases) {
+        const group = watch.tuning?.[p]?.group ?? '';
+        groups.set(group, [...(groups.get(group) ?? []), p]);
+      }
+      for (const group of [...groups.keys()].sort()) {
+        const spotter = await firstThatRuns('keyword-spotter', lang, async (m) => {
+          const built = await createKeywordSpotter(m, (groups.get(group) as string[]).map(tuned), { threshold: watch.threshold, boost: watch.boost });
+          for (const p of built.problems) problems.push(`watched phrase "${p.phrase}" (${lang}): ${p.reason}`);
+          return built.spotter;
+        });
+        if (spotter) (spotters[lang] ??= []).push(spotter);
+      }
     }
     const unfitted = recognition.language === 'auto' ? unfittedRecognizers(recognizers, recognition.auto?.fittedFor) : null;
     if (unfitted) problems.push(unfitted);
@@ -260,7 +268,7 @@ export class ChannelSpeech {
       this.settled = true;
       this.heldAudio = null;
       this.spotAll = true;
-      this.spotters = this.spotting ? LANGUAGES.filter((l) => models.spotters[l]).map((lang) => ({ lang, stream: (models.spotters[lang] as KeywordSpotter).createStream() })) : [];
+      this.spotters = LANGUAGES.flatMap((l) => this.spotterFor(l));
       this.recognition.reason = choice === 'auto' ? 'no recognizer provisioned' : `no ${choice} recognizer provisioned`;
     } else if (wanted.length === 1) {
       this.settled = true;
@@ -417,8 +425,7 @@ export class ChannelSpeech {
   }
 
   private spotterFor(lang: Language): { lang: Language; stream: StreamingKeywordSpotter }[] {
-    const spotter = this.models.spotters[lang];
-    return this.spotting && spotter ? [{ lang, stream: spotter.createStream() }] : [];
+    return this.spotting ? (this.models.spotters[lang] ?? []).map((spotter) => ({ lang, stream: spotter.createStream() })) : [];
   }
 
   private settle(lang: Language, reason: string, by: 'config' | 'evidence' | 'follow'): void {

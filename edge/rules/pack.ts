@@ -215,7 +215,7 @@ function compileRule(spec: RuleSpec, i: number, pack: string, file: string, loc:
     params,
     ...(query ? { query, queryText } : {}),
     terms: [...terms],
-    tuning: spec.tuning ?? {},
+    tuning: groupedTuning([...terms], spec.tuning ?? {}, spec.spotterGroup),
     ...(window && (window.from !== undefined || window.to !== undefined) ? { window: { from: window.from, to: window.to } } : {}),
     ...(metrics ? { metrics } : {}),
     atEnd: endOnlyMetric || endOnlyQuery,
@@ -323,11 +323,17 @@ export class RulePackRegistry {
   }
 }
 
+/** A rule's spotterGroup as each of its phrases' own setting, under any group a phrase's tuning names. */
+function groupedTuning(terms: string[], tuning: Record<string, PhraseTuning>, group: string | undefined): Record<string, PhraseTuning> {
+  if (group === undefined) return tuning;
+  return Object.fromEntries(terms.map((term) => [term, { group, ...tuning[term] }]));
+}
+
 /**
  * How the enabled rules tune their phrases, over which a site's `watch.tuning` goes, setting by setting. A
  * phrase two rules tune differently gets the more sensitive setting of each (lower threshold, higher boost,
  * tolerance and hotword score; the spotter off only if every rule with the phrase turns it off): one rule's
- * recall must not be lost to another's caution.
+ * recall must not be lost to another's caution. A phrase's spotter group is the first rule's to name one.
  */
 export function phraseTuning(rules: CompiledRule[], site: Record<string, PhraseTuning> = {}): Record<string, PhraseTuning> {
   const out: Record<string, PhraseTuning> = {};
@@ -336,6 +342,8 @@ export function phraseTuning(rules: CompiledRule[], site: Record<string, PhraseT
       const o = (out[phrase] ??= {});
       if (t.threshold !== undefined) o.threshold = Math.min(o.threshold ?? 1, t.threshold);
       for (const k of ['boost', 'tolerance', 'hotword'] as const) if (t[k] !== undefined) o[k] = Math.max(o[k] ?? 0, t[k]);
+      // One phrase is decoded by one spotter: the first rule (in load order) to group it decides.
+      if (t.group !== undefined) o.group ??= t.group;
     }
   }
   for (const [phrase, o] of Object.entries(out)) {

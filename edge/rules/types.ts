@@ -64,6 +64,8 @@ export interface RuleSpec {
   phrases?: PhraseLists;
   /** Per phrase of the rule: how the spotters and the recogniser listen for it. */
   tuning?: Record<string, PhraseTuning>;
+  /** The keyword spotter the rule's phrases are decoded by (PhraseTuning.group), unless a phrase's tuning names another. */
+  spotterGroup?: string;
   near?: { phrases: PhraseLists; withinSec: number; channel?: Channel | 'any' };
   query?: string;
   when?: {
@@ -98,7 +100,7 @@ export interface CompiledRule {
   queryText?: string;
   /** Every term the query looks for: the keyword spotters should listen for them. */
   terms: string[];
-  /** Per term, as the pack tuned it (threshold, boost, tolerance, hotword). */
+  /** Per term, as the pack tuned it (threshold, boost, tolerance, hotword, spotter group). */
   tuning: Record<string, PhraseTuning>;
   /** Hits must start inside [from, to]. */
   window?: { from?: number; to?: number };

@@ -100,7 +100,7 @@ export function judgeRuleRun(call: RuleCall, run: RuleRun): { ok: boolean; what:
  * what is missing and where it was looked for, or null when the language's recogniser and spotter loaded.
  */
 export function missingSpeechModels(models: SpeechModels, language: 'en' | 'zh', config: EarshotConfig): string | null {
-  if (models.recognizers[language] && models.spotters[language]) return null;
+  if (models.recognizers[language] && models.spotters[language]?.length) return null;
   return `the ${language} calls need the speech models in ${config.models.root} (../shared/models beside the repository, or set EARSHOT_SHARED): ${models.problems.join('; ') || 'none loaded'}`;
 }
 
