@@ -13,6 +13,8 @@ import { formatAlert } from '../edge/run/run-command.js';
 const LAG = 0.8;
 const builtins = RulePackRegistry.withBuiltins().rules();
 const only = (...ids: string[]) => builtins.filter((r) => ids.includes(r.id));
+/** As `only`, with late-hangup raised after a heard closing alone (openLineSec 0). */
+const closingOnly = (...ids: string[]) => only(...ids).map((r) => (r.id === 'late-hangup' ? { ...r, params: { ...r.params, openLineSec: 0 } } : r));
 
 /** A call as the pipeline would report it; emittedAt follows the pipeline's lags unless given. */
 class Call {
@@ -209,11 +211,41 @@ t.test('late hang-up: a closing, then the line stays open', async (t) => {
   t.match(run(only('late-hangup'), base().end(25), false), [{ rule: 'late-hangup', raisedAt: 25 }], 'without ticks, at the hang-up');
   t.same(run(only('late-hangup'), base().end(15)), [], 'hang-up 3 s after the goodbye');
   const greetingOnly = new Call().say('agent', 0.5, 4, 'thank you for calling northwind how can I help').end(30);
-  t.same(run(only('late-hangup'), greetingOnly).map((a) => a.rule), [], 'the greeting is not a closing');
+  t.same(run(closingOnly('late-hangup'), greetingOnly).map((a) => a.rule), [], 'the greeting is not a closing');
   const reopened = base().say('customer', 13, 17, 'oh wait one more thing about roaming charges please').end(30);
-  t.match(run(only('late-hangup', 'dead-air'), reopened).map((a) => a.rule), ['dead-air'], 'the call went on after the goodbye');
+  t.same(run(closingOnly('late-hangup', 'dead-air'), reopened).map((a) => a.rule), ['dead-air'], 'the call went on after the goodbye');
   const shortReply = base().say('customer', 12.5, 13.2, 'bye').end(30);
   t.match(run(only('late-hangup'), shortReply), [{ rule: 'late-hangup', start: 13.2 }], 'a short reply keeps the closing, the silence counts from it');
+});
+
+t.test('a call that ends in silence was left open, closing heard or not: dead air raised live becomes late-hangup at the hang-up', async (t) => {
+  // The closing was said, but the recogniser did not catch it: no words at all for the agent's last sentence.
+  const unheard = () =>
+    new Call()
+      .say('agent', 0.5, 4, 'thank you for calling northwind how can I help')
+      .say('customer', 4.5, 8, 'I wanted to check my bill')
+      .say('agent', 8.5, 12);
+  const engine = new RuleEngine(only('late-hangup', 'dead-air'), { decisionLagSec: LAG });
+  const live: Alert[] = [];
+  let clock = 0;
+  const events = unheard().end(25);
+  for (const e of events.slice(0, -1)) {
+    for (; clock + 0.1 <= e.emittedAt; clock += 0.1) live.push(...engine.tick(clock + 0.1));
+    live.push(...engine.push(e));
+  }
+  for (; clock + 0.1 <= 25; clock += 0.1) live.push(...engine.tick(clock + 0.1));
+  t.match(live, [{ rule: 'dead-air', start: 12 }], 'while the line is silent nobody knows it is over: dead air, live');
+  const atHangUp = engine.push(events[events.length - 1]);
+  t.match(atHangUp, [{ rule: 'late-hangup', start: 12, end: 25 }, { rule: 'dead-air', revision: 2 }], 'at the hang-up: late-hangup, and the dead air taken back');
+  t.match(atHangUp[0].evidence, /no closing heard; no speech on either side for more than 8 s from 0:12/);
+  t.match(atHangUp[1].withdrawn, /ran to the hang-up at 25\.0 s: the line was left open/);
+  t.same(engine.alerts.filter((a) => !a.withdrawn).map((a) => a.rule), ['late-hangup'], 'one alert stands for the one silence');
+
+  t.same(run(only('late-hangup', 'dead-air'), unheard().end(21)).map((a) => a.rule), ['late-hangup'], 'ended 9 s into the silence: no dead air yet, late-hangup at the hang-up');
+  t.same(run(only('late-hangup'), unheard().end(19)), [], '7 s of quiet before the hang-up is not a line left open');
+  const noOpenLine = run(closingOnly('late-hangup', 'dead-air'), unheard().end(25));
+  t.same(noOpenLine.map((a) => [a.rule, a.withdrawn ?? null]), [['dead-air', null]], 'openLineSec 0: without a closing heard it stays dead air');
+  t.same(run(only('dead-air'), unheard().end(25)).map((a) => [a.rule, a.withdrawn ?? null]), [['dead-air', null]], 'and with no late-hangup rule enabled');
 });
 
 t.test('silent agent: after connect, and while the customer keeps talking', async (t) => {
@@ -385,7 +417,7 @@ t.test('query rules are re-evaluated only on new words, cheaply', async (t) => {
   script.say('agent', 1210, 1212, 'please calm down');
   const engine = new RuleEngine(builtins, { call, decisionLagSec: LAG });
   const alerts: Alert[] = [];
-  for (const e of script.end(1300)) alerts.push(...engine.push(e));
+  for (const e of script.end(1214)) alerts.push(...engine.push(e));
   alerts.push(...engine.finish());
   t.same(
     alerts.filter((a) => a.rule !== 'hurried-hangup').map((a) => a.rule),

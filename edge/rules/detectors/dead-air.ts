@@ -1,16 +1,20 @@
 import { signalRule, type Detector, type RuleContext } from '../detector.js';
 import { silenceEvidence } from '../evidence.js';
-import { afterClosing } from './late-hangup.js';
+import type { Alert } from '../types.js';
+import { afterClosing, leftOpen } from './late-hangup.js';
 
-/** Silences already alerted, by start. */
-type State = Set<string>;
+/** Silences already judged, by start: the alert raised (null when the cooldown held it back). */
+type State = Map<string, Alert | null>;
 
-/** Both sides silent mid-call; the silence after a closing phrase is the late hang-up's. */
+/**
+ * Both sides silent mid-call; the silence after a closing phrase is the late hang-up's, and so is one that ran to
+ * the hang-up: alerted live as dead air (nobody could know yet), it is withdrawn there, late-hangup's to raise.
+ */
 export const deadAir: Detector<State> = {
   kind: 'dead-air',
   params: { silenceSec: 10 },
   compile: (spec, tools) => signalRule(spec, tools),
-  start: () => new Set(),
+  start: () => new Map(),
   // Live: raised the moment the quiet passes the threshold.
   tick(ctx, horizon, final) {
     if (final || !ctx.call.anyoneSpoke) return;
@@ -24,11 +28,16 @@ export const deadAir: Detector<State> = {
     if (event.type !== 'silence' || event.position !== 'mid' || event.end - event.start <= ctx.rule.params.silenceSec) return;
     raiseOnce(ctx, event.start, event.end, ctx.call.clock);
   },
+  end(ctx) {
+    const q = ctx.call.quietSince();
+    const alert = q === null ? null : ctx.state.get(q.toFixed(3));
+    if (!alert || !leftOpen(ctx, q as number)) return;
+    ctx.state.set((q as number).toFixed(3), ctx.withdraw(alert, `the silence ran to the hang-up at ${ctx.call.lengthSec.toFixed(1)} s: the line was left open (late hang-up), not dead air mid-call`));
+  },
 };
 
 function raiseOnce(ctx: RuleContext<State>, start: number, end: number, horizon: number): void {
   const key = start.toFixed(3);
   if (ctx.state.has(key) || afterClosing(ctx, start, horizon)) return;
-  ctx.state.add(key);
-  ctx.raise({ channel: 'both', start, end, evidence: silenceEvidence(ctx.call, start, ctx.rule.params.silenceSec) });
+  ctx.state.set(key, ctx.raise({ channel: 'both', start, end, evidence: silenceEvidence(ctx.call, start, ctx.rule.params.silenceSec) }));
 }

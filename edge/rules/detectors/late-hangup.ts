@@ -1,7 +1,7 @@
 import { CHANNELS } from '../../events.js';
 import { matchCall, type QueryNode, type SearchHit } from '../../search/query.js';
 import { signalRule, type Detector, type RuleContext } from '../detector.js';
-import { describeHits } from '../evidence.js';
+import { describeHits, silenceEvidence } from '../evidence.js';
 import { anyTermOf, withdrawOverturned, type Raised } from './matching.js';
 
 interface State {
@@ -14,12 +14,17 @@ interface State {
   raised: Raised[];
 }
 
-/** Not hanging up: a closing phrase, then the line stays open in silence. */
+/**
+ * Not hanging up: a closing phrase, then the line stays open in silence; or, at the hang-up, a silence that ran
+ * to it for longer than openLineSec with no closing heard (the recogniser misses closings: the line was left
+ * open all the same).
+ */
 export const lateHangup: Detector<State> = {
   kind: 'late-hangup',
   // silence after a closing phrase; closings in the first seconds are greetings ("thank you for calling X");
-  // speech after the closing longer than reopenSec means the conversation went on
-  params: { silenceSec: 8, ignoreFirstSec: 10, reopenSec: 2 },
+  // speech after the closing longer than reopenSec means the conversation went on; openLineSec 0: a closing
+  // must have been heard
+  params: { silenceSec: 8, ignoreFirstSec: 10, reopenSec: 2, openLineSec: 8 },
   compile: (spec, tools) => signalRule(spec, tools, { needed: 'the closing phrases (goodbye, 再见, ...)' }),
   start: (rule) => ({ anyTerm: anyTermOf(rule), alerted: new Set(), raised: [] }),
   heard(ctx, heard) {
@@ -52,7 +57,27 @@ export const lateHangup: Detector<State> = {
     });
     if (alert) ctx.state.raised.push({ alert, hits: [closing] });
   },
+  end(ctx) {
+    const q = leftOpenSince(ctx);
+    if (q === null || ctx.state.alerted.has(q.toFixed(3))) return;
+    ctx.state.alerted.add(q.toFixed(3));
+    const evidence = `no closing heard; ${silenceEvidence(ctx.call, q, ctx.rule.params.openLineSec)}, until the hang-up at ${ctx.call.lengthSec.toFixed(1)} s`;
+    ctx.raise({ channel: 'both', start: q, end: ctx.call.lengthSec, evidence });
+  },
 };
+
+/** At the hang-up: the start of a silence that ran to it for longer than openLineSec, if the rule looks for one. */
+function leftOpenSince(ctx: RuleContext<State>): number | null {
+  const q = ctx.call.quietSince();
+  const { openLineSec } = ctx.rule.params;
+  if (openLineSec <= 0 || q === null || !ctx.call.anyoneSpoke) return null;
+  return ctx.call.lengthSec - q > openLineSec ? q : null;
+}
+
+/** At the hang-up, is the quiet since `q` the line left open (a late hang-up's, closing heard or not)? */
+export function leftOpen(ctx: RuleContext<unknown>, q: number): boolean {
+  return ctx.peers<State>(lateHangup.kind).some((peer) => leftOpenSince(peer) === q || (closingStands(peer, ctx.call.lengthSec)?.start ?? Infinity) <= q);
+}
 
 /** The closing, if it still stands: nobody has said more than a short reply (reopenSec) since it. */
 function closingStands(ctx: RuleContext<State>, horizon: number): SearchHit | null {
