@@ -62,7 +62,7 @@ export const lateHangup: Detector<State> = {
     if (q === null || ctx.state.alerted.has(q.toFixed(3))) return;
     ctx.state.alerted.add(q.toFixed(3));
     const evidence = `no closing heard; ${silenceEvidence(ctx.call, q, ctx.rule.params.openLineSec)}, until the hang-up at ${ctx.call.lengthSec.toFixed(1)} s`;
-    ctx.raise({ channel: 'both', start: q, end: ctx.call.lengthSec, evidence });
+    ctx.raise({ channel: 'both', start: q, end: q + ctx.rule.params.openLineSec, evidence });
   },
 };
 
