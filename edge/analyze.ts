@@ -6,7 +6,7 @@ import { SileroVadModel } from '../models/vad.js';
 import { CallPipeline, PIPELINE_RATE } from './analysis/pipeline.js';
 import { CallState, callStateOptions } from './call/call-state.js';
 import { buildCallIndex, type CallIndex, type CallLine, type CallSource, type Span } from './index/call-index.js';
-import type { PipelineEvent } from './events.js';
+import type { CallEndKind, PipelineEvent } from './events.js';
 import type { SpeechModels } from './analysis/speech.js';
 import { TranscriptSpotter, tolerantPhrases } from './analysis/transcript-spotter.js';
 import { RuleEngine, decisionLagSec } from './rules/engine.js';
@@ -100,7 +100,7 @@ export class CallAnalysis {
 
   /** The hang-up. A live call hands over where it happened and what audio it lost before the index is built. */
   async finish(live: { line?: CallLine; audioDropped?: Span[] } = {}): Promise<AnalyzeResult> {
-    await this.pipeline.finish();
+    await this.pipeline.finish(live.line ? END_KINDS[live.line.endedBy] : 'hang-up');
     this.raise(this.engine.finish());
     const index = buildCallIndex(this.state, {
       callId: this.callId,
@@ -118,6 +118,9 @@ export class CallAnalysis {
     for (const alert of alerts) this.options.onAlert?.(alert);
   }
 }
+
+/** What the rules make of a line's reason for ending a call: only a hang-up says the line was open until then. */
+const END_KINDS: Record<CallLine['endedBy'], CallEndKind> = { pbx: 'hang-up', hook: 'hang-up', 'file-end': 'hang-up', 'next-call': 'hang-up', quiet: 'quiet', shutdown: 'cut', fault: 'cut' };
 
 /** Runs any capture source through the pipeline until it ends, folding events into the call index. */
 export async function analyzeSource(source: CaptureSource, callId: string, options: AnalyzeOptions, callSource?: CallSource): Promise<AnalyzeResult> {

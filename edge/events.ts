@@ -119,7 +119,15 @@ export interface LanguageSwitched extends EventBase {
 export interface CallEnded extends EventBase {
   type: 'call.end';
   durationSec: number;
+  /**
+   * What ended it (absent: a hang-up). `quiet`: auto call segmentation ended it on the quiet itself, so the
+   * silence it ends in is the gap after the call, not part of it; `cut`: a shutdown or fault cut it short.
+   */
+  endedBy?: CallEndKind;
 }
+
+/** How a call ended, as far as the rules are concerned (CallEnded.endedBy). */
+export type CallEndKind = 'hang-up' | 'quiet' | 'cut';
 
 export type PipelineEvent = UtteranceStarted | UtteranceEnded | SilenceFound | OvertalkFound | EmotionFound | WordsRecognized | KeywordFound | LanguageSwitched | CallEnded;
 export type PipelineEventOf<T extends PipelineEvent['type']> = Extract<PipelineEvent, { type: T }>;

@@ -1,6 +1,6 @@
 // The rule engine on hand-made event streams: fast, exact about timing, no audio.
 import t from 'tap';
-import type { Channel, PipelineEvent } from '../edge/events.js';
+import type { CallEndKind, Channel, PipelineEvent } from '../edge/events.js';
 import { CallState } from '../edge/call/call-state.js';
 import { RuleEngine } from '../edge/rules/engine.js';
 import { RulePackRegistry, parseRulePack } from '../edge/rules/pack.js';
@@ -48,10 +48,10 @@ class Call {
     this.events.push(e);
     return this;
   }
-  end(durationSec: number): PipelineEvent[] {
+  end(durationSec: number, endedBy?: CallEndKind): PipelineEvent[] {
     // at the hang-up the pipeline flushes what is still open, then reports the end
     const events = this.events.map((e) => ({ ...e, emittedAt: Math.min(e.emittedAt, durationSec) }));
-    return [...events.sort((a, b) => a.emittedAt - b.emittedAt), { type: 'call.end', durationSec, emittedAt: durationSec }];
+    return [...events.sort((a, b) => a.emittedAt - b.emittedAt), { type: 'call.end', durationSec, emittedAt: durationSec, ...(endedBy ? { endedBy } : {}) }];
   }
 }
 
@@ -246,6 +246,13 @@ t.test('a call that ends in silence was left open, closing heard or not: dead ai
   const noOpenLine = run(closingOnly('late-hangup', 'dead-air'), unheard().end(25));
   t.same(noOpenLine.map((a) => [a.rule, a.withdrawn ?? null]), [['dead-air', null]], 'openLineSec 0: without a closing heard it stays dead air');
   t.same(run(only('dead-air'), unheard().end(25)).map((a) => [a.rule, a.withdrawn ?? null]), [['dead-air', null]], 'and with no late-hangup rule enabled');
+
+  // Without call signalling (call state auto) the call ends on the quiet itself: it says nothing of the line.
+  const auto = run(only('late-hangup', 'dead-air'), unheard().end(25, 'quiet'));
+  t.same(auto.map((a) => a.rule), ['dead-air', 'dead-air'], 'ended by auto segmentation: no late hang-up');
+  t.match(auto[1], { revision: 2, withdrawn: /ended by this quiet at 25\.0 s \(call state auto\)/ }, 'and the dead air of that quiet taken back');
+  const cut = run(only('late-hangup', 'dead-air'), unheard().end(25, 'cut'));
+  t.same(cut.map((a) => [a.rule, a.withdrawn ?? null]), [['dead-air', null]], 'cut short (shutdown, fault): the call was still going, the dead air stands');
 });
 
 t.test('silent agent: after connect, and while the customer keeps talking', async (t) => {

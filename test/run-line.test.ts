@@ -186,6 +186,11 @@ t.test('automatic segmentation: a call starts at speech after a quiet and ends a
     t.ok(index.durationSec > 45 && index.durationSec < 60, `each call is the demo call plus its edges (${index.durationSec} s)`);
   }
   t.equal(h.indexes[0].line?.endedBy, 'quiet');
+  t.same(
+    h.indexes.flatMap((i) => i.alerts.filter((a) => !a.withdrawn && (a.rule === 'late-hangup' || a.rule === 'dead-air'))),
+    [],
+    'the quiet that ended each call was after it: not a line left open, not dead air',
+  );
   t.equal(h.line.status().counters.falseStarts, 1, 'the second of speech is counted as a false start');
 });
 

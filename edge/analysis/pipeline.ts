@@ -1,5 +1,5 @@
 import type { AnalysisConfig } from '../../provisioning/config.js';
-import { CHANNELS, type Channel, type PipelineEvent } from '../events.js';
+import { CHANNELS, type CallEndKind, type Channel, type PipelineEvent } from '../events.js';
 import { SileroVadModel, VAD_FRAME, VAD_RATE, type VadStream } from '../../models/vad.js';
 import { ProsodyAnalyzer, type FrameProsody } from './prosody.js';
 import { SpeechSegmenter } from './segmenter.js';
@@ -147,8 +147,8 @@ export class CallPipeline {
     }
   }
 
-  /** The hang-up: flushes everything still undecided and emits `call.end`. */
-  async finish(): Promise<number> {
+  /** The hang-up (or what else ended the call): flushes everything still undecided and emits `call.end`. */
+  async finish(endedBy: CallEndKind = 'hang-up'): Promise<number> {
     if (this.finished) throw new Error('finish() called twice');
     this.finished = true;
     while (this.lanes.agent.pendingSamples > 0 || this.lanes.customer.pendingSamples > 0) {
@@ -168,7 +168,7 @@ export class CallPipeline {
       if (emotion) this.emit({ ...emotion, end: Math.min(emotion.end, durationSec) });
     }
     for (const event of this.conversation.finish(durationSec, emittedAt)) this.emit(event);
-    this.emit({ type: 'call.end', durationSec, emittedAt });
+    this.emit({ type: 'call.end', durationSec, emittedAt, endedBy });
     return durationSec;
   }
 

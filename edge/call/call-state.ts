@@ -1,4 +1,4 @@
-import type { Channel, PipelineEvent, PipelineEventOf, RecognizedWordTiming } from '../events.js';
+import type { CallEndKind, Channel, PipelineEvent, PipelineEventOf, RecognizedWordTiming } from '../events.js';
 import type { SearchKeyword, SearchableIndex } from '../search/query.js';
 import { powerToDb } from '../analysis/prosody.js';
 import { redactConversation } from '../../lib/privacy.js';
@@ -56,6 +56,8 @@ export class CallState {
   /** Media seconds heard: the latest `emittedAt`, or the latest audio the caller reported. */
   clock = 0;
   durationSec: number | null = null;
+  /** Once ended: what ended it (a hang-up, the quiet of auto segmentation, a cut). */
+  endedBy: CallEndKind | null = null;
   /** In order of start, including those still going and those only the recogniser heard. */
   readonly utterances: HeardUtterance[] = [];
   readonly silences: HeardSilence[] = [];
@@ -126,6 +128,7 @@ export class CallState {
         break;
       case 'call.end':
         this.durationSec = event.durationSec;
+        this.endedBy = event.endedBy ?? 'hang-up';
         this.clock = Math.max(this.clock, event.durationSec);
         // Words placed after the hang-up are not the call's: flushing the recogniser pads its audio, and it
         // can hallucinate there.

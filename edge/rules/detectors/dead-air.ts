@@ -9,6 +9,8 @@ type State = Map<string, Alert | null>;
 /**
  * Both sides silent mid-call; the silence after a closing phrase is the late hang-up's, and so is one that ran to
  * the hang-up: alerted live as dead air (nobody could know yet), it is withdrawn there, late-hangup's to raise.
+ * A call that auto segmentation ended on the quiet itself was over before that quiet: its dead air is withdrawn
+ * too. One cut short (shutdown, fault) keeps it: the call was still going.
  */
 export const deadAir: Detector<State> = {
   kind: 'dead-air',
@@ -31,8 +33,15 @@ export const deadAir: Detector<State> = {
   end(ctx) {
     const q = ctx.call.quietSince();
     const alert = q === null ? null : ctx.state.get(q.toFixed(3));
-    if (!alert || !leftOpen(ctx, q as number)) return;
-    ctx.state.set((q as number).toFixed(3), ctx.withdraw(alert, `the silence ran to the hang-up at ${ctx.call.lengthSec.toFixed(1)} s: the line was left open (late hang-up), not dead air mid-call`));
+    if (!alert) return;
+    const at = ctx.call.lengthSec.toFixed(1);
+    const reason =
+      ctx.call.endedBy === 'quiet'
+        ? `the call was ended by this quiet at ${at} s (call state auto): it was the line gone quiet after the call, not dead air in it`
+        : leftOpen(ctx, q as number)
+          ? `the silence ran to the hang-up at ${at} s: the line was left open (late hang-up), not dead air mid-call`
+          : null;
+    if (reason) ctx.state.set((q as number).toFixed(3), ctx.withdraw(alert, reason));
   },
 };
 

@@ -66,16 +66,20 @@ export const lateHangup: Detector<State> = {
   },
 };
 
-/** At the hang-up: the start of a silence that ran to it for longer than openLineSec, if the rule looks for one. */
+/**
+ * At a hang-up: the start of a silence that ran to it for longer than openLineSec, if the rule looks for one. A
+ * call that auto segmentation ended on the quiet, or that was cut, did not end in a hang-up the box heard of.
+ */
 function leftOpenSince(ctx: RuleContext<State>): number | null {
   const q = ctx.call.quietSince();
   const { openLineSec } = ctx.rule.params;
-  if (openLineSec <= 0 || q === null || !ctx.call.anyoneSpoke) return null;
+  if (ctx.call.endedBy !== 'hang-up' || openLineSec <= 0 || q === null || !ctx.call.anyoneSpoke) return null;
   return ctx.call.lengthSec - q > openLineSec ? q : null;
 }
 
 /** At the hang-up, is the quiet since `q` the line left open (a late hang-up's, closing heard or not)? */
 export function leftOpen(ctx: RuleContext<unknown>, q: number): boolean {
+  if (ctx.call.endedBy !== 'hang-up') return false;
   return ctx.peers<State>(lateHangup.kind).some((peer) => leftOpenSince(peer) === q || (closingStands(peer, ctx.call.lengthSec)?.start ?? Infinity) <= q);
 }
 
