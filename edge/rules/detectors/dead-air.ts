@@ -32,16 +32,18 @@ export const deadAir: Detector<State> = {
   },
   end(ctx) {
     const q = ctx.call.quietSince();
-    const alert = q === null ? null : ctx.state.get(q.toFixed(3));
+    if (q === null) return;
+    const key = q.toFixed(3);
+    const alert = ctx.state.get(key);
     if (!alert) return;
     const at = ctx.call.lengthSec.toFixed(1);
     const reason =
       ctx.call.endedBy === 'quiet'
         ? `the call was ended by this quiet at ${at} s (call state auto): it was the line gone quiet after the call, not dead air in it`
-        : leftOpen(ctx, q as number)
+        : leftOpen(ctx, q)
           ? `the silence ran to the hang-up at ${at} s: the line was left open (late hang-up), not dead air mid-call`
           : null;
-    if (reason) ctx.state.set((q as number).toFixed(3), ctx.withdraw(alert, reason));
+    if (reason) ctx.state.set(key, ctx.withdraw(alert, reason));
   },
 };
 
