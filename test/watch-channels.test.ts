@@ -9,16 +9,21 @@ import { loadRules } from '../edge/rules/setup.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
+const fraudCall = { stereo: path.join(repoRoot, 'demo', 'demo-fraud-zh.wav') };
+
+/** A call as a box set up with `watch` analyses it: the packs' phrases watched, the shared speech models loaded. */
+async function analyzeWith(call: { stereo: string }, watch: Record<string, unknown>) {
+  const site = resolveConfig({ models: { root: path.join(shared, 'models') }, watch });
+  const loaded = loadRules(site);
+  const config = { ...site, watch: loaded.watch };
+  const speechModels = await loadSpeechModels(config);
+  const { index } = await analyzeRecording(call, { config, rules: loaded.rules, vadModel: await sharedVad(), speechModels });
+  return { index, speechModels };
+}
 
 t.test('watch.channels: spotting only the agent side keeps the agent hits and the alerts they raise', async (t) => {
-  const call = { stereo: path.join(repoRoot, 'demo', 'demo-fraud-zh.wav') };
   const results = [];
-  for (const channels of [['agent', 'customer'], ['agent']]) {
-    const site = resolveConfig({ models: { root: path.join(shared, 'models') }, watch: { channels } });
-    const { rules, watch } = loadRules(site);
-    const config = { ...site, watch };
-    results.push((await analyzeRecording(call, { config, rules, vadModel: await sharedVad(), speechModels: await loadSpeechModels(config) })).index);
-  }
+  for (const channels of [['agent', 'customer'], ['agent']]) results.push((await analyzeWith(fraudCall, { channels })).index);
   const [both, agentOnly] = results;
   const spotted = (i: typeof both, channel: string) => i.keywords.filter((k) => k.channel === channel && k.source === 'kws').map((k) => `${k.term}@${k.start}`);
   t.ok(spotted(both, 'customer').length > 0, 'with both sides, the customer’s "验证码" is spotted');
@@ -30,10 +35,7 @@ t.test('watch.channels: spotting only the agent side keeps the agent hits and th
 
 t.test('language auto does not hold an opening sentence back: its watched phrase alerts while it is being said', async (t) => {
   // The agent opens with a long sentence that promises a guaranteed return 7.9 s in; the first pause comes later.
-  const site = resolveConfig({ models: { root: path.join(shared, 'models') } });
-  const { rules, watch } = loadRules(site);
-  const config = { ...site, watch };
-  const { index } = await analyzeRecording({ stereo: path.join(repoRoot, 'demo', 'demo-invest-en.wav') }, { config, rules, vadModel: await sharedVad(), speechModels: await loadSpeechModels(config) });
+  const { index } = await analyzeWith({ stereo: path.join(repoRoot, 'demo', 'demo-invest-en.wav') }, {});
   const first = index.alerts.find((a) => a.rule === 'guaranteed-return');
   t.ok(first, 'the guarantee is alerted');
   t.ok(first!.start < 9, `it is the opening one (at ${first!.start} s)`);
@@ -42,15 +44,9 @@ t.test('language auto does not hold an opening sentence back: its watched phrase
 });
 
 t.test('a spotter group decodes its phrases apart: retuning the closings there leaves every other phrase’s hits as they were', async (t) => {
-  const call = { stereo: path.join(repoRoot, 'demo', 'demo-fraud-zh.wav') };
   const closings = ['再见', '拜拜', '感谢您的来电', '祝您生活愉快'];
   const run = async (closing: { threshold?: number; boost?: number; group?: string }) => {
-    const tuning = Object.fromEntries(closings.map((p) => [p, closing]));
-    const site = resolveConfig({ models: { root: path.join(shared, 'models') }, watch: { tuning } });
-    const { rules, watch } = loadRules(site);
-    const config = { ...site, watch };
-    const speechModels = await loadSpeechModels(config);
-    const { index } = await analyzeRecording(call, { config, rules, vadModel: await sharedVad(), speechModels });
+    const { index, speechModels } = await analyzeWith(fraudCall, { tuning: Object.fromEntries(closings.map((p) => [p, closing])) });
     const others = index.keywords.filter((k) => k.source === 'kws' && !closings.includes(k.term)).map((k) => `${k.channel} ${k.term}@${k.start}`);
     return { spotters: speechModels.spotters.zh?.length ?? 0, others };
   };
