@@ -40,6 +40,8 @@ export interface CallAnalysisOptions {
   config: EarshotConfig;
   vadModel: SileroVadModel;
   speechModels?: SpeechModels;
+  /** The line's `callState: auto` endAfterQuietSec, when it ends calls on a quiet (CallStateOptions.endsOnQuietSec). */
+  endsOnQuietSec?: number;
   rules?: CompiledRule[];
   onAlert?: (alert: Alert) => void;
   onEvent?: (event: PipelineEvent) => void;
@@ -63,7 +65,7 @@ export class CallAnalysis {
     const { config } = options;
     const speech = options.speechModels ? { models: options.speechModels, language: config.recognition.language, auto: config.recognition.auto } : undefined;
     this.pipeline = new CallPipeline(options.vadModel, config.analysis, speech);
-    this.state = new CallState(callStateOptions(config.analysis));
+    this.state = new CallState({ ...callStateOptions(config.analysis), endsOnQuietSec: options.endsOnQuietSec });
     this.engine = new RuleEngine(options.rules ?? [], { call: this.state, decisionLagSec: decisionLagSec(config.analysis.vad) });
     const heard = (event: PipelineEvent) => {
       if (options.keepEvents !== false) this.events.push(event);

@@ -1,7 +1,8 @@
 // The rule engine on hand-made event streams: fast, exact about timing, no audio.
 import t from 'tap';
 import type { CallEndKind, Channel, PipelineEvent } from '../edge/events.js';
-import { CallState } from '../edge/call/call-state.js';
+import { CallState, callStateOptions } from '../edge/call/call-state.js';
+import { defaultConfig } from '../provisioning/config.js';
 import { RuleEngine } from '../edge/rules/engine.js';
 import { RulePackRegistry, parseRulePack } from '../edge/rules/pack.js';
 import type { Alert, CompiledRule } from '../edge/rules/types.js';
@@ -55,9 +56,12 @@ class Call {
   }
 }
 
-/** Feeds events in order; with ticks, also advances the clock every 100 ms as live capture does. */
-function run(rules: CompiledRule[], events: PipelineEvent[], ticks = true): Alert[] {
-  const engine = new RuleEngine(rules, { decisionLagSec: LAG });
+/**
+ * Feeds events in order; with ticks, also advances the clock every 100 ms as live capture does. `call`: the
+ * call's state, for a line configured otherwise than the default (auto segmentation).
+ */
+function run(rules: CompiledRule[], events: PipelineEvent[], ticks = true, call?: CallState): Alert[] {
+  const engine = new RuleEngine(rules, { decisionLagSec: LAG, ...(call ? { call } : {}) });
   const alerts: Alert[] = [];
   let clock = 0;
   for (const e of events) {
@@ -240,12 +244,18 @@ t.test('a call that ends in silence was left open, closing heard or not: dead ai
   t.same(noOpenLine.map((a) => [a.rule, a.withdrawn ?? null]), [['dead-air', null]], 'openLineSec 0: without a closing heard it stays dead air');
   t.same(run(only('dead-air'), unheard().end(25)).map((a) => [a.rule, a.withdrawn ?? null]), [['dead-air', null]], 'and with no late-hangup rule enabled');
 
-  // Without call signalling (call state auto) the call ends on the quiet itself: it says nothing of the line.
-  const auto = run(only('late-hangup', 'dead-air'), unheard().end(25, 'quiet'));
-  t.same(auto.map((a) => a.rule), ['dead-air', 'dead-air'], 'ended by auto segmentation: no late hang-up');
-  t.match(auto[1], { revision: 2, withdrawn: /ended by this quiet at 25\.0 s \(call state auto\)/ }, 'and the dead air of that quiet taken back');
   const cut = run(only('late-hangup', 'dead-air'), unheard().end(25, 'cut'));
   t.same(cut.map((a) => [a.rule, a.withdrawn ?? null]), [['dead-air', null]], 'cut short (shutdown, fault): the call was still going, the dead air stands');
+});
+
+t.test('a line that ends calls on a quiet (call state auto): dead air when the silence breaks, never for the quiet that ends the call', async (t) => {
+  const autoLine = () => new CallState({ ...callStateOptions(defaultConfig().analysis), endsOnQuietSec: 12 });
+  const talk = () => new Call().say('agent', 0.5, 4, 'thank you for calling northwind how can I help').say('customer', 4.5, 8, 'I wanted to check my bill');
+  // The call ends on the quiet itself: it says nothing of the line, and no alert at all goes out for it.
+  t.same(run(only('late-hangup', 'dead-air'), talk().end(20, 'quiet'), true, autoLine()), [], 'ended by auto segmentation: no dead air flashed before the end, no late hang-up');
+  const broken = run(only('dead-air'), talk().say('agent', 19, 22, 'sorry I am back').add({ type: 'silence', start: 8, end: 19, position: 'mid', emittedAt: 19.3 }).end(30, 'quiet'), true, autoLine());
+  t.match(broken, [{ rule: 'dead-air', start: 8, raisedAt: 19.3 }], 'a silence of 11 s that broke in speech: dead air, raised as it broke');
+  t.equal(broken.length, 1, 'raised once, not withdrawn');
 });
 
 t.test('silent agent: after connect, and while the customer keeps talking', async (t) => {

@@ -38,6 +38,11 @@ export type HeardOvertalk = Omit<PipelineEventOf<'overtalk'>, 'type' | 'emittedA
 export type CallStateOptions = TurnRules & {
   /** Overlaps less than this apart are one interruption (analysis.overtalk.maxGapSec). */
   interruptionGapSec: number;
+  /**
+   * The line ends a call after this much quiet on both sides (`callState: auto`): such a quiet is the call's
+   * end, not a moment in it, and until it breaks nobody can tell which it is. Unset where a hang-up ends calls.
+   */
+  endsOnQuietSec?: number;
 };
 
 export function callStateOptions(analysis: AnalysisConfig): CallStateOptions {

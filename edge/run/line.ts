@@ -351,6 +351,7 @@ export class Line {
       config: { ...s.config, watch: judge.rules.watch },
       vadModel: this.deps.vadModel,
       speechModels: judge.speechModels,
+      ...(s.callState.kind === 'auto' ? { endsOnQuietSec: s.callState.endAfterQuietSec } : {}),
       rules: judge.rules.rules,
       keepEvents: false,
       onAlert: (alert) => {

@@ -9,8 +9,9 @@ type State = Map<string, Alert | null>;
 /**
  * Both sides silent mid-call; the silence after a closing phrase is the late hang-up's, and so is one that ran to
  * the hang-up: alerted live as dead air (nobody could know yet), it is withdrawn there, late-hangup's to raise.
- * A call that auto segmentation ended on the quiet itself was over before that quiet: its dead air is withdrawn
- * too. One cut short (shutdown, fault) keeps it: the call was still going.
+ * One cut short (shutdown, fault) keeps it: the call was still going. On a line that ends calls on a quiet
+ * (callState auto) every call ends in one longer than the threshold: there dead air is raised when the silence
+ * breaks in speech, not live, or every call would flash a false alert before its end.
  */
 export const deadAir: Detector<State> = {
   kind: 'dead-air',
@@ -19,13 +20,13 @@ export const deadAir: Detector<State> = {
   start: () => new Map(),
   // Live: raised the moment the quiet passes the threshold.
   tick(ctx, horizon, final) {
-    if (final || !ctx.call.anyoneSpoke) return;
+    if (final || !ctx.call.anyoneSpoke || ctx.call.options.endsOnQuietSec !== undefined) return;
     const q = ctx.call.quietSince();
     const { silenceSec } = ctx.rule.params;
     if (q === null || horizon - q <= silenceSec) return;
     raiseOnce(ctx, q, q + silenceSec, horizon);
   },
-  // Without ticks, still caught when the pipeline reports the silence as it ends.
+  // Without ticks, or on a line that ends calls on a quiet, caught when the pipeline reports the silence as it ends.
   event(ctx, event) {
     if (event.type !== 'silence' || event.position !== 'mid' || event.end - event.start <= ctx.rule.params.silenceSec) return;
     raiseOnce(ctx, event.start, event.end, ctx.call.clock);
@@ -36,14 +37,7 @@ export const deadAir: Detector<State> = {
     const key = q.toFixed(3);
     const alert = ctx.state.get(key);
     if (!alert) return;
-    const at = ctx.call.lengthSec.toFixed(1);
-    const reason =
-      ctx.call.endedBy === 'quiet'
-        ? `the call was ended by this quiet at ${at} s (call state auto): it was the line gone quiet after the call, not dead air in it`
-        : leftOpen(ctx, q)
-          ? `the silence ran to the hang-up at ${at} s: the line was left open (late hang-up), not dead air mid-call`
-          : null;
-    if (reason) ctx.state.set(key, ctx.withdraw(alert, reason));
+    if (leftOpen(ctx, q)) ctx.state.set(key, ctx.withdraw(alert, `the silence ran to the hang-up at ${ctx.call.lengthSec.toFixed(1)} s: the line was left open (late hang-up), not dead air mid-call`));
   },
 };
 
