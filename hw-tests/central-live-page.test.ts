@@ -135,8 +135,14 @@ t.test('live floor page: alerts by severity, availability, lines, acknowledgemen
   const reloaded = await open();
   await shownWithdrawn(reloaded, 'a page opened after');
   await reloaded.close();
-  const withdrawnState = (await (await fetch(`${web.url}/api/floor/floor-3`)).json()) as { alerts: { key: string; withdrawn: string | null }[] };
-  t.equal(withdrawnState.alerts.find((a) => a.key === 'box-7/desk-1-c1/guaranteed-return-1')?.withdrawn, reason, 'the floor state has the reason');
+  const withdrawnState = (await (await fetch(`${web.url}/api/floor/floor-3`)).json()) as { alerts: { key: string; seq: number; withdrawn: string | null; ack: unknown }[] };
+  const withdrawn = withdrawnState.alerts.find((a) => a.key === 'box-7/desk-1-c1/guaranteed-return-1');
+  t.equal(withdrawn?.withdrawn, reason, 'the floor state has the reason');
+  const refused = await fetch(`${web.url}/api/alerts/box-7/${withdrawn?.seq}/ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  t.equal(refused.status, 409, 'a withdrawn alert cannot be acknowledged through the API either');
+  t.match(((await refused.json()) as { error: string }).error, /^withdrawn by the box, nothing to acknowledge: withdrawn: the customer side/, 'and the refusal says why');
+  const after = (await (await fetch(`${web.url}/api/floor/floor-3`)).json()) as typeof withdrawnState;
+  t.equal(after.alerts.find((a) => a.key === withdrawn?.key)?.ack, null, 'it stays unacknowledged');
 
   // Latency: the box's accept time (the record's `at`) to the moment the page put it in the list.
   const N = 60;

@@ -251,6 +251,8 @@ export async function startCentralWeb(options: CentralWebOptions): Promise<Centr
   app.post<{ Params: { box: string; seq: string } }>('/api/alerts/:box/:seq/ack', { config: { need: 'acknowledge' } }, async (request, reply) => {
     const alert = floor.findAlert(request.params.box, Number(request.params.seq));
     if (!alert || !mayseeSite(request.caller!, alert.site)) return reply.code(404).send({ error: 'no such alert' });
+    // The box took it back: an acknowledgement would put a name to a false alarm nobody has to attend to.
+    if (alert.withdrawn !== null) return reply.code(409).send({ error: `withdrawn by the box, nothing to acknowledge: ${alert.withdrawn}` });
     const ack = await acks.acknowledge(alert.key, { by: request.caller!.name, at: new Date().toISOString() }, { site: alert.site, box: alert.box, callId: alert.callId, alertId: alert.id });
     floor.acknowledged(alert, ack);
     // The other central processes' pages: best effort, since each reads stored acknowledgements when it starts.
