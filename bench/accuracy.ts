@@ -27,7 +27,7 @@ import pLimit from 'p-limit';
 import { analyzeRecording } from '../edge/analyze.js';
 import type { CallAudioInput } from '../device/file-source.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
-import { loadRules } from '../edge/rules/setup.js';
+import { configWithRules, loadRules } from '../edge/rules/setup.js';
 import { defaultConfig } from '../provisioning/config.js';
 import { inputOf, monoClipAsCall, readMono16k, sharedVad } from '../test/support/analysis.js';
 import { scoreAccuracy, type ScoredCall } from '../test/support/accuracy.js';
@@ -123,8 +123,7 @@ export async function accuracyBench(): Promise<Record<string, unknown>> {
   // As `earshot analyze` configures itself: built-in packs, and the spotters listening for their phrases.
   const site = defaultConfig();
   site.models.root = path.join(sharedDir(), 'models');
-  const { rules, watch } = loadRules(site);
-  const config = { ...site, watch };
+  const { config, rules } = configWithRules(site);
   const speechModels = await loadSpeechModels(config);
   const vadModel = await sharedVad();
   const packRules = builtinRules();

@@ -5,14 +5,10 @@
  * silences, over-talk, metrics), rewords its utterances from the pool of its language so calls differ as
  * real ones do, and keeps the demo's alerts only in the share of calls a floor would flag.
  */
-import { analyzeRecording } from '../edge/analyze.js';
-import { demoCalls, demoModelsRoot } from '../edge/run/demo.js';
-import { defaultConfig } from '../provisioning/config.js';
-import { loadRules } from '../edge/rules/setup.js';
-import { loadSpeechModels } from '../edge/speech-setup.js';
 import type { CallIndex, IndexedUtterance } from '../edge/index/call-index.js';
 import type { IncomingRecord } from '../central/store/store.js';
 import { mulberry32 } from '../test/support/fuzz.js';
+import { demoIndexes } from '../test/support/demo-indexes.js';
 
 export interface CallTemplates {
   indexes: CallIndex[];
@@ -23,16 +19,7 @@ export interface CallTemplates {
 }
 
 export async function demoTemplates(): Promise<CallTemplates> {
-  const config = defaultConfig();
-  config.models.root = demoModelsRoot(config.models.root);
-  // The spotters listen for the rules' phrases too.
-  const { rules, watch } = loadRules(config, []);
-  config.watch = watch;
-  const indexes: CallIndex[] = [];
-  for (const file of demoCalls()) {
-    const { index } = await analyzeRecording({ stereo: file }, { config, rules, speechModels: () => loadSpeechModels(config) });
-    indexes.push(index);
-  }
+  const indexes = (await demoIndexes()).map((d) => d.index);
   const recognition = indexes.some((ix) => ix.utterances.some((u) => u.words?.length));
   const pool: CallTemplates['pool'] = { en: [], zh: [] };
   for (const ix of indexes) for (const u of ix.utterances) if (u.words?.length) pool[u.script === 'pinyin' ? 'zh' : 'en'].push(u);

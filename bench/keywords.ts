@@ -21,7 +21,7 @@ import { repoRoot } from '../test/support/cli.js';
 import { inputOf, sharedVad } from '../test/support/analysis.js';
 import { sharedDir } from '../test/support/rule-calls.js';
 import { analyzeRecording } from '../edge/analyze.js';
-import { loadRules } from '../edge/rules/setup.js';
+import { configWithRules, loadRules } from '../edge/rules/setup.js';
 import { defaultConfig, type EarshotConfig } from '../provisioning/config.js';
 import type { CallIndex } from '../edge/index/call-index.js';
 import { hasCjk, latinTokens } from '../edge/search/normalize.js';
@@ -113,15 +113,14 @@ function editDistance<T>(a: readonly T[], b: readonly T[]): number {
 }
 
 export async function keywordsBench(lang: Lang, reps: number, options: { rescore?: boolean; retranscribe?: boolean; calls?: number; config?: (c: EarshotConfig) => void; tag?: string } = {}): Promise<Record<string, unknown>> {
-  const config = defaultConfig();
-  config.models.root = path.join(sharedDir(), 'models');
-  config.recognition.language = lang; // the language decision is measured elsewhere (bench accuracy)
-  options.config?.(config);
-  const { rules, watch } = loadRules(config);
-  config.watch = watch;
+  const site = defaultConfig();
+  site.models.root = path.join(sharedDir(), 'models');
+  site.recognition.language = lang; // the language decision is measured elsewhere (bench accuracy)
+  options.config?.(site);
+  const { config, rules } = configWithRules(site);
   const speechModels = options.rescore ? undefined : await loadSpeechModels(config);
   const phrases = phrasesOf(lang);
-  const transcriptSpotter = new TranscriptSpotter(tolerantPhrases(watch));
+  const transcriptSpotter = new TranscriptSpotter(tolerantPhrases(config.watch));
   const occurrences: Occurrence[] = [];
   const saidToo: Occurrence[] = [];
   const indexes = new Map<string, CallIndex>();

@@ -20,7 +20,7 @@ import { StoreOpenError } from '../central/store/store.js';
 import { registerCentralCommands } from '../central/central-command.js';
 import { registerProvisionCommands } from '../provisioning/provision-command.js';
 import { startDemoCentre } from '../central/demo-centre.js';
-import { loadRules } from './rules/setup.js';
+import { configWithRules } from './rules/setup.js';
 import { CallPublisher } from './publish.js';
 import { runCommand } from './run/run-command.js';
 import { registerKeyCommands } from './keys-command.js';
@@ -92,9 +92,7 @@ program
     if (opts.models) site.models.root = opts.models;
     if (opts.lang) site.recognition.language = opts.lang;
     if (opts.broker) site.uplink.broker = opts.broker;
-    const { rules, watch } = loadRules(site, opts.rules);
-    // The spotters listen for the rules' phrases too.
-    const config = { ...site, watch };
+    const { config, rules } = configWithRules(site, opts.rules);
     const clearText = config.privacy.clearText;
     keepClearTextInLogs(clearText.includes('logs'));
     const notice = clearTextNotice(clearText);

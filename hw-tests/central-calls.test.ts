@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { resolveConfig } from '../provisioning/config.js';
 import { analyzeRecording } from '../edge/analyze.js';
-import { loadRules } from '../edge/rules/setup.js';
+import { configWithRules } from '../edge/rules/setup.js';
 import { repoRoot } from '../test/support/cli.js';
 import type { CallIndex } from '../edge/index/call-index.js';
 import { openStore, type CallSort, type IncomingRecord } from '../central/store/store.js';
@@ -24,9 +24,8 @@ import { tempDir } from '../test/support/uplink.js';
 
 let template: CallIndex;
 t.before(async () => {
-  const config = resolveConfig({});
-  const { rules, watch } = loadRules(config);
-  template = (await analyzeRecording({ stereo: join(repoRoot, 'demo', 'demo-call.wav') }, { config: { ...config, watch }, rules })).index;
+  const { config, rules } = configWithRules(resolveConfig({}));
+  template = (await analyzeRecording({ stereo: join(repoRoot, 'demo', 'demo-call.wav') }, { config, rules })).index;
 });
 
 /** What a test call is, independently of the store: the reference the API's answers are checked against. */

@@ -9,11 +9,6 @@
 import t, { type Test } from 'tap';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { analyzeRecording } from '../edge/analyze.js';
-import { demoCalls, demoModelsRoot } from '../edge/run/demo.js';
-import { defaultConfig } from '../provisioning/config.js';
-import { loadRules } from '../edge/rules/setup.js';
-import { loadSpeechModels } from '../edge/speech-setup.js';
 import { runSearch } from '../edge/search/search-command.js';
 import { searchIndexes } from '../edge/search/query.js';
 import { searchCalls } from '../central/search/search.js';
@@ -25,6 +20,7 @@ import { queryCatalogue, randomQuery, variations, vocabulary } from '../test/sup
 import { compareQueries, dropTextIndex, indexRecords, PLANS, type IndexFile } from '../test/support/search-suite.js';
 import { Postgres, postgresMissing } from '../test/support/postgres.js';
 import { tempDir } from '../test/support/temp.js';
+import { demoIndexes } from '../test/support/demo-indexes.js';
 
 const dir = tempDir('central-search');
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,14 +30,7 @@ let queries: string[] = [];
 let seed = 0;
 
 t.before(async () => {
-  const config = defaultConfig();
-  config.models.root = demoModelsRoot(config.models.root);
-  // The spotters listen for the rules' phrases too.
-  const { rules, watch } = loadRules(config, []);
-  config.watch = watch;
-  const models = await loadSpeechModels(config);
-  const demo: CallIndex[] = [];
-  for (const file of demoCalls()) demo.push((await analyzeRecording({ stereo: file }, { config, rules, speechModels: models })).index);
+  const demo = (await demoIndexes()).map((d) => d.index);
   seed = Number(process.env.EARSHOT_FUZZ_SEED ?? Date.now() % 1_000_000);
   const all = [...demo, ...variations(demo, 60, seed)];
   files = all.map((index) => {

@@ -5,7 +5,7 @@ import { resolveConfig } from '../provisioning/config.js';
 import { analyzeRecording } from '../edge/analyze.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
 import { sharedVad } from './support/analysis.js';
-import { loadRules } from '../edge/rules/setup.js';
+import { configWithRules } from '../edge/rules/setup.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
@@ -14,10 +14,9 @@ const fraudCall = { stereo: path.join(repoRoot, 'demo', 'demo-fraud-zh.wav') };
 /** A call as a box set up with `watch` analyses it: the packs' phrases watched, the shared speech models loaded. */
 async function analyzeWith(call: { stereo: string }, watch: Record<string, unknown>) {
   const site = resolveConfig({ models: { root: path.join(shared, 'models') }, watch });
-  const loaded = loadRules(site);
-  const config = { ...site, watch: loaded.watch };
+  const { config, rules } = configWithRules(site);
   const speechModels = await loadSpeechModels(config);
-  const { index } = await analyzeRecording(call, { config, rules: loaded.rules, vadModel: await sharedVad(), speechModels });
+  const { index } = await analyzeRecording(call, { config, rules, vadModel: await sharedVad(), speechModels });
   return { index, speechModels };
 }
 

@@ -33,6 +33,15 @@ export function loadRules(config: EarshotConfig, extraPacks: readonly string[] =
   return { rules, watch: watchFor(config.watch, rules) };
 }
 
+/**
+ * The rules a box runs (loadRules) and the config its calls run with: the site's, the spotters listening for
+ * the rules' phrases too. One call's setup, for `earshot analyze` and whatever analyses calls as a box would.
+ */
+export function configWithRules(site: EarshotConfig, extraPacks: readonly string[] = []): { config: EarshotConfig; rules: CompiledRule[] } {
+  const { rules, watch } = loadRules(site, extraPacks);
+  return { config: { ...site, watch }, rules };
+}
+
 /** The site's `watch` with every phrase of the enabled rules added, tuned as the packs and the site say. */
 export function watchFor(watch: EarshotConfig['watch'], rules: CompiledRule[]): EarshotConfig['watch'] {
   return { ...watch, phrases: [...new Set([...watch.phrases, ...watchPhrases(rules)])], tuning: phraseTuning(rules, watch.tuning) };

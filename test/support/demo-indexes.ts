@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { analyzeRecording } from '../../edge/analyze.js';
 import { demoCalls, demoModelsRoot } from '../../edge/run/demo.js';
-import { loadRules } from '../../edge/rules/setup.js';
+import { configWithRules } from '../../edge/rules/setup.js';
 import { loadSpeechModels } from '../../edge/speech-setup.js';
 import { defaultConfig } from '../../provisioning/config.js';
 import type { CallIndex } from '../../edge/index/call-index.js';
@@ -13,11 +13,9 @@ import { sharedVad } from './analysis.js';
  * keywords and alerts. `only` picks calls by file name (demo-call, demo-fraud-zh, demo-invest-en).
  */
 export async function demoIndexes(only?: readonly string[]): Promise<{ name: string; index: CallIndex }[]> {
-  const config = defaultConfig();
-  config.models.root = demoModelsRoot(config.models.root);
-  // The spotters listen for the rules' phrases too.
-  const { rules, watch } = loadRules(config, []);
-  config.watch = watch;
+  const site = defaultConfig();
+  site.models.root = demoModelsRoot(site.models.root);
+  const { config, rules } = configWithRules(site);
   const speechModels = await loadSpeechModels(config);
   const out: { name: string; index: CallIndex }[] = [];
   for (const file of demoCalls()) {

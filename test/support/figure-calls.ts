@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { parse as parseYaml } from 'yaml';
 import { analyzeRecording } from '../../edge/analyze.js';
 import { loadSpeechModels } from '../../edge/speech-setup.js';
-import { loadRules } from '../../edge/rules/setup.js';
+import { configWithRules } from '../../edge/rules/setup.js';
 import { defaultConfig } from '../../provisioning/config.js';
 import { alertFigureProblems, FIGURES_PACK } from './alert-figures.js';
 import { inputOf, sharedVad } from './analysis.js';
@@ -51,8 +51,7 @@ export async function runFigureCall(t: Test, call: FigureCall): Promise<{ proble
   const site = defaultConfig();
   site.models.root = path.join(process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared'), 'models');
   site.recognition.language = call.language;
-  const { rules, watch } = loadRules(site, [pack]);
-  const config = { ...site, watch };
+  const { config, rules } = configWithRules(site, [pack]);
   const speechModels = await speechFor(config);
   const missing = missingSpeechModels(speechModels, call.language, config);
   if (missing) return { problems: [], alerts: 0, missing };
