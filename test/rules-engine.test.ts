@@ -285,6 +285,8 @@ t.test('hurried hang-up: the call ends on the customer', async (t) => {
   const cut = new Call().say('agent', 0.5, 3).say('customer', 3.5, 10, 'I also wanted to ask about roaming because').end(10);
   t.match(run(only('hurried-hangup'), cut), [{ rule: 'hurried-hangup', channel: 'customer', start: 3.5, end: 10, raisedAt: 10 }]);
   t.match(run(only('hurried-hangup'), cut)[0].evidence, /still speaking.*roaming because/);
+  const boxCut = new Call().say('agent', 0.5, 3).say('customer', 3.5, 10, 'I also wanted to ask about roaming because').end(10, 'cut');
+  t.same(run(only('hurried-hangup'), boxCut), [], 'the box cut the call (shutdown, fault): nobody hung up on the customer');
   const quick = new Call().say('agent', 0.5, 3).say('customer', 3.5, 9).end(9.6);
   t.equal(run(only('hurried-hangup'), quick).length, 1, '0.6 s after the last words');
   const fine = new Call().say('customer', 0.5, 3).say('agent', 3.5, 6, 'goodbye').end(8.5);

@@ -1,6 +1,10 @@
 import { signalRule, type Detector } from '../detector.js';
 
-/** The call ends while the customer speaks, or within withinSec of their last words: judged at the hang-up. */
+/**
+ * The call ends while the customer speaks, or within withinSec of their last words: judged at the hang-up. Only
+ * a hang-up the box heard of counts: a call cut short by a shutdown or a fault ends mid-sentence through no
+ * doing of the agent's (and one auto segmentation ended was quiet long before).
+ */
 export const hurriedHangup: Detector<null> = {
   kind: 'hurried-hangup',
   params: { withinSec: 1 },
@@ -8,6 +12,7 @@ export const hurriedHangup: Detector<null> = {
   start: () => null,
   end(ctx) {
     const { call } = ctx;
+    if (call.endedBy !== 'hang-up') return;
     const last = call.lastEnd('customer');
     if (last === null) return;
     const D = call.lengthSec;
