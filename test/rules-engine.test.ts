@@ -369,6 +369,12 @@ t.test('custom rules: a query with metric conditions, windows, and absence', asy
   t.equal(byRule('long-monologue').length, 1);
   t.ok(byRule('long-monologue')[0].raisedAt < 33, 'a growing metric is judged live');
   t.match(byRule('agent-dominates'), [{ raisedAt: 40 }], 'a ratio is only known at the end');
+
+  // The box cut the call short (shutdown, fault): what only its end can decide is not decided.
+  const cut = new Call().say('customer', 1, 4, 'I want to make a complaint').say('customer', 5, 8, 'and cancel my contract', { wordsAt: 9 }).say('agent', 9, 33, 'let me explain our offers').say('customer', 34, 36, 'another complaint').end(40, 'cut');
+  const cutRules = run(rules, cut).map((a) => a.rule);
+  t.same(cutRules.filter((r) => r === 'no-goodbye' || r === 'agent-dominates'), [], 'cut short: no absence, no ratio judged on the part heard');
+  t.same([...new Set(cutRules)].sort(), ['cancel-after-long-call', 'early-complaint', 'long-monologue'], 'what was decided while the call went on stands');
 });
 
 t.test("evidence is redacted in the conversation: a PIN the customer says after the agent asks is masked in the quote", async (t) => {

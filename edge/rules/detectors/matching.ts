@@ -153,8 +153,10 @@ export const matching: Pick<Detector<MatchState>, 'start' | 'heard' | 'tick' | '
   tick(ctx, _horizon, final) {
     if (!final && !ctx.rule.atEnd && ctx.state.pending) evaluate(ctx, false);
   },
+  // A call the box cut short (shutdown, fault) has no end to judge: an absence or a final ratio on the part
+  // heard would blame the agent for what the cut took away. What was decided while it went on stands.
   end(ctx) {
-    if (ctx.rule.atEnd || ctx.state.pending) evaluate(ctx, true);
+    if (ctx.call.endedBy !== 'cut' && (ctx.rule.atEnd || ctx.state.pending)) evaluate(ctx, true);
   },
   overturned,
 };

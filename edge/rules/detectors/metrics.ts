@@ -15,8 +15,9 @@ export const metrics: Detector<null> = {
   tick(ctx, _horizon, final) {
     if (!final && !ctx.rule.atEnd && ctx.count === 0) raiseIfHeld(ctx, false);
   },
+  // Not on a call the box cut short: its figures at the cut are not the call's (matching.ts says why).
   end(ctx) {
-    if (ctx.rule.atEnd) raiseIfHeld(ctx, true);
+    if (ctx.call.endedBy !== 'cut' && ctx.rule.atEnd) raiseIfHeld(ctx, true);
   },
 };
 
