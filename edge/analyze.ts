@@ -63,7 +63,8 @@ export class CallAnalysis {
 
   constructor(readonly callId: string, private readonly options: CallAnalysisOptions, private readonly callSource?: CallSource) {
     const { config } = options;
-    const speech = options.speechModels ? { models: options.speechModels, language: config.recognition.language, auto: config.recognition.auto } : undefined;
+    const { recognition } = config;
+    const speech = options.speechModels ? { models: options.speechModels, language: recognition.language, auto: recognition.auto, narrowbandFillDb: recognition.narrowbandFillDb } : undefined;
     this.pipeline = new CallPipeline(options.vadModel, config.analysis, speech);
     this.state = new CallState({ ...callStateOptions(config.analysis), endsOnQuietSec: options.endsOnQuietSec });
     this.engine = new RuleEngine(options.rules ?? [], { call: this.state, decisionLagSec: decisionLagSec(config.analysis.vad) });

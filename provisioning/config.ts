@@ -14,6 +14,8 @@ export interface EarshotConfig {
     beam: number;
     /** Contextual biasing towards the rule vocabulary (0: off); needs beam search. */
     hotwordScore: number;
+    /** The line's noise carried into a narrowband side's empty upper band, for the speech models (edge/analysis/band-fill.ts): dB from its noise floor, or off. */
+    narrowbandFillDb: number | 'off';
     /** How `language: auto` judges a side (edge/analysis/language.ts); measured defaults in config.schema.json. */
     auto: { decideAfterSec: number; zhBias: number; tokenRatioWeight: number; pieceWeight: number; margin: number; forceAfterSec: number; revisitSec: number; fittedFor: { en: string; zh: string } };
   };

@@ -11,7 +11,7 @@ import { CHANNELS } from '../edge/events.js';
 import { analyzeRecording } from '../edge/analyze.js';
 import { analyzeRendered, inputOf, monoClipAsCall, sharedVad, ZH_REAL_PHRASES } from './support/analysis.js';
 import type { CallIndex } from '../edge/index/call-index.js';
-import { errorRate, sideTokens } from './support/metrics.js';
+import { editDistance, errorRate, sideTokens } from './support/metrics.js';
 
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
 
@@ -44,6 +44,27 @@ t.test('an English call is transcribed end to end, per side, with word times', a
     t.ok((u.rate as number) > 0.5 && (u.rate as number) < 6, `speech rate ${u.rate} words/s is human`);
   }
   t.ok(index.metrics.speechRate.agent !== null && index.metrics.speechRate.customer !== null);
+});
+
+t.test('a narrowband call on a noisy line: the speech models hear it with a noise floor in the empty upper band, and miss fewer words', async (t) => {
+  const call = await renderCallByName('en-8k-noisy');
+  const errors = async (fill: number | 'off') => {
+    const config = configWith([]);
+    config.recognition.language = 'en';
+    config.recognition.narrowbandFillDb = fill;
+    const { index } = await analyzeRendered(call, {}, config, await loadSpeechModels(config));
+    return CHANNELS.reduce(
+      (sum, channel) => {
+        const { ref, hyp } = sideTokens('en', call.truth.turns, index, channel);
+        return { edits: sum.edits + editDistance(ref, hyp), words: sum.words + ref.length };
+      },
+      { edits: 0, words: 0 },
+    );
+  };
+  const unfilled = await errors('off');
+  const filled = await errors(defaultConfig().recognition.narrowbandFillDb);
+  const wer = (e: { edits: number; words: number }) => (e.edits / e.words).toFixed(3);
+  t.ok(filled.edits <= 0.75 * unfilled.edits, `word errors ${filled.edits} of ${filled.words} (WER ${wer(filled)}) with the fill, ${unfilled.edits} (WER ${wer(unfilled)}) without`);
 });
 
 t.test('a Mandarin call comes out as tone-marked pinyin; auto picks zh', async (t) => {

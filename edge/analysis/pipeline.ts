@@ -12,6 +12,8 @@ export interface SpeechSetup {
   models: SpeechModels;
   language: LanguageChoice;
   auto?: AutoLanguageConfig;
+  /** recognition.narrowbandFillDb (unset: none). */
+  narrowbandFillDb?: number | 'off';
 }
 
 export const PIPELINE_RATE = VAD_RATE;
@@ -34,7 +36,7 @@ class ChannelLane {
   constructor(readonly channel: Channel, readonly vad: VadStream, config: AnalysisConfig, speech?: SpeechSetup, evidence?: CallEvidence) {
     this.segmenter = new SpeechSegmenter(config.vad, FRAME_SEC);
     this.emotion = new EmotionDetector(channel, config.emotion, FRAME_SEC);
-    if (speech) this.speech = new ChannelSpeech(channel, speech.models, speech.language, FRAME_SEC, speech.auto, evidence);
+    if (speech) this.speech = new ChannelSpeech(channel, speech.models, speech.language, FRAME_SEC, speech.auto, evidence, speech.narrowbandFillDb);
   }
 
   append(samples: Float32Array): void {

@@ -12,6 +12,8 @@ import {
 import type { Channel, KeywordFound, LanguageSwitched, WordsRecognized } from '../events.js';
 import { defaultConfig, type PhraseTuning } from '../../provisioning/config.js';
 import { fromPcm16, toPcm16 } from '../../lib/pcm16.js';
+import { VAD_RATE } from '../../models/vad.js';
+import { NarrowbandFill } from './band-fill.js';
 import { addTally, CallEvidence, emptyTally, judge, LANGUAGES, tallyOf, type AutoLanguageConfig, type Language, type Tally } from './language.js';
 
 export type LanguageChoice = 'auto' | 'en' | 'zh';
@@ -236,6 +238,7 @@ export class ChannelSpeech {
   /** Hits waiting for the side's language: a spotter hearing the other language mostly hears noise. */
   private heldHits: { lang: Language; event: KeywordFound }[] = [];
   private readonly gate: SpeechGate;
+  private readonly fill: NarrowbandFill;
   private lastAutoCheckFedSec = 0;
   /** Gated frames since the side's first speech, for a spotter that has to catch up; null once not needed. */
   private heldAudio: Int16Array[] | null = [];
@@ -256,8 +259,11 @@ export class ChannelSpeech {
     private readonly auto: AutoLanguageConfig = AUTO_DEFAULTS,
     /** Shared by the two sides of a call (see CallEvidence); a side on its own judges on its own speech. */
     private readonly evidence: CallEvidence = new CallEvidence(),
+    /** recognition.narrowbandFillDb: off or unset, none. */
+    narrowbandFillDb: number | 'off' = 'off',
   ) {
     this.gate = new SpeechGate(frameSec);
+    this.fill = new NarrowbandFill(VAD_RATE, Math.round(frameSec * VAD_RATE), narrowbandFillDb === 'off' ? null : narrowbandFillDb, channel === 'agent' ? 1 : 2);
     this.spotting = models.spotOn.includes(channel);
     const available = LANGUAGES.filter((l) => models.recognizers[l]);
     const wanted = choice === 'auto' ? available : available.filter((l) => l === choice);
@@ -284,7 +290,7 @@ export class ChannelSpeech {
    */
   async accept(frame: Float32Array, probability: number): Promise<SpeechEvent[]> {
     const decoding: Promise<void>[] = [];
-    for (const samples of this.gate.pass(frame, probability)) {
+    for (const samples of this.gate.pass(this.fill.apply(frame, probability), probability)) {
       for (const c of this.candidates.values()) decoding.push(c.stream.accept(samples));
       for (const s of this.spotters) decoding.push(s.stream.accept(samples));
       if (this.heldAudio) this.heldAudio.push(toPcm16(samples));
