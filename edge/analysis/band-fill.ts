@@ -19,7 +19,8 @@ const SPEECH_PROBABILITY = 0.5;
 const NOISE_PROBABILITY = 0.2;
 /**
  * The first judgement is made on this much speech, and followed (the side filled or not) from then on; it is
- * final after JUDGED_AFTER_SEC. Before it, nothing is added: a wideband side is never touched.
+ * final after JUDGED_AFTER_SEC. Before it, nothing is added: a wideband side is never touched. Half a second,
+ * not less: two of the real Mandarin clips read -50 dB over their first quarter second, -41 dB and above by half.
  */
 const FIRST_JUDGED_AFTER_SEC = 0.5;
 const JUDGED_AFTER_SEC = 2;
