@@ -9,8 +9,8 @@ import { powerToDb } from './prosody.js';
 const UPPER_BAND_HZ: readonly [number, number] = [5000, 7800];
 /**
  * The upper band's share of speech energy below which a side is narrowband. Measured: -54 to -70 dB on 8 kHz
- * calls (80 sides of the evaluation set, line noise or not, G.711 or PCM; the bundled demo calls), -4 to -39 dB
- * on 16 kHz ones (80 sides), -19 to -34 dB on the real 16 kHz Mandarin clips of ../shared/audio/zh-real.
+ * calls (84 sides of the evaluation set, line noise or not, G.711 or PCM; the bundled demo calls), -4 to -39 dB
+ * on 16 kHz ones (76 sides), -19 to -34 dB on the real 16 kHz Mandarin clips of ../shared/audio/zh-real.
  */
 const NARROWBAND_SHARE_DB = -46;
 /** Speech frames (VAD probability at least this) are what the band is judged on. */
