@@ -79,7 +79,8 @@ export class NarrowbandFill {
 
   /** The frame as the speech engines should hear it (a new array when filled). */
   apply(frame: Float32Array, probability: number): Float32Array {
-    if (this.relativeDb === null) return frame;
+    // Off, or judged wideband for good: nothing to add, and no line noise worth measuring.
+    if (this.narrowband === false) return frame;
     if (probability < NOISE_PROBABILITY) this.noiseDb.add(powerToDb(frame.reduce((s, x) => s + x * x, 0) / frame.length));
     if (this.narrowband === null && probability >= SPEECH_PROBABILITY) this.measure(frame);
     const level = this.fillDbfs;
