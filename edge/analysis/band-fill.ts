@@ -1,4 +1,5 @@
 import FFT from 'fft.js';
+import { meanPower } from '../../device/pcm.js';
 import { Histogram } from './histogram.js';
 import { powerToDb } from './prosody.js';
 
@@ -81,7 +82,7 @@ export class NarrowbandFill {
   apply(frame: Float32Array, probability: number): Float32Array {
     // Off, or judged wideband for good: nothing to add, and no line noise worth measuring.
     if (this.narrowband === false) return frame;
-    if (probability < NOISE_PROBABILITY) this.noiseDb.add(powerToDb(frame.reduce((s, x) => s + x * x, 0) / frame.length));
+    if (probability < NOISE_PROBABILITY) this.noiseDb.add(powerToDb(meanPower(frame)));
     if (this.narrowband === null && probability >= SPEECH_PROBABILITY) this.measure(frame);
     const level = this.fillDbfs;
     if (level === null) return frame;
