@@ -32,7 +32,8 @@ export function formatSummary(index: CallIndex): string {
   }
   if (index.recognition) {
     for (const [channel, r] of Object.entries(index.recognition)) {
-      lines.push(`  speech    ${channel}: ${r.language ? `${r.language} (${r.model}${r.script === 'pinyin' ? ', pinyin' : ''}) — ${r.reason}` : `not transcribed: ${r.reason}`}`);
+      const band = r.band === 'narrow' && r.language ? '; telephone-band audio (8 kHz), words are missed more often' : '';
+      lines.push(`  speech    ${channel}: ${r.language ? `${r.language} (${r.model}${r.script === 'pinyin' ? ', pinyin' : ''}) — ${r.reason}` : `not transcribed: ${r.reason}`}${band}`);
     }
   }
   if (index.keywords.length > 0) {

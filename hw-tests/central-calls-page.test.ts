@@ -94,6 +94,11 @@ t.test('call list and call page', async (t) => {
   t.equal(await page.locator('#call-alerts li.alert-item').count(), call.alerts.length, 'the alerts listed');
   t.equal(await page.locator('#call-alerts .evidence').first().textContent(), call.alerts[0].evidence, 'with their evidence');
   t.match(await page.locator('#metrics').textContent(), new RegExp(`Talk ratio.*agent ${Math.round(call.metrics.talkRatio! * 100)}%`), 'the metrics');
+  if (call.recognition) {
+    // The demo calls are 8 kHz recordings: the reviewer is told why the transcript may be thin.
+    t.equal(call.recognition.agent.band, 'narrow', 'the demo call is telephone-band audio');
+    t.match(await page.locator('#metrics').textContent(), /Audioagent telephone band \(8 kHz\), customer telephone band \(8 kHz\)/, 'the page says the line carried telephone audio');
+  }
   t.equal(await page.locator('section#reviews').count(), 1, 'the place for the review controls');
 
   const words = call.utterances.some((u) => u.words?.length);

@@ -14,8 +14,8 @@ const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'share
 const rmsDb = (x: Float32Array) => 10 * Math.log10(x.reduce((s, v) => s + v * v, 0) / x.length);
 
 /** Every frame of a side through a fill, loud ones as speech to the VAD and quiet ones as none. */
-function feed(samples: Float32Array, fill: NarrowbandFill): { frames: Float32Array[]; heard: Float32Array[]; speech: boolean[] } {
-  const out = { frames: [] as Float32Array[], heard: [] as Float32Array[], speech: [] as boolean[] };
+function feed(samples: Float32Array, fill: NarrowbandFill): { fill: NarrowbandFill; frames: Float32Array[]; heard: Float32Array[]; speech: boolean[] } {
+  const out = { fill, frames: [] as Float32Array[], heard: [] as Float32Array[], speech: [] as boolean[] };
   for (let at = 0; at + FRAME_SAMPLES <= samples.length; at += FRAME_SAMPLES) {
     const frame = samples.subarray(at, at + FRAME_SAMPLES);
     const speech = rmsDb(frame) > -40;
@@ -50,6 +50,7 @@ t.test('a narrowband side on a noisy line is heard with white noise 10 dB under 
   t.same(again[300], heard[300], 'the same call gets the same noise: analysed twice, it is analysed the same');
   const off = feed(side, new NarrowbandFill(PIPELINE_RATE, FRAME_SAMPLES, null, 1));
   t.ok(off.heard.every((h, i) => h === off.frames[i]), 'with the fill off, the frames go through as they are');
+  t.equal(off.fill.isNarrowband, true, 'and the side is still judged narrowband (the index says so)');
 });
 
 t.test('on a quieter line the fill is as much quieter', async (t) => {

@@ -9,6 +9,7 @@ import { loadSpeechModels } from '../edge/speech-setup.js';
 import { callIndexProblems } from '../edge/index/validate.js';
 import { CHANNELS } from '../edge/events.js';
 import { analyzeRecording } from '../edge/analyze.js';
+import { formatSummary } from '../edge/summary.js';
 import { analyzeRendered, inputOf, monoClipAsCall, sharedVad, ZH_REAL_PHRASES } from './support/analysis.js';
 import type { CallIndex } from '../edge/index/call-index.js';
 import { editDistance, errorRate, sideTokens } from './support/metrics.js';
@@ -33,6 +34,7 @@ t.test('an English call is transcribed end to end, per side, with word times', a
   t.same(callIndexProblems(index), []);
   for (const channel of CHANNELS) {
     t.equal(index.recognition?.[channel].language, 'en', `${channel} recognised as English (${index.recognition?.[channel].reason})`);
+    t.equal(index.recognition?.[channel].band, 'wide', `${channel}: a 16 kHz recording is said to be wideband`);
     const { ref, hyp } = sideTokens('en', call.truth.turns, index, channel);
     const wer = errorRate(ref, hyp);
     t.ok(wer <= 0.25, `${channel} WER ${wer.toFixed(3)}`);
@@ -53,6 +55,9 @@ t.test('a narrowband call on a noisy line: the speech models hear it with a nois
     config.recognition.language = 'en';
     config.recognition.narrowbandFillDb = fill;
     const { index } = await analyzeRendered(call, {}, config, await loadSpeechModels(config));
+    // Filled or not, the reviewer is told the line carried telephone audio.
+    for (const channel of CHANNELS) t.equal(index.recognition?.[channel].band, 'narrow', `${channel} said to be telephone-band (fill ${fill})`);
+    t.match(formatSummary(index), /speech\s+agent: en .*; telephone-band audio \(8 kHz\), words are missed more often/, "earshot analyze's summary says so");
     return CHANNELS.reduce(
       (sum, channel) => {
         const { ref, hyp } = sideTokens('en', call.truth.turns, index, channel);

@@ -63,7 +63,6 @@ export class NarrowbandFill {
     this.band = [bin(UPPER_BAND_HZ[0]), bin(UPPER_BAND_HZ[1])];
     this.firstJudgedAfterFrames = Math.round((FIRST_JUDGED_AFTER_SEC * sampleRate) / frameSamples);
     this.judgedAfterFrames = Math.round((JUDGED_AFTER_SEC * sampleRate) / frameSamples);
-    if (relativeDb === null) this.narrowband = false;
     this.seed = seed >>> 0 || 1;
   }
 
@@ -80,9 +79,10 @@ export class NarrowbandFill {
 
   /** The frame as the speech engines should hear it (a new array when filled). */
   apply(frame: Float32Array, probability: number): Float32Array {
-    // Off, or judged wideband for good: nothing to add, and no line noise worth measuring.
-    if (this.narrowband === false) return frame;
-    if (probability < NOISE_PROBABILITY) this.noiseDb.add(powerToDb(meanPower(frame)));
+    // Judged for good, and wideband or the fill off: nothing to add, and no line noise worth measuring.
+    if (this.narrowband === false || (this.narrowband === true && this.relativeDb === null)) return frame;
+    // The band is judged with the fill off too: the index says which sides were heard narrowband.
+    if (this.relativeDb !== null && probability < NOISE_PROBABILITY) this.noiseDb.add(powerToDb(meanPower(frame)));
     if (this.narrowband === null && probability >= SPEECH_PROBABILITY) this.measure(frame);
     const level = this.fillDbfs;
     if (level === null) return frame;

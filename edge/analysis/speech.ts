@@ -25,6 +25,11 @@ export interface ChannelRecognition {
   script: 'latin' | 'pinyin' | 'hanzi' | null;
   degraded: boolean;
   reason: string;
+  /**
+   * The audio band the side's speech came in (edge/analysis/band-fill.ts): `narrow` is telephone audio (an 8 kHz
+   * trunk or recorder), which the speech models hear less well; absent until the side has said enough to tell.
+   */
+  band?: 'narrow' | 'wide';
 }
 
 /**
@@ -290,7 +295,10 @@ export class ChannelSpeech {
    */
   async accept(frame: Float32Array, probability: number): Promise<SpeechEvent[]> {
     const decoding: Promise<void>[] = [];
-    for (const samples of this.gate.pass(this.fill.apply(frame, probability), probability)) {
+    const heard = this.fill.apply(frame, probability);
+    const narrowband = this.fill.isNarrowband;
+    if (narrowband !== null) this.recognition.band = narrowband ? 'narrow' : 'wide';
+    for (const samples of this.gate.pass(heard, probability)) {
       for (const c of this.candidates.values()) decoding.push(c.stream.accept(samples));
       for (const s of this.spotters) decoding.push(s.stream.accept(samples));
       if (this.heldAudio) this.heldAudio.push(toPcm16(samples));

@@ -103,6 +103,9 @@ function drawMetrics(call: CallRow, index: Obj): void {
   if (num(mono.durationSec) !== null) fact(list, 'Longest monologue', `${String(mono.channel)} ${num(mono.durationSec)!.toFixed(1)} s from ${formatTime(num(mono.start) ?? 0)}`);
   const langs = (['agent', 'customer'] as const).map((c) => obj(rec[c]).language);
   fact(list, 'Language', langs.some((l) => typeof l === 'string') ? `agent ${String(langs[0] ?? '–')}, customer ${String(langs[1] ?? '–')}` : (call.language ?? '–'));
+  const bands = (['agent', 'customer'] as const).map((c) => obj(rec[c]).band);
+  // A reviewer reading a thin transcript should know the line carried telephone audio, which the models hear less well.
+  if (bands.some((b) => b === 'narrow' || b === 'wide')) fact(list, 'Audio', (['agent', 'customer'] as const).map((c, i) => `${c} ${bands[i] === 'narrow' ? 'telephone band (8 kHz)' : bands[i] === 'wide' ? 'wideband' : '–'}`).join(', '));
   fact(list, 'Agent', call.agent ?? '–');
   fact(list, 'Line', call.line ?? '–');
 }
