@@ -18,6 +18,7 @@ import { createKeywordSpotter } from '../models/engines.js';
 import { loadSpeechModels, modelDirs } from '../edge/speech-setup.js';
 import { renderCall, outputPaths, readWav, type CallScript, type CallTruth } from '../scripts/make-call.js';
 import { repoRoot } from '../test/support/cli.js';
+import { editDistance } from '../test/support/metrics.js';
 import { inputOf, sharedVad } from '../test/support/analysis.js';
 import { sharedDir } from '../test/support/rule-calls.js';
 import { analyzeRecording } from '../edge/analyze.js';
@@ -103,13 +104,6 @@ async function rendered(script: CallScript): Promise<{ dir: string; wav: string;
   }
   const truth = JSON.parse(readFileSync(outputPaths(wav, 'stereo').truthPath, 'utf8')) as CallTruth;
   return { dir, wav, truth };
-}
-
-function editDistance<T>(a: readonly T[], b: readonly T[]): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-  return d[a.length][b.length];
 }
 
 export async function keywordsBench(lang: Lang, reps: number, options: { rescore?: boolean; retranscribe?: boolean; calls?: number; config?: (c: EarshotConfig) => void; tag?: string } = {}): Promise<Record<string, unknown>> {
