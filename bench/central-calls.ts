@@ -7,7 +7,7 @@
  */
 import type { CallIndex, IndexedUtterance } from '../edge/index/call-index.js';
 import type { IncomingRecord } from '../central/store/store.js';
-import { mulberry32 } from '../test/support/fuzz.js';
+import { mulberry32 } from '../lib/seeded-random.js';
 import { demoIndexes } from '../test/support/demo-indexes.js';
 
 export interface CallTemplates {

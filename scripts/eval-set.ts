@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import { parse as parseYaml } from 'yaml';
 import { builtinPackFiles } from '../edge/rules/pack.js';
+import { seededRandom } from '../lib/seeded-random.js';
 import type { PackSpec, RuleSpec } from '../edge/rules/types.js';
 import {
   overlapsIn,
@@ -86,16 +87,7 @@ export function rulePhrases(rules = builtinRules()): RulePhrase[] {
 // ---------------------------------------------------------------------------
 // Deterministic choices
 
-function rng(seedText: string): () => number {
-  let seed = createHash('sha256').update(seedText).digest().readUInt32LE(0);
-  return () => {
-    // mulberry32
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 const pick = <T>(rand: () => number, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
 const between = (rand: () => number, lo: number, hi: number, digits = 2): number => Number((lo + rand() * (hi - lo)).toFixed(digits));
 

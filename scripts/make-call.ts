@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { pinyin } from 'pinyin-pro';
 import wavefile from 'wavefile';
 import { parse as parseYaml } from 'yaml';
+import { seededRandom } from '../lib/seeded-random.js';
 
 // wavefile ships CommonJS: Node's ESM loader only exposes its exports object as default.
 const { WaveFile } = wavefile;
@@ -566,14 +567,7 @@ function placeTurns(s: ResolvedCallScript, audio: Float32Array[], workRate: numb
 
 /** Seeded so re-rendering a script gives identical bytes (committed demo, caches). */
 function noiseGenerator(seedText: string): () => number {
-  let seed = createHash('sha256').update(seedText).digest().readUInt32LE(0);
-  const uniform = () => {
-    // mulberry32
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = seededRandom(seedText);
   // Gaussian (Box-Muller) noise sounds like a line's hiss; uniform noise has a hard peak.
   return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }

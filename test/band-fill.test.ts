@@ -8,6 +8,7 @@ import { resample } from '../device/resample.js';
 import { NarrowbandFill } from '../edge/analysis/band-fill.js';
 import { FRAME_SAMPLES, PIPELINE_RATE } from '../edge/analysis/pipeline.js';
 import { repoRoot } from './support/cli.js';
+import { mulberry32 } from '../lib/seeded-random.js';
 
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
 
@@ -30,10 +31,9 @@ function feed(samples: Float32Array, fill: NarrowbandFill): { fill: NarrowbandFi
 async function noisyLine(noiseDbfs: number): Promise<Float32Array> {
   const call = await readWav(path.join(repoRoot, 'demo', 'demo-call.wav'), 8000);
   if (call.sourceRate !== 8000) throw new Error(`demo-call.wav is ${call.sourceRate} Hz: the narrowband tests need an 8 kHz call`);
-  let seed = 7;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  const random = mulberry32(7);
   const amplitude = Math.sqrt(3) * 10 ** (noiseDbfs / 20);
-  const line = call.channels[0].map((x) => x + amplitude * random());
+  const line = call.channels[0].map((x) => x + amplitude * (2 * random() - 1));
   return resample(line, 8000, PIPELINE_RATE);
 }
 

@@ -14,6 +14,7 @@ import { createKeywordSpotter, createRecognizer, ENGINE_SAMPLE_RATE as SAMPLE_RA
 import { normalizeSyllable } from '../edge/search/query.js';
 import { editDistance, englishWords } from './support/metrics.js';
 import { readMono16k as readWav16kMono } from './support/analysis.js';
+import { mulberry32 } from '../lib/seeded-random.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
@@ -42,11 +43,8 @@ async function transcribe(stream: StreamingRecognizer, audio: Float32Array, chun
 
 /** Deterministic chunk sizes, 1 sample to 0.5 s, so a failure reproduces. */
 function randomChunks(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    return 1 + (x % 8000);
-  };
+  const random = mulberry32(seed);
+  return () => 1 + Math.floor(random() * 8000);
 }
 
 

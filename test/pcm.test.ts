@@ -1,6 +1,7 @@
 import t from 'tap';
 import { CAPTURE_RATE, InterleavedPcmFramer, LiveChunkQueue, PcmChannelReader, SidePairAligner } from '../device/pcm.js';
 import { PIPELINE_RATE } from '../edge/analysis/pipeline.js';
+import { mulberry32 } from '../lib/seeded-random.js';
 
 /** Interleaved s16le with one function per channel giving sample i. */
 function interleave(frames: number, channels: ((i: number) => number)[]): Buffer {
@@ -13,10 +14,9 @@ const tone = (hz: number, rate: number, amp = 8000) => (i: number) => Math.round
 
 /** Splits a buffer at sizes from a fixed pseudo-random sequence, including 1-byte and odd-sized pieces. */
 function* pieces(buf: Buffer, seed = 7): Generator<Buffer> {
-  let s = seed;
+  const random = mulberry32(seed);
   for (let at = 0; at < buf.length; ) {
-    s = (s * 1103515245 + 12345) & 0x7fffffff;
-    const size = [1, 2, 3, 5, 7, 1023, 4097][s % 7];
+    const size = [1, 2, 3, 5, 7, 1023, 4097][Math.floor(random() * 7)];
     yield buf.subarray(at, Math.min(buf.length, at + size));
     at += size;
   }

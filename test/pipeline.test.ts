@@ -5,6 +5,7 @@ import { defaultConfig } from '../provisioning/config.js';
 import { callIndexProblems } from '../edge/index/validate.js';
 import { CHANNELS } from '../edge/events.js';
 import { raisedBy } from '../edge/analysis/emotion.js';
+import { mulberry32 } from '../lib/seeded-random.js';
 
 const config = defaultConfig();
 const TOLERANCE = 0.25;
@@ -93,8 +94,7 @@ for (const [agitated, calm] of [['en-agitated', 'en-calm'], ['zh-agitated', 'zh-
 t.test('chunking does not matter: random chunk sizes give the identical index', async (t) => {
   const call = await renderCallByName('en-overtalk');
   const whole = (await analyzeRendered(call, { chunkSamples: 1e9 })).index;
-  let seed = 42;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = mulberry32(42);
   for (const [label, chunkSamples] of [
     ['random 1..4000 samples', () => 1 + Math.floor(random() * 4000)],
     ['tiny 1..37 samples', () => 1 + Math.floor(random() * 37)],

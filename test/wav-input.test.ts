@@ -5,6 +5,7 @@ import wavefile from 'wavefile';
 import { decodeWav, readWav, AudioInputError } from '../device/wav.js';
 import { WavReplaySource } from '../device/file-source.js';
 import { runCli } from './support/cli.js';
+import { mulberry32 } from '../lib/seeded-random.js';
 
 /** A stereo tone pair: 440 Hz on the left, 660 Hz on the right, so a swapped channel map is detectable. */
 function stereoTone(rate: number, seconds: number, encode?: 'mulaw' | 'alaw'): Buffer {
@@ -98,8 +99,8 @@ t.test('a recording is read as it is replayed, not whole: the same audio in any 
   const stereo = join(dir, 'stereo.wav');
   writeFileSync(stereo, stereoTone(8000, 7, 'mulaw'));
   const whole = await readWav(stereo, 16000);
-  let seed = 7;
-  const randomSize = () => (seed = (seed * 1103515245 + 12345) % 2147483648) % 9000 + 1;
+  const random = mulberry32(7);
+  const randomSize = () => 1 + Math.floor(random() * 9000);
   for (const chunkSamples of [1600, randomSize]) {
     const source = await WavReplaySource.open({ stereo, agentChannel: 'right' }, 16000, { chunkSamples });
     const agent: number[] = [];

@@ -6,7 +6,6 @@
  * API:
  * - `fuzzSeed(t)`: the seed for this test: EARSHOT_FUZZ_SEED when set, else a fresh one; printed as a TAP
  *   comment. Put it in assertion messages too (`seeded()` does) so that a failure line carries it.
- * - `mulberry32(seed)`: a small PRNG, `() => number` in [0, 1).
  * - `hostilePayloads(seed, n, { valid?, maxBytes? })`: n hostile byte strings `{ label, bytes: Buffer }`:
  *   empty, JSON scalars, random bytes, invalid UTF-8, NUL runs, CR/LF storms, very long lines (up to 1 MB,
  *   bounded by maxBytes), deep nesting (10,000+ levels of `[`, `{"a":`, YAML `- ` and indentation), a YAML
@@ -22,19 +21,8 @@
  * - `toJson(value)`: JSON text of any of these values, without recursion.
  */
 import type { Test } from 'tap';
+import { mulberry32, type Rng } from '../../lib/seeded-random.js';
 
-export type Rng = () => number;
-
-export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function fuzzSeed(t: Test): number {
   const env = process.env.EARSHOT_FUZZ_SEED;

@@ -11,7 +11,7 @@
  * Everything is a pure function of its seed.
  */
 import type { SearchableIndex, SearchKeyword, SearchUtterance } from '../../edge/search/query.js';
-import { mulberry32, type Rng } from './fuzz.js';
+import { mulberry32, type Rng } from '../../lib/seeded-random.js';
 
 type Channel = 'agent' | 'customer';
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)];
