@@ -1,5 +1,6 @@
 import FFT from 'fft.js';
 import { meanPower } from '../../device/pcm.js';
+import { mulberry32, type Rng } from '../../lib/seeded-random.js';
 import { Histogram } from './histogram.js';
 import { powerToDb } from './prosody.js';
 
@@ -46,7 +47,7 @@ export class NarrowbandFill {
   private speechFrames = 0;
   private narrowband: boolean | null = null;
   private readonly noiseDb = new Histogram(-120, 0, 0.5);
-  private seed: number;
+  private readonly random: Rng;
 
   constructor(
     sampleRate: number,
@@ -63,7 +64,7 @@ export class NarrowbandFill {
     this.band = [bin(UPPER_BAND_HZ[0]), bin(UPPER_BAND_HZ[1])];
     this.firstJudgedAfterFrames = Math.round((FIRST_JUDGED_AFTER_SEC * sampleRate) / frameSamples);
     this.judgedAfterFrames = Math.round((JUDGED_AFTER_SEC * sampleRate) / frameSamples);
-    this.seed = seed >>> 0 || 1;
+    this.random = mulberry32(seed);
   }
 
   /** Whether the side is narrowband: null until it has said enough to tell. */
@@ -108,15 +109,5 @@ export class NarrowbandFill {
 
   private shareDb(): number {
     return this.total > 0 ? 10 * Math.log10(Math.max(this.upper, 1e-30) / this.total) : 0;
-  }
-
-  /** xorshift32: cheap, and the same noise for the same call. */
-  private random(): number {
-    let x = this.seed;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.seed = x >>> 0;
-    return this.seed / 4294967296;
   }
 }
