@@ -28,6 +28,7 @@ import type { Channel, EmotionFound } from '../edge/events.js';
 import { SileroVadModel } from '../models/vad.js';
 import { defaultConfig, type AnalysisConfig } from '../provisioning/config.js';
 import { LIBRIVOX, envInt } from './accuracy.js';
+import { mulberry32 } from '../lib/seeded-random.js';
 import { evalSet, renderEvalCall, twoLargeRises, type Split } from '../scripts/eval-set.js';
 
 
@@ -278,8 +279,7 @@ export function evaluate(recorded: Recorded[], real: Record<string, FrameRecord[
     const pieces = real[cond] ?? recorded.filter((r) => r.condition === cond).flatMap(calmPieces);
     if (pieces.length === 0) continue;
     const frames: FrameRecord[] = [];
-    let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = mulberry32(7);
     while (frames.length * FRAME_SEC < calmHours * 3600) for (const f of pieces[Math.floor(rand() * pieces.length)]) frames.push(f);
     const events = replay(frames, config).filter((e) => !e.ongoing);
     long[cond] = { hours: (frames.length * FRAME_SEC) / 3600, falseAlarms: events.length };
