@@ -243,6 +243,7 @@ export function evaluate(recorded: Recorded[], real: Record<string, FrameRecord[
   const delays: number[] = [];
   const firstReports: number[] = [];
   const strong = { n: 0, hit: 0 };
+  let reportedInTime = 0;
   for (const r of recorded) {
     const events = replay(r.frames, config);
     const cond = (byCondition[r.condition] ??= { n: 0, hit: 0, falseAlarms: 0, calmSec: 0 });
@@ -257,6 +258,8 @@ export function evaluate(recorded: Recorded[], real: Record<string, FrameRecord[
       cell.n++;
       cond.n++;
       const first = mine.find((e) => e.start <= t.start + 1.5);
+      // What the customer-agitation alert waits for: the first report, by then.
+      if (mine.some((e) => e.emittedAt <= t.start + 1.5)) reportedInTime++;
       if (twoLargeRises(t.agitation)) {
         strong.n++;
         if (first) strong.hit++;
@@ -291,6 +294,8 @@ export function evaluate(recorded: Recorded[], real: Record<string, FrameRecord[
     recall: total.hit / total.n,
     stretches: total.n,
     twoLargeRises: { stretches: strong.n, recall: strong.hit / strong.n },
+    /** Stretches reported (an ongoing or closing event out) within 1.5 s of their start: the alert's own recall. */
+    reportedWithin15Sec: reportedInTime / total.n,
     onsetDelaySec: { p50: q(delays, 0.5), p95: q(delays, 0.95) },
     firstReportAfterStartSec: { p50: q(firstReports, 0.5), p95: q(firstReports, 0.95) },
     byCondition,
