@@ -118,7 +118,10 @@ export class EmotionDetector {
       this.calmFrames >= this.baselineFrames &&
       this.window.length * 2 >= this.windowFrames &&
       this.voicedInWindow >= this.config.minVoicedShare * Math.min(this.window.length, this.windowFrames);
-    if (ready && prosody.f0 !== null) {
+    // Judged at every speaking frame, not only where pitch was found: the window's pitch stands for the frames
+    // between, and a voice the tracker finds in one frame of five (espeak's Mandarin, a narrowband line) was
+    // judged half a second late, at its next voiced frame.
+    if (ready) {
       const rises = this.rises();
       const raised = raisedBy(rises, this.config);
       if (raised >= 1) {
