@@ -87,7 +87,6 @@ export function rulePhrases(rules = builtinRules()): RulePhrase[] {
 // ---------------------------------------------------------------------------
 // Deterministic choices
 
-const rng = seededRandom;
 const pick = <T>(rand: () => number, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
 const between = (rand: () => number, lo: number, hi: number, digits = 2): number => Number((lo + rand() * (hi - lo)).toFixed(digits));
 
@@ -360,7 +359,7 @@ function overtalk(b: ScriptBuilder, by: Speaker): void {
 /** Call i of `language` for `seed`: everything about it follows from those three. */
 export function evalCall(seed: string, language: Language, i: number, phrases = rulePhrases()): EvalCall {
   const id = `${language}-${String(i).padStart(4, '0')}`;
-  const rand = rng(`${seed}\0${EVAL_SET_VERSION}\0${id}`);
+  const rand = seededRandom(`${seed}\0${EVAL_SET_VERSION}\0${id}`);
   const cycle = Math.floor(i / CYCLE.length);
   const pos = i % CYCLE.length;
   // The how-many-th call of its kind this is: phrases and agitation degrees are walked in that order.
