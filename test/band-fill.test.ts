@@ -5,14 +5,16 @@ import t from 'tap';
 import path from 'node:path';
 import { readWav } from '../device/wav.js';
 import { resample } from '../device/resample.js';
+import { meanPower } from '../device/pcm.js';
 import { NarrowbandFill } from '../edge/analysis/band-fill.js';
+import { powerToDb } from '../edge/analysis/prosody.js';
 import { FRAME_SAMPLES, PIPELINE_RATE } from '../edge/analysis/pipeline.js';
 import { repoRoot } from './support/cli.js';
 import { mulberry32 } from '../lib/seeded-random.js';
 
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
 
-const rmsDb = (x: Float32Array) => 10 * Math.log10(x.reduce((s, v) => s + v * v, 0) / x.length);
+const rmsDb = (x: Float32Array) => powerToDb(meanPower(x));
 
 /** Every frame of a side through a fill, loud ones as speech to the VAD and quiet ones as none. */
 function feed(samples: Float32Array, fill: NarrowbandFill): { fill: NarrowbandFill; frames: Float32Array[]; heard: Float32Array[]; speech: boolean[] } {
