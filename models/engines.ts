@@ -85,6 +85,11 @@ export interface KeywordSpotterOptions {
   /** Blank frames (40 ms each) beyond one that must follow the last token before a hit fires. */
   numTrailingBlanks?: number;
   maxActivePaths?: number;
+  /**
+   * Streams a side, each started a fraction of the model's decode chunk after the one before, their hits
+   * merged: a small model hears a phrase or not depending on where its chunks fall on the audio.
+   */
+  phases?: number;
 }
 
 /** A spotter for the phrases the model can spell (none: no spotter), and why the others were left out. */

@@ -77,6 +77,11 @@ const OUTPUT_FRAME_S = 0.04;
  * syllable or BPE piece in these models' output).
  */
 const TOKEN_TAIL_S = 0.24;
+/**
+ * How long a phased stream remembers a hit it passed on: the phases report one occurrence at most a chunk and
+ * a few trailing blanks apart, and a phrase said again seconds later is a new occurrence.
+ */
+const PHASE_MEMORY_S = 5;
 /** Silence appended at finish so the encoder's right context and last chunk get decoded. */
 const TAIL_PADDING_S = 0.8;
 
@@ -332,6 +337,7 @@ export class SherpaKeywordSpotter implements KeywordSpotter {
   private readonly native: NativeKeywordSpotter;
   private readonly phraseByKey: Map<string, { phrase: string; threshold: number }>;
   private readonly trailingBlanks: number;
+  private readonly phases: number;
   private shiftSeconds?: number;
 
   constructor(readonly model: VerifiedModel, keywords: CompiledKeywords, options: KeywordSpotterOptions = {}) {
@@ -345,6 +351,8 @@ export class SherpaKeywordSpotter implements KeywordSpotter {
     }
     const threshold = options.threshold ?? 0.25;
     this.trailingBlanks = options.numTrailingBlanks ?? 1;
+    this.phases = options.phases ?? 1;
+    if (!Number.isInteger(this.phases) || this.phases < 1) throw new RangeError(`keyword spotter phases must be a whole number >= 1, got ${this.phases}`);
     this.phraseByKey = new Map(keywords.keywords.map((k) => [k.key, { phrase: k.phrase, threshold: k.threshold ?? threshold }]));
     this.native = new (sherpa().KeywordSpotter)({
       ...base,
@@ -381,7 +389,9 @@ export class SherpaKeywordSpotter implements KeywordSpotter {
   }
 
   createStream(): StreamingKeywordSpotter {
-    return new KeywordStream(this, this.native);
+    if (this.phases === 1) return new KeywordStream(this, this.native);
+    const step = this.chunkSeconds() / this.phases;
+    return new PhasedKeywordStream(Array.from({ length: this.phases }, (_, i) => new KeywordStream(this, this.native, i * step)));
   }
 
   /** Maps a native hit found in decode number `decodes` (1-based, since stream start) onto stream time. */
@@ -413,10 +423,25 @@ export class SherpaKeywordSpotter implements KeywordSpotter {
 
 class KeywordStream extends NativeStreamBase<KeywordHit> implements StreamingKeywordSpotter {
   private decodes = 0;
+  /** Its lead of silence is still to go in front of the first audio (so its chunks fall later than another's). */
+  private leadPending: boolean;
 
-  constructor(private readonly owner: SherpaKeywordSpotter, native: NativeKeywordSpotter) {
+  constructor(
+    private readonly owner: SherpaKeywordSpotter,
+    native: NativeKeywordSpotter,
+    private readonly leadSeconds = 0,
+  ) {
     super(native, (k) => sherpaStreams().createKeywordStream(k), `keyword stream (${owner.model.name})`);
     owner.chunkSeconds();
+    this.leadPending = leadSeconds > 0;
+  }
+
+  override accept(samples: Float32Array): Promise<void> {
+    if (!this.leadPending) return super.accept(samples);
+    this.leadPending = false;
+    const led = new Float32Array(Math.round(this.leadSeconds * SAMPLE_RATE) + samples.length);
+    led.set(samples, led.length - samples.length);
+    return super.accept(led);
   }
 
   protected async pump(): Promise<void> {
@@ -425,7 +450,8 @@ class KeywordStream extends NativeStreamBase<KeywordHit> implements StreamingKey
       this.decodes++;
       const r = JSON.parse(this.api.keywordResultJson(this.engine, this.stream)) as NativeKeywordResult;
       if (r.keyword) {
-        this.pending.push(this.owner.hitFromNative(r, this.decodes));
+        const hit = this.owner.hitFromNative(r, this.decodes);
+        this.pending.push(this.leadSeconds > 0 ? { ...hit, start: round3(Math.max(0, hit.start - this.leadSeconds)), end: round3(Math.max(0, hit.end - this.leadSeconds)) } : hit);
         // Without a reset sherpa keeps reporting the same hit.
         this.api.resetKeyword(this.engine, this.stream);
       }
@@ -433,3 +459,41 @@ class KeywordStream extends NativeStreamBase<KeywordHit> implements StreamingKey
   }
 }
 
+/**
+ * One spotter's streams at several chunk phases, their hits merged: the same occurrence heard by two phases is
+ * one hit (the first reported), so the rules and the index see it once.
+ */
+class PhasedKeywordStream implements StreamingKeywordSpotter {
+  /** Hits already passed on, kept while a later phase may still report the same occurrence. */
+  private recent: KeywordHit[] = [];
+
+  constructor(private readonly phases: readonly StreamingKeywordSpotter[]) {}
+
+  async accept(samples: Float32Array): Promise<void> {
+    await Promise.all(this.phases.map((s) => s.accept(samples)));
+  }
+
+  drain(): KeywordHit[] {
+    return this.merge(this.phases.flatMap((s) => s.drain()));
+  }
+
+  async finish(): Promise<KeywordHit[]> {
+    return this.merge((await Promise.all(this.phases.map((s) => s.finish()))).flat());
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.phases.map((s) => s.close()));
+  }
+
+  private merge(hits: KeywordHit[]): KeywordHit[] {
+    const fresh: KeywordHit[] = [];
+    for (const hit of hits.sort((a, b) => a.start - b.start)) {
+      if (this.recent.some((k) => k.term === hit.term && hit.start < k.end && k.start < hit.end)) continue;
+      this.recent.push(hit);
+      fresh.push(hit);
+    }
+    const latest = Math.max(0, ...this.recent.map((k) => k.end));
+    this.recent = this.recent.filter((k) => k.end > latest - PHASE_MEMORY_S);
+    return fresh;
+  }
+}

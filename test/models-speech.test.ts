@@ -15,6 +15,9 @@ import { normalizeSyllable } from '../edge/search/query.js';
 import { editDistance, englishWords } from './support/metrics.js';
 import { readMono16k as readWav16kMono } from './support/analysis.js';
 import { mulberry32 } from '../lib/seeded-random.js';
+import { loadRules } from '../edge/rules/setup.js';
+import { defaultConfig } from '../provisioning/config.js';
+import { callTracks, renderCallByName } from './support/calls.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
@@ -202,6 +205,43 @@ t.test('hit times follow the audio across a long stream', async (t) => {
     // One decode chunk (0.32 s) of slack: silence that is not a chunk multiple shifts what each chunk sees.
     hits.forEach((h, i) => t.ok(Math.abs(h.start - lead - ref[i]!.start) <= 0.33, `${h.term} at ${h.start}s ≈ ${lead} + ${ref[i]!.start}s`));
   }
+});
+
+t.test('two phases hear a phrase at more chunk positions than one, and report it once', async (t) => {
+  // The built-in packs' Mandarin phrases with their tuning, as a site runs them: the distractors matter.
+  const { watch } = loadRules(defaultConfig());
+  const phrases = watch.phrases.filter((p) => /\p{Script=Han}/u.test(p) && watch.tuning[p]?.spotter !== false).map((p) => ({ phrase: p, threshold: watch.tuning[p]?.threshold, boost: watch.tuning[p]?.boost }));
+  const [one, two] = await Promise.all([1, 2].map(async (phases) => (await createKeywordSpotter(zh, phrases, { threshold: watch.threshold, boost: watch.boost, phases })).spotter!));
+  const call = await renderCallByName('spotter-phases-zh');
+  const { tracks } = callTracks(call);
+  const said = ['再见', '保本', '祝您生活愉快', '感谢您的来电'];
+  const heard = { one: 0, two: 0 };
+  for (const [i, turn] of call.truth.turns.entries()) {
+    const clip = tracks[turn.channel].subarray(Math.round((turn.start - 0.3) * SAMPLE_RATE), Math.round((turn.end + 0.3) * SAMPLE_RATE));
+    // Eight positions of the turn against the 0.32 s chunks, one output frame (40 ms) apart.
+    for (let frame = 0; frame < 8; frame++) {
+      const lead = frame * 0.04;
+      const audio = new Float32Array(Math.round(lead * SAMPLE_RATE) + clip.length);
+      audio.set(clip, Math.round(lead * SAMPLE_RATE));
+      const spot = async (spotter: typeof one): Promise<KeywordHit[]> => {
+        const s = spotter.createStream();
+        await s.accept(audio);
+        return [...s.drain(), ...(await s.finish())];
+      };
+      const [a, b] = [await spot(one), await spot(two)];
+      const where = `"${turn.text}" ${lead.toFixed(2)} s into a chunk`;
+      t.same(b.map((h) => h.term).filter((x) => x !== said[i]), [], `${where}: two phases hear no other phrase`);
+      t.ok(b.filter((h) => h.term === said[i]).length <= 1, `${where}: heard at most once`);
+      if (a.some((h) => h.term === said[i])) {
+        heard.one++;
+        const [ha, hb] = [a.find((h) => h.term === said[i])!, b.find((h) => h.term === said[i])];
+        t.ok(hb && Math.abs(hb.start - ha.start) <= 0.33, `${where}: what one phase hears, two hear at the same time`);
+      }
+      if (b.some((h) => h.term === said[i])) heard.two++;
+    }
+  }
+  t.comment(`phrase heard at ${heard.one} of 32 chunk positions with one phase, ${heard.two} with two`);
+  t.ok(heard.two >= heard.one + 6, 'two phases hear the phrases at clearly more chunk positions than one');
 });
 
 t.test('English keyword spotting on LibriVox', { skip: !hasLibrivox && 'pocketsphinx-testdata not installed' }, async (t) => {
