@@ -19,7 +19,7 @@ export interface EarshotConfig {
     /** How `language: auto` judges a side (edge/analysis/language.ts); measured defaults in config.schema.json. */
     auto: { decideAfterSec: number; zhBias: number; tokenRatioWeight: number; pieceWeight: number; margin: number; forceAfterSec: number; revisitSec: number; fittedFor: { en: string; zh: string } };
   };
-  watch: { phrases: string[]; threshold: number; boost: number; channels: ('agent' | 'customer')[]; tuning: Record<string, PhraseTuning> };
+  watch: { phrases: string[]; threshold: number; boost: number; phases: number; channels: ('agent' | 'customer')[]; tuning: Record<string, PhraseTuning> };
   rules: { builtin: boolean; packs: string[]; overrides: RuleOverrides };
   /** Sinks that keep clear text (edge/redaction/view.ts); empty: every sink gets the redacted view. */
   privacy: {

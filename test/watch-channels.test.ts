@@ -6,6 +6,7 @@ import { analyzeRecording } from '../edge/analyze.js';
 import { loadSpeechModels } from '../edge/speech-setup.js';
 import { sharedVad } from './support/analysis.js';
 import { configWithRules } from '../edge/rules/setup.js';
+import { callTracks, renderCallByName, writeStereo16k } from './support/calls.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');
@@ -57,4 +58,27 @@ t.test('a spotter group decodes its phrases apart: retuning the closings there l
   const apart = await run({ group: 'closings' });
   t.equal(apart.spotters, 2, 'grouped, the closings are a spotter of their own');
   t.same((await run({ ...eager, group: 'closings' })).others, apart.others, 'and the same retuning leaves every other phrase heard exactly as before');
+});
+
+t.test('watch.phases: 2 hears phrases one spotter stream misses on a call, each occurrence once', async (t) => {
+  // The same call placed 100 and 200 ms later: where its turns fall on the spotter's 0.32 s chunks is chance.
+  const call = await renderCallByName('spotter-phases-zh');
+  const { tracks } = callTracks(call);
+  const said = ['再见', '保本', '祝您生活愉快', '感谢您的来电'];
+  const dir = t.testdir({});
+  const heard: Record<number, number> = { 1: 0, 2: 0 };
+  for (const lead of [0.1, 0.2]) {
+    const file = writeStereo16k(path.join(dir, `lead-${lead}.wav`), [tracks.agent, tracks.customer], lead);
+    const spotted: Record<number, string[]> = {};
+    for (const phases of [1, 2]) {
+      const { index } = await analyzeWith({ stereo: file }, { phases });
+      spotted[phases] = index.keywords.filter((k) => k.source === 'kws').map((k) => k.term);
+      heard[phases] += spotted[phases].length;
+    }
+    t.comment(`${lead} s later: one phase ${spotted[1].join(', ') || '-'}; two ${spotted[2].join(', ') || '-'}`);
+    t.same(spotted[2].filter((x) => !said.includes(x)), [], `${lead} s: no phrase that was not said`);
+    t.same(spotted[1].filter((x) => !spotted[2].includes(x)), [], `${lead} s: what one phase hears, two hear`);
+    t.equal(new Set(spotted[2]).size, spotted[2].length, `${lead} s: each phrase once`);
+  }
+  t.ok(heard[2] > heard[1], `two phases hear more of the call's phrases (${heard[2]} of 8 against ${heard[1]})`);
 });

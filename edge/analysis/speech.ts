@@ -68,7 +68,7 @@ export class SpeechModels {
 
   static async load(
     registry: ModelRegistry,
-    watch: { phrases: readonly string[]; threshold: number; boost: number; channels?: readonly Channel[]; tuning?: Readonly<Record<string, PhraseTuning>> },
+    watch: { phrases: readonly string[]; threshold: number; boost: number; phases?: number; channels?: readonly Channel[]; tuning?: Readonly<Record<string, PhraseTuning>> },
     recognition: {
       decoding: 'greedy_search' | 'modified_beam_search';
       beam: number;
@@ -114,7 +114,7 @@ export class SpeechModels {
       }
       for (const group of [...groups.keys()].sort()) {
         const spotter = await firstThatRuns('keyword-spotter', lang, async (m) => {
-          const built = await createKeywordSpotter(m, (groups.get(group) as string[]).map(tuned), { threshold: watch.threshold, boost: watch.boost });
+          const built = await createKeywordSpotter(m, (groups.get(group) as string[]).map(tuned), { threshold: watch.threshold, boost: watch.boost, phases: watch.phases });
           for (const p of built.problems) problems.push(`watched phrase "${p.phrase}" (${lang}): ${p.reason}`);
           return built.spotter;
         });

@@ -66,10 +66,19 @@ export function idleSpans(truth: CallTruth, speaker: Speaker): Array<[number, nu
 /** The first `sec` seconds of the bundled invest call as a 16 kHz stereo WAV in `dir`: the agent's "guaranteed return" (a critical alert) is at 0:07.9. */
 export async function demoCallOpening(dir: string, sec: number): Promise<string> {
   const wav = await readCallWav(path.join(REPO, 'demo', 'demo-invest-en.wav'), PIPELINE_RATE);
-  const toInt = (x: Float32Array) => Int16Array.from(x.subarray(0, sec * PIPELINE_RATE), (v) => Math.round(Math.max(-1, Math.min(1, v)) * 32767));
+  return writeStereo16k(path.join(dir, 'short.wav'), wav.channels.map((x) => x.subarray(0, sec * PIPELINE_RATE)));
+}
+
+/** Two tracks as a 16 kHz 16-bit stereo WAV, after `leadSec` of silence (which moves the speech against the models' chunks). */
+export function writeStereo16k(file: string, channels: readonly Float32Array[], leadSec = 0): string {
+  const lead = Math.round(leadSec * PIPELINE_RATE);
+  const toInt = (x: Float32Array) => {
+    const out = new Int16Array(lead + x.length);
+    x.forEach((v, i) => (out[lead + i] = Math.round(Math.max(-1, Math.min(1, v)) * 32767)));
+    return out;
+  };
   const out = new wavefile.WaveFile();
-  out.fromScratch(2, PIPELINE_RATE, '16', wav.channels.map(toInt));
-  const file = path.join(dir, 'short.wav');
+  out.fromScratch(2, PIPELINE_RATE, '16', channels.map(toInt));
   writeFileSync(file, out.toBuffer());
   return file;
 }
