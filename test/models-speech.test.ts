@@ -15,8 +15,9 @@ import { normalizeSyllable } from '../edge/search/query.js';
 import { editDistance, englishWords } from './support/metrics.js';
 import { readMono16k as readWav16kMono } from './support/analysis.js';
 import { mulberry32 } from '../lib/seeded-random.js';
-import { loadRules } from '../edge/rules/setup.js';
-import { defaultConfig } from '../provisioning/config.js';
+import { configWithRules } from '../edge/rules/setup.js';
+import { resolveConfig } from '../provisioning/config.js';
+import { loadSpeechModels } from '../edge/speech-setup.js';
 import { callTracks, renderCallByName } from './support/calls.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -208,10 +209,12 @@ t.test('hit times follow the audio across a long stream', async (t) => {
 });
 
 t.test('two phases hear a phrase at more chunk positions than one, and report it once', async (t) => {
-  // The built-in packs' Mandarin phrases with their tuning, as a site runs them: the distractors matter.
-  const { watch } = loadRules(defaultConfig());
-  const phrases = watch.phrases.filter((p) => /\p{Script=Han}/u.test(p) && watch.tuning[p]?.spotter !== false).map((p) => ({ phrase: p, threshold: watch.tuning[p]?.threshold, boost: watch.tuning[p]?.boost }));
-  const [one, two] = await Promise.all([1, 2].map(async (phases) => (await createKeywordSpotter(zh, phrases, { threshold: watch.threshold, boost: watch.boost, phases })).spotter!));
+  // The Mandarin spotter a box builds for the built-in packs' phrases and tuning: the distractors matter.
+  const boxSpotter = async (phases: number) => {
+    const { config } = configWithRules(resolveConfig({ models: { root: path.join(shared, 'models') }, watch: { phases } }));
+    return (await loadSpeechModels(config)).spotters.zh![0]!;
+  };
+  const [one, two] = [await boxSpotter(1), await boxSpotter(2)];
   const call = await renderCallByName('spotter-phases-zh');
   const { tracks } = callTracks(call);
   const said = ['再见', '保本', '祝您生活愉快', '感谢您的来电'];
