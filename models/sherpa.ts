@@ -486,6 +486,8 @@ class PhasedKeywordStream implements StreamingKeywordSpotter {
   }
 
   private merge(hits: KeywordHit[]): KeywordHit[] {
+    // Drained on every frame of every side: most frames bring no hit, and nothing to prune either.
+    if (hits.length === 0) return hits;
     const fresh: KeywordHit[] = [];
     for (const hit of hits.sort((a, b) => a.start - b.start)) {
       if (this.recent.some((k) => k.term === hit.term && hit.start < k.end && k.start < hit.end)) continue;
