@@ -45,7 +45,14 @@ export interface StreamingRecognizer extends StreamingDecoder<RecognizedSegment>
   endSegment(): Promise<void>;
 }
 
-export type StreamingKeywordSpotter = StreamingDecoder<KeywordHit>;
+export interface StreamingKeywordSpotter extends StreamingDecoder<KeywordHit> {
+  /**
+   * For a box behind real time: listen at the first chunk phase only (on), or at all of them again (off), from
+   * the audio accepted next. What the phases given up had heard is flushed, not lost. A stream with one phase has
+   * nothing to give up and need not implement it.
+   */
+  lighten?(on: boolean): Promise<void>;
+}
 
 /** One loaded recogniser: shared by every channel of the box, each channel gets a stream of its own. */
 export interface Recognizer {

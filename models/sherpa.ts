@@ -390,8 +390,14 @@ export class SherpaKeywordSpotter implements KeywordSpotter {
 
   createStream(): StreamingKeywordSpotter {
     if (this.phases === 1) return new KeywordStream(this, this.native);
-    const step = this.chunkSeconds() / this.phases;
-    return new PhasedKeywordStream(Array.from({ length: this.phases }, (_, i) => new KeywordStream(this, this.native, i * step)));
+    const chunk = Math.round(this.chunkSeconds() * SAMPLE_RATE);
+    const step = chunk / this.phases;
+    // The k-th phase's chunks end k steps before the first phase's, whenever it starts: its lead of silence is
+    // what puts its audio there on its own chunk grid.
+    return new PhasedKeywordStream(this.phases, (phase, originSamples) => {
+      const leadSamples = Math.round(originSamples + phase * step) % chunk;
+      return new KeywordStream(this, this.native, leadSamples / SAMPLE_RATE, originSamples / SAMPLE_RATE);
+    });
   }
 
   /** Maps a native hit found in decode number `decodes` (1-based, since stream start) onto stream time. */
@@ -426,14 +432,19 @@ class KeywordStream extends NativeStreamBase<KeywordHit> implements StreamingKey
   /** Its lead of silence is still to go in front of the first audio (so its chunks fall later than another's). */
   private leadPending: boolean;
 
+  /** Its hits' stream times, less its lead of silence, plus where on the side's audio it started. */
+  private readonly shiftSeconds: number;
+
   constructor(
     private readonly owner: SherpaKeywordSpotter,
     native: NativeKeywordSpotter,
     private readonly leadSeconds = 0,
+    originSeconds = 0,
   ) {
     super(native, (k) => sherpaStreams().createKeywordStream(k), `keyword stream (${owner.model.name})`);
     owner.chunkSeconds();
     this.leadPending = leadSeconds > 0;
+    this.shiftSeconds = originSeconds - leadSeconds;
   }
 
   override accept(samples: Float32Array): Promise<void> {
@@ -451,7 +462,8 @@ class KeywordStream extends NativeStreamBase<KeywordHit> implements StreamingKey
       const r = JSON.parse(this.api.keywordResultJson(this.engine, this.stream)) as NativeKeywordResult;
       if (r.keyword) {
         const hit = this.owner.hitFromNative(r, this.decodes);
-        this.pending.push(this.leadSeconds > 0 ? { ...hit, start: round3(Math.max(0, hit.start - this.leadSeconds)), end: round3(Math.max(0, hit.end - this.leadSeconds)) } : hit);
+        const shift = this.shiftSeconds;
+        this.pending.push(shift !== 0 ? { ...hit, start: round3(Math.max(0, hit.start + shift)), end: round3(Math.max(0, hit.end + shift)) } : hit);
         // Without a reset sherpa keeps reporting the same hit.
         this.api.resetKeyword(this.engine, this.stream);
       }
@@ -466,19 +478,43 @@ class KeywordStream extends NativeStreamBase<KeywordHit> implements StreamingKey
 class PhasedKeywordStream implements StreamingKeywordSpotter {
   /** Hits already passed on, kept while a later phase may still report the same occurrence. */
   private recent: KeywordHit[] = [];
+  /** The phases listening: all of them, or the first alone while lightened. */
+  private readonly phases: StreamingKeywordSpotter[];
+  /** What the phases given up flushed, passed on with the next drain. */
+  private flushed: KeywordHit[] = [];
+  private acceptedSamples = 0;
+  private light = false;
 
-  constructor(private readonly phases: readonly StreamingKeywordSpotter[]) {}
+  constructor(
+    private readonly count: number,
+    /** A stream for the phase that starts listening at this sample of the side's audio. */
+    private readonly startPhase: (phase: number, originSamples: number) => StreamingKeywordSpotter,
+  ) {
+    this.phases = Array.from({ length: count }, (_, phase) => startPhase(phase, 0));
+  }
 
   async accept(samples: Float32Array): Promise<void> {
+    this.acceptedSamples += samples.length;
     await Promise.all(this.phases.map((s) => s.accept(samples)));
   }
 
+  async lighten(on: boolean): Promise<void> {
+    if (on === this.light) return;
+    this.light = on;
+    if (on) {
+      const given = this.phases.splice(1);
+      this.flushed.push(...(await Promise.all(given.map((s) => s.finish()))).flat());
+    } else {
+      for (let phase = 1; phase < this.count; phase++) this.phases.push(this.startPhase(phase, this.acceptedSamples));
+    }
+  }
+
   drain(): KeywordHit[] {
-    return this.merge(this.phases.flatMap((s) => s.drain()));
+    return this.merge([...this.flushed.splice(0), ...this.phases.flatMap((s) => s.drain())]);
   }
 
   async finish(): Promise<KeywordHit[]> {
-    return this.merge((await Promise.all(this.phases.map((s) => s.finish()))).flat());
+    return this.merge([...this.flushed.splice(0), ...(await Promise.all(this.phases.map((s) => s.finish()))).flat()]);
   }
 
   async close(): Promise<void> {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { verifyFiles, type VerifiedModel } from '../models/manifest.js';
 import { repoManifest } from '../models/install.js';
 import { compileKeywords, pinyinTokens } from '../models/keywords.js';
-import { createKeywordSpotter, createRecognizer, ENGINE_SAMPLE_RATE as SAMPLE_RATE, type KeywordHit, type RecognizedSegment, type Recognizer, type StreamingRecognizer } from '../models/engines.js';
+import { createKeywordSpotter, createRecognizer, ENGINE_SAMPLE_RATE as SAMPLE_RATE, type KeywordHit, type KeywordSpotter, type RecognizedSegment, type Recognizer, type StreamingRecognizer } from '../models/engines.js';
 import { normalizeSyllable } from '../edge/search/query.js';
 import { editDistance, englishWords } from './support/metrics.js';
 import { readMono16k as readWav16kMono } from './support/analysis.js';
@@ -208,43 +208,90 @@ t.test('hit times follow the audio across a long stream', async (t) => {
   }
 });
 
-t.test('two phases hear a phrase at more chunk positions than one, and report it once', async (t) => {
-  // The Mandarin spotter a box builds for the built-in packs' phrases and tuning: the distractors matter.
+/** The Mandarin spotter a box builds for the built-in packs' phrases and tuning (the distractors matter), at one and two phases. */
+let boxSpottersBuilt: Promise<{ one: KeywordSpotter; two: KeywordSpotter }> | undefined;
+const boxSpotters = () => (boxSpottersBuilt ??= (async () => {
   const boxSpotter = async (phases: number) => {
     const { config } = configWithRules(resolveConfig({ models: { root: path.join(shared, 'models') }, watch: { phases } }));
     return (await loadSpeechModels(config)).spotters.zh![0]!;
   };
-  const [one, two] = [await boxSpotter(1), await boxSpotter(2)];
+  return { one: await boxSpotter(1), two: await boxSpotter(2) };
+})());
+
+/** Each phrase turn of spotter-phases-zh at eight positions against the 0.32 s chunks, one output frame (40 ms) apart. */
+async function* phrasePositions(): AsyncGenerator<{ said: string; audio: Float32Array; where: string }> {
   const call = await renderCallByName('spotter-phases-zh');
   const { tracks } = callTracks(call);
   const said = ['再见', '保本', '祝您生活愉快', '感谢您的来电'];
-  const heard = { one: 0, two: 0 };
   for (const [i, turn] of call.truth.turns.entries()) {
     const clip = tracks[turn.channel].subarray(Math.round((turn.start - 0.3) * SAMPLE_RATE), Math.round((turn.end + 0.3) * SAMPLE_RATE));
-    // Eight positions of the turn against the 0.32 s chunks, one output frame (40 ms) apart.
     for (let frame = 0; frame < 8; frame++) {
       const lead = frame * 0.04;
       const audio = new Float32Array(Math.round(lead * SAMPLE_RATE) + clip.length);
       audio.set(clip, Math.round(lead * SAMPLE_RATE));
-      const spot = async (spotter: typeof one): Promise<KeywordHit[]> => {
-        const s = spotter.createStream();
-        await s.accept(audio);
-        return [...s.drain(), ...(await s.finish())];
-      };
-      const [a, b] = [await spot(one), await spot(two)];
-      const where = `"${turn.text}" ${lead.toFixed(2)} s into a chunk`;
-      t.same(b.map((h) => h.term).filter((x) => x !== said[i]), [], `${where}: two phases hear no other phrase`);
-      t.ok(b.filter((h) => h.term === said[i]).length <= 1, `${where}: heard at most once`);
-      if (a.some((h) => h.term === said[i])) {
-        heard.one++;
-        const [ha, hb] = [a.find((h) => h.term === said[i])!, b.find((h) => h.term === said[i])];
-        t.ok(hb && Math.abs(hb.start - ha.start) <= 0.33, `${where}: what one phase hears, two hear at the same time`);
-      }
-      if (b.some((h) => h.term === said[i])) heard.two++;
+      yield { said: said[i]!, audio, where: `"${turn.text}" ${lead.toFixed(2)} s into a chunk` };
     }
+  }
+}
+
+async function spot(spotter: KeywordSpotter, audio: Float32Array): Promise<KeywordHit[]> {
+  const s = spotter.createStream();
+  await s.accept(audio);
+  return [...s.drain(), ...(await s.finish())];
+}
+
+t.test('two phases hear a phrase at more chunk positions than one, and report it once', async (t) => {
+  const { one, two } = await boxSpotters();
+  const heard = { one: 0, two: 0 };
+  for await (const { said, audio, where } of phrasePositions()) {
+    const [a, b] = [await spot(one, audio), await spot(two, audio)];
+    t.same(b.map((h) => h.term).filter((x) => x !== said), [], `${where}: two phases hear no other phrase`);
+    t.ok(b.filter((h) => h.term === said).length <= 1, `${where}: heard at most once`);
+    if (a.some((h) => h.term === said)) {
+      heard.one++;
+      const [ha, hb] = [a.find((h) => h.term === said)!, b.find((h) => h.term === said)];
+      t.ok(hb && Math.abs(hb.start - ha.start) <= 0.33, `${where}: what one phase hears, two hear at the same time`);
+    }
+    if (b.some((h) => h.term === said)) heard.two++;
   }
   t.comment(`phrase heard at ${heard.one} of 32 chunk positions with one phase, ${heard.two} with two`);
   t.ok(heard.two >= heard.one + 6, 'two phases hear the phrases at clearly more chunk positions than one');
+});
+
+t.test('a phased stream lightened hears what one phase hears, and more again once taken back', async (t) => {
+  const { one, two } = await boxSpotters();
+  // Heard while light: a second and a bit of quiet. The phase taken back starts afresh there, so its hits
+  // are not those of a phase that heard the quiet too (a stream's state changes what it hears); what must
+  // hold is that it listens again, on the call's clock.
+  const quiet = new Float32Array(Math.round(1.05 * SAMPLE_RATE));
+  const quietSec = quiet.length / SAMPLE_RATE;
+  const heard = { light: 0, one: 0, back: 0 };
+  for await (const { said, audio, where } of phrasePositions()) {
+    const light = two.createStream();
+    await light.lighten!(true);
+    await light.accept(audio);
+    const lightHits = [...light.drain(), ...(await light.finish())];
+    t.same(lightHits, await spot(one, audio), `${where}: lightened, the hits of one phase`);
+
+    const back = two.createStream();
+    await back.lighten!(true);
+    await back.accept(quiet);
+    await back.lighten!(false);
+    await back.accept(audio);
+    const backHits = [...back.drain(), ...(await back.finish())];
+    t.same(backHits.map((h) => h.term).filter((x) => x !== said), [], `${where}: taken back, no other phrase`);
+    t.ok(backHits.filter((h) => h.term === said).length <= 1, `${where}: taken back, heard at most once`);
+    const endSec = quietSec + audio.length / SAMPLE_RATE;
+    for (const h of backHits) t.ok(h.start >= quietSec - 0.05 && h.end <= endSec + 0.05, `${where}: ${h.term} at ${h.start}-${h.end} s, inside the phrase's ${quietSec}-${endSec.toFixed(2)} s`);
+    const after = new Float32Array(quiet.length + audio.length);
+    after.set(audio, quiet.length);
+    const has = (hits: KeywordHit[]) => (hits.some((h) => h.term === said) ? 1 : 0);
+    heard.light += has(lightHits);
+    heard.one += has(await spot(one, after));
+    heard.back += has(backHits);
+  }
+  t.comment(`heard at ${heard.light} of 32 positions lightened (as one phase); after ${quietSec} s lightened then taken back at ${heard.back}, against ${heard.one} for one phase`);
+  t.ok(heard.back >= heard.one + 4, 'taken back, the stream hears at clearly more positions than its first phase alone');
 });
 
 t.test('English keyword spotting on LibriVox', { skip: !hasLibrivox && 'pocketsphinx-testdata not installed' }, async (t) => {
