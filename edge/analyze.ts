@@ -95,6 +95,14 @@ export class CallAnalysis {
     this.pipeline.shedRecognition(on);
   }
 
+  get lightened(): boolean {
+    return this.pipeline.lightened;
+  }
+
+  lightenRecognition(on: boolean): void {
+    this.pipeline.lightenRecognition(on);
+  }
+
   async push(agent: Float32Array, customer: Float32Array): Promise<void> {
     await this.pipeline.push(agent, customer);
     // Timers (dead air, silent agent) must fire during silence, when no event arrives to wake the engine.

@@ -156,7 +156,7 @@ export interface PbxPortConfig {
 export interface RunConfig {
   healthPort: number;
   retry: { minSec: number; maxSec: number };
-  shed: { behindSec: number; caughtUpSec: number; maxBacklogSec: number };
+  shed: { behindSec: number; caughtUpSec: number; lightenBehindSec: number; maxBacklogSec: number };
   ringBufferMin: number;
   printAlerts: boolean;
   workers: number;
@@ -253,7 +253,12 @@ export function resolveConfig(raw: unknown, file = '(built-in)'): EarshotConfig 
     throw new ConfigError(file, 'uplink.reconnect.minSec must not exceed uplink.reconnect.maxSec');
   }
   if (copy.run.retry.minSec > copy.run.retry.maxSec) throw new ConfigError(file, 'run.retry.minSec must not exceed run.retry.maxSec');
-  if (copy.run.shed.caughtUpSec >= copy.run.shed.behindSec) throw new ConfigError(file, 'run.shed.caughtUpSec must be below run.shed.behindSec');
+  const { shed } = copy.run;
+  if (shed.caughtUpSec >= shed.behindSec) throw new ConfigError(file, 'run.shed.caughtUpSec must be below run.shed.behindSec');
+  shed.lightenBehindSec ??= (shed.caughtUpSec + shed.behindSec) / 2;
+  if (shed.lightenBehindSec <= shed.caughtUpSec || shed.lightenBehindSec > shed.behindSec) {
+    throw new ConfigError(file, `run.shed.lightenBehindSec (${shed.lightenBehindSec}) must be above run.shed.caughtUpSec (${shed.caughtUpSec}) and not above run.shed.behindSec (${shed.behindSec})`);
+  }
   if (copy.uplink.deniedBackoff.minSec > copy.uplink.deniedBackoff.maxSec) {
     throw new ConfigError(file, 'uplink.deniedBackoff.minSec must not exceed uplink.deniedBackoff.maxSec');
   }

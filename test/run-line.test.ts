@@ -86,6 +86,35 @@ t.test('a replayed call on a line: one index naming the line and agent, alerts r
   t.equal(h.line.status().state, 'stopped');
 });
 
+t.test('a little behind real time: the extras are given up first, and recognition goes on', async (t) => {
+  // Auto language (both recognisers revisit a side's first 20 s) and two spotter phases: the extras.
+  const extras = { ...replayLine(), recognition: { language: 'auto' }, watch: { phases: 2 } };
+  const shed = (lightenBehindSec: number) => ({ run: { shed: { lightenBehindSec, behindSec: 1000, caughtUpSec: 0.5, maxBacklogSec: 2000 } } });
+  // Unpaced, the whole call is queued at once: the line is behind for all of it, never caught up.
+  const behind = await lineWith({ ...extras, ...shed(1) }, replay([INVEST]), { speech: true });
+  const onTime = await lineWith({ ...extras, ...shed(1000) }, replay([INVEST]), { speech: true });
+  for (const h of [behind, onTime]) {
+    h.line.start();
+    await h.line.done;
+  }
+  const [light] = behind.indexes;
+  const [full] = onTime.indexes;
+  const counters = behind.line.status().counters;
+  t.ok(counters.lightSec > 20 && counters.shedSec === 0, `the line counts the call heard without extras (${counters.lightSec.toFixed(1)} s), none shed`);
+  t.equal(onTime.line.status().counters.lightSec, 0, 'on time, nothing given up');
+  t.equal(light.degraded, undefined, 'recognition was not shed');
+  for (const side of ['agent', 'customer'] as const) {
+    t.equal(light.recognition?.[side].language, full.recognition?.[side].language, `${side}: the same language`);
+    t.match(light.recognition?.[side].reason, /kept without revisiting: the line was behind real time/, `${side}: the index says the language was not revisited`);
+    t.notMatch(full.recognition?.[side].reason, /kept without revisiting/);
+  }
+  const texts = (i: CallIndex) => i.utterances.filter((u) => u.text).map((u) => [u.channel, u.text]);
+  t.same(texts(light), texts(full), 'the same transcript');
+  const rules = (i: CallIndex) => i.alerts.map((a) => a.rule).sort();
+  t.same(rules(light), rules(full), 'the same alerts');
+  t.ok(rules(light).includes('stock-tip'), 'the text rules fire');
+});
+
 t.test('behind real time: recognition is shed and marked; signal analysis and signal rules carry on', async (t) => {
   // An unpaced replay delivers a whole call at once: the line is instantly far behind, as on an overloaded box.
   const behind = await lineWith({ ...replayLine(), run: { shed: { behindSec: 1, caughtUpSec: 0.5, maxBacklogSec: 1000 } } }, replay([INVEST]), { speech: true });

@@ -81,4 +81,8 @@ t.test('what an installer can get wrong about a line is named, with the line and
   }
   t.throws(() => resolveConfig({ lines: { 'desk 1': { audio: { device: 1 } } } }), /lines: property name must be valid|must match pattern/, 'line names are topic- and URL-safe');
   t.throws(() => resolveConfig({ run: { shed: { behindSec: 1, caughtUpSec: 1 } } }), /caughtUpSec must be below run\.shed\.behindSec/);
+  t.throws(() => resolveConfig({ run: { shed: { lightenBehindSec: 3 } } }), /lightenBehindSec \(3\) must be above run\.shed\.caughtUpSec \(0\.5\) and not above run\.shed\.behindSec \(2\)/);
+  t.throws(() => resolveConfig({ run: { shed: { lightenBehindSec: 0.5 } } }), /lightenBehindSec \(0\.5\) must be above/, 'lightening must end when the line has caught up');
+  t.equal(resolveConfig({}).run.shed.lightenBehindSec, 1.25, 'unset: halfway between caught up and shedding');
+  t.equal(resolveConfig({ run: { shed: { behindSec: 10, caughtUpSec: 2 } } }).run.shed.lightenBehindSec, 6, 'and it follows them');
 });

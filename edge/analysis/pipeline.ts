@@ -93,6 +93,9 @@ export class CallPipeline {
   private samplesIn = 0;
   private finished = false;
   private shedSince: number | null = null;
+  /** Wanted by the line (lightenRecognition) and what the speech engines were last told, applied between frames. */
+  private lightWanted = false;
+  private lightApplied = false;
   /** Stretches of the call (media seconds) that were not transcribed because the box was behind. */
   readonly shedRanges: { start: number; end: number }[] = [];
 
@@ -138,6 +141,19 @@ export class CallPipeline {
     }
   }
 
+  get lightened(): boolean {
+    return this.lightWanted;
+  }
+
+  /**
+   * From the next frame on, the speech engines give up (or take back) their extras: keyword spotting at more
+   * than one chunk phase, and the revisit of a side's language once chosen (ChannelSpeech.lighten). For a box
+   * falling behind real time, as a first step before it sheds recognition.
+   */
+  lightenRecognition(on: boolean): void {
+    this.lightWanted = on;
+  }
+
   /** Feeds both sides at 16 kHz; the two arrays of one call should be of equal length over time. */
   async push(agent: Float32Array, customer: Float32Array): Promise<void> {
     if (this.finished) throw new Error('push() after finish()');
@@ -175,6 +191,10 @@ export class CallPipeline {
   }
 
   private async analyzeNextFrame(): Promise<void> {
+    if (this.lightApplied !== this.lightWanted) {
+      this.lightApplied = this.lightWanted;
+      await Promise.all(CHANNELS.map((c) => this.lanes[c].speech?.lighten(this.lightApplied)));
+    }
     const frames = CHANNELS.map((c) => this.lanes[c].takeFrame());
     const shed = this.shedSince !== null;
     const speechEvents = await Promise.all(CHANNELS.map((c, i) => this.lanes[c].analyzeFrame(frames[i], shed)));

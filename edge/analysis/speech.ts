@@ -254,6 +254,8 @@ export class ChannelSpeech {
   /** What a switch of language withdraws, to go out before the new language's words and hits. */
   private switched: LanguageSwitched | null = null;
   private readonly spotting: boolean;
+  /** The box is behind: spotters at their first phase only, no revisit of the language (see lighten). */
+  private light = false;
   readonly recognition: ChannelRecognition;
 
   constructor(
@@ -331,6 +333,28 @@ export class ChannelSpeech {
     return this.takeEvents(true);
   }
 
+  /**
+   * Gives up (on) or takes back (off) what this side does beyond transcribing and spotting once: the spotters'
+   * extra chunk phases and, once a language is chosen, the revisit of that choice (both recognisers decoding),
+   * which cannot be taken back. For a line behind real time, before its recognition is shed altogether.
+   */
+  async lighten(on: boolean): Promise<void> {
+    this.light = on;
+    await this.lightenSpotters(this.spotters);
+    if (on) await this.settleEarly();
+  }
+
+  /** A lightened side keeps the language it has chosen, as soon as it has chosen one. */
+  private async settleEarly(): Promise<void> {
+    if (this.settled || this.chosen === null) return;
+    this.recognition.reason += '; kept without revisiting: the line was behind real time';
+    await this.settleFor(this.chosen);
+  }
+
+  private async lightenSpotters(spotters: readonly { stream: StreamingKeywordSpotter }[]): Promise<void> {
+    await Promise.all(spotters.map((s) => s.stream.lighten?.(this.light)));
+  }
+
   /** The language this side settled on, or null while still listening. */
   get language(): Language | null {
     return this.chosen;
@@ -371,6 +395,7 @@ export class ChannelSpeech {
       }
     }
     if (this.chosen !== null && (fed >= this.auto.revisitSec || final)) await this.settleFor(this.chosen);
+    else if (this.light) await this.settleEarly();
   }
 
   /**
@@ -401,6 +426,7 @@ export class ChannelSpeech {
     this.spotters = this.spotters.filter((s) => s.lang === lang);
     if (this.spotters.length === 0) {
       this.spotters = this.spotterFor(lang);
+      await this.lightenSpotters(this.spotters);
       const held = this.heldAudio ?? [];
       for (const pcm of held) {
         const samples = fromPcm16(pcm);
@@ -429,6 +455,7 @@ export class ChannelSpeech {
     if (this.spotAll) return;
     this.spotAll = true;
     const fresh = LANGUAGES.filter((l) => !this.spotters.some((s) => s.lang === l)).flatMap((l) => this.spotterFor(l));
+    await this.lightenSpotters(fresh);
     for (const pcm of this.heldAudio ?? []) {
       const samples = fromPcm16(pcm);
       await Promise.all(fresh.map((s) => s.stream.accept(samples)));

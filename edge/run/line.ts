@@ -31,7 +31,7 @@ export interface CallBoundary {
 export type LineState = 'starting' | 'idle' | 'in-call' | 'faulted' | 'stopped';
 
 /** A line's counters before it has heard anything. */
-export const noCounts = (): LineCounters => ({ calls: 0, alerts: 0, alertsWithdrawn: 0, callsCut: 0, falseStarts: 0, faults: 0, shedSec: 0, droppedSec: 0, captureDroppedSec: 0, heardSec: 0, busySec: 0, maxBacklogSec: 0 });
+export const noCounts = (): LineCounters => ({ calls: 0, alerts: 0, alertsWithdrawn: 0, callsCut: 0, falseStarts: 0, faults: 0, lightSec: 0, shedSec: 0, droppedSec: 0, captureDroppedSec: 0, heardSec: 0, busySec: 0, maxBacklogSec: 0 });
 
 export interface LineCounters {
   calls: number;
@@ -43,6 +43,8 @@ export interface LineCounters {
   /** Auto segmentation: speech too short to be a call (a cough, a door). */
   falseStarts: number;
   faults: number;
+  /** Seconds of call audio heard without the extras (extra spotter phases, the language revisit) because the line was behind. */
+  lightSec: number;
   /** Seconds of call audio not transcribed because the line was behind. */
   shedSec: number;
   /** Seconds of audio dropped beyond the backlog limit: always counted, never silent. */
@@ -108,8 +110,8 @@ export interface LineDeps {
  * with backoff, and never the box or the other lines.
  *
  * Audio is read eagerly into a queue and analysed from it, so a slow moment never blocks the device or pipe.
- * The queue's length is how far the line is behind real time: past run.shed.behindSec the call's recognition
- * is shed until the line has caught up; past run.shed.maxBacklogSec the oldest audio is dropped, counted,
+ * The queue's length is how far the line is behind real time: past run.shed.lightenBehindSec the call gives up
+ * its extras, past run.shed.behindSec its recognition is shed, both until the line has caught up; past run.shed.maxBacklogSec the oldest audio is dropped, counted,
  * and marked in the call index.
  */
 export class Line {
@@ -377,6 +379,7 @@ export class Line {
     const before = analysis.heardSec;
     await analysis.push(chunk.agent, chunk.customer);
     if (analysis.shedding) this.counters.shedSec += analysis.heardSec - before;
+    else if (analysis.lightened) this.counters.lightSec += analysis.heardSec - before;
     const cs = this.deps.settings.callState;
     if (cs.kind === 'auto' && (call.quietForSec() ?? -1) >= cs.endAfterQuietSec) await this.endCall('quiet');
   }
@@ -384,6 +387,12 @@ export class Line {
   private adjustShedding(call: LineCall): void {
     const { shed } = this.deps.run;
     const backlog = this.queue.queuedSec;
+    if (!call.analysis.lightened && backlog >= shed.lightenBehindSec) {
+      call.analysis.lightenRecognition(true);
+      this.log.info({ backlogSec: Number(backlog.toFixed(1)) }, 'behind real time: extras given up on this call (spotter phases, language revisit)');
+    } else if (call.analysis.lightened && backlog <= shed.caughtUpSec) {
+      call.analysis.lightenRecognition(false);
+    }
     if (!call.analysis.shedding && backlog >= shed.behindSec) {
       call.analysis.shedRecognition(true);
       this.log.warn({ backlogSec: Number(backlog.toFixed(1)) }, 'behind real time: recognition shed on this call');

@@ -40,6 +40,8 @@ export function boxMetrics(source: BoxMetricsSource): Registry {
     perLine(lines().filter((l) => l.counters.heardSec > 0), (l) => l.counters.busySec / l.counters.heardSec), ['line']);
   gaugeOf(r, 'earshot_line_backlog_seconds', 'Audio waiting to be analysed, seconds, per line', () => perLine(lines(), (l) => l.backlogSec), ['line']);
   gaugeOf(r, 'earshot_line_shedding', '1 while the line is behind real time and recognition is shed', () => perLine(lines(), (l) => (l.shedding ? 1 : 0)), ['line']);
+  counterOf(r, 'earshot_line_light_seconds_total', 'Call audio heard without the extras (extra spotter phases, the language revisit) because the line was behind, seconds, per line', () => perLine(lines(), (l) => l.counters.lightSec), ['line']);
+  counterOf(r, 'earshot_line_shed_seconds_total', 'Call audio not transcribed because the line was behind, seconds, per line', () => perLine(lines(), (l) => l.counters.shedSec), ['line']);
   counterOf(r, 'earshot_line_faults_total', 'Line faults (capture lost, ...), per line', () => perLine(lines(), (l) => l.counters.faults), ['line']);
 
   const outbox = (f: (o: OutboxStats) => number) => () => { const u = up(); return u ? f(u.outbox) : 0; };
