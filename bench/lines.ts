@@ -5,8 +5,9 @@
  * and alert latency under that load.
  *
  * Every trial runs in a fresh child process (this file, `trial` argument) so RSS and CPU are the daemon's own
- * and no trial inherits another's heap. A trial runs N lines for D seconds; N is *sustained* when no line shed
- * recognition or dropped audio, and no line's backlog reached run.shed.behindSec. The search: a short probe
+ * and no trial inherits another's heap. A trial runs N lines for D seconds; N is *sustained* when no line gave
+ * up its extras (run.shed.lightenBehindSec: everything stays on) or shed recognition or dropped audio, and no
+ * line's backlog reached run.shed.behindSec. The search: a short probe
  * estimates capacity from what processing one second of line audio costs (process CPU against the free cores,
  * and with the lines in the main thread its busy time against its one core), then paced runs confirm it: down
  * after a failure, up after every pass (by its own cost per line while it leaves headroom, else by a tenth),
@@ -122,6 +123,8 @@ interface TrialResult {
   rssMB: number;
   rssEndMB: number;
   maxRssMB: number;
+  /** Line-seconds of calls heard without their extras (run.shed.lightenBehindSec): not everything on. */
+  lightSec: number;
   shedSec: number;
   droppedSec: number;
   maxBacklogSec: number;
@@ -279,6 +282,7 @@ async function trialIn(dir: string, spec: TrialSpec, { Daemon, resolveConfig }: 
     rssMB: r(rssPeak / 2 ** 20, 1),
     rssEndMB: r(rssEnd / 2 ** 20, 1),
     maxRssMB: r(process.resourceUsage().maxRSS / 1024, 1),
+    lightSec: r(final.reduce((s, l) => s + l.counters.lightSec, 0), 2),
     shedSec: r(final.reduce((s, l) => s + l.counters.shedSec, 0), 2),
     droppedSec: r(final.reduce((s, l) => s + l.counters.droppedSec, 0), 2),
     maxBacklogSec: Math.max(0, ...final.map((l) => l.counters.maxBacklogSec)),
@@ -360,6 +364,7 @@ function inChild<T>(args: string[]): Promise<T> {
 
 const sustained = (t: TrialResult): string[] => {
   const why: string[] = [];
+  if (t.lightSec > 0) why.push(`extras (spotter phases, language revisit) given up for ${t.lightSec} s`);
   if (t.shedSec > 0) why.push(`recognition shed for ${t.shedSec} s`);
   if (t.droppedSec > 0) why.push(`${t.droppedSec} s of audio dropped`);
   if (t.maxBacklogSec >= t.behindSec) why.push(`a line fell ${t.maxBacklogSec} s behind (shed at ${t.behindSec} s)`);
@@ -405,6 +410,7 @@ function summarise(t: TrialResult) {
     othersCores: t.othersCores,
     maxBacklogSec: t.maxBacklogSec,
     backlogEvery5Sec: t.backlogEvery5Sec,
+    lightSec: t.lightSec,
     shedSec: t.shedSec,
     droppedSec: t.droppedSec,
     calls: t.calls,
@@ -476,7 +482,7 @@ export async function linesBench(): Promise<Record<string, unknown>> {
     const out: Record<string, unknown> = {
       what:
         'N lines replaying the bundled calls (8 kHz, ~40 s each, looped with 2 s gaps) in real time through Daemon.start (lines in run.workers threads), rules and outbox on, no broker; ' +
-        'N is sustained when no line shed recognition, dropped audio or fell run.shed.behindSec behind. Each trial is a fresh process; othersCores is CPU other processes took meanwhile.',
+        'N is sustained when no line gave up its extras (run.shed.lightenBehindSec) or shed recognition, dropped audio or fell run.shed.behindSec behind. Each trial is a fresh process; othersCores is CPU other processes took meanwhile.',
       machine: { cpu: os.cpus()[0]?.model, cores, memGiB: r(os.totalmem() / 2 ** 30, 1), node: process.version },
       settings: {
         build: fromSource ? 'TypeScript source under tsx (EARSHOT_BENCH_LINES_SOURCE=1)' : 'dist/, compiled from this checkout (as `npm ci` installs it)',
@@ -584,6 +590,7 @@ export async function linesBench(): Promise<Record<string, unknown>> {
           ...(slope === undefined ? {} : { rssMarginalPerLineMB: r(slope, 2) }),
           othersCores: at.othersCores,
           maxRssMB: at.maxRssMB,
+          lightSec: at.lightSec,
           shedSec: at.shedSec,
           droppedSec: at.droppedSec,
           maxBacklogSec: at.maxBacklogSec,
