@@ -30,7 +30,8 @@
  * EARSHOT_BENCH_LINES_N (skip the search: one paced run per mode at N), EARSHOT_BENCH_LINES_MODES (on,off),
  * EARSHOT_BENCH_LINES_WORKERS (run.workers; default the daemon's), EARSHOT_BENCH_LINES_PHASES=aligned (every
  * line plays whole calls from the start instead of joining its first call part-way), EARSHOT_SHARED (models
- * under <shared>/models, as in the recognition section).
+ * under <shared>/models, as in the recognition section), EARSHOT_BENCH_LINES_WATCH_PHASES (watch.phases),
+ * EARSHOT_BENCH_LINES_LIGHTEN_SEC (run.shed.lightenBehindSec).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -76,6 +77,18 @@ interface TrialSpec {
   workers?: number;
   /** Each line's first call is joined part-way through (replay startAtSec at the line's phase). */
   phased: boolean;
+}
+
+/** The site's keyword watch, as the environment sets it (EARSHOT_BENCH_LINES_SPOT, _WATCH_PHASES); unset, the defaults. */
+function siteWatch(): Record<string, unknown> {
+  const { EARSHOT_BENCH_LINES_SPOT: spot, EARSHOT_BENCH_LINES_WATCH_PHASES: phases } = process.env;
+  return { ...(spot ? { channels: spot.split(',') } : {}), ...(phases ? { phases: Number(phases) } : {}) };
+}
+
+/** run.shed as the environment sets it (EARSHOT_BENCH_LINES_LIGHTEN_SEC); unset, the defaults. */
+function siteShed(): Record<string, unknown> {
+  const lighten = process.env.EARSHOT_BENCH_LINES_LIGHTEN_SEC;
+  return lighten ? { shed: { lightenBehindSec: Number(lighten) } } : {};
 }
 
 /** Where line i joins its first call, as a share of it: spread evenly over the lines (golden-ratio sequence). */
@@ -199,11 +212,10 @@ async function trialIn(dir: string, spec: TrialSpec, { Daemon, resolveConfig }: 
   const config = resolveConfig({
     lines,
     models: { root: spec.modelsRoot },
-    // EARSHOT_BENCH_LINES_SPOT=agent: keyword spotters on the agent side only (config watch.channels).
-    ...(process.env.EARSHOT_BENCH_LINES_SPOT ? { watch: { channels: process.env.EARSHOT_BENCH_LINES_SPOT.split(',') } } : {}),
+    watch: siteWatch(),
     outbox: { path: path.join(dir, 'outbox.sqlite') },
     uplink: { enabled: false, broker: `mqtt://127.0.0.1:${await freeLoopbackPort()}`, reconnect: { minSec: 3600, maxSec: 3600, jitter: 0 } },
-    run: { healthPort: 0, ...(spec.workers === undefined ? {} : { workers: spec.workers }) },
+    run: { healthPort: 0, ...(spec.workers === undefined ? {} : { workers: spec.workers }), ...siteShed() },
   });
 
   const alerts: AlertSample[] = [];
@@ -491,6 +503,7 @@ export async function linesBench(): Promise<Record<string, unknown>> {
           : 'spread: line i joins its first call at an evenly spread point in it (then whole calls), so lines are not all in the same part of the same recording',
         pacedRunSec: seconds,
         callStartsSpreadOverSec: r(spread(seconds), 1), estimateRunSec: estimateSec, budgetSec, maxLines, planUtilisation: PLAN_UTILISATION, modelsRoot: roots.on, runWorkers: workers ?? 'default (the main thread)',
+        watch: siteWatch(), ...siteShed(),
       },
       baselineRssMB: baseline.rssMB,
     };
