@@ -17,7 +17,7 @@ export interface EarshotConfig {
     /** The line's noise carried into a narrowband side's empty upper band, for the speech models (edge/analysis/band-fill.ts): dB from its noise floor, or off. */
     narrowbandFillDb: number | 'off';
     /** How `language: auto` judges a side (edge/analysis/language.ts); measured defaults in config.schema.json. */
-    auto: { decideAfterSec: number; zhBias: number; tokenRatioWeight: number; pieceWeight: number; margin: number; forceAfterSec: number; revisitSec: number; fittedFor: { en: string; zh: string } };
+    auto: { decideAfterSec: number; zhBias: number; tokenRatioWeight: number; pieceWeight: number; margin: number; forceAfterSec: number; revisitSec: number; settleScore: number; fittedFor: { en: string; zh: string } };
   };
   watch: { phrases: string[]; threshold: number; boost: number; phases: number; channels: ('agent' | 'customer')[]; tuning: Record<string, PhraseTuning> };
   rules: { builtin: boolean; packs: string[]; overrides: RuleOverrides };

@@ -74,10 +74,10 @@ t.test("the English model's pieces per word settle calls its confidence leaves c
 
 const FAMILY = 'test/scripted-language';
 
-const scriptedModel = (dir: string, lang: Language): Promise<string> =>
+const scriptedModel = (dir: string, lang: Language, family = FAMILY): Promise<string> =>
   testModelFolder(dir, {
     name: `scripted-${lang}`,
-    family: FAMILY,
+    family,
     kind: ['recognizer', 'keyword-spotter'],
     language: lang,
     modelingUnit: lang === 'zh' ? 'ppinyin' : 'bpe',
@@ -90,14 +90,22 @@ const TURN_SEC = 2.5;
 /** One four-token word every half second, as sure of itself as the script says for the time it was heard. */
 class ScriptedRecognizer extends ScriptedStream<RecognizedSegment> implements StreamingRecognizer {
   readonly model: string;
-  constructor(readonly language: Language) {
+  /** Seconds of audio it had heard when the side stopped listening to it; null while it listens. */
+  closedAtSec: number | null = null;
+  constructor(
+    readonly language: Language,
+    private readonly turnSec = TURN_SEC,
+  ) {
     super();
     this.model = `scripted-${language}`;
+  }
+  override async close(): Promise<void> {
+    this.closedAtSec = this.fedSec;
   }
   protected heard(before: number): void {
     if (Math.floor(this.fedSec * 2) === Math.floor(before * 2)) return;
     const at = Math.floor(this.fedSec * 2) / 2 - 0.4;
-    const sure = (at < TURN_SEC) === (this.language === 'en');
+    const sure = (at < this.turnSec) === (this.language === 'en');
     const conf = sure ? 0.7 : 0.1;
     const w = this.language === 'en' ? 'hello' : 'nǐ';
     this.out.push({ text: w, start: at, end: at + 0.3, words: [{ w, start: at, end: at + 0.3, conf }], tokens: ['a', 'b', 'c', 'd'], confidence: conf });
@@ -160,6 +168,36 @@ t.test('a side decided on its first words switches when its later speech says ot
   const zhWords = after.filter((e): e is WordsRecognized => e.type === 'words' && e.language === 'zh');
   t.ok(zhWords.some((w) => w.start < TURN_SEC), 'the Mandarin transcript of the speech before the switch comes out after the switch');
   t.ok(zhWords.length >= 20, `and everything after it (${zhWords.length} segments)`);
+});
+
+t.test('a side the whole call leaves no doubt about stops revisiting early: the other recogniser is closed', async (t) => {
+  const dir = t.testdir();
+  const family = 'test/scripted-mandarin';
+  const registry = await ModelRegistry.load([await scriptedModel(dir, 'en', family), await scriptedModel(dir, 'zh', family)]);
+  const lang = (model: { manifest: { languages: string[] } }) => model.manifest.languages[0] as Language;
+  const streams: ScriptedRecognizer[] = [];
+  registerEngine(family, {
+    // Mandarin from the first word on.
+    recognizer: (model) => ({ model, language: lang(model), createStream: () => streams[streams.push(new ScriptedRecognizer(lang(model), 0)) - 1]! }),
+  });
+  const models = await SpeechModels.load(registry, { phrases: [], threshold: 0.25, boost: 1 });
+  const frameSec = 0.032;
+  const frame = new Float32Array(Math.round(frameSec * 16000));
+  const speak = async (settings: typeof auto) => {
+    streams.length = 0;
+    const side = new ChannelSpeech('agent', models, 'auto', frameSec, settings);
+    for (let i = 0; i < Math.round(25 / frameSec); i++) await side.accept(frame, 1);
+    await side.finish();
+    return { side, english: streams.find((s) => s.language === 'en')! };
+  };
+  const early = await speak(auto);
+  t.equal(early.side.language, 'zh');
+  t.match(early.side.recognition.reason, /kept from \d+\.\d s of speech: the call's score is past settleScore 0\.75/, 'the reason says the language was kept early, and why');
+  const closedAt = early.english.closedAtSec;
+  t.ok(closedAt !== null && closedAt >= auto.forceAfterSec && closedAt < auto.revisitSec, `the English recogniser stopped after ${closedAt} s, once the call had said forceAfterSec, not at revisitSec`);
+  const late = await speak({ ...auto, settleScore: 1e9 });
+  t.notMatch(late.side.recognition.reason, /kept from/);
+  t.ok((late.english.closedAtSec ?? 0) >= auto.revisitSec, `with no early settling the English recogniser listens to revisitSec (${late.english.closedAtSec} s)`);
 });
 
 t.test('language auto with recognisers its weights were not fitted for is reported, not silently trusted', async (t) => {

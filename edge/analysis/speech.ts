@@ -341,13 +341,13 @@ export class ChannelSpeech {
   async lighten(on: boolean): Promise<void> {
     this.light = on;
     await this.lightenSpotters(this.spotters);
-    if (on) await this.settleEarly();
+    if (on) await this.settleEarly('kept without revisiting: the line was behind real time');
   }
 
-  /** A lightened side keeps the language it has chosen, as soon as it has chosen one. */
-  private async settleEarly(): Promise<void> {
+  /** The side keeps the language it has chosen (as soon as it has chosen one) before revisitSec, the reason saying why. */
+  private async settleEarly(why: string): Promise<void> {
     if (this.settled || this.chosen === null) return;
-    this.recognition.reason += '; kept without revisiting: the line was behind real time';
+    this.recognition.reason += `; ${why}`;
     await this.settleFor(this.chosen);
   }
 
@@ -393,9 +393,14 @@ export class ChannelSpeech {
           await this.choose(verdict.lang, `auto: switched from ${this.chosen} to ${verdict.lang}: ${verdict.why}`, 'evidence');
         }
       }
+      const sure = verdict?.firm && verdict.lang === this.chosen && Math.abs(verdict.score) >= this.auto.settleScore;
+      if (sure && call.fedSec >= this.auto.forceAfterSec && !final && fed < this.auto.revisitSec) {
+        await this.settleEarly(`kept from ${fed.toFixed(1)} s of speech: the call's score is past settleScore ${this.auto.settleScore}`);
+        return;
+      }
     }
     if (this.chosen !== null && (fed >= this.auto.revisitSec || final)) await this.settleFor(this.chosen);
-    else if (this.light) await this.settleEarly();
+    else if (this.light) await this.settleEarly('kept without revisiting: the line was behind real time');
   }
 
   /**
