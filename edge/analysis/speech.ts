@@ -208,6 +208,9 @@ class SpeechGate {
   }
 }
 
+/** Why a side's language was settled before revisitSec when its line fell behind: what its index's reason says. */
+const KEPT_WHILE_BEHIND = 'kept without revisiting: the line was behind real time';
+
 /** Defaults of recognition.auto, for a caller that passes none (the schema holds the measured values). */
 const AUTO_DEFAULTS: AutoLanguageConfig = defaultConfig().recognition.auto;
 
@@ -341,7 +344,7 @@ export class ChannelSpeech {
   async lighten(on: boolean): Promise<void> {
     this.light = on;
     await this.lightenSpotters(this.spotters);
-    if (on) await this.settleEarly('kept without revisiting: the line was behind real time');
+    if (on) await this.settleEarly(KEPT_WHILE_BEHIND);
   }
 
   /** The side keeps the language it has chosen (as soon as it has chosen one) before revisitSec, the reason saying why. */
@@ -400,7 +403,7 @@ export class ChannelSpeech {
       }
     }
     if (this.chosen !== null && (fed >= this.auto.revisitSec || final)) await this.settleFor(this.chosen);
-    else if (this.light) await this.settleEarly('kept without revisiting: the line was behind real time');
+    else if (this.light) await this.settleEarly(KEPT_WHILE_BEHIND);
   }
 
   /**

@@ -111,8 +111,8 @@ export interface LineDeps {
  *
  * Audio is read eagerly into a queue and analysed from it, so a slow moment never blocks the device or pipe.
  * The queue's length is how far the line is behind real time: past run.shed.lightenBehindSec the call gives up
- * its extras, past run.shed.behindSec its recognition is shed, both until the line has caught up; past run.shed.maxBacklogSec the oldest audio is dropped, counted,
- * and marked in the call index.
+ * its extras, past run.shed.behindSec its recognition is shed, both until the line has caught up; past
+ * run.shed.maxBacklogSec the oldest audio is dropped, counted, and marked in the call index.
  */
 export class Line {
   readonly name: string;
