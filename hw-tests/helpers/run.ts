@@ -130,8 +130,11 @@ export class RunProcess {
   async terminate(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number; killed: boolean }> {
     const t0 = Date.now();
     if (!this.exited) this.child.kill('SIGTERM');
-    const timer = sleep(timeoutMs).then(() => 'timeout' as const);
-    const r = await Promise.race([this.exit, timer]);
+    // Cleared once the race is over: a pending timer would hold the test process open for the rest of it.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
+    const r = await Promise.race([this.exit, timeout]);
+    clearTimeout(timer);
     if (r === 'timeout') {
       this.child.kill('SIGKILL');
       const e = await this.exit;
