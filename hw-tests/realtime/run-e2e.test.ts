@@ -87,7 +87,11 @@ const idx = (m: Received) => m.data as unknown as IndexData;
 const alr = (m: Received) => m.data as unknown as AlertData;
 const uplinkConfig = (site: string, box: string) => ({ enabled: true, broker: broker.url, site, box, ackMode: 'puback' });
 
-t.test('a PBX-driven line: START and END records on a serial pty bound one call; garbage does not hurt', async (t) => {
+// The two light scenarios (one line each) run side by side, a box each: alone they left most of the two cores
+// idle for a minute. The 8-line run is not buffered, so it starts only once both have finished.
+t.jobs = 2;
+
+t.test('a PBX-driven line: START and END records on a serial pty bound one call; garbage does not hurt', { buffered: true }, async (t) => {
   const dir = tempDir('run-pbx');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const pair = await PtyPair.start();
@@ -161,7 +165,7 @@ t.test('a PBX-driven line: START and END records on a serial pty bound one call;
   t.notOk(watch.messages.some((m) => m.data && /Z99|"9999"|02112345678/.test(m.text)), 'the record for the unknown extension produced nothing');
 });
 
-t.test('fault isolation: a missing replay file and a missing pipe fault alone; the good line goes on', async (t) => {
+t.test('fault isolation: a missing replay file and a missing pipe fault alone; the good line goes on', { buffered: true }, async (t) => {
   const dir = tempDir('run-fault');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const short = join(dir, 'short-call.wav');
