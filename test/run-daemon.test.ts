@@ -11,6 +11,7 @@ import { resolveConfig } from '../provisioning/config.js';
 import { Daemon, workerCount } from '../edge/run/daemon.js';
 import { PIPELINE_RATE } from '../edge/analysis/pipeline.js';
 import { freePort } from './support/mosquitto.js';
+import { waitFor } from './support/uplink.js';
 import { demoCallOpening } from './support/calls.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -51,11 +52,11 @@ t.test('lines run in one worker per core; a line that cannot open faults alone a
   t.ok(Math.abs((wav.data as { chunkSize: number }).chunkSize / 4 / PIPELINE_RATE - 2) < 0.05, 'two seconds of it, from the worker that runs the line');
   t.equal((await fetch(`http://127.0.0.1:${port}/lines/nope/audio`)).status, 404);
 
-  await until(() => indexes.length >= 2, 20_000);
+  await waitFor('both good lines indexed', () => indexes.length >= 2, 20_000, 100).catch(() => 0);
   t.same(indexes.sort(), ['desk-1', 'desk-2'], 'both good lines indexed their call');
   t.same(alerts.filter((a) => a.rule === 'guaranteed-return').map((a) => a.line).sort(), ['desk-1', 'desk-2'], 'alerts come back from the workers with their line');
   // Worker threads report their lines' counters every 500 ms.
-  await until(() => daemon.lineStatuses()[0].counters.calls === 1, 3000);
+  await waitFor('the workers\' counters', () => daemon.lineStatuses()[0].counters.calls === 1, 3000, 100).catch(() => 0);
   const stats = daemon.stats() as { lines: Record<string, { calls: number; faults: number }>; process: { threads: number } };
   t.equal(stats.lines['desk-1'].calls, 1);
   t.ok(stats.lines['desk-3'].faults >= 2, 'the bad line keeps retrying');
@@ -77,12 +78,6 @@ t.test('malloc arenas are capped on a glibc box unless the installer set MALLOC_
   t.equal(run(withoutCap), 'true');
   t.equal(run({ ...withoutCap, MALLOC_ARENA_MAX: '4' }), 'false', "the installer's setting stands");
 });
-
-/** Waits for `cond` or `timeoutMs`, whichever comes first; the assertions after it say which. */
-async function until(cond: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-}
 
 t.test('a call recorder writing raw PCM to a named pipe: the call is found in the audio and indexed', async (t) => {
   const dir = t.testdir({});
@@ -108,7 +103,7 @@ t.test('a call recorder writing raw PCM to a named pipe: the call is found in th
   const daemon = await Daemon.start(config, { log: pino({ level: 'silent' }), onIndex: (id) => indexes.push(id), onAlert: (a) => alerts.push(a.rule) });
   const writer = createWriteStream(fifo);
   writer.end(pcm);
-  await until(() => indexes.length === 1, 30_000);
+  await waitFor('the call indexed', () => indexes.length === 1, 30_000, 100).catch(() => 0);
   t.equal(indexes.length, 1, 'one call');
   t.match(indexes[0], /^trunk-7-/);
   t.ok(alerts.includes('guaranteed-return'), 'its alert was raised');
