@@ -422,7 +422,7 @@ export function readWav(file: string): WavData {
 }
 
 // Between the steps of a render, audio goes to and from sox as raw 32-bit floats: packing and unpacking
-// samples through a WAV library took nine tenths of a render's time (97 of 123 s for the test calls).
+// samples through a WAV library took nine tenths of a render's time (113 of 123 s for the test calls).
 const RAW_FLOAT_ARGS = ['-t', 'raw', '-e', 'floating-point', '-b', '32', '-L'];
 
 function readRawFloats(file: string): Float32Array {
