@@ -4,29 +4,21 @@
  * refused anywhere but loopback.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Broker } from '../test/support/mosquitto.js';
 import { memoryLog, tempDir, waitFor } from '../test/support/uplink.js';
-import { repoRoot, runCli } from '../test/support/cli.js';
+import { runCli, startCli } from '../test/support/cli.js';
 import { startUplink } from '../edge/uplink/start-uplink.js';
 import { resolveConfig } from '../provisioning/config.js';
 import { openStore } from '../central/store/store.js';
 
-function earshot(args: string[]) {
-  const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'edge/cli.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, exit, err: () => err };
-}
 
 t.test('earshot central: one process stores what a box sends and shows its alert on the floor', async (t) => {
   const dir = tempDir('centralcli');
   const broker = await Broker.start();
   t.teardown(() => broker.dispose());
   const db = join(dir, 'central.sqlite');
-  const central = earshot(['central', '--broker', broker.url, '--db', db, '--listen', '127.0.0.1:0', '--no-accounts', '--client-id', 'central-1']);
+  const central = startCli(['central', '--broker', broker.url, '--db', db, '--listen', '127.0.0.1:0', '--no-accounts', '--client-id', 'central-1']);
   t.teardown(() => central.child.kill('SIGKILL'));
   await waitFor('central to print its URL', () => /web app on http:\/\/127\.0\.0\.1:\d+/.test(central.err()), 30_000);
   const url = /web app on (http:\/\/127\.0\.0\.1:\d+)/.exec(central.err())![1];

@@ -10,17 +10,15 @@
  * supervisor of another site sees nothing of any of it.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import type { CallIndex } from '../edge/index/call-index.js';
 import { CallPublisher } from '../edge/publish.js';
 import { resolveConfig } from '../provisioning/config.js';
 import { demoIndexes } from '../test/support/demo-indexes.js';
-import { repoRoot } from '../test/support/cli.js';
+import { startCli } from '../test/support/cli.js';
 import { buildPages } from './helpers/calls-web.js';
 import { launchChromium } from '../test/support/chromium.js';
-import { track } from '../test/support/children.js';
 import { Broker } from '../test/support/mosquitto.js';
 import { tempDir, waitFor } from '../test/support/uplink.js';
 
@@ -28,21 +26,9 @@ const SITE = 'floor-e2e';
 const BOX = 'box-e2e';
 const OTHER = 'floor-other';
 
-/** The installed CLI as a user runs it (from source here); stdout and stderr kept, stdin given or closed. */
-function earshot(args: string[], stdin?: string) {
-  const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'edge/cli.ts'), ...args], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
-  track(child);
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  child.stdin.end(stdin);
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, exit, out: () => out, err: () => err };
-}
 
 async function addUser(db: string, name: string, role: string, site: string): Promise<string> {
-  const r = earshot(['central', 'user', 'add', name, '--role', role, '--site', site, '--db', db, '--generate']);
+  const r = startCli(['central', 'user', 'add', name, '--role', role, '--site', site, '--db', db, '--generate']);
   if ((await r.exit) !== 0) throw new Error(`user add ${name}: ${r.err()}`);
   const m = /^password for \S+ \(shown once, not stored\): (\S+)$/m.exec(r.out());
   if (!m) throw new Error(`user add ${name} printed no password: ${r.out()}`);
@@ -64,14 +50,14 @@ t.test('the centre end to end: a box, `earshot central`, and its people in a bro
   const db = join(dir, 'central.sqlite');
 
   // The operator starts the centre on a new store: it prints its URL and how to make the first admin.
-  const central = earshot(['central', '--broker', broker.url, '--db', db, '--listen', '127.0.0.1:0', '--client-id', 'central-e2e']);
+  const central = startCli(['central', '--broker', broker.url, '--db', db, '--listen', '127.0.0.1:0', '--client-id', 'central-e2e']);
   t.teardown(() => void central.child.kill('SIGKILL'));
   await waitFor('central to print its URL and the first-admin hint', () => /web app on http:\/\/127\.0\.0\.1:\d+/.test(central.err()) && /no users yet/.test(central.err()), 60_000, 50);
   const url = /web app on (http:\/\/127\.0\.0\.1:\d+)/.exec(central.err())![1];
   const hint = /create the first admin with\s+earshot (central user add <name> --role admin --db \S+)/.exec(central.err());
   t.ok(hint, 'the first start says how to create the first admin');
   const adminCmd = hint![1].split(' ').map((w) => (w === '<name>' ? 'root' : w));
-  const admin = earshot(adminCmd, 'a long root password\n');
+  const admin = startCli(adminCmd, { stdin: 'a long root password\n' });
   const [adminExit, annPw, quinnPw, samPw] = await Promise.all([admin.exit, addUser(db, 'ann', 'supervisor', SITE), addUser(db, 'quinn', 'qa', SITE), addUser(db, 'sam', 'supervisor', OTHER)]);
   t.equal(adminExit, 0, `that command makes the admin (${admin.err().trim()})`);
   phase('centre up, users added');

@@ -6,13 +6,11 @@
  * case must end with each record stored once; the times go to docs/central.md.
  */
 import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Broker } from '../test/support/mosquitto.js';
 import { Postgres, postgresMissing } from '../test/support/postgres.js';
 import { memoryLog, sleep, tempDir, waitFor } from '../test/support/uplink.js';
-import { track } from '../test/support/children.js';
-import { repoRoot } from '../test/support/cli.js';
+import { startCli } from '../test/support/cli.js';
 import { runHarness } from '../edge/uplink/agent-harness.js';
 import { openStore, type Store } from '../central/store/store.js';
 
@@ -24,14 +22,6 @@ const ACK_TIMEOUT_SEC = 3;
 const N = 600;
 const RATE = 100;
 
-function earshotIngest(args: string[]) {
-  const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'edge/cli.ts'), 'ingest', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EARSHOT_LOG_LEVEL: 'warn' } });
-  track(child);
-  let err = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, exit, err: () => err };
-}
 
 let pg: Postgres;
 let broker: Broker;
@@ -62,7 +52,7 @@ async function killOne(t: Test, c: Case): Promise<{ recoveredMs: number; restart
   t.teardown(() => store.close());
   const args = (id: string) => ['--broker', broker.url, '--db', url, '--group', c.name, '--client-id', id, ...(c.sessionExpirySec === undefined ? [] : ['--session-expiry', String(c.sessionExpirySec)])];
   const start = async (id: string) => {
-    const p = earshotIngest(args(id));
+    const p = startCli(['ingest', ...args(id)], { env: { EARSHOT_LOG_LEVEL: 'warn' } });
     t.teardown(() => void p.child.kill('SIGKILL'));
     await waitFor(`${id} to start`, () => p.err().includes('earshot ingest:'), 30_000);
     return p;

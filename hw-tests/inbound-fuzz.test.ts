@@ -7,14 +7,12 @@
  * and records and acks sent after the storm are handled. Replay a failure with EARSHOT_FUZZ_SEED=<seed>.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { Broker } from '../test/support/mosquitto.js';
 import { acceptedSeqs, sleep, spawnHarness, tempDir, waitFor, watch } from '../test/support/uplink.js';
-import { track } from '../test/support/children.js';
-import { repoRoot } from '../test/support/cli.js';
+import { startCli } from '../test/support/cli.js';
 import { DEEP, fuzzSeed, hostilePayloads, mutateFields } from '../test/support/fuzz.js';
 
 const PER_TOPIC = Number(process.env.EARSHOT_FUZZ_PER_TOPIC ?? 1000);
@@ -71,18 +69,6 @@ function messageText(valid: object, m: { path: (string | number)[]; value: unkno
   }
 }
 
-function ingestProcess(broker: string, db: string) {
-  const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'edge/cli.ts'), 'ingest', '--broker', broker, '--db', db, '--client-id', 'fuzz-ingest'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, EARSHOT_LOG_LEVEL: 'warn' },
-  });
-  track(child);
-  let err = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  child.stdout.resume();
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, exit, err: () => err };
-}
 
 function heldSeqs(db: string, box: string): number[] {
   const d = new Database(db, { readonly: true, fileMustExist: true });
@@ -107,7 +93,7 @@ t.test(`${PER_TOPIC} hostile payloads on each of the ${TOPICS.length} subscribed
   await attacker.publishAsync(`earshot/${SITE}/${BOX}/command`, '{"cmd":"resend"}', { qos: 1, retain: true });
 
   const db = join(dir, 'ingest.sqlite');
-  const ingest = ingestProcess(broker.url, db);
+  const ingest = startCli(['ingest', '--broker', broker.url, '--db', db, '--client-id', 'fuzz-ingest'], { env: { EARSHOT_LOG_LEVEL: 'warn' } });
   t.teardown(() => void ingest.child.kill('SIGKILL'));
   await waitFor('ingest to create its store', () => {
     try {

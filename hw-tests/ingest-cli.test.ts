@@ -9,18 +9,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Broker } from '../test/support/mosquitto.js';
 import { memoryLog, sleep, tempDir, waitFor, watch } from '../test/support/uplink.js';
-import { repoRoot, runCli } from '../test/support/cli.js';
+import { repoRoot, runCli, startCli } from '../test/support/cli.js';
 import { startUplink } from '../edge/uplink/start-uplink.js';
 import { syntheticRecord } from '../edge/uplink/agent-harness.js';
 import { resolveConfig } from '../provisioning/config.js';
 
-function earshot(args: string[]) {
-  const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'edge/cli.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, exit, err: () => err };
-}
 
 const SECRETS = ['4111 1111 1111 1111', '4111111111111111', '482913', 'hunter2', '八三九二七一', '一二三四五六', '110101199003074578', '6222 0212 3456 7890 128'];
 const SENSITIVE_TEXT = [
@@ -36,7 +29,7 @@ t.test('earshot ingest: two processes in a group share the load, each record hel
   t.teardown(() => broker.dispose());
   const everything = await watch(broker.url, '#');
   t.teardown(() => everything.close());
-  const ingests = ['i1', 'i2'].map((id) => earshot(['ingest', '--broker', broker.url, '--db', join(dir, `${id}.sqlite`), '--group', 'g', '--client-id', id]));
+  const ingests = ['i1', 'i2'].map((id) => startCli(['ingest', '--broker', broker.url, '--db', join(dir, `${id}.sqlite`), '--group', 'g', '--client-id', id]));
   t.teardown(() => ingests.forEach((i) => i.child.kill('SIGKILL')));
   await waitFor('both ingests to start', () => ingests.every((i) => i.err().includes('earshot ingest:')), 20_000);
   await sleep(1000);

@@ -11,12 +11,10 @@
  * scan of nothing fails.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { repoRoot } from '../test/support/cli.js';
-import { track } from '../test/support/children.js';
+import { repoRoot, startCli } from '../test/support/cli.js';
 import { CALLS_DIR, renderCallByName } from '../test/support/calls.js';
 import { Broker, freePort } from '../test/support/mosquitto.js';
 import { tempDir, waitFor, watch } from '../test/support/uplink.js';
@@ -45,16 +43,6 @@ const SECRETS: Secret[] = [
 /** Ordinary words of the same calls, as the recognisers write them (pinyin without tones for Mandarin). */
 const ORDINARY = ['security', 'banking', 'refund', 'yin hang'];
 
-/** `earshot <args>` from source, kept running; its output is a log the scan reads. */
-function earshot(args: string[]) {
-  const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'edge/cli.ts'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  track(child);
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, exit, log: () => out };
-}
 
 t.test('no card number, CVV, PIN, password or code in any file, log or message of the box, the broker or the centre', async (t) => {
   const t0 = Date.now();
@@ -84,9 +72,9 @@ t.test('no card number, CVV, PIN, password or code in any file, log or message o
   const logs: { what: string; text: string }[] = [];
 
   const centreDb = join(centreDir, 'central.sqlite');
-  const central = earshot(['central', '--broker', broker.url, '--db', centreDb, '--listen', '127.0.0.1:0', '--client-id', 'privacy-centre']);
+  const central = startCli(['central', '--broker', broker.url, '--db', centreDb, '--listen', '127.0.0.1:0', '--client-id', 'privacy-centre']);
   t.teardown(() => void central.child.kill('SIGKILL'));
-  await waitFor('the centre to start', () => /web app on http:\/\/127\.0\.0\.1:\d+/.test(central.log()), 90_000, 100);
+  await waitFor('the centre to start', () => /web app on http:\/\/127\.0\.0\.1:\d+/.test(central.out() + central.err()), 90_000, 100);
   phase('centre up');
 
   const healthPort = await freePort();
@@ -136,7 +124,7 @@ t.test('no card number, CVV, PIN, password or code in any file, log or message o
   logs.push({ what: 'earshot run (stdout, stderr)', text: run.stdout + run.stderr });
   central.child.kill('SIGTERM');
   await central.exit;
-  logs.push({ what: 'earshot central (stdout, stderr)', text: central.log() });
+  logs.push({ what: 'earshot central (stdout, stderr)', text: central.out() + central.err() });
   await broker.stop(); // SIGTERM: mosquitto writes its persistence file
   phase('stopped');
 

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { stringify } from 'yaml';
-import { repoRoot } from '../../test/support/cli.js';
+import { repoRoot, startCli } from '../../test/support/cli.js';
 import { track } from '../../test/support/children.js';
 
 export { atExit } from '../../test/support/children.js';
@@ -29,28 +29,23 @@ export interface LogLine {
 }
 
 /**
- * A one-shot `earshot <args>` from source (like test/support/cli.ts runCli), but tracked for cleanup and
- * bounded: SIGKILLed after `timeoutMs`, which then rejects.
+ * A one-shot `earshot <args>` from source (like test/support/cli.ts runCli), but bounded: SIGKILLed after
+ * `timeoutMs`, which then rejects.
  */
 export function earshotCli(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'edge/cli.ts'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  track(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const p = startCli(args);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`earshot ${args.join(' ')}: no exit within ${timeoutMs} ms\n${stderr.slice(-2000)}`));
+      p.child.kill('SIGKILL');
+      reject(new Error(`earshot ${args.join(' ')}: no exit within ${timeoutMs} ms\n${p.err().slice(-2000)}`));
     }, timeoutMs);
-    child.once('error', (err) => {
+    p.child.once('error', (err) => {
       clearTimeout(timer);
       reject(err);
     });
-    child.once('exit', (code) => {
+    void p.exit.then((code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout: p.out(), stderr: p.err() });
     });
   });
 }

@@ -1,6 +1,7 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
+import { track } from './children.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -23,4 +24,33 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
       },
     );
   });
+}
+
+export interface CliProcess {
+  child: ChildProcess;
+  exit: Promise<number | null>;
+  out(): string;
+  err(): string;
+}
+
+/**
+ * `earshot <args>` from source, left running (a daemon, or a command fed `stdin`); what it printed so far is
+ * read at any time. Killed with the test process whatever happens (children.ts), and both pipes are drained, so
+ * a chatty daemon never stalls on a full pipe.
+ */
+export function startCli(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): CliProcess {
+  const child = spawn(process.execPath, ['--import=tsx', resolve(repoRoot, 'edge/cli.ts'), ...args], {
+    cwd: repoRoot,
+    stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
+  track(child);
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  if (options.stdin !== undefined) child.stdin!.end(options.stdin);
+  // 'close', not 'exit': by then both pipes are drained, so out() and err() are whole once exit resolves.
+  const exit = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+  return { child, exit, out: () => out, err: () => err };
 }
