@@ -15,6 +15,19 @@ export function meanPower(samples: Float32Array): number {
   return samples.length ? sum / samples.length : 0;
 }
 
+/** The parts end to end; a single non-empty part is returned as it is, not copied. */
+export function concatSamples(parts: readonly Float32Array[]): Float32Array {
+  const filled = parts.filter((p) => p.length > 0);
+  if (filled.length === 1) return filled[0]!;
+  const out = new Float32Array(filled.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of filled) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 const BYTES_PER_SAMPLE = 2;
 const EMPTY_BYTES = Buffer.alloc(0);
 const EMPTY_SAMPLES = new Float32Array(0);

@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import wavefile from 'wavefile';
 import { InputError } from '../lib/errors.js';
+import { concatSamples } from './pcm.js';
 import { StreamResampler } from './resample.js';
 
 /** Rates a telephony recorder or headset realistically hands us; anything else is more likely a mistake. */
@@ -241,7 +242,7 @@ export class WavReader {
   readAll(targetRate: number): DecodedWav {
     const parts: Float32Array[][] = Array.from({ length: this.format.channels }, () => []);
     for (const block of this.blocks(targetRate)) block.forEach((x, c) => parts[c].push(x));
-    const channels = parts.map(concat);
+    const channels = parts.map((p) => concatSamples(p));
     const length = channels[0]?.length ?? 0;
     if (length === 0) throw new AudioInputError(this.format.file, 'zero-length audio');
     const { file, encoding, sourceRate } = this.format;
@@ -249,16 +250,6 @@ export class WavReader {
   }
 }
 
-function concat(parts: Float32Array[]): Float32Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function ioReason(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { CAPTURE_RATE, InterleavedPcmFramer, LiveChunkQueue, PcmChannelReader, SidePairAligner } from '../device/pcm.js';
+import { CAPTURE_RATE, concatSamples, InterleavedPcmFramer, LiveChunkQueue, PcmChannelReader, SidePairAligner } from '../device/pcm.js';
 import { PIPELINE_RATE } from '../edge/analysis/pipeline.js';
 import { mulberry32 } from '../lib/seeded-random.js';
 
@@ -22,15 +22,6 @@ function* pieces(buf: Buffer, seed = 7): Generator<Buffer> {
   }
 }
 
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /** Frequency from zero crossings, away from the resampler's start-up. */
 function frequencyOf(x: Float32Array, rate: number): number {
@@ -61,8 +52,8 @@ t.test('frames and samples split across buffers come out whole and in order', as
   }
   t.ok(maxPending > 0 && maxPending < 4, `an incomplete frame was held between pushes (up to ${maxPending} bytes)`);
   t.equal(framer.pendingBytes, 0);
-  const a = concat(agent);
-  const c = concat(customer);
+  const a = concatSamples(agent);
+  const c = concatSamples(customer);
   t.equal(a.length, frames);
   let wrong = 0;
   for (let i = 0; i < frames; i++) {
@@ -108,8 +99,8 @@ for (const rate of [8000, 44100, 48000]) {
     const tail = framer.end();
     agent.push(tail.agent);
     customer.push(tail.customer);
-    const a = concat(agent);
-    const c = concat(customer);
+    const a = concatSamples(agent);
+    const c = concatSamples(customer);
     t.equal(a.length, c.length);
     t.ok(Math.abs(a.length - 16000 * seconds) <= 16, `${a.length} samples for ${seconds} s`);
     const fa = frequencyOf(a, 16000);

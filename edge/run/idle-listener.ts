@@ -1,4 +1,5 @@
 import type { StereoChunk } from '../../device/capture.js';
+import { concatSamples } from '../../device/pcm.js';
 import { VAD_FRAME, type SileroVadModel, type VadStream } from '../../models/vad.js';
 import { PIPELINE_RATE } from '../analysis/pipeline.js';
 
@@ -58,7 +59,7 @@ export class IdleListener {
     const sides = [chunk.agent, chunk.customer];
     const frameSec = VAD_FRAME / PIPELINE_RATE;
     let heard = false;
-    const pending = this.pending.map((p, i) => concat(p, sides[i]));
+    const pending = this.pending.map((p, i) => concatSamples([p, sides[i]!]));
     const frames = Math.floor(Math.min(pending[0].length, pending[1].length) / VAD_FRAME);
     for (let f = 0; f < frames; f++) {
       const probs = await Promise.all(this.vad.map((v, i) => v.probability(pending[i].slice(f * VAD_FRAME, (f + 1) * VAD_FRAME))));
@@ -75,10 +76,3 @@ export class IdleListener {
   }
 }
 
-function concat(a: Float32Array, b: Float32Array): Float32Array {
-  if (a.length === 0) return b;
-  const out = new Float32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
