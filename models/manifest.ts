@@ -11,6 +11,7 @@ import path from 'node:path';
 import AjvModule from 'ajv';
 import manifestSchema from './model-manifest.schema.json' with { type: 'json' };
 import { InputError } from '../lib/errors.js';
+import { lazy } from '../lib/lazy.js';
 import { printablePreview } from '../lib/printable.js';
 
 export const MANIFEST_FILE = 'model.json';
@@ -81,7 +82,7 @@ export class ModelError extends InputError {
 }
 
 const Ajv = AjvModule.default;
-const validateManifest = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile<ModelManifest>(manifestSchema);
+const manifestValidator = lazy(() => new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile<ModelManifest>(manifestSchema));
 
 export function kindsOf(manifest: ModelManifest): ModelKind[] {
   return Array.isArray(manifest.kind) ? [...manifest.kind] : [manifest.kind];
@@ -89,6 +90,7 @@ export function kindsOf(manifest: ModelManifest): ModelKind[] {
 
 /** Checks shape and values without touching the files; `where` names the source in errors. */
 export function parseManifest(value: unknown, where: string): ModelManifest {
+  const validateManifest = manifestValidator();
   if (!validateManifest(value)) {
     const why = (validateManifest.errors ?? [])
       .map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`)

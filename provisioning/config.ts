@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, Parser, parseDocument, type CST, type Document } from 'yaml';
 import { InputError } from '../lib/errors.js';
+import { lazy } from '../lib/lazy.js';
 import { printablePreview } from '../lib/printable.js';
 import schema from './config.schema.json' with { type: 'json' };
 
@@ -230,8 +231,7 @@ export class ConfigError extends InputError {
   }
 }
 
-const ajv = new Ajv({ useDefaults: true, allErrors: true, strict: true });
-const validate = ajv.compile<EarshotConfig>(schema);
+const configValidator = lazy(() => new Ajv({ useDefaults: true, allErrors: true, strict: true }).compile<EarshotConfig>(schema));
 
 function describe(error: ErrorObject): string {
   const where = error.instancePath ? error.instancePath.slice(1).replaceAll('/', '.') : '(top level)';
@@ -244,6 +244,7 @@ function describe(error: ErrorObject): string {
 /** Validates a parsed configuration and fills every default from the schema. */
 export function resolveConfig(raw: unknown, file = '(built-in)'): EarshotConfig {
   const copy = structuredClone(raw ?? {});
+  const validate = configValidator();
   if (!validate(copy)) throw new ConfigError(file, (validate.errors ?? []).map(describe).join('; '));
   const { vad } = copy.analysis;
   if (vad.negThreshold > vad.threshold) {

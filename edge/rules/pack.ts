@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isScalar, LineCounter, type Document, type Node as YamlNode } from 'yaml';
 import { InputError } from '../../lib/errors.js';
+import { lazy } from '../../lib/lazy.js';
 import { printablePreview } from '../../lib/printable.js';
 import { readYaml, YamlError } from '../../provisioning/config.js';
 import { parseQuery, QuerySyntaxError, type QueryNode } from '../search/query.js';
@@ -45,8 +46,7 @@ function packSchema(): object {
   return s;
 }
 
-const ajv = new Ajv({ useDefaults: true, allErrors: true, strict: true });
-const validate = ajv.compile<PackSpec>(packSchema());
+const packValidator = lazy(() => new Ajv({ useDefaults: true, allErrors: true, strict: true }).compile<PackSpec>(packSchema()));
 
 type PathKey = string | number;
 
@@ -235,6 +235,7 @@ export function parseRulePack(text: string, file: string): RulePack {
   }
   const { doc, data } = parsed;
   const loc = new Locator(doc, lines);
+  const validate = packValidator();
   if (!validate(data)) {
     const problems = (validate.errors ?? []).map(describeAjv).map((p) => ({ ...p, line: loc.line(p.at, p.key), rule: loc.rule(p.at) }));
     problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));

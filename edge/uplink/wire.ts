@@ -10,6 +10,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
 import schema from './wire.schema.json' with { type: 'json' };
 import type { AckMessage, RecordEnvelope } from './topics.js';
+import { lazy } from '../../lib/lazy.js';
 
 export interface CommandMessage {
   schema?: string;
@@ -125,11 +126,11 @@ export function maxPacketBytes(kinds: WireKind[]): number {
 
 const AVAILABILITY = new Set<string>(['online', 'offline', 'stopped']);
 
-const ajv = new Ajv({ allErrors: false, strict: true });
-ajv.addSchema(schema);
-const validators = Object.fromEntries(
-  (['ack', 'command', 'record', 'status', 'stats', 'live', 'floor-ack'] as const).map((k) => [k, ajv.getSchema(`earshot-wire#/definitions/${k}`) as ValidateFunction]),
-) as Record<Exclude<WireKind, 'availability'>, ValidateFunction>;
+// Each kind's validator is compiled on its first message: a process validates only the kinds it receives.
+const wireAjv = lazy(() => new Ajv({ allErrors: false, strict: true }).addSchema(schema));
+const validators: Partial<Record<Exclude<WireKind, 'availability'>, ValidateFunction>> = {};
+const validatorFor = (kind: Exclude<WireKind, 'availability'>): ValidateFunction =>
+  (validators[kind] ??= wireAjv().getSchema(`earshot-wire#/definitions/${kind}`) as ValidateFunction);
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -234,7 +235,7 @@ export function readWire<K extends WireKind>(kind: K, payload: Buffer): WireResu
   } catch (err) {
     return { ok: false, reason: `not JSON (${(err as Error).message.slice(0, 80)})` };
   }
-  const validate = validators[kind as Exclude<WireKind, 'availability'>];
+  const validate = validatorFor(kind as Exclude<WireKind, 'availability'>);
   if (!validate(value)) {
     const e = validate.errors?.[0];
     return { ok: false, reason: `not an ${schemaName(kind)}: ${e ? `${e.instancePath || '(root)'} ${e.message}` : 'invalid'}` };
