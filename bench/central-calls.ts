@@ -31,7 +31,6 @@ const BOXES = 10;
 const FLOOR_SITE = 'floor-1';
 /** a share of calls the rules flag, as the source hotline saw */
 const FLAGGED = 0.06;
-const YEAR_MS = 365 * 86_400_000;
 
 /** `n` records of the generated year, deterministic in `seed` and `from` (a record's place in the year). */
 export function generateCalls(t: CallTemplates, from: number, n: number, total: number, seed = 1): IncomingRecord[] {

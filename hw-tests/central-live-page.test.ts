@@ -18,7 +18,7 @@ import type { Authorize } from '../central/web/access.js';
 import { repoRoot } from '../test/support/cli.js';
 import { launchChromium } from '../test/support/chromium.js';
 import { Broker } from '../test/support/mosquitto.js';
-import { memoryLog, sleep, spawnHarness, tempDir, waitFor } from '../test/support/uplink.js';
+import { memoryLog, sleep, spawnHarness, tempDir } from '../test/support/uplink.js';
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
 

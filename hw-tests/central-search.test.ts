@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { runSearch } from '../edge/search/search-command.js';
 import { searchIndexes } from '../edge/search/query.js';
 import { searchCalls } from '../central/search/search.js';
-import type { CallIndex } from '../edge/index/call-index.js';
 import { openStore } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { fuzzSeed } from '../test/support/fuzz.js';
@@ -32,7 +31,7 @@ let seed = 0;
 
 t.before(async () => {
   const demo = (await demoIndexes()).map((d) => d.index);
-  seed = Number(process.env.EARSHOT_FUZZ_SEED ?? Date.now() % 1_000_000);
+  seed = fuzzSeed(t);
   const all = [...demo, ...variations(demo, 60, seed)];
   files = all.map((index) => {
     const file = join(dir, `${index.callId}.json`);
@@ -49,7 +48,6 @@ const earshotSearch = async (q: string) => (await runSearch(q, files.map((f) => 
 async function suite(t: Test, open: () => Promise<SqlStore>, label: string) {
   let store = await open();
   t.teardown(() => store.close());
-  t.comment(`seed ${seed} (EARSHOT_FUZZ_SEED to replay)`);
   const words = files.reduce((n, f) => n + (f.index.utterances ?? []).reduce((m, u) => m + (u.words?.length ?? 0), 0), 0);
   const mandarin = files.filter((f) => (f.index.utterances ?? []).some((u) => u.script === 'pinyin')).length;
   t.ok(words > 1000 && mandarin > 10, `the calls have words in both languages (${words} words, ${mandarin} calls with Mandarin): the speech models ran`);

@@ -18,7 +18,7 @@ import { liveBundleHandler } from '../edge/run/live-bundles.js';
 import { stagedModelDir } from '../edge/bundles/model-bundle.js';
 import type { RulesChange } from '../edge/run/line-group.js';
 import { repoManifest, PREVIOUS_DIR } from '../models/install.js';
-import { resolveConfig, type EarshotConfig } from '../provisioning/config.js';
+import { resolveConfig } from '../provisioning/config.js';
 import { repoRoot } from './support/cli.js';
 
 const shared = process.env.EARSHOT_SHARED ?? path.resolve(repoRoot, '..', 'shared');

@@ -106,7 +106,7 @@ t.test('box: a retained ack or command is never obeyed; the same sent live is', 
 });
 
 t.test('box: commands are bounded: stats and status at most every few seconds, one resend at a time, an id obeyed once', async (t) => {
-  const { outbox, transport, uplink } = uplinkFor(t);
+  const { transport, uplink } = uplinkFor(t);
   uplink.start();
   for (let i = 0; i < 40; i++) uplink.submit('index', { i });
   await sleep(30);

@@ -265,7 +265,7 @@ export class ChannelSpeech {
     private readonly channel: Channel,
     private readonly models: SpeechModels,
     choice: LanguageChoice,
-    private readonly frameSec: number,
+    frameSec: number,
     private readonly auto: AutoLanguageConfig = AUTO_DEFAULTS,
     /** Shared by the two sides of a call (see CallEvidence); a side on its own judges on its own speech. */
     private readonly evidence: CallEvidence = new CallEvidence(),

@@ -10,7 +10,7 @@ import { loadPrivateKey } from '../../lib/signing.js';
 import { defaultConfig, loadConfigFile, readYaml, type EarshotConfig } from '../../provisioning/config.js';
 import { fileBundleHandler } from './model-bundle.js';
 import { openBundleStore } from '../uplink/start-uplink.js';
-import { BUNDLE_KINDS, BundleStore, bundleBody, signBundle, type BundleKind } from './bundle.js';
+import { BUNDLE_KINDS, bundleBody, signBundle, type BundleKind } from './bundle.js';
 
 function readInput(file: string): string {
   try {

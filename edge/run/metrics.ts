@@ -1,5 +1,5 @@
 // The box's metrics; the helpers every process's /metrics uses are in lib/metrics.ts.
-import type { Counter, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { OutboxStats } from '../outbox/outbox.js';
 import type { UplinkCounters } from '../uplink/uplink.js';
 import type { InboundCounters } from '../uplink/wire.js';
