@@ -47,6 +47,8 @@ interface Token {
   seg: number;
   /** the text it came from is tone-marked pinyin, so a syllable without a mark here is a neutral tone */
   tonedText: boolean;
+  /** masked by an earlier pass (MASK_CHARs only): it stands for the value it replaced, a digit per mask */
+  wasMasked: boolean;
 }
 
 /** One utterance of the call: its text and, when known, who said it and when. */
@@ -57,7 +59,11 @@ export interface Segment {
 }
 
 // A Han character on its own is a token (Chinese is written without spaces); Latin words and numerals are runs.
-const TOKEN = /\p{Script=Han}|[\p{L}\p{N}\p{M}'\u2019]+/gu;
+// A run of masks is a token too: redacting a redacted text must see the values it masked, or a window
+// they filled stays open (and masks the next number) and an answer they were stays pending (and the next
+// utterance is masked whole): each pass would mask more.
+const TOKEN = /\p{Script=Han}|[\p{L}\p{N}\p{M}'\u2019]+|\*+/gu;
+const ALL_MASKED = /^\*+$/;
 const HAN = /^\p{Script=Han}$/u;
 const SENTENCE_END = /[.!?。！？;；]/u;
 
@@ -66,7 +72,7 @@ function tokenize(text: string, seg: number): Token[] {
   const tonedText = TONE_MARK.test(text);
   for (const m of text.matchAll(TOKEN)) {
     const raw = m[0];
-    out.push({ norm: foldWord(raw), raw, from: m.index!, to: m.index! + raw.length, han: HAN.test(raw), seg, tonedText });
+    out.push({ norm: foldWord(raw), raw, from: m.index!, to: m.index! + raw.length, han: HAN.test(raw), seg, tonedText, wasMasked: ALL_MASKED.test(raw) });
   }
   return out;
 }
@@ -79,11 +85,14 @@ interface DigitToken {
   homophone?: boolean;
   repeat?: number;
   tens?: boolean;
+  /** a masked value of an earlier pass (Token.wasMasked) */
+  masked?: boolean;
 }
 
 function digitToken(t: Token): DigitToken | undefined {
   const n = t.norm;
   if (/^\d+$/.test(n)) return { digits: n, single: n.length === 1 };
+  if (t.wasMasked) return { digits: '0'.repeat(t.raw.length), single: t.raw.length === 1, masked: true };
   // A Chinese resident ID number ends in a check character that may be X.
   if (/^\d{17}x$/.test(n)) return { digits: t.raw, single: false };
   const word = t.han ? t.raw : n;
@@ -134,6 +143,8 @@ interface Run {
   place: boolean;
   numeralsOnly: boolean;
   masked: boolean;
+  /** values an earlier pass masked (such a run holds nothing else): their digits are placeholders, no checksum can be read from them */
+  carriesMasks: boolean;
 }
 
 class CallRedactor {
@@ -235,9 +246,12 @@ class CallRedactor {
   private collectRun(i: number): Run {
     const members = [i];
     let last = i;
+    // Masks of an earlier pass make runs of their own: joined to a number beside them ("score 0.74" before a
+    // masked quote) they would add up to a card-length run that was never said.
+    const joins = (k: number, prevIsDigit: boolean) => this.tokens[k].wasMasked === this.tokens[i].wasMasked && this.valueAt(k, prevIsDigit);
     for (;;) {
       const isDigit = this.digitAt(last) !== undefined;
-      if (this.sameSeg(last, last + 1) && this.valueAt(last + 1, isDigit)) {
+      if (this.sameSeg(last, last + 1) && joins(last + 1, isDigit)) {
         last += 1;
         members.push(last);
         continue;
@@ -250,7 +264,7 @@ class CallRedactor {
         fillers += len;
         k += len;
       }
-      if (fillers > 0 && this.sameSeg(last, k) && this.valueAt(k, false)) {
+      if (fillers > 0 && this.sameSeg(last, k) && joins(k, false)) {
         last = k;
         members.push(k);
         continue;
@@ -269,7 +283,7 @@ class CallRedactor {
         numeralsOnly = false;
         continue;
       }
-      if (!/^\d/.test(t.norm)) numeralsOnly = false;
+      if (!d.masked && !/^\d/.test(t.norm)) numeralsOnly = false;
       if (d.place) place = true;
       if (d.repeat) {
         const next = digitToken(this.tokens[members[m + 1]]);
@@ -286,7 +300,7 @@ class CallRedactor {
       digits += d.digits;
       if (d.single) singles++;
     }
-    return { start: members[0], end: last, members, digits, singles, place, numeralsOnly, masked: false };
+    return { start: members[0], end: last, members, digits, singles, place, numeralsOnly, masked: false, carriesMasks: this.tokens[i].wasMasked };
   }
 
   /** Words around the run that make it an amount, a date, a time, a duration, a count or a plan. */
@@ -326,9 +340,10 @@ class CallRedactor {
     const seg = this.tokens[run.start].seg;
     const win = this.windowOpen(seg);
     const cardLength = !run.place && run.digits.length >= CARD_MIN;
-    const text = this.segs[seg].text;
-    if (run.numeralsOnly && run.digits.length <= 4 && /[*][\s\-.]*$/.test(text.slice(0, this.tokens[run.start].from))) {
-      // The readable last four of a number masked before: redacting a redacted text changes nothing.
+    const before = run.start - 1;
+    if (run.numeralsOnly && run.digits.length <= 4 && this.sameSeg(run.start, before) && this.tokens[before].wasMasked && this.lastRun?.end === before) {
+      // The last four a card keeps, right after its masked digits: part of a value already masked.
+      run.masked = true;
       if (win?.kind === 'card') this.window = undefined;
     } else if (cardLength) {
       // A card by its shape: the last four of a written number are all a person needs to tell cards apart.
@@ -342,7 +357,7 @@ class CallRedactor {
     } else if (!run.place && run.singles >= 3 && seg !== this.ordinarySeg && !this.ordinary(run, false)) {
       // Read out digit by digit: a phone number, a code whose cue the recogniser garbled.
       this.maskRun(run, false);
-    } else if (this.lastRun && !this.lastRun.masked && this.lastRun.end < run.start && this.tokens[this.lastRun.end].seg === seg - 1 && !run.place && !this.lastRun.place) {
+    } else if (this.lastRun && !this.lastRun.masked && !this.lastRun.carriesMasks && !run.carriesMasks && this.lastRun.end < run.start && this.tokens[this.lastRun.end].seg === seg - 1 && !run.place && !this.lastRun.place) {
       // A card number split across two utterances.
       const joined = this.lastRun.digits + run.digits;
       if (joined.length >= CARD_MIN && joined.length <= CARD_MAX && luhn(joined)) {
@@ -495,6 +510,7 @@ class CallRedactor {
  * mask would leak the digit); anything else keeps its length, one MASK_CHAR per letter or digit.
  */
 function maskToken(t: Token, keepTail: number, numberWord: boolean): string {
+  if (t.wasMasked) return t.raw;
   if (numberWord && !/^\d/.test(t.norm)) return MASK_CHAR;
   const chars = [...t.raw];
   let keep = keepTail;

@@ -37,7 +37,7 @@ t.test('an index sent in clear is stored redacted, and only once redacted', asyn
   const stored = (await store.callIndex('old', 'old-box-call')) as typeof clearIndex;
   t.same(stored, sanitizeForUplink(clearIndex), "what the call page reads is the box's redacted view, exactly");
   t.match(stored.utterances[2].text, /fifteen pounds on the 3rd of May/, 'amounts and dates stay readable');
-  t.match(stored.utterances[1].text, /\*{4} \*{4} \*{4} \*{4} and the cvv is \*{3}/, 'the answer to the request is masked');
+  t.match(stored.utterances[1].text, /\*{4} \*{4} \*{4} 1111 and the cvv is \*{3}/, 'the answer to the request is masked (a card to its last four, as the box keeps it)');
   t.notMatch((await store.alertsFor('old', 'old-box-call'))[0].evidence ?? '', /4111|731/, 'the alert evidence is redacted');
   // The search text is an FTS5 index without content: asked by term.
   const finds = async (term: string) => (await store.db.all<{ n: number }>('SELECT COUNT(*) AS n FROM call_text WHERE call_text MATCH ?', [`"${term}"`]))[0].n;

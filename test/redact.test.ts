@@ -85,6 +85,30 @@ t.test('redaction is idempotent and keeps the rest of the text', async (t) => {
   t.equal(masked(once), once);
 });
 
+t.test('a call redacted again is unchanged: a masked answer still answers its request, a masked code still fills its window', async (t) => {
+  const said = [
+    { channel: 'agent', start: 10, end: 12, text: 'please tell me your online banking password' },
+    { channel: 'customer', start: 12.5, end: 14, text: 'sunshine' },
+    { channel: 'customer', start: 20, end: 22, text: 'the parcel never came' },
+    { channel: 'agent', start: 30, end: 31, text: 'what is the verification code' },
+    { channel: 'customer', start: 31.5, end: 33, text: '4 8 2 9' },
+    { channel: 'customer', start: 40, end: 42, text: 'line 2 was busy' },
+    { channel: 'customer', start: 50, end: 52, text: 'yes it is 4111 1111 1111 1111 and the cvv is 731' },
+  ];
+  const once = sanitizeForUplink({ utterances: said });
+  t.same(
+    once.utterances.map((u) => u.text),
+    ['please tell me your online banking password', '********', 'the parcel never came', 'what is the verification code', '* * * *', 'line 2 was busy', 'yes it is **** **** **** 1111 and the cvv is ***'],
+  );
+  // Before, each pass masked more: the next utterance after the masked answer, the next number after the
+  // masked code, and the last four the card keeps (a value before "the cvv").
+  t.same(sanitizeForUplink(once), once);
+  t.same(sanitizeForUplink(sanitizeForUplink(once)), once);
+  // Masks make runs of their own: beside a number they must not add up to a card-length run.
+  const evidence = 'customer voice raised: pitch +31%, tempo +0%, loudness +6.4 dB (score 0.74): "***** * ** ****"';
+  t.equal(redact(evidence), evidence);
+});
+
 t.test('a transcript kept as words is redacted across the words, one mask per masked word', async (t) => {
   const words = 'my card is four one one one one one one one one one one one one one one one thanks'.split(' ');
   const out = redactWords(words);
