@@ -250,7 +250,6 @@ export class WavReader {
   }
 }
 
-
 function ioReason(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;

@@ -75,4 +75,3 @@ export class IdleListener {
     return heard;
   }
 }
-
