@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { Command } from 'commander';
 import { registerCentralCommands } from '../central/central-command.js';
 import { join } from 'node:path';
-import { repoRoot } from './support/cli.js';
+import { repoRoot, startCli } from './support/cli.js';
 import { openStore } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { passwordHashOf } from '../central/auth/users.js';
@@ -18,14 +18,10 @@ import { listAudit } from '../central/audit.js';
 
 const ENTRY = join(repoRoot, 'edge/cli.ts');
 
-function earshot(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import=tsx', ENTRY, ...args], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  child.stdin.end(stdin ?? '');
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+async function earshot(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = startCli(args, { stdin: stdin ?? '' });
+  const code = await p.exit;
+  return { code, stdout: p.out(), stderr: p.err() };
 }
 
 async function hashOf(db: string, name: string): Promise<string | null> {
@@ -165,14 +161,12 @@ t.test('earshot central: the first start says how to make the first admin; with 
   // Until `until` is on stderr (the hint comes after the web app's line, once the store is read: on a busy
   // machine well after it), or, when `until` is the web app's line, a moment more for a hint to follow.
   const start = async (until: RegExp) => {
-    const child = spawn(process.execPath, ['--import=tsx', ENTRY, 'central', '--broker', 'mqtt://127.0.0.1:9', '--db', db, '--listen', '127.0.0.1:0'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    for (let i = 0; i < 2400 && !until.test(err); i++) await new Promise((r) => setTimeout(r, 50));
+    const central = startCli(['central', '--broker', 'mqtt://127.0.0.1:9', '--db', db, '--listen', '127.0.0.1:0']);
+    for (let i = 0; i < 2400 && !until.test(central.err()); i++) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300));
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('close', r));
-    return err;
+    central.child.kill('SIGTERM');
+    await central.exit;
+    return central.err();
   };
   const first = await start(/no users yet.*\n/);
   const hint = first.split('\n').filter((l) => /no users yet/.test(l));
