@@ -12,7 +12,6 @@ import { startUplink } from '../edge/uplink/start-uplink.js';
 import { resolveConfig } from '../provisioning/config.js';
 import { openStore } from '../central/store/store.js';
 
-
 t.test('earshot central: one process stores what a box sends and shows its alert on the floor', async (t) => {
   const dir = tempDir('centralcli');
   const broker = await Broker.start();

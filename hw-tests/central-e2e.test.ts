@@ -26,7 +26,6 @@ const SITE = 'floor-e2e';
 const BOX = 'box-e2e';
 const OTHER = 'floor-other';
 
-
 async function addUser(db: string, name: string, role: string, site: string): Promise<string> {
   const r = startCli(['central', 'user', 'add', name, '--role', role, '--site', site, '--db', db, '--generate']);
   if ((await r.exit) !== 0) throw new Error(`user add ${name}: ${r.err()}`);

@@ -22,7 +22,6 @@ const ACK_TIMEOUT_SEC = 3;
 const N = 600;
 const RATE = 100;
 
-
 let pg: Postgres;
 let broker: Broker;
 t.before(async () => {

@@ -69,7 +69,6 @@ function messageText(valid: object, m: { path: (string | number)[]; value: unkno
   }
 }
 
-
 function heldSeqs(db: string, box: string): number[] {
   const d = new Database(db, { readonly: true, fileMustExist: true });
   try {

@@ -14,7 +14,6 @@ import { startUplink } from '../edge/uplink/start-uplink.js';
 import { syntheticRecord } from '../edge/uplink/agent-harness.js';
 import { resolveConfig } from '../provisioning/config.js';
 
-
 const SECRETS = ['4111 1111 1111 1111', '4111111111111111', '482913', 'hunter2', '八三九二七一', '一二三四五六', '110101199003074578', '6222 0212 3456 7890 128'];
 const SENSITIVE_TEXT = [
   'my card number is 4111 1111 1111 1111 and the cvv is 123',

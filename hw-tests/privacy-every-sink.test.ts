@@ -43,7 +43,6 @@ const SECRETS: Secret[] = [
 /** Ordinary words of the same calls, as the recognisers write them (pinyin without tones for Mandarin). */
 const ORDINARY = ['security', 'banking', 'refund', 'yin hang'];
 
-
 t.test('no card number, CVV, PIN, password or code in any file, log or message of the box, the broker or the centre', async (t) => {
   const t0 = Date.now();
   const phases: string[] = [];

@@ -22,7 +22,6 @@ function* pieces(buf: Buffer, seed = 7): Generator<Buffer> {
   }
 }
 
-
 /** Frequency from zero crossings, away from the resampler's start-up. */
 function frequencyOf(x: Float32Array, rate: number): number {
   const from = Math.floor(x.length * 0.1);
