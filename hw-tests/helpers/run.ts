@@ -6,13 +6,12 @@
  * process itself is signalled (tap's timeout), through signal-exit (what tap itself uses), since a plain
  * process.on('exit') does not run on a signal.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { stringify } from 'yaml';
-import { repoRoot, startCli } from '../../test/support/cli.js';
-import { track } from '../../test/support/children.js';
+import { startCli, type CliProcess } from '../../test/support/cli.js';
 
 export { atExit } from '../../test/support/children.js';
 export { PtyPair } from './pty.js';
@@ -53,16 +52,12 @@ export function earshotCli(args: string[], timeoutMs: number): Promise<{ code: n
 /** `earshot run --config <file>` from source, as a user runs the built one. */
 export class RunProcess {
   readonly logs: LogLine[] = [];
-  private out = '';
-  private err = '';
   private partial = '';
   readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
   private exitInfo?: { code: number | null; signal: NodeJS.Signals | null; at: number };
 
-  private constructor(readonly child: ChildProcess) {
-    track(child);
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      this.out += d;
+  private constructor(private readonly cli: CliProcess) {
+    cli.child.stdout!.on('data', (d: string) => {
       const lines = (this.partial + d).split('\n');
       this.partial = lines.pop() ?? '';
       for (const l of lines) {
@@ -74,9 +69,8 @@ export class RunProcess {
         }
       }
     });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.err += d));
     this.exit = new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
+      cli.child.once('exit', (code, signal) => {
         this.exitInfo = { code, signal, at: Date.now() };
         resolve(this.exitInfo);
       }),
@@ -84,12 +78,11 @@ export class RunProcess {
   }
 
   static start(configFile: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): RunProcess {
-    const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'edge/cli.ts'), 'run', '--config', configFile, ...args], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, EARSHOT_LOG_LEVEL: 'info', ...env },
-    });
-    return new RunProcess(child);
+    return new RunProcess(startCli(['run', '--config', configFile, ...args], { env: { EARSHOT_LOG_LEVEL: 'info', ...env } }));
+  }
+
+  get child(): ChildProcess {
+    return this.cli.child;
   }
 
   get exited(): boolean {
@@ -97,16 +90,16 @@ export class RunProcess {
   }
 
   get stdout(): string {
-    return this.out;
+    return this.cli.out();
   }
 
   get stderr(): string {
-    return this.err;
+    return this.cli.err();
   }
 
   /** The last `n` characters of stdout and stderr, for a failure message. */
   tail(n = 3000): string {
-    return `--- stdout (tail) ---\n${this.out.slice(-n)}\n--- stderr (tail) ---\n${this.err.slice(-n)}`;
+    return `--- stdout (tail) ---\n${this.stdout.slice(-n)}\n--- stderr (tail) ---\n${this.stderr.slice(-n)}`;
   }
 
   /** Waits for a log line; fails when the daemon exits first or after `timeoutMs`. */
