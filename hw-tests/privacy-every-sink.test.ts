@@ -14,11 +14,11 @@ import t from 'tap';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { repoRoot, startCli } from '../test/support/cli.js';
+import { repoRoot, runCliWithin, startCli } from '../test/support/cli.js';
 import { CALLS_DIR, renderCallByName } from '../test/support/calls.js';
 import { Broker, freePort } from '../test/support/mosquitto.js';
 import { tempDir, waitFor, watch } from '../test/support/uplink.js';
-import { earshotCli, getJson, RunProcess, writeConfig } from './helpers/run.js';
+import { getJson, RunProcess, writeConfig } from './helpers/run.js';
 import { bytesAsText, filesUnder, leaksIn, readable, wordCounts, type Secret } from './helpers/leak-scan.js';
 
 const MODELS = process.env.EARSHOT_MODELS ?? resolve(repoRoot, '..', 'shared', 'models');
@@ -98,7 +98,7 @@ t.test('no card number, CVV, PIN, password or code in any file, log or message o
         // The calls in the corpus's shapes also print the live event stream (each utterance redacted in the
         // context of the ones before it), the others the summary.
         const events = name.endsWith('-shapes') ? ['--events'] : [];
-        const r = await earshotCli(['analyze', wav, '--config', config, '--out', join(indexDir, `${name}.json`), ...events], 300_000);
+        const r = await runCliWithin(['analyze', wav, '--config', config, '--out', join(indexDir, `${name}.json`), ...events], 300_000);
         t.equal(r.code, 0, `earshot analyze ${name} --out ${events.join(' ')}: ${r.stderr.slice(-500)}`);
         if (events.length) t.match(r.stdout, /"type":"words"/, `${name}: the event stream carries the words`);
         logs.push({ what: `earshot analyze ${name} ${events.join(' ')} (stdout, stderr)`, text: r.stdout + r.stderr });

@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { Command } from 'commander';
 import { registerCentralCommands } from '../central/central-command.js';
 import { join } from 'node:path';
-import { repoRoot, startCli } from './support/cli.js';
+import { repoRoot, runCliWithin, startCli } from './support/cli.js';
 import { openStore } from '../central/store/store.js';
 import type { SqlStore } from '../central/store/sql-store.js';
 import { passwordHashOf } from '../central/auth/users.js';
@@ -18,10 +18,9 @@ import { listAudit } from '../central/audit.js';
 
 const ENTRY = join(repoRoot, 'edge/cli.ts');
 
-async function earshot(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = startCli(args, { stdin: stdin ?? '' });
-  const code = await p.exit;
-  return { code, stdout: p.out(), stderr: p.err() };
+/** Each account command is one short process: a minute is ample even on a loaded CI runner. */
+function earshot(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runCliWithin(args, 60_000, stdin ?? '');
 }
 
 async function hashOf(db: string, name: string): Promise<string | null> {

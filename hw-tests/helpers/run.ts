@@ -27,28 +27,6 @@ export interface LogLine {
   [k: string]: unknown;
 }
 
-/**
- * A one-shot `earshot <args>` from source (like test/support/cli.ts runCli), but bounded: SIGKILLed after
- * `timeoutMs`, which then rejects.
- */
-export function earshotCli(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = startCli(args);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      p.child.kill('SIGKILL');
-      reject(new Error(`earshot ${args.join(' ')}: no exit within ${timeoutMs} ms\n${p.err().slice(-2000)}`));
-    }, timeoutMs);
-    p.child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    void p.exit.then((code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: p.out(), stderr: p.err() });
-    });
-  });
-}
-
 /** `earshot run --config <file>` from source, as a user runs the built one. */
 export class RunProcess {
   readonly logs: LogLine[] = [];

@@ -24,8 +24,8 @@ import { customerKey } from '../../lib/customer-key.js';
 import { basename, join, resolve } from 'node:path';
 import { Broker, freePort } from '../../test/support/mosquitto.js';
 import { sleep, tempDir, waitFor } from '../../test/support/uplink.js';
-import { atExit, BoxWatch, earshotCli, getJson, pbxTime, percentile, PtyPair, RunProcess, truncateWav, wavDurationSec, writeConfig, type Received } from '../helpers/run.js';
-import { repoRoot } from '../../test/support/cli.js';
+import { atExit, BoxWatch, getJson, pbxTime, percentile, PtyPair, RunProcess, truncateWav, wavDurationSec, writeConfig, type Received } from '../helpers/run.js';
+import { repoRoot, runCliWithin } from '../../test/support/cli.js';
 
 const RUN_SEC = Number(process.env.EARSHOT_HW_RUN_SEC ?? 120);
 const MODELS = process.env.EARSHOT_MODELS ?? resolve(repoRoot, '..', 'shared', 'models');
@@ -73,7 +73,7 @@ interface AlertData {
 const FILES = [CALL, FRAUD, INVEST];
 const offlinePromise = Promise.all(
   FILES.map(async (f) => {
-    const r = await earshotCli(['analyze', f, '--models', MODELS, '--json'], 120_000);
+    const r = await runCliWithin(['analyze', f, '--models', MODELS, '--json'], 120_000);
     if (r.code !== 0) throw new Error(`earshot analyze ${f} exited ${r.code}: ${r.stderr}`);
     const index = JSON.parse(r.stdout) as IndexData;
     const rules = new Map<string, number>();

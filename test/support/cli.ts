@@ -54,3 +54,29 @@ export function startCli(args: string[], options: { stdin?: string; env?: NodeJS
   const exit = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
   return { child, exit, out: () => out, err: () => err };
 }
+
+/**
+ * A one-shot `earshot <args>` from source (like runCli, but fed `stdin` and bounded): SIGKILLed after
+ * `timeoutMs`, which then rejects, so a command that hangs fails its test instead of stalling the suite.
+ */
+export function runCliWithin(
+  args: string[],
+  timeoutMs: number,
+  stdin?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = startCli(args, { stdin });
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => {
+      p.child.kill('SIGKILL');
+      reject(new Error(`earshot ${args.join(' ')}: no exit within ${timeoutMs} ms\n${p.err().slice(-2000)}`));
+    }, timeoutMs);
+    p.child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    void p.exit.then((code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout: p.out(), stderr: p.err() });
+    });
+  });
+}
