@@ -1,7 +1,7 @@
 // Garbage as a rule pack: whatever the file holds, loading it ends in a RulePackError naming the file (and the
 // line when it has one) on one line, or in a pack; never another exception, never a hang; and a refused pack
 // leaves the pack loaded before from that file in force.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -33,13 +33,17 @@ function problem(registry: RulePackRegistry, file: string, bytes: Buffer | strin
   return undefined;
 }
 
-t.test('hostile bytes as a rule pack: RulePackError naming the file and line, and the previous pack stays in force', async (t) => {
-  const seed = fuzzSeed(t);
+/** A registry with the good site pack loaded from a fresh file, and that pack's rule ids: what must stay in force. */
+function siteLoaded(t: Test): { seed: number; file: string; registry: RulePackRegistry; good: string[] } {
   const file = join(t.testdir({}), 'site.yml');
   const registry = RulePackRegistry.withBuiltins();
   writeFileSync(file, SITE_PACK);
   registry.load(file);
-  const good = registry.rules().map((r) => r.id);
+  return { seed: fuzzSeed(t), file, registry, good: registry.rules().map((r) => r.id) };
+}
+
+t.test('hostile bytes as a rule pack: RulePackError naming the file and line, and the previous pack stays in force', async (t) => {
+  const { seed, file, registry, good } = siteLoaded(t);
   const problems: string[] = [];
   let n = 0;
   for (const p of hostilePayloads(seed, 300, { valid: [SITE_PACK, ...BUILTIN_TEXTS.map((x) => x.replace(/^pack: \w+/m, 'pack: site').replace(/id: /g, 'id: s-'))] })) {
@@ -51,12 +55,7 @@ t.test('hostile bytes as a rule pack: RulePackError naming the file and line, an
 });
 
 t.test('every field of a pack given a wrong value, removed or joined by an unknown one: refused, previous pack kept', async (t) => {
-  const seed = fuzzSeed(t);
-  const file = join(t.testdir({}), 'site.yml');
-  const registry = RulePackRegistry.withBuiltins();
-  writeFileSync(file, SITE_PACK);
-  registry.load(file);
-  const good = registry.rules().map((r) => r.id);
+  const { seed, file, registry, good } = siteLoaded(t);
   const problems: string[] = [];
   let n = 0;
   for (const m of mutateFields(parse(SITE_PACK) as object, seed, 10)) {
