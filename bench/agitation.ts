@@ -4,15 +4,17 @@
 // replayed in milliseconds.
 //
 //   node --import=tsx bench/agitation.ts [--calm-hours 1] [--out /tmp/agitation] [--set riseCap=1.25 ...]
-//                                        [--eval-split tuning]
+//                                        [--eval-split tuning] [--separability]
 //
 // Prints one JSON object: detection by pitch/tempo/loudness cell and condition, onset delay, false alarms per
 // hour of calm speech (per voice, its calm turns shuffled and concatenated; per real speaker, their clips).
 // --eval-split takes the callers from the accuracy bench's evaluation set instead of the grid: that split's
 // agitation, calm and long calm calls (EARSHOT_BENCH_ACCURACY_CALLS per language, 200 by default, and
 // EARSHOT_BENCH_ACCURACY_SEED), each call its own condition (one voice a side) and --calm-hours shared among
-// them. Fit on tuning, report held-out. Recorded frames are cached under --out, keyed by the prosody code (a
-// changed pitch tracker re-records) and, for the evaluation set, by the call's script.
+// them. Fit on tuning, report held-out. --separability adds, per calm speaker, the loosest f0Rise at which their
+// calm speech alarms and, per cell, the loosest that flags all its stretches (see separability()). Recorded
+// frames are cached under --out, keyed by the prosody code (a changed pitch tracker re-records) and, for the
+// evaluation set, by the call's script.
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -143,7 +145,13 @@ export function replay(frames: FrameRecord[], config: AnalysisConfig['emotion'])
 
 async function main(): Promise<void> {
   const { values: args } = parseArgs({
-    options: { 'calm-hours': { type: 'string', default: '1' }, out: { type: 'string', default: '/tmp/agitation' }, set: { type: 'string', multiple: true }, 'eval-split': { type: 'string' } },
+    options: {
+      'calm-hours': { type: 'string', default: '1' },
+      out: { type: 'string', default: '/tmp/agitation' },
+      set: { type: 'string', multiple: true },
+      'eval-split': { type: 'string' },
+      separability: { type: 'boolean', default: false },
+    },
   });
   // Frames recorded by another pitch tracker or loudness envelope would replay stale figures.
   const prosodyKey = createHash('sha256').update(readFileSync(new URL('../edge/analysis/prosody.ts', import.meta.url))).digest('hex').slice(0, 12);
@@ -160,7 +168,8 @@ async function main(): Promise<void> {
   if (split !== undefined) {
     if (split !== 'tuning' && split !== 'held-out') throw new Error(`--eval-split must be tuning or held-out, got "${split}"`);
     const recorded = await recordEvalSplit(split, OUT, vad);
-    console.log(JSON.stringify(evaluate(recorded, {}, config, Number(args['calm-hours']) / recorded.length), null, 1));
+    const hours = Number(args['calm-hours']) / recorded.length;
+    console.log(JSON.stringify({ ...evaluate(recorded, {}, config, hours), ...(args.separability ? { separability: separability(recorded, {}, config, hours) } : {}) }, null, 1));
     return;
   }
   const recorded: Recorded[] = [];
@@ -200,7 +209,8 @@ async function main(): Promise<void> {
   const librivox = wavs(LIBRIVOX);
   if (librivox.length) real['en-real-librivox'] = await Promise.all(librivox.map(realClip));
   for (const file of wavs(path.resolve('../shared/audio/zh-real'))) real[`zh-real-${path.basename(file, '.wav')}`] = [await realClip(file)];
-  console.log(JSON.stringify(evaluate(recorded, real, config, Number(args['calm-hours'])), null, 1));
+  const hours = Number(args['calm-hours']);
+  console.log(JSON.stringify({ ...evaluate(recorded, real, config, hours), ...(args.separability ? { separability: separability(recorded, real, config, hours) } : {}) }, null, 1));
 }
 
 /** The customer side of one split's agitation and calm calls, each its own condition: one voice, one baseline. */
@@ -237,6 +247,67 @@ function calmPieces(r: Recorded): FrameRecord[][] {
   return pieces;
 }
 
+/** Long calm calls: every voice's calm turns, shuffled and concatenated per condition to `calmHours` each. */
+function longCalmCalls(recorded: Recorded[], real: Record<string, FrameRecord[][]>, calmHours: number): Record<string, FrameRecord[]> {
+  const calls: Record<string, FrameRecord[]> = {};
+  const conditions = [...new Set(recorded.map((r) => r.condition))];
+  for (const cond of [...conditions, ...Object.keys(real)]) {
+    const pieces = real[cond] ?? recorded.filter((r) => r.condition === cond).flatMap(calmPieces);
+    if (pieces.length === 0) continue;
+    const frames: FrameRecord[] = [];
+    const rand = mulberry32(7);
+    while (frames.length * FRAME_SEC < calmHours * 3600) for (const f of pieces[Math.floor(rand() * pieces.length)]) frames.push(f);
+    calls[cond] = frames;
+  }
+  return calls;
+}
+
+/** What flags a stretch: the first emotion event overlapping it that starts by 1.5 s after it does. */
+function flagOf(events: EmotionFound[], t: TruthTurn): EmotionFound | undefined {
+  return events.find((e) => e.start < t.end && e.end > t.start && e.start <= t.start + 1.5);
+}
+
+const cellOf = (a: NonNullable<TruthTurn['agitation']>) => `p${a.pitch}/t${a.tempo}/g${a.gainDb}`;
+
+/**
+ * How far apart calm and agitated speech lie along pitch, the cue the faint cells rest on, every other setting
+ * as configured: for each calm speaker, the loosest f0Rise at which their calm speech (looped to `calmHours`)
+ * raises a false alarm; for each cell, the loosest f0Rise that still flags every one of its stretches. A cell
+ * that needs an f0Rise at or below where a real speaker's calm speech already alarms cannot be flagged by a
+ * pitch threshold without false alarms on that speaker: what the threshold trades, measured rather than argued.
+ */
+export function separability(recorded: Recorded[], real: Record<string, FrameRecord[][]>, config: AnalysisConfig['emotion'], calmHours: number) {
+  const steps = Array.from({ length: 30 }, (_, i) => Math.round((0.3 - i * 0.01) * 100) / 100);
+  const calm = longCalmCalls(recorded, real, calmHours);
+  const alarmsFrom: Record<string, number | null> = Object.fromEntries(Object.keys(calm).map((c) => [c, null]));
+  const stretchFlaggedFrom = new Map<TruthTurn, number | null>();
+  for (const r of recorded) for (const t of r.turns) if (t.agitation) stretchFlaggedFrom.set(t, null);
+  // From strict to loose: the first f0Rise that alarms (or flags) is the loosest-that-does from above.
+  for (const f0Rise of steps) {
+    const at = { ...config, f0Rise };
+    for (const [cond, frames] of Object.entries(calm)) {
+      if (alarmsFrom[cond] === null && replay(frames, at).some((e) => !e.ongoing)) alarmsFrom[cond] = f0Rise;
+    }
+    for (const r of recorded) {
+      const pending = r.turns.filter((t) => t.agitation && stretchFlaggedFrom.get(t) === null);
+      if (pending.length === 0) continue;
+      const events = replay(r.frames, at);
+      for (const t of pending) if (flagOf(events, t)) stretchFlaggedFrom.set(t, f0Rise);
+    }
+  }
+  const byCell: Record<string, number | null> = {};
+  for (const [t, from] of stretchFlaggedFrom) {
+    const key = cellOf(t.agitation as NonNullable<TruthTurn['agitation']>);
+    // Every stretch of the cell: the strictest of their loosest.
+    byCell[key] = key in byCell ? (byCell[key] === null || from === null ? null : Math.min(byCell[key] as number, from)) : from;
+  }
+  return {
+    what: `f0Rise from ${steps[0]} down to ${steps[steps.length - 1]}, the other settings as configured (f0Rise now ${config.f0Rise}); null: not even at ${steps[steps.length - 1]}`,
+    calmAlarmsFromF0Rise: alarmsFrom,
+    cellFlaggedFromF0Rise: Object.fromEntries(Object.entries(byCell).sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))),
+  };
+}
+
 export function evaluate(recorded: Recorded[], real: Record<string, FrameRecord[][]>, config: AnalysisConfig['emotion'], calmHours: number) {
   const byCell: Record<string, { n: number; hit: number }> = {};
   const byCondition: Record<string, { n: number; hit: number; falseAlarms: number; calmSec: number }> = {};
@@ -253,11 +324,11 @@ export function evaluate(recorded: Recorded[], real: Record<string, FrameRecord[
         cond.calmSec += t.end - t.start;
         continue;
       }
-      const key = `p${t.agitation.pitch}/t${t.agitation.tempo}/g${t.agitation.gainDb}`;
+      const key = cellOf(t.agitation);
       const cell = (byCell[key] ??= { n: 0, hit: 0 });
       cell.n++;
       cond.n++;
-      const first = mine.find((e) => e.start <= t.start + 1.5);
+      const first = flagOf(events, t);
       // What the customer-agitation alert waits for: the first report, by then.
       if (mine.some((e) => e.emittedAt <= t.start + 1.5)) reportedInTime++;
       if (twoLargeRises(t.agitation)) {
@@ -275,15 +346,8 @@ export function evaluate(recorded: Recorded[], real: Record<string, FrameRecord[
     const closed = events.filter((e) => !e.ongoing);
     cond.falseAlarms += closed.filter((e) => !agitated.some((t) => e.start < t.end + 1 && e.end > t.start)).length;
   }
-  // Long calm calls: every voice's calm turns, shuffled and concatenated per condition to `calmHours` each.
   const long: Record<string, { hours: number; falseAlarms: number }> = {};
-  const conditions = [...new Set(recorded.map((r) => r.condition))];
-  for (const cond of [...conditions, ...Object.keys(real)]) {
-    const pieces = real[cond] ?? recorded.filter((r) => r.condition === cond).flatMap(calmPieces);
-    if (pieces.length === 0) continue;
-    const frames: FrameRecord[] = [];
-    const rand = mulberry32(7);
-    while (frames.length * FRAME_SEC < calmHours * 3600) for (const f of pieces[Math.floor(rand() * pieces.length)]) frames.push(f);
+  for (const [cond, frames] of Object.entries(longCalmCalls(recorded, real, calmHours))) {
     const events = replay(frames, config).filter((e) => !e.ongoing);
     long[cond] = { hours: (frames.length * FRAME_SEC) / 3600, falseAlarms: events.length };
   }
